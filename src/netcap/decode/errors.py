@@ -1,0 +1,68 @@
+"""Decode-error reason codes: stable, snake_case, one table.
+
+Malformed traffic is data: a decoder that meets a bad header records one reason for the
+packet (the first one met), keeps the layers it decoded, and moves on. Codes are stable
+because they become metric label values and appear in summaries; add new ones at the
+end, never renumber. Truncation by the capture's snaplen inside a *payload* is not an
+error; a header cut short is (`*_truncated`).
+"""
+
+from __future__ import annotations
+
+__all__ = ["NONE", "REASONS", "DecodeError", "code", "describe"]
+
+# (protocol, reason). Index 0 means "no error".
+REASONS: tuple[tuple[str, str], ...] = (
+    ("", ""),
+    ("link", "unsupported_link_type"),
+    ("ethernet", "truncated"),
+    ("dot1q", "truncated"),
+    ("dot1q", "too_many_tags"),
+    ("llc", "truncated"),
+    ("arp", "truncated"),
+    ("null", "truncated"),
+    ("sll", "truncated"),
+    ("sll2", "truncated"),
+    ("radiotap", "truncated"),
+    ("radiotap", "bad_length"),
+    ("dot11", "truncated"),
+    ("ip", "bad_version"),
+    ("ipv4", "truncated"),
+    ("ipv4", "bad_ihl"),
+    ("ipv4", "bad_total_length"),
+    ("ipv4", "bad_option_length"),
+    ("ipv6", "truncated"),
+    ("ipv6", "ext_truncated"),
+    ("ipv6", "ext_chain_too_long"),
+    ("tcp", "truncated"),
+    ("tcp", "bad_data_offset"),
+    ("tcp", "bad_option_length"),
+    ("udp", "truncated"),
+    ("udp", "bad_length"),
+    ("icmpv4", "truncated"),
+    ("icmpv6", "truncated"),
+    ("dot11", "bad_frame"),
+)
+
+NONE = 0
+_INDEX = {r: i for i, r in enumerate(REASONS)}
+if len(_INDEX) != len(REASONS):  # pragma: no cover - import-time guard
+    raise ValueError("duplicate decode-error reason")
+
+
+def code(protocol: str, reason: str) -> int:
+    """The stable index of a (protocol, reason) pair; unknown pairs raise KeyError."""
+    return _INDEX[(protocol, reason)]
+
+
+def describe(index: int) -> str:
+    protocol, reason = REASONS[index]
+    return f"{protocol}/{reason}"
+
+
+class DecodeError(Exception):
+    """Raised inside a layer decoder; carries the reason index for the packet."""
+
+    def __init__(self, protocol: str, reason: str) -> None:
+        super().__init__(f"{protocol}: {reason}")
+        self.index = code(protocol, reason)

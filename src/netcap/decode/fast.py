@@ -1,0 +1,399 @@
+"""The vectorized fast path: the common stack for a whole batch at once.
+
+Covers Ethernet (up to two VLAN tags), BSD loopback, Linux SLL/SLL2 and raw-IP links,
+IPv4 without options or fragmentation, IPv6 without extension headers, and TCP (with
+options), UDP, ICMPv4 and ICMPv6 headers that are complete. Every packet outside that
+(or with anything malformed or cut short) is left to the general decoder, which owns the
+error semantics; the fast path only ever takes packets it decodes exactly as the general
+path would (a test checks this on every corpus packet).
+
+All reads index the batch's flat buffer with per-packet offsets; `PacketBatch` pads the
+buffer so reads a few bytes past a short packet stay in bounds, and every field read
+here is guarded by a length check against the packet's end before it is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ..records.table import Children, Ragged, RecordTable
+from ..records.types import RECORDS
+from ..sources.batch import PacketBatch
+from .linktypes import (
+    ETH_IPV4,
+    ETH_IPV6,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    LT,
+    NULL_AF_INET,
+    NULL_AF_INET6,
+)
+
+__all__ = ["FastResult", "decode_fast"]
+
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+U8 = npt.NDArray[np.uint8]
+
+_VLAN_TYPES = np.array([0x8100, 0x88A8, 0x9100], dtype=np.int64)
+_MAX_FAST_TAGS = 2
+_MAX_OPTION_STEPS = 40  # a 40-byte option area holds at most 40 options
+
+
+@dataclass(slots=True)
+class FastResult:
+    done: B  # packets fully decoded here
+    tables: dict[str, RecordTable]
+
+
+class _Reader:
+    def __init__(self, buf: U8) -> None:
+        self.buf = buf
+
+    def u8(self, idx: I64) -> I64:
+        return self.buf[idx].astype(np.int64)
+
+    def u16(self, idx: I64) -> I64:
+        b = self.buf
+        return (b[idx].astype(np.int64) << 8) | b[idx + 1]
+
+    def u32(self, idx: I64) -> I64:
+        b = self.buf
+        return (
+            (b[idx].astype(np.int64) << 24)
+            | (b[idx + 1].astype(np.int64) << 16)
+            | (b[idx + 2].astype(np.int64) << 8)
+            | b[idx + 3]
+        )
+
+    def u32le(self, idx: I64) -> I64:
+        b = self.buf
+        return (
+            b[idx].astype(np.int64)
+            | (b[idx + 1].astype(np.int64) << 8)
+            | (b[idx + 2].astype(np.int64) << 16)
+            | (b[idx + 3].astype(np.int64) << 24)
+        )
+
+    def bytes(self, idx: I64, width: int) -> Ragged:
+        mat = self.buf[idx[:, None] + np.arange(width)[None, :]]
+        return Ragged.from_matrix(mat)
+
+
+def _table(name: str, batch: PacketBatch, pkt: I64, cols: dict[str, object]) -> RecordTable:
+    full: dict[str, object] = {"Timestamp": batch.ts[pkt]}
+    full.update(cols)
+    return RecordTable(RECORDS[name], int(pkt.shape[0]), full, pkt)  # type: ignore[arg-type]
+
+
+def decode_fast(batch: PacketBatch) -> FastResult:
+    n = len(batch)
+    r = _Reader(batch.data)
+    base = batch.offset
+    end = base + batch.caplen
+    lt = batch.linktype.astype(np.int64)
+    et = np.zeros(n, np.int64)
+    l3 = base.copy()
+    ok = np.zeros(n, np.bool_)
+
+    # --- link layer -> (EtherType, network-layer offset) -------------------------------
+    eth = (lt == LT.ETHERNET) & (batch.caplen >= 14)
+    et[eth] = r.u16(base[eth] + 12)
+    l3[eth] = base[eth] + 14
+    ok |= eth
+    outer_et = et.copy()
+
+    nul = ((lt == LT.NULL) | (lt == LT.LOOP)) & (batch.caplen >= 4)
+    if nul.any():
+        idx = base[nul]
+        fam = np.where(lt[nul] == LT.LOOP, r.u32(idx), r.u32le(idx))
+        swapped = (lt[nul] == LT.NULL) & ((fam & 0xFFFF0000) != 0)
+        fam = np.where(swapped, r.u32(idx), fam)
+        et[nul] = np.where(fam == NULL_AF_INET, ETH_IPV4,
+                           np.where(np.isin(fam, list(NULL_AF_INET6)), ETH_IPV6, -1))
+        l3[nul] = idx + 4
+        ok |= nul
+
+    sll = (lt == LT.LINUX_SLL) & (batch.caplen >= 16)
+    et[sll] = r.u16(base[sll] + 14)
+    l3[sll] = base[sll] + 16
+    sll2 = (lt == LT.LINUX_SLL2) & (batch.caplen >= 20)
+    et[sll2] = r.u16(base[sll2])
+    l3[sll2] = base[sll2] + 20
+    ok |= sll | sll2
+
+    raw = (lt == LT.RAW) & (batch.caplen >= 1)
+    ver = r.u8(base[raw]) >> 4
+    et[raw] = np.where(ver == 4, ETH_IPV4, np.where(ver == 6, ETH_IPV6, -1))
+    et[lt == LT.IPV4] = ETH_IPV4
+    et[lt == LT.IPV6] = ETH_IPV6
+    ok |= raw | (lt == LT.IPV4) | (lt == LT.IPV6)
+
+    # --- VLAN tags (Ethernet only) -----------------------------------------------------
+    tag_pkt: list[I64] = []
+    tag_tci: list[I64] = []
+    tag_type: list[I64] = []
+    for _ in range(_MAX_FAST_TAGS):
+        tagged = eth & np.isin(et, _VLAN_TYPES) & (l3 + 4 <= end)
+        if not tagged.any():
+            break
+        p = np.flatnonzero(tagged)
+        tci, nxt = r.u16(l3[p]), r.u16(l3[p] + 2)
+        tag_pkt.append(p)
+        tag_tci.append(tci)
+        tag_type.append(nxt)
+        et[p] = nxt
+        l3[p] += 4
+    ok &= ~np.isin(et, _VLAN_TYPES)  # deeper stacks or cut tags: general path
+
+    # --- IPv4 / IPv6 -------------------------------------------------------------------
+    v4 = ok & (et == ETH_IPV4) & (l3 + 20 <= end)
+    v4[v4] = r.u8(l3[v4]) == 0x45  # version 4, no options
+    i4 = np.flatnonzero(v4)
+    tot = r.u16(l3[i4] + 2)
+    ff = r.u16(l3[i4] + 6)
+    proto4 = r.u8(l3[i4] + 9)
+    good4 = (tot >= 20) & ((ff & 0x3FFF) == 0) & np.isin(proto4, (1, 6, 17))
+    v4[i4[~good4]] = False
+
+    v6 = ok & (et == ETH_IPV6) & (l3 + 40 <= end)
+    v6[v6] = (r.u8(l3[v6]) >> 4) == 6
+    i6 = np.flatnonzero(v6)
+    plen6 = r.u16(l3[i6] + 4)
+    nh6 = r.u8(l3[i6] + 6)
+    good6 = (plen6 > 0) & np.isin(nh6, (6, 17, 58))
+    v6[i6[~good6]] = False
+
+    proto = np.full(n, -1, np.int64)
+    l4 = np.zeros(n, np.int64)
+    pend = np.zeros(n, np.int64)
+    i4 = np.flatnonzero(v4)
+    tot4 = r.u16(l3[i4] + 2)
+    proto[i4] = r.u8(l3[i4] + 9)
+    l4[i4] = l3[i4] + 20
+    pend[i4] = np.minimum(l3[i4] + tot4, end[i4])
+    i6 = np.flatnonzero(v6)
+    proto[i6] = r.u8(l3[i6] + 6)
+    l4[i6] = l3[i6] + 40
+    pend[i6] = np.minimum(l3[i6] + 40 + r.u16(l3[i6] + 4), end[i6])
+    ip = v4 | v6
+
+    # --- transport ---------------------------------------------------------------------
+    tcp = ip & (proto == IPPROTO_TCP) & (l4 + 20 <= pend)
+    it = np.flatnonzero(tcp)
+    doff = r.u8(l4[it] + 12) >> 4
+    good = (doff >= 5) & (l4[it] + doff * 4 <= pend[it])
+    tcp[it[~good]] = False
+    it = np.flatnonzero(tcp)
+    doff = r.u8(l4[it] + 12) >> 4
+    opts = _tcp_options(r, it, l4[it] + 20, l4[it] + doff * 4)
+    if opts.bad.any():
+        tcp[it[opts.bad]] = False
+
+    udp = ip & (proto == IPPROTO_UDP) & (l4 + 8 <= pend)
+    iu = np.flatnonzero(udp)
+    ulen = r.u16(l4[iu] + 4)
+    udp[iu[(ulen > 0) & (ulen < 8)]] = False
+
+    icmp4 = v4 & (proto == IPPROTO_ICMP) & (l4 + 8 <= pend)
+    icmp6 = v6 & (proto == IPPROTO_ICMPV6) & (l4 + 4 <= pend)
+    done = tcp | udp | icmp4 | icmp6
+
+    tables = _build(batch, r, done, eth, outer_et, l3, l4, pend, v4, v6, tcp, udp, icmp4,
+                    icmp6, tag_pkt, tag_tci, tag_type, opts)
+    return FastResult(done, tables)
+
+
+@dataclass(slots=True)
+class _Options:
+    rows: I64  # the packets the walk ran on
+    bad: B  # per row: malformed option list
+    parent: I64  # per option: index into rows
+    kind: I64
+    length: I64
+    dstart: I64
+    dlen: I64
+    pad_start: I64  # per row: padding start after EOL, or -1
+    pad_end: I64
+
+
+def _tcp_options(r: _Reader, rows: I64, start: I64, stop: I64) -> _Options:
+    """Walk all packets' TCP option lists in lock-step, one option per step."""
+    m = rows.shape[0]
+    bad = np.zeros(m, np.bool_)
+    pad_start = np.full(m, -1, np.int64)
+    pos = start.copy()
+    active = np.flatnonzero(pos < stop)
+    par: list[I64] = []
+    kinds: list[I64] = []
+    lens: list[I64] = []
+    dst: list[I64] = []
+    for _ in range(_MAX_OPTION_STEPS + 1):
+        if active.shape[0] == 0:
+            break
+        p, e = pos[active], stop[active]
+        kind = r.u8(p)
+        eol, nop = kind == 0, kind == 1
+        other = ~(eol | nop)
+        has_len = p + 1 < e
+        ln = np.where(other, np.where(has_len, r.u8(p + 1), 0), 1)
+        broken = other & (~has_len | (ln < 2) | (p + ln > e))
+        bad[active[broken]] = True
+        keep = ~broken
+        par.append(active[keep])
+        kinds.append(kind[keep])
+        lens.append(ln[keep])
+        dst.append(p[keep] + 2)
+        pad_start[active[eol]] = p[eol] + 1
+        pos[active] = p + ln
+        cont = keep & ~eol & (pos[active] < e)
+        active = active[cont]
+    parent = np.concatenate(par) if par else np.zeros(0, np.int64)
+    order = np.argsort(parent, kind="stable")
+    kind_all = np.concatenate(kinds)[order] if kinds else np.zeros(0, np.int64)
+    len_all = np.concatenate(lens)[order] if lens else np.zeros(0, np.int64)
+    ds = np.concatenate(dst)[order] if dst else np.zeros(0, np.int64)
+    dlen = np.where((kind_all == 0) | (kind_all == 1), 0, len_all - 2)
+    return _Options(rows, bad, parent[order], kind_all, len_all, ds, dlen, pad_start, stop)
+
+
+def _build(
+    batch: PacketBatch, r: _Reader, done: B, eth: B, outer_et: I64, l3: I64, l4: I64,
+    pend: I64, v4: B, v6: B, tcp: B, udp: B, icmp4: B, icmp6: B,
+    tag_pkt: list[I64], tag_tci: list[I64], tag_type: list[I64], opts: _Options,
+) -> dict[str, RecordTable]:
+    tables: dict[str, RecordTable] = {}
+    n = len(batch)
+    base, caplen = batch.offset, batch.caplen
+
+    pe = np.flatnonzero(done & eth)
+    if pe.size:
+        tables["Ethernet"] = _table("Ethernet", batch, pe, {
+            "SrcMAC": r.bytes(base[pe] + 6, 6), "DstMAC": r.bytes(base[pe], 6),
+            "EthernetType": outer_et[pe], "PayloadSize": caplen[pe] - 14, "_poff": base[pe] + 14,
+        })
+
+    if tag_pkt:
+        tp = np.concatenate(tag_pkt)
+        tci = np.concatenate(tag_tci)
+        ttype = np.concatenate(tag_type)
+        keep = done[tp]
+        tp, tci, ttype = tp[keep], tci[keep], ttype[keep]
+        order = np.argsort(tp, kind="stable")  # outer tag first within a packet
+        tp, tci, ttype = tp[order], tci[order], ttype[order]
+        if tp.size:
+            tables["Dot1Q"] = _table("Dot1Q", batch, tp, {
+                "Priority": tci >> 13, "DropEligible": (tci & 0x1000) != 0,
+                "VLANIdentifier": tci & 0x0FFF, "Type": ttype,
+            })
+
+    # Ports for the IP records, from whichever transport header the packet has.
+    sport = np.zeros(n, np.int64)
+    dport = np.zeros(n, np.int64)
+    tu = np.flatnonzero(done & (tcp | udp))
+    sport[tu] = r.u16(l4[tu])
+    dport[tu] = r.u16(l4[tu] + 2)
+
+    src = np.zeros(n, np.int64)  # offset of the source address; dst follows it
+    alen = np.zeros(n, np.int64)
+    p4 = np.flatnonzero(done & v4)
+    if p4.size:
+        a = l3[p4]
+        ff = r.u16(a + 6)
+        src[p4], alen[p4] = a + 12, 4
+        tables["IPv4"] = _table("IPv4", batch, p4, {
+            "Version": np.full(p4.size, 4, np.int64), "IHL": np.full(p4.size, 5, np.int64),
+            "TOS": r.u8(a + 1), "Length": r.u16(a + 2), "Id": r.u16(a + 4), "Flags": ff >> 13,
+            "FragOffset": ff & 0x1FFF, "TTL": r.u8(a + 8), "Protocol": r.u8(a + 9),
+            "Checksum": r.u16(a + 10), "SrcIP": r.bytes(a + 12, 4), "DstIP": r.bytes(a + 16, 4),
+            "PayloadSize": pend[p4] - a - 20, "SrcPort": sport[p4], "DstPort": dport[p4],
+            "_poff": a + 20,
+        })
+    p6 = np.flatnonzero(done & v6)
+    if p6.size:
+        a = l3[p6]
+        word = r.u32(a)
+        src[p6], alen[p6] = a + 8, 16
+        tables["IPv6"] = _table("IPv6", batch, p6, {
+            "Version": np.full(p6.size, 6, np.int64), "TrafficClass": (word >> 20) & 0xFF,
+            "FlowLabel": word & 0xFFFFF, "Length": r.u16(a + 4), "NextHeader": r.u8(a + 6),
+            "HopLimit": r.u8(a + 7), "SrcIP": r.bytes(a + 8, 16), "DstIP": r.bytes(a + 24, 16),
+            "PayloadSize": pend[p6] - a - 40, "SrcPort": sport[p6], "DstPort": dport[p6],
+            "_poff": a + 40,
+        })
+
+    def addrs(p: I64) -> tuple[Ragged, Ragged]:
+        lens = alen[p]
+        s = src[p]
+        return Ragged.gather(batch.data, s, lens), Ragged.gather(batch.data, s + lens, lens)
+
+    pt = np.flatnonzero(tcp)  # tcp implies done
+    if pt.size:
+        a = l4[pt]
+        b12, fl = r.u8(a + 12), r.u8(a + 13)
+        doff = b12 >> 4
+        s_ip, d_ip = addrs(pt)
+        cols: dict[str, object] = {
+            "SrcPort": sport[pt], "DstPort": dport[pt], "SeqNum": r.u32(a + 4),
+            "AckNum": r.u32(a + 8), "DataOffset": doff,
+            "FIN": (fl & 0x01) != 0, "SYN": (fl & 0x02) != 0, "RST": (fl & 0x04) != 0,
+            "PSH": (fl & 0x08) != 0, "ACK": (fl & 0x10) != 0, "URG": (fl & 0x20) != 0,
+            "ECE": (fl & 0x40) != 0, "CWR": (fl & 0x80) != 0, "NS": (b12 & 0x01) != 0,
+            "Window": r.u16(a + 14), "Checksum": r.u16(a + 16), "Urgent": r.u16(a + 18),
+        }
+        # Option rows were computed for every TCP candidate; keep those of fast packets.
+        row_of = np.full(n, -1, np.int64)
+        row_of[pt] = np.arange(pt.size)
+        opt_rows = row_of[opts.rows]  # candidate row -> new row (or -1)
+        has_pad = (opts.pad_start >= 0) & (opt_rows >= 0)
+        pad_lens = np.zeros(pt.size, np.int64)
+        pad_starts = np.zeros(pt.size, np.int64)
+        pad_lens[opt_rows[has_pad]] = (opts.pad_end - opts.pad_start)[has_pad]
+        pad_starts[opt_rows[has_pad]] = opts.pad_start[has_pad]
+        if pad_lens.any():
+            cols["Padding"] = Ragged.gather(batch.data, pad_starts, pad_lens)
+        oparent = opt_rows[opts.parent]
+        okeep = oparent >= 0
+        if okeep.any():
+            child = RecordTable(RECORDS["TCPOption"], int(okeep.sum()), {
+                "OptionType": opts.kind[okeep], "OptionLength": opts.length[okeep],
+                "OptionData": Ragged.gather(batch.data, opts.dstart[okeep], opts.dlen[okeep]),
+            })
+            cols["Options"] = Children(oparent[okeep], child)
+        cols.update({"PayloadSize": pend[pt] - a - doff * 4, "SrcIP": s_ip, "DstIP": d_ip,
+                     "_poff": a + doff * 4})
+        tables["TCP"] = _table("TCP", batch, pt, cols)
+
+    pu = np.flatnonzero(udp)
+    if pu.size:
+        a = l4[pu]
+        ulen = r.u16(a + 4)
+        upend = np.where(ulen == 0, pend[pu], np.minimum(pend[pu], a + ulen))
+        s_ip, d_ip = addrs(pu)
+        tables["UDP"] = _table("UDP", batch, pu, {
+            "SrcPort": sport[pu], "DstPort": dport[pu], "Length": ulen,
+            "Checksum": r.u16(a + 6), "PayloadSize": upend - a - 8, "SrcIP": s_ip, "DstIP": d_ip,
+            "_poff": a + 8,
+        })
+
+    pi = np.flatnonzero(icmp4)
+    if pi.size:
+        a = l4[pi]
+        s_ip, d_ip = addrs(pi)
+        tables["ICMPv4"] = _table("ICMPv4", batch, pi, {
+            "TypeCode": r.u16(a), "Checksum": r.u16(a + 2), "Id": r.u16(a + 4),
+            "Seq": r.u16(a + 6), "SrcIP": s_ip, "DstIP": d_ip,
+        })
+    pi = np.flatnonzero(icmp6)
+    if pi.size:
+        a = l4[pi]
+        s_ip, d_ip = addrs(pi)
+        tables["ICMPv6"] = _table("ICMPv6", batch, pi, {
+            "TypeCode": r.u16(a), "Checksum": r.u16(a + 2), "SrcIP": s_ip, "DstIP": d_ip,
+        })
+    return tables

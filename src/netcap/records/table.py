@@ -1,0 +1,288 @@
+"""Columnar audit records: one table per record type per batch.
+
+A `RecordTable` holds the records of one type, one row per record, as columns keyed by
+the Netcap field name. Rows are in packet order; `pkt` gives each row's packet index in
+its batch. A column is one of
+
+- a numpy array (scalar fields; absent column = every value is the proto3 default),
+- a `Ragged` (string and bytes fields: all rows' bytes back to back plus lengths;
+  fields with a `render` hold the *raw* address bytes, rendered to text on output),
+- `Children` (message fields: a child table plus, per child row, its parent row;
+  parents ascending, so a parent's children are contiguous and in order).
+
+Columns whose name starts with '_' are private helper columns (e.g. payload offsets)
+that sinks may use; they are never encoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .schema import Kind, RecordType, Render
+
+__all__ = ["Children", "Column", "Ragged", "RecordTable", "exclusive_cumsum"]
+
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
+
+
+def exclusive_cumsum(lens: npt.NDArray[Any]) -> I64:
+    out = np.zeros(lens.shape[0], dtype=np.int64)
+    if lens.shape[0] > 1:
+        np.cumsum(lens[:-1], out=out[1:])
+    return out
+
+
+@dataclass(slots=True)
+class Ragged:
+    """Variable-length byte strings, row i = data[starts[i] : starts[i] + lens[i]]."""
+
+    data: U8
+    lens: I64
+
+    def __len__(self) -> int:
+        return int(self.lens.shape[0])
+
+    @property
+    def starts(self) -> I64:
+        return exclusive_cumsum(self.lens)
+
+    def row(self, i: int) -> bytes:
+        s = int(self.lens[:i].sum())
+        return self.data[s : s + int(self.lens[i])].tobytes()
+
+    def tolist(self) -> list[bytes]:
+        raw = self.data.tobytes()
+        out: list[bytes] = []
+        pos = 0
+        for n in self.lens.tolist():
+            out.append(raw[pos : pos + n])
+            pos += n
+        return out
+
+    @staticmethod
+    def from_list(items: Sequence[bytes]) -> Ragged:
+        lens = np.fromiter((len(b) for b in items), dtype=np.int64, count=len(items))
+        return Ragged(np.frombuffer(b"".join(items), dtype=np.uint8).copy(), lens)
+
+    @staticmethod
+    def from_matrix(mat: U8, lens: I64 | None = None) -> Ragged:
+        """Rows of a 2-D byte matrix, each cut to its length (default: full width)."""
+        n, w = mat.shape
+        if lens is None:
+            return Ragged(np.ascontiguousarray(mat).reshape(-1), np.full(n, w, np.int64))
+        mask = np.arange(w)[None, :] < lens[:, None]
+        return Ragged(mat[mask], lens.astype(np.int64, copy=False))
+
+    @staticmethod
+    def gather(buf: U8, starts: I64, lens: I64) -> Ragged:
+        """Slices buf[starts[i] : starts[i] + lens[i]] of a flat buffer, vectorized."""
+        lens = lens.astype(np.int64, copy=False)
+        total = int(lens.sum())
+        if total == 0:
+            return Ragged(np.zeros(0, np.uint8), lens.copy())
+        idx = np.repeat(starts - exclusive_cumsum(lens), lens) + np.arange(total)
+        return Ragged(buf[idx], lens.copy())
+
+    def take(self, rows: I64) -> Ragged:
+        return Ragged.gather(self.data, self.starts[rows], self.lens[rows])
+
+    @staticmethod
+    def concat(parts: Sequence[Ragged]) -> Ragged:
+        return Ragged(
+            np.concatenate([p.data for p in parts]) if parts else np.zeros(0, np.uint8),
+            np.concatenate([p.lens for p in parts]) if parts else np.zeros(0, np.int64),
+        )
+
+    def equals(self, other: Ragged) -> bool:
+        return np.array_equal(self.lens, other.lens) and np.array_equal(self.data, other.data)
+
+
+@dataclass(slots=True)
+class Children:
+    """Rows of a child table attached to parent rows (ascending `parent`)."""
+
+    parent: I64
+    table: RecordTable
+
+
+Column = npt.NDArray[Any] | Ragged | Children
+
+
+@dataclass(slots=True)
+class RecordTable:
+    rtype: RecordType
+    n: int
+    cols: dict[str, Column] = field(default_factory=dict)
+    pkt: I64 | None = None  # packet index within the batch; None for child tables
+
+    def take(self, rows: I64) -> RecordTable:
+        """A new table of the given rows, in the given order."""
+        cols: dict[str, Column] = {}
+        for name, col in self.cols.items():
+            if isinstance(col, Ragged):
+                cols[name] = col.take(rows)
+            elif isinstance(col, Children):
+                cols[name] = _take_children(col, rows, self.n)
+            else:
+                cols[name] = col[rows]
+        pkt = None if self.pkt is None else self.pkt[rows]
+        return RecordTable(self.rtype, int(rows.shape[0]), cols, pkt)
+
+    @staticmethod
+    def concat(tables: Sequence[RecordTable]) -> RecordTable:
+        """Rows of all tables, one after another (all of one record type)."""
+        tables = [t for t in tables if t.n]
+        if not tables:
+            raise ValueError("concat of no rows")
+        rtype = tables[0].rtype
+        if len(tables) == 1:
+            return tables[0]
+        names = {name for t in tables for name in t.cols}
+        cols: dict[str, Column] = {}
+        for name in _field_order(rtype, names):
+            parts = [t.cols.get(name) for t in tables]
+            cols[name] = _concat_column(rtype, name, parts, [t.n for t in tables])
+        pkts = [t.pkt for t in tables]
+        pkt = None if any(p is None for p in pkts) else np.concatenate(pkts)  # type: ignore[arg-type]
+        return RecordTable(rtype, sum(t.n for t in tables), cols, pkt)
+
+    def sorted_by_packet(self) -> RecordTable:
+        assert self.pkt is not None
+        if self.n < 2 or bool(np.all(self.pkt[1:] >= self.pkt[:-1])):
+            return self
+        return self.take(np.argsort(self.pkt, kind="stable"))
+
+    def to_dicts(self, render: bool = True) -> list[dict[str, Any]]:
+        """Rows as dicts of Python values, keyed by Netcap field names.
+
+        Absent and default-valued fields are left out, as in the protobuf encoding;
+        rendered fields become text (IPs, MACs) when `render` is true.
+        """
+        from .render import render_column  # local: render imports numpy tables only
+
+        rows: list[dict[str, Any]] = [{} for _ in range(self.n)]
+        for fl in self.rtype.fields:
+            col = self.cols.get(fl.name)
+            if col is None:
+                continue
+            values: list[Any]
+            if isinstance(col, Children):
+                kids = col.table.to_dicts(render)
+                grouped: list[list[dict[str, Any]]] = [[] for _ in range(self.n)]
+                for p, kid in zip(col.parent.tolist(), kids, strict=True):
+                    grouped[p].append(kid)
+                values = grouped if fl.repeated else [g[0] if g else None for g in grouped]
+            elif isinstance(col, Ragged):
+                if render and fl.render is not Render.NONE:
+                    col = render_column(col, fl.render)
+                raw = col.tolist()
+                values = [b.decode("utf-8", "replace") for b in raw] if (
+                    fl.kind is Kind.STRING
+                ) else raw
+            elif fl.kind is Kind.BOOL:
+                values = col.astype(bool).tolist()
+            elif fl.kind is Kind.DOUBLE:
+                values = col.astype(np.float64).tolist()
+            else:
+                values = col.astype(np.int64).tolist()
+            for row, v in zip(rows, values, strict=True):
+                if v:
+                    row[fl.name] = v
+        return rows
+
+    @staticmethod
+    def from_rows(rtype: RecordType, rows: Sequence[dict[str, Any]], pkt: Iterable[int] | None
+                  ) -> RecordTable:
+        """Build columns from per-record dicts of raw values (the general decoder's output).
+
+        Values: ints/bools/floats for scalars, bytes for strings and bytes (raw address
+        bytes for rendered fields), a list of dicts for repeated messages.
+        """
+        n = len(rows)
+        present = {k for r in rows for k in r}
+        cols: dict[str, Column] = {}
+        for fl in rtype.fields:
+            if fl.name not in present:
+                continue
+            if fl.kind is Kind.MESSAGE:
+                from .types import RECORDS
+
+                parents: list[int] = []
+                kids: list[dict[str, Any]] = []
+                for i, r in enumerate(rows):
+                    v = r.get(fl.name)
+                    items = v if fl.repeated else ([v] if v is not None else [])
+                    for kid in items or []:
+                        parents.append(i)
+                        kids.append(kid)
+                child = RecordTable.from_rows(RECORDS[fl.message or ""], kids, None)
+                cols[fl.name] = Children(np.asarray(parents, dtype=np.int64), child)
+            elif fl.kind in (Kind.STRING, Kind.BYTES):
+                cols[fl.name] = Ragged.from_list([r.get(fl.name, b"") for r in rows])
+            else:
+                cols[fl.name] = np.asarray([r.get(fl.name, 0) for r in rows], dtype=_dtype(fl.kind))
+        return RecordTable(
+            rtype, n, cols, None if pkt is None else np.fromiter(pkt, dtype=np.int64, count=n)
+        )
+
+
+def _dtype(kind: Kind) -> type[np.generic]:
+    if kind is Kind.BOOL:
+        return np.bool_
+    if kind is Kind.DOUBLE:
+        return np.float64
+    if kind is Kind.UINT64:
+        return np.uint64
+    return np.int64
+
+
+def _field_order(rtype: RecordType, names: set[str]) -> list[str]:
+    known = [f.name for f in rtype.fields if f.name in names]
+    return known + sorted(names - set(known))
+
+
+def _concat_column(
+    rtype: RecordType, name: str, parts: list[Column | None], sizes: list[int]
+) -> Column:
+    fl = rtype.by_name.get(name)
+    sample = next(p for p in parts if p is not None)
+    if isinstance(sample, Ragged):
+        return Ragged.concat(
+            [p if isinstance(p, Ragged) else Ragged(np.zeros(0, np.uint8), np.zeros(n, np.int64))
+             for p, n in zip(parts, sizes, strict=True)]
+        )
+    if isinstance(sample, Children):
+        offset = 0
+        parents: list[I64] = []
+        tables: list[RecordTable] = []
+        for p, n in zip(parts, sizes, strict=True):
+            if isinstance(p, Children) and p.table.n:
+                parents.append(p.parent + offset)
+                tables.append(p.table)
+            offset += n
+        if not tables:
+            return Children(np.zeros(0, np.int64), RecordTable(sample.table.rtype, 0))
+        return Children(np.concatenate(parents), RecordTable.concat(tables))
+    dtype = sample.dtype if fl is None else np.result_type(
+        *[p.dtype for p in parts if isinstance(p, np.ndarray)]
+    )
+    return np.concatenate(
+        [p if isinstance(p, np.ndarray) else np.zeros(n, dtype)
+         for p, n in zip(parts, sizes, strict=True)]
+    )
+
+
+def _take_children(col: Children, rows: I64, nparent: int) -> Children:
+    # Position of each old parent row in the new order (-1: dropped); rows are unique.
+    newpos = np.full(nparent, -1, dtype=np.int64)
+    newpos[rows] = np.arange(rows.shape[0], dtype=np.int64)
+    mapped = newpos[col.parent]
+    keep = np.flatnonzero(mapped >= 0)
+    order = keep[np.argsort(mapped[keep], kind="stable")]
+    return Children(mapped[order], col.table.take(order))

@@ -1,0 +1,265 @@
+"""The audit-record declarations: one place per record type.
+
+Names, field numbers and types are the Go Netcap's (`netcap.proto`, v0.6.11, int64 ns
+timestamps); they are the file format, so they never change here. Fields we add take
+numbers above the highest Netcap uses for that message.
+
+Semantics follow gopacket, which the Go Netcap decodes with: TypeCode fields are
+type << 8 | code, IPv4 Flags are the top 3 bits of the flags/offset word, IHL and
+DataOffset count 32-bit words, an 802.3 length frame has EthernetType 0 (LLC), and
+PayloadSize is the captured payload length of that layer.
+"""
+
+from __future__ import annotations
+
+from .schema import Field, Kind, RecordType, Render
+
+__all__ = ["HEADER", "RECORDS", "TYPE_ENUM", "record"]
+
+I32, I64, U32, U64 = Kind.INT32, Kind.INT64, Kind.UINT32, Kind.UINT64
+BOOL, F64, STR, BYTES, MSG = Kind.BOOL, Kind.DOUBLE, Kind.STRING, Kind.BYTES, Kind.MESSAGE
+IP, MAC = Render.IP, Render.MAC
+
+# Header.Type values of the Go Netcap (`types.Type`).
+TYPE_ENUM: dict[str, int] = {
+    "Header": 0, "Batch": 1, "Connection": 3, "Ethernet": 7, "ARP": 8, "Dot1Q": 9,
+    "Dot11": 10, "Dot11QOS": 11, "Dot11HTControl": 12, "Dot11HTControlVHT": 13,
+    "Dot11HTControlHT": 14, "Dot11HTControlMFB": 15, "Dot11LinkAdapationControl": 16,
+    "Dot11ASEL": 17, "LinkLayerDiscovery": 18, "LLDPChassisID": 19, "LLDPPortID": 20,
+    "LinkLayerDiscoveryValue": 21, "EthernetCTP": 22, "EthernetCTPReply": 23,
+    "LinkLayerDiscoveryInfo": 24, "LLDPSysCapabilities": 25, "LLDPCapabilities": 26,
+    "LLDPMgmtAddress": 27, "LLDPOrgSpecificTLV": 28, "IPv4": 29, "IPv4Option": 30,
+    "IPv6": 31, "ICMPv4": 32, "ICMPv6": 33, "ICMPv6NeighborAdvertisement": 34,
+    "ICMPv6RouterAdvertisement": 35, "ICMPv6Option": 36, "UDP": 37, "TCP": 38,
+    "TCPOption": 39, "SCTP": 40, "DNS": 41, "DNSResourceRecord": 42, "DNSSOA": 43,
+    "DNSSRV": 44, "DNSMX": 45, "DNSQuestion": 46, "DHCPv4": 47, "DHCPOption": 48,
+    "DHCPv6": 49, "DHCPv6Option": 50, "LLC": 51, "NTP": 52, "SIP": 53, "IGMP": 54,
+    "IGMPv3GroupRecord": 55, "IPv6HopByHop": 56, "IPv6HopByHopOption": 57,
+    "IPv6HopByHopOptionAlignment": 58, "SNAP": 59, "ICMPv6Echo": 60,
+    "ICMPv6NeighborSolicitation": 61, "ICMPv6RouterSolicitation": 62, "HTTP": 63,
+    "TLSClientHello": 64, "IPSecAH": 65, "IPSecESP": 66, "Geneve": 67, "IPv6Fragment": 68,
+    "VXLAN": 69, "USB": 70, "LCM": 71, "MPLS": 72, "Modbus": 73, "OSPFv2": 74, "OSPFv3": 75,
+    "BFD": 76, "GRE": 77, "FDDI": 78, "EAP": 79, "VRRPv2": 80, "EAPOL": 81, "EAPOLKey": 82,
+    "CiscoDiscovery": 83, "CiscoDiscoveryInfo": 84, "USBRequestBlockSetup": 85,
+    "NortelDiscovery": 86, "CIP": 87, "ENIP": 88, "DeviceProfile": 89, "File": 90,
+    "SMTP": 91, "Diameter": 92, "POP3": 93, "TLSServerHello": 94, "Software": 95,
+    "Service": 96, "Credentials": 97, "SSH": 98, "Vulnerability": 99, "Exploit": 100,
+    "IPProfile": 101, "Mail": 102, "Alert": 103,
+}  # fmt: skip
+
+RECORDS: dict[str, RecordType] = {}
+
+
+def record(name: str, doc: str, *fields: Field, top_level: bool = True) -> RecordType:
+    """Declare a record type; each name once."""
+    if name in RECORDS:
+        raise ValueError(f"record {name} declared twice")
+    rt = RecordType(name, TYPE_ENUM[name] if top_level else None, doc, tuple(fields))
+    RECORDS[name] = rt
+    return rt
+
+
+def f(number: int, name: str, kind: Kind, doc: str, **kw: object) -> Field:
+    return Field(number, name, kind, doc, **kw)  # type: ignore[arg-type]
+
+
+TS = "packet time, Unix nanoseconds"
+
+HEADER = record(
+    "Header",
+    "First record of every audit-record file: what follows and where it came from.",
+    f(1, "Created", I64, "wall-clock time the file was created, Unix nanoseconds"),
+    f(2, "InputSource", STR, "capture file or interface the records came from"),
+    f(3, "Type", Kind.ENUM, "record type of every following record (Header.Type enum)"),
+    f(4, "Version", STR, "netcap version that wrote the file"),
+    f(5, "ContainsPayloads", BOOL, "records carry packet payload bytes"),
+)
+
+record(
+    "Ethernet",
+    "Ethernet II or 802.3 frame header.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "SrcMAC", STR, "source MAC address", render=MAC),
+    f(3, "DstMAC", STR, "destination MAC address", render=MAC),
+    f(4, "EthernetType", I32, "EtherType; 0 for an 802.3 length frame (LLC)", label=True),
+    f(5, "PayloadEntropy", F64, "Shannon entropy of the payload in bits per byte (-entropy)"),
+    f(6, "PayloadSize", I32, "captured bytes after the Ethernet header"),
+)
+
+record(
+    "LLC",
+    "IEEE 802.2 Logical Link Control header of an 802.3 frame.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "DSAP", I32, "destination service access point (I/G bit cleared)", label=True),
+    f(3, "IG", BOOL, "DSAP individual/group bit"),
+    f(4, "SSAP", I32, "source service access point (C/R bit cleared)", label=True),
+    f(5, "CR", BOOL, "SSAP command/response bit"),
+    f(6, "Control", I32, "control field (1 byte U-format, 2 bytes I/S-format)"),
+)
+
+record(
+    "Dot1Q",
+    "One IEEE 802.1Q / 802.1ad VLAN tag (a QinQ frame gives one record per tag).",
+    f(1, "Timestamp", I64, TS),
+    f(2, "Priority", I32, "priority code point (PCP)", label=True),
+    f(3, "DropEligible", BOOL, "drop eligible indicator (DEI)"),
+    f(4, "VLANIdentifier", I32, "VLAN id (0: priority tag only)"),
+    f(5, "Type", I32, "EtherType of what follows the tag", label=True),
+)
+
+record(
+    "ARP",
+    "ARP request or reply.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "AddrType", I32, "hardware address type (1: Ethernet)", label=True),
+    f(3, "Protocol", I32, "protocol address type (0x0800: IPv4)", label=True),
+    f(4, "HwAddressSize", I32, "hardware address length in bytes"),
+    f(5, "ProtocolAddressSize", I32, "protocol address length in bytes"),
+    f(6, "Operation", I32, "1 request, 2 reply", label=True),
+    f(7, "SrcHwAddress", STR, "sender hardware address", render=MAC),
+    f(8, "SrcProtocolAddress", STR, "sender protocol address", render=IP),
+    f(9, "DstHwAddress", STR, "target hardware address", render=MAC),
+    f(10, "DstProtocolAddress", STR, "target protocol address", render=IP),
+)
+
+record(
+    "IPv4Option",
+    "One IPv4 header option.",
+    f(1, "OptionType", I32, "option type octet"),
+    f(2, "OptionLength", I32, "option length (1 for EOL and NOP)"),
+    f(3, "OptionData", BYTES, "option bytes after type and length"),
+    top_level=True,
+)
+
+record(
+    "IPv4",
+    "IPv4 header.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "Version", I32, "IP version (4)"),
+    f(3, "IHL", I32, "header length in 32-bit words"),
+    f(4, "TOS", I32, "type of service / DSCP+ECN"),
+    f(5, "Length", I32, "total length from the header"),
+    f(6, "Id", I32, "identification"),
+    f(7, "Flags", I32, "flags: 4 evil bit, 2 don't fragment, 1 more fragments", label=True),
+    f(8, "FragOffset", I32, "fragment offset in 8-byte units"),
+    f(9, "TTL", I32, "time to live"),
+    f(10, "Protocol", I32, "IP protocol number of the payload", label=True),
+    f(11, "Checksum", I32, "header checksum"),
+    f(12, "SrcIP", STR, "source address", render=IP),
+    f(13, "DstIP", STR, "destination address", render=IP),
+    f(14, "Padding", BYTES, "option bytes after an end-of-options option"),
+    f(15, "Options", MSG, "header options", repeated=True, message="IPv4Option"),
+    f(16, "PayloadEntropy", F64, "Shannon entropy of the payload (-entropy)"),
+    f(17, "PayloadSize", I32, "captured payload bytes (within Length)"),
+    f(18, "SrcPort", I32, "TCP/UDP source port of the payload, if decoded"),
+    f(19, "DstPort", I32, "TCP/UDP destination port of the payload, if decoded"),
+)
+
+record(
+    "IPv6",
+    "IPv6 fixed header.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "Version", I32, "IP version (6)"),
+    f(3, "TrafficClass", I32, "traffic class"),
+    f(4, "FlowLabel", U32, "flow label"),
+    f(5, "Length", I32, "payload length from the header"),
+    f(6, "NextHeader", I32, "next header (first extension header or transport)", label=True),
+    f(7, "HopLimit", I32, "hop limit"),
+    f(8, "SrcIP", STR, "source address", render=IP),
+    f(9, "DstIP", STR, "destination address", render=IP),
+    f(10, "PayloadEntropy", F64, "Shannon entropy of the payload (-entropy)"),
+    f(11, "PayloadSize", I32, "captured bytes after the fixed header"),
+    f(13, "SrcPort", I32, "TCP/UDP source port of the payload, if decoded"),
+    f(14, "DstPort", I32, "TCP/UDP destination port of the payload, if decoded"),
+)
+
+record(
+    "IPv6Fragment",
+    "IPv6 fragment extension header.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "NextHeader", I32, "next header of the fragmented payload", label=True),
+    f(3, "Reserved1", I32, "reserved octet"),
+    f(4, "FragmentOffset", I32, "fragment offset in 8-byte units"),
+    f(5, "Reserved2", I32, "reserved bits"),
+    f(6, "MoreFragments", BOOL, "more fragments follow"),
+    f(7, "Identification", U32, "fragment identification"),
+    f(8, "SrcPort", I32, "TCP/UDP source port (first fragment only)"),
+    f(9, "DstPort", I32, "TCP/UDP destination port (first fragment only)"),
+    f(10, "SrcIP", STR, "source address", render=IP),
+    f(11, "DstIP", STR, "destination address", render=IP),
+)
+
+record(
+    "ICMPv4",
+    "ICMP for IPv4.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "TypeCode", I32, "type << 8 | code", label=True),
+    f(3, "Checksum", I32, "checksum"),
+    f(4, "Id", I32, "identifier (bytes 4-5)"),
+    f(5, "Seq", I32, "sequence number (bytes 6-7)"),
+    f(6, "SrcIP", STR, "source address", render=IP),
+    f(7, "DstIP", STR, "destination address", render=IP),
+)
+
+record(
+    "ICMPv6",
+    "ICMP for IPv6.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "TypeCode", I32, "type << 8 | code", label=True),
+    f(3, "Checksum", I32, "checksum"),
+    f(4, "SrcIP", STR, "source address", render=IP),
+    f(5, "DstIP", STR, "destination address", render=IP),
+)
+
+record(
+    "UDP",
+    "UDP header.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "SrcPort", I32, "source port"),
+    f(3, "DstPort", I32, "destination port"),
+    f(4, "Length", I32, "length from the header"),
+    f(5, "Checksum", I32, "checksum"),
+    f(6, "PayloadEntropy", F64, "Shannon entropy of the payload (-entropy)"),
+    f(7, "PayloadSize", I32, "captured payload bytes"),
+    f(8, "Payload", BYTES, "payload bytes (-payload)"),
+    f(9, "SrcIP", STR, "source address", render=IP),
+    f(10, "DstIP", STR, "destination address", render=IP),
+)
+
+record(
+    "TCPOption",
+    "One TCP header option.",
+    f(1, "OptionType", I32, "option kind (2 MSS, 3 window scale, 4 SACK permitted, 8 timestamps)"),
+    f(2, "OptionLength", I32, "option length (1 for EOL and NOP)"),
+    f(3, "OptionData", BYTES, "option bytes after kind and length"),
+)
+
+record(
+    "TCP",
+    "TCP segment header.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "SrcPort", I32, "source port"),
+    f(3, "DstPort", I32, "destination port"),
+    f(4, "SeqNum", U32, "sequence number"),
+    f(5, "AckNum", U32, "acknowledgment number"),
+    f(6, "DataOffset", I32, "header length in 32-bit words"),
+    f(7, "FIN", BOOL, "FIN flag", label=True),
+    f(8, "SYN", BOOL, "SYN flag", label=True),
+    f(9, "RST", BOOL, "RST flag", label=True),
+    f(10, "PSH", BOOL, "PSH flag", label=True),
+    f(11, "ACK", BOOL, "ACK flag", label=True),
+    f(12, "URG", BOOL, "URG flag", label=True),
+    f(13, "ECE", BOOL, "ECE flag", label=True),
+    f(14, "CWR", BOOL, "CWR flag", label=True),
+    f(15, "NS", BOOL, "NS (ECN nonce) flag", label=True),
+    f(16, "Window", I32, "receive window (unscaled)"),
+    f(17, "Checksum", I32, "checksum"),
+    f(18, "Urgent", I32, "urgent pointer"),
+    f(19, "Padding", BYTES, "option bytes after an end-of-options option"),
+    f(20, "Options", MSG, "header options", repeated=True, message="TCPOption"),
+    f(21, "PayloadEntropy", F64, "Shannon entropy of the payload (-entropy)"),
+    f(22, "PayloadSize", I32, "captured payload bytes"),
+    f(23, "Payload", BYTES, "payload bytes (-payload)"),
+    f(24, "SrcIP", STR, "source address", render=IP),
+    f(25, "DstIP", STR, "destination address", render=IP),
+)
