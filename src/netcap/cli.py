@@ -1,0 +1,215 @@
+"""The `net` command line (also installed as `netcap`).
+
+Flags keep the Go Netcap's single-dash spelling (`-read FILE`, `-out DIR`,
+`-compress=false`), so its documentation works as written; `--read`, `-read=FILE` and
+`--read=FILE` are accepted too. Unlike stock argparse, a flag must be spelled in full
+(Go's flag package has no abbreviations), and boolean flags take an optional `=value`
+(`-json`, `-json=true`, `-compress=false`) but never a separate argument.
+
+Exit status: 0 done; 1 done, but the input was cut short or damaged (everything before
+the damage was processed); 2 bad usage or unusable input. Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from . import __version__
+
+__all__ = ["main"]
+
+_TRUE = {"1", "t", "true", "yes", "on"}
+_FALSE = {"0", "f", "false", "no", "off"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self._bool_flags: set[str] = set()
+
+    def bool_flag(self, name: str, help: str, default: bool = False) -> None:
+        self.add_argument(f"-{name}", f"--{name}", dest=name, action="store_true",
+                          default=default, help=help + (" (default true)" if default else ""))
+        self._bool_flags.add(name)
+
+    def _get_option_tuples(self, option_string: str) -> list[Any]:
+        return []  # no prefix matching: `-rea` is not `-read` (CPython #104860)
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: Any = None) -> argparse.Namespace:
+        argv = list(sys.argv[1:] if args is None else args)
+        explicit: dict[str, bool] = {}
+        rest: list[str] = []
+        for a in argv:
+            name, eq, value = a.lstrip("-").partition("=")
+            if a.startswith("-") and eq and name in self._bool_flags:
+                v = value.lower()
+                if v not in _TRUE | _FALSE:
+                    self.error(f"invalid boolean value {value!r} for flag -{name}")
+                explicit[name] = v in _TRUE
+                continue
+            rest.append(a)
+        ns = super().parse_args(rest, namespace)
+        for name, v in explicit.items():
+            setattr(ns, name, v)
+        return ns
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
+def _split_types(value: str | None) -> frozenset[str] | None:
+    if not value:
+        return None
+    from .records.types import RECORDS
+
+    names = frozenset(v.strip() for v in value.split(",") if v.strip())
+    unknown = sorted(names - set(RECORDS))
+    if unknown:
+        raise ValueError(f"unknown record type(s): {', '.join(unknown)}")
+    return names
+
+
+def _capture(argv: Sequence[str]) -> int:
+    p = _Parser(prog="net capture",
+                description="Decode a capture file into audit-record files, one per type.")
+    p.add_argument("-read", "--read", metavar="FILE", required=True,
+                   help="pcap or pcapng file (gzip-compressed too)")
+    p.add_argument("-out", "--out", metavar="DIR", default=".",
+                   help="directory for the <Type>.ncap.gz files (default .)")
+    p.bool_flag("compress", "gzip the audit-record files", default=True)
+    p.bool_flag("payload", "include payload bytes in TCP and UDP records")
+    p.bool_flag("entropy", "compute payload entropy for Ethernet, IP, TCP and UDP records")
+    p.bool_flag("quiet", "print no summary")
+    p.add_argument("-include", "--include", metavar="TYPES",
+                   help="comma-separated record types to write (default all)")
+    p.add_argument("-exclude", "--exclude", metavar="TYPES",
+                   help="comma-separated record types not to write")
+    a = p.parse_args(argv)
+    try:
+        include = _split_types(a.include)
+        exclude = _split_types(a.exclude) or frozenset()
+    except ValueError as e:
+        p.error(str(e))
+
+    from .pipeline import CaptureOptions, run_capture
+    from .sources.capture import CaptureError
+
+    try:
+        stats = run_capture(CaptureOptions(
+            read=a.read, out=a.out, compress=a.compress, payload=a.payload,
+            entropy=a.entropy, include=include, exclude=exclude,
+        ))
+    except CaptureError as e:
+        print(f"net capture: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"net capture: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    if not a.quiet:
+        _summary(stats, a.out)
+    if stats.truncation is not None:
+        t = stats.truncation
+        print(f"net capture: warning: {t.path}: {t.reason} at byte {t.offset};"
+              f" {stats.packets} complete packets before it were decoded", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _summary(stats: Any, out: str) -> None:
+    rate = stats.packets / stats.seconds if stats.seconds > 0 else 0.0
+    lines = [f"{stats.packets} packets ({stats.bytes} bytes) in {stats.seconds:.2f}s"
+             f" ({rate:,.0f} packets/s); link types: "
+             + (", ".join(f"{k} {v}" for k, v in sorted(stats.linktypes.items())) or "none")]
+    if stats.records:
+        lines.append(f"audit records written to {out}:")
+        width = max(len(k) for k in stats.records)
+        lines += [f"  {k.ljust(width)}  {v}" for k, v in stats.records.items()]
+    else:
+        lines.append("no audit records")
+    if stats.errors:
+        lines.append("decode errors: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(stats.errors.items())))
+    print("\n".join(lines), file=sys.stderr)
+
+
+def _dump(argv: Sequence[str]) -> int:
+    p = _Parser(prog="net dump", description="Print the records of an audit-record file.")
+    p.add_argument("-read", "--read", metavar="FILE", required=True,
+                   help="audit-record file (.ncap or .ncap.gz)")
+    p.bool_flag("json", "one JSON object per line")
+    p.bool_flag("csv", "CSV with a header line")
+    p.bool_flag("header", "print the file header to stderr first")
+    a = p.parse_args(argv)
+    if a.json and a.csv:
+        p.error("-json and -csv are exclusive")
+
+    from .records.types import RECORDS
+    from .sinks.text import write_csv, write_json, write_table
+    from .sources.ncap import NcapError, NcapReader
+
+    try:
+        reader = NcapReader(a.read)
+    except NcapError as e:
+        print(f"net dump: {e}", file=sys.stderr)
+        return 2
+    with reader:
+        h = reader.header
+        if a.header:
+            print(f"# {reader.record_type} records; source {h.InputSource}; netcap {h.Version};"
+                  f" payloads {'yes' if h.ContainsPayloads else 'no'}", file=sys.stderr)
+        rtype = RECORDS[reader.record_type]
+        write = write_json if a.json else write_csv if a.csv else write_table
+        try:
+            write(rtype, reader, sys.stdout)
+        except NcapError as e:
+            sys.stdout.flush()
+            print(f"net dump: {e}", file=sys.stderr)
+            return 1
+    return 0
+
+
+_COMMANDS = {
+    "capture": (_capture, "decode a capture file into audit-record files"),
+    "dump": (_dump, "print an audit-record file as a table, JSON or CSV"),
+}
+
+
+def _usage() -> str:
+    cmds = "\n".join(f"  {k:8s} {v[1]}" for k, v in _COMMANDS.items())
+    return (f"usage: net <command> [flags]   (netcap {__version__})\n\ncommands:\n{cmds}\n\n"
+            "run 'net <command> -h' for the flags of a command\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(_usage())
+        return 0 if args else 2
+    if args[0] in ("-version", "--version", "version"):
+        print(f"netcap {__version__}")
+        return 0
+    cmd = _COMMANDS.get(args[0])
+    if cmd is None:
+        print(f"net: unknown command {args[0]!r} (commands: {', '.join(_COMMANDS)})",
+              file=sys.stderr)
+        return 2
+    try:
+        return cmd[0](args[1:])
+    except KeyboardInterrupt:
+        print("net: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `net dump ... | head`: the reader went away; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
