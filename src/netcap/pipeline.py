@@ -58,7 +58,7 @@ def run_capture(opts: CaptureOptions) -> RunStats:
     is not a readable capture; a cut or damaged tail is reported in `truncation`."""
     stats = RunStats()
     t0 = time.perf_counter()
-    with open_capture(opts.read) as src:
+    with open_capture(opts.read, batch_packets=32768) as src:
         writer = NcapWriter(
             opts.out, opts.read, compress=opts.compress, payload=opts.payload,
             entropy=opts.entropy, include=opts.include, exclude=opts.exclude,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .render import render_column
+from .render import render_matrix
 from .schema import Field, Kind, Render
 from .table import Children, Ragged, RecordTable, exclusive_cumsum
 
@@ -43,14 +43,26 @@ def _tag(number: int, wire: int) -> bytes:
 
 
 def varint_matrix(values: U64) -> tuple[U8, I64]:
-    """Base-128 varints of uint64 values as an (n, w) matrix plus bytes used per row."""
+    """Base-128 varints of uint64 values, transposed: a (w, n) matrix (byte k of every
+    value in row k) plus the bytes used per value."""
     n = values.shape[0]
-    nbytes = 1 + (values[:, None] >= _THRESHOLDS[None, :]).sum(axis=1).astype(np.int64)
-    width = int(nbytes.max()) if n else 1
-    shifts = np.arange(width, dtype=np.uint64) * np.uint64(7)
-    mat = ((values[:, None] >> shifts[None, :]) & np.uint64(0x7F)).astype(np.uint8)
-    cont = np.arange(width)[None, :] < (nbytes - 1)[:, None]
-    mat |= cont.astype(np.uint8) << 7
+    if n == 0:
+        return np.zeros((1, 0), np.uint8), np.zeros(0, np.int64)
+    vmax = int(values.max())
+    if vmax < 0x80:  # the common case (flags, small counters): one byte, no work
+        return values.astype(np.uint8).reshape(1, n), np.ones(n, np.int64)
+    width = (vmax.bit_length() + 6) // 7
+    nbytes = np.ones(n, np.int64)
+    for k in range(1, width):
+        nbytes += values >= _THRESHOLDS[k - 1]
+    mat = np.empty((width, n), np.uint8)
+    v = values.copy()
+    for k in range(width):
+        row = (v & np.uint64(0x7F)).astype(np.uint8)
+        if k < width - 1:
+            row |= (nbytes > k + 1).astype(np.uint8) << 7
+            v >>= np.uint64(7)
+        mat[k] = row
     return mat, nbytes
 
 
@@ -63,40 +75,65 @@ def _as_u64(col: npt.NDArray[Any]) -> U64:
     return col.astype(np.int64, copy=False).view(np.uint64)
 
 
-class _Segments:
-    """Encoded fields of one table, in order; adjacent fixed-width ones merged lazily."""
+_R8 = np.arange(256, dtype=np.uint8)
+# Rows of ragged bytes up to this long are padded into the fixed-width matrix (cheap);
+# longer ones (payloads) stay ragged and are stitched in by `concat_rows`.
+_MAX_PAD = 255
 
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.parts: list[Ragged] = []
-        self._mats: list[U8] = []
-        self._lens: list[I64] = []
+# A field's bytes for every row: fixed-width as a *transposed* (w, n) matrix (byte k of
+# every row in matrix row k, so building it is contiguous work) plus bytes used per
+# row, or ragged.
+Piece = tuple[U8, I64] | Ragged
 
-    def fixed(self, mat: U8, lens: I64) -> None:
-        self._mats.append(mat)
-        self._lens.append(lens)
 
-    def ragged(self, r: Ragged) -> None:
-        self._flush()
-        if r.data.size:
-            self.parts.append(r)
+def _pad(r: Ragged) -> Piece:
+    """A ragged column as a fixed-width piece when its rows are short."""
+    n = r.lens.shape[0]
+    width = int(r.lens.max()) if n else 0
+    if width > _MAX_PAD:
+        return r
+    mat = np.zeros((n, max(width, 1)), np.uint8)
+    mat[_R8[None, : mat.shape[1]] < r.lens.astype(np.uint8)[:, None]] = r.data
+    return mat.T, r.lens
 
-    def _flush(self) -> None:
-        if not self._mats:
+
+def _assemble(pieces: list[Piece], n: int) -> Ragged:
+    """Row i = row i of every piece, in order. Runs of fixed-width pieces are stacked into
+    one (w, n) matrix, transposed once, and compacted with a single boolean mask."""
+    parts: list[Ragged] = []
+    run: list[tuple[U8, I64]] = []
+
+    def flush() -> None:
+        if not run:
             return
-        mat = np.hstack(self._mats) if len(self._mats) > 1 else self._mats[0]
-        masks = [np.arange(m.shape[1])[None, :] < ln[:, None]
-                 for m, ln in zip(self._mats, self._lens, strict=True)]
-        mask = np.hstack(masks) if len(masks) > 1 else masks[0]
-        lens = np.add.reduce(self._lens) if len(self._lens) > 1 else self._lens[0]
-        self._mats, self._lens = [], []
-        r = Ragged(mat[mask], lens.astype(np.int64, copy=False))
-        if r.data.size:
-            self.parts.append(r)
+        width = sum(m.shape[0] for m, _ in run)
+        mat = np.empty((width, n), np.uint8)
+        mask = np.empty((width, n), np.bool_)
+        total = np.zeros(n, np.int64)
+        row = 0
+        for m, ln in run:
+            w = m.shape[0]
+            mat[row : row + w] = m
+            mask[row : row + w] = _R8[:w, None] < ln.astype(np.uint8)[None, :]
+            total += ln
+            row += w
+        run.clear()
+        # Row-major order is record order: transpose once, then one compaction.
+        data = np.ascontiguousarray(mat.T)[np.ascontiguousarray(mask.T)]
+        parts.append(Ragged(data, total))
 
-    def rows(self) -> Ragged:
-        self._flush()
-        return concat_rows(self.parts, self.n)
+    for p in pieces:
+        if isinstance(p, Ragged):
+            flush()
+            parts.append(p)
+        else:
+            run.append(p)
+    flush()
+    return concat_rows([p for p in parts if p.data.size] or parts[:1], n)
+
+
+def _lens(p: Piece) -> I64:
+    return p.lens if isinstance(p, Ragged) else p[1]
 
 
 def concat_rows(parts: list[Ragged], n: int) -> Ragged:
@@ -117,73 +154,101 @@ def concat_rows(parts: list[Ragged], n: int) -> Ragged:
     return Ragged(out, total.astype(np.int64, copy=False))
 
 
-def _length_delimited(tag: bytes, body: Ragged, present: npt.NDArray[np.bool_]) -> Ragged:
-    """tag + varint(len) + body for rows where `present`; nothing elsewhere."""
-    n = body.lens.shape[0]
-    lmat, lbytes = varint_matrix(body.lens.astype(np.uint64))
-    head = np.hstack([np.tile(np.frombuffer(tag, np.uint8), (n, 1)), lmat])
-    hlens = np.where(present, len(tag) + lbytes, 0)
-    return concat_rows([Ragged.from_matrix(head, hlens), body], n)
+def _head(tag: bytes, lens: I64, present: npt.NDArray[np.bool_]) -> tuple[U8, I64]:
+    """tag + varint(len) per row as a fixed-width piece (nothing where not present)."""
+    n = lens.shape[0]
+    lmat, lbytes = varint_matrix(lens.astype(np.uint64))
+    mat = np.empty((len(tag) + lmat.shape[0], n), np.uint8)
+    mat[: len(tag)] = np.frombuffer(tag, np.uint8)[:, None]
+    mat[len(tag) :] = lmat
+    return mat, np.where(present, len(tag) + lbytes, 0)
 
 
-def _encode_field(seg: _Segments, fl: Field, col: Any, n: int) -> None:
+def _field_pieces(fl: Field, col: Any, n: int) -> list[Piece]:
     if isinstance(col, Children):
-        _encode_message_field(seg, fl, col, n)
-        return
+        return _message_pieces(fl, col, n)
     if fl.repeated:
         raise NotImplementedError(f"packed repeated field {fl.name}")
     if fl.kind in (Kind.STRING, Kind.BYTES):
         assert isinstance(col, Ragged)
+        if not col.data.size:
+            return []
+        tag = _tag(fl.number, _WIRE_LEN)
+        body: Piece
         if fl.render is not Render.NONE:
-            col = render_column(col, fl.render)
-        if col.data.size:
-            seg.ragged(_length_delimited(_tag(fl.number, _WIRE_LEN), col, col.lens > 0))
-        return
+            text, tlen = render_matrix(col, fl.render)
+            body, lens = (text.T, tlen), tlen
+        else:
+            body, lens = _pad(col), col.lens
+        present = lens > 0
+        body_piece = body if isinstance(body, Ragged) else (body[0], np.where(present, body[1], 0))
+        return [_head(tag, lens, present), body_piece]
     arr = np.asarray(col)
+    tag = np.frombuffer(
+        _tag(fl.number, _WIRE_FIXED64 if fl.kind is Kind.DOUBLE else _WIRE_VARINT), np.uint8
+    )
+    t = tag.shape[0]
     if fl.kind is Kind.DOUBLE:
         bits = arr.astype(np.float64).view(np.uint64)
         present = bits != 0  # proto3 writes -0.0 (bits set), skips +0.0
         if not present.any():
-            return
-        tag = np.frombuffer(_tag(fl.number, _WIRE_FIXED64), np.uint8)
-        mat = np.hstack([np.tile(tag, (n, 1)), bits.astype("<u8").view(np.uint8).reshape(n, 8)])
-        seg.fixed(mat, np.where(present, mat.shape[1], 0))
-        return
+            return []
+        mat = np.empty((t + 8, n), np.uint8)
+        mat[:t] = tag[:, None]
+        mat[t:] = bits.astype("<u8").view(np.uint8).reshape(n, 8).T
+        return [(mat, np.where(present, t + 8, 0))]
+    if fl.kind is Kind.BOOL or arr.dtype == np.bool_:
+        present = arr.astype(np.bool_, copy=False)
+        if not present.any():
+            return []
+        mat = np.empty((t + 1, n), np.uint8)
+        mat[:t] = tag[:, None]
+        mat[t] = 1
+        return [(mat, np.where(present, t + 1, 0))]
     values = _as_u64(arr)
     present = values != 0
     if not present.any():
-        return
-    tag = np.frombuffer(_tag(fl.number, _WIRE_VARINT), np.uint8)
+        return []
     vmat, vbytes = varint_matrix(values)
-    seg.fixed(np.hstack([np.tile(tag, (n, 1)), vmat]), np.where(present, len(tag) + vbytes, 0))
+    mat = np.empty((t + vmat.shape[0], n), np.uint8)
+    mat[:t] = tag[:, None]
+    mat[t:] = vmat
+    return [(mat, np.where(present, t + vbytes, 0))]
 
 
-def _encode_message_field(seg: _Segments, fl: Field, col: Children, n: int) -> None:
-    if col.table.n == 0:
-        return
-    kids = encode_rows(col.table)
+def _message_pieces(fl: Field, col: Children, n: int) -> list[Piece]:
+    m = col.table.n
+    if m == 0:
+        return []
+    kid_pieces = _table_pieces(col.table)
+    kid_lens = np.add.reduce([_lens(p) for p in kid_pieces]) if kid_pieces else np.zeros(m, np.int64)
     # Each child: tag + len + body (an empty child is still written: tag + 0).
-    framed = _length_delimited(
-        _tag(fl.number, _WIRE_LEN), kids, np.ones(col.table.n, dtype=np.bool_)
-    )
+    head = _head(_tag(fl.number, _WIRE_LEN), kid_lens, np.ones(m, np.bool_))
+    framed = _assemble([head, *kid_pieces], m)
     # Children are contiguous per parent and ascending, so the parents' bytes are the
     # framed bytes in order; only the per-parent lengths need summing.
     lens = np.bincount(col.parent, weights=framed.lens, minlength=n).astype(np.int64)
-    seg.ragged(Ragged(framed.data, lens))
+    return [_pad(Ragged(framed.data, lens))]
+
+
+def _table_pieces(table: RecordTable) -> list[Piece]:
+    pieces: list[Piece] = []
+    for fl in table.rtype.fields:
+        col = table.cols.get(fl.name)
+        if col is not None:
+            pieces += _field_pieces(fl, col, table.n)
+    return pieces
 
 
 def encode_rows(table: RecordTable) -> Ragged:
     """Each row's protobuf message bytes (no length prefix)."""
-    seg = _Segments(table.n)
-    for fl in table.rtype.fields:
-        col = table.cols.get(fl.name)
-        if col is not None:
-            _encode_field(seg, fl, col, table.n)
-    return seg.rows()
+    return _assemble(_table_pieces(table), table.n)
 
 
 def encode_delimited(table: RecordTable) -> bytes:
     """Rows as a varint-length-delimited stream, the body of an audit-record file."""
-    body = encode_rows(table)
-    lmat, lbytes = varint_matrix(body.lens.astype(np.uint64))
-    return concat_rows([Ragged.from_matrix(lmat, lbytes), body], table.n).data.tobytes()
+    n = table.n
+    pieces = _table_pieces(table)
+    total = np.add.reduce([_lens(p) for p in pieces]) if pieces else np.zeros(n, np.int64)
+    lmat, lbytes = varint_matrix(total.astype(np.uint64))
+    return _assemble([(lmat, lbytes), *pieces], n).data.tobytes()

@@ -1,0 +1,244 @@
+"""Capture files as a stream of PacketBatch: the public entry point of the file sources.
+
+Owns format detection (magic bytes only, never the file name; gzip around either
+format), the chunked read loop (chunk_bytes at a time, a record straddling two
+chunks is carried over, so memory stays bounded by the chunk and the largest
+record), batching (at most batch_packets per batch), and turning every failure
+into one of two outcomes: CaptureError when open_capture cannot start reading, or
+a Truncation once some packets may have been read. Iteration itself never raises.
+
+Limits: batches never span two chunks, so a chunk holding fewer packets than
+batch_packets gives a smaller batch. A reader is one pass over the file: iterating
+it again continues where the previous loop stopped. Record parsing lives in
+pcap.py / pcapng.py, stream decompression in _stream.py.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from types import TracebackType
+
+import numpy as np
+
+from ._base import CaptureError, Truncation, assemble
+from ._stream import GzipStream, PlainStream, Stream
+from .batch import PacketBatch
+from .pcap import FILE_HEADER_LEN, PCAP_MAGICS, PcapParser, parse_header
+from .pcapng import SHB_MAGIC, PcapngParser, first_section_length
+
+__all__ = ["CaptureError", "CaptureReader", "Truncation", "open_capture"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+Parser = PcapParser | PcapngParser
+
+
+class CaptureReader:
+    """An open capture. Iterate it for PacketBatch; use as a context manager.
+
+    path        the file name as given
+    format      'pcap' or 'pcapng'
+    compressed  True if the file is gzip
+    truncation  set when reading stopped at a cut or damaged tail (None otherwise);
+                all complete packets before it were delivered
+    packets     packets delivered so far
+    """
+
+    def __init__(
+        self,
+        path: str,
+        fmt: str,
+        compressed: bool,
+        stream: Stream,
+        parser: Parser,
+        head: bytes,
+        pos: int,
+        batch_packets: int,
+        chunk_bytes: int,
+    ) -> None:
+        self.path = path
+        self.format = fmt
+        self.compressed = compressed
+        self.truncation: Truncation | None = None
+        self.packets = 0
+        self._stream = stream
+        self._parser = parser
+        self._head = head
+        self._pos = pos
+        self._batch_packets = batch_packets
+        self._chunk_bytes = chunk_bytes
+        self._closed = False
+        self._gen: Iterator[PacketBatch] | None = None
+
+    def __iter__(self) -> Iterator[PacketBatch]:
+        # One pass over the file: iterating again continues where the last loop left.
+        if self._gen is None:
+            self._gen = self._batches()
+        return self._gen
+
+    def _batches(self) -> Iterator[PacketBatch]:
+        parser = self._parser
+        stream = self._stream
+        step = self._batch_packets
+        # One buffer reused for every chunk: fresh multi-megabyte allocations per
+        # chunk cost more in page faults than the parsing of small packets. Batches
+        # never alias it (assemble copies), so overwriting it is safe.
+        buf = bytearray(max(self._chunk_bytes, len(self._head)))
+        filled = len(self._head)
+        buf[:filled] = self._head
+        self._head = b""
+        pos = self._pos
+        base = 0  # stream offset of buf[0]
+        while not self._closed:
+            view = memoryview(buf)[:filled]
+            arr = np.frombuffer(view, dtype=np.uint8)
+            res = parser.parse(view, arr, pos)
+            if res.cols is not None:
+                cols = res.cols
+                n = len(cols)
+                for lo in range(0, n, step):
+                    hi = min(n, lo + step)
+                    batch = assemble(view, arr, cols, lo, hi, self.packets)
+                    self.packets += hi - lo
+                    yield batch
+                    if self.closed:  # the consumer closed the reader mid-iteration
+                        return
+            del arr, view
+            if res.stop is not None:
+                self.truncation = Truncation(self.path, base + res.stop[0], res.stop[1])
+                break
+            # Move the incomplete tail record to the front, then read at least what
+            # it still needs, so a record larger than chunk_bytes is completed in one
+            # more read instead of many.
+            tail = filled - res.pos
+            base += res.pos
+            want = max(self._chunk_bytes, res.need - tail)
+            if tail + want > len(buf):
+                grown = bytearray(tail + want)
+                grown[:tail] = buf[res.pos : filled]
+                buf = grown
+            elif tail:
+                buf[:tail] = buf[res.pos : filled]
+            got = stream.readinto(memoryview(buf)[tail : tail + want])
+            if not got:
+                if stream.error is not None:
+                    self.truncation = Truncation(self.path, base, stream.error)
+                elif tail:
+                    self.truncation = Truncation(
+                        self.path, base, parser.cut_reason(bytes(buf[:tail]))
+                    )
+                break
+            filled = tail + got
+            pos = 0
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._stream.close()
+
+    def __enter__(self) -> CaptureReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"CaptureReader({self.path!r}, format={self.format!r}, "
+            f"compressed={self.compressed}, packets={self.packets})"
+        )
+
+
+def _fill(stream: Stream, buf: bytes, n: int, chunk_bytes: int) -> bytes:
+    """buf extended from stream to at least n bytes, or to the end of the stream."""
+    while len(buf) < n:
+        more = stream.read(max(chunk_bytes, n - len(buf)))
+        if not more:
+            break
+        buf += more
+    return buf
+
+
+def _cut(path: str, what: str, have: int, need: int, stream: Stream) -> CaptureError:
+    why = f"; {stream.error}" if stream.error else ""
+    return CaptureError(f"{path}: {what} cut short ({have} of {need} bytes){why}")
+
+
+def open_capture(
+    path: str | os.PathLike[str], batch_packets: int = 8192, chunk_bytes: int = 4 << 20
+) -> CaptureReader:
+    """Open a pcap or pcapng file (optionally gzip-compressed) for batched reading.
+
+    Raises CaptureError if the file cannot be read or does not start like a capture.
+    """
+    if batch_packets < 1:
+        raise ValueError(f"batch_packets must be >= 1, got {batch_packets}")
+    if chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
+    name = os.fspath(path)
+    try:
+        f = open(name, "rb")  # noqa: SIM115 - owned by the returned reader, closed by it
+    except OSError as e:
+        raise CaptureError(f"{name}: cannot open: {e.strerror or e}") from None
+    try:
+        return _open(name, f, batch_packets, chunk_bytes)
+    except BaseException:
+        f.close()
+        raise
+
+
+def _open(name: str, fb: io.BufferedReader, batch_packets: int, chunk_bytes: int) -> CaptureReader:
+    plain = PlainStream(fb)
+    head = _fill(plain, b"", 2, chunk_bytes)
+    if not head:
+        if plain.error:
+            raise CaptureError(f"{name}: cannot read: {plain.error}")
+        raise CaptureError(f"{name}: empty file")
+    stream: Stream
+    compressed = head[:2] == _GZIP_MAGIC
+    if compressed:
+        stream = GzipStream(fb, head)
+        head = _fill(stream, b"", 4, chunk_bytes)
+        if not head:
+            raise CaptureError(f"{name}: {stream.error or 'empty after gzip decompression'}")
+    else:
+        stream = plain
+        head = _fill(stream, head, 4, chunk_bytes)
+    if len(head) < 4:
+        raise CaptureError(f"{name}: too short for a capture file ({len(head)} bytes)")
+    magic = head[:4]
+    parser: Parser
+    if magic in PCAP_MAGICS:
+        head = _fill(stream, head, FILE_HEADER_LEN, chunk_bytes)
+        if len(head) < FILE_HEADER_LEN:
+            raise _cut(name, "pcap file header", len(head), FILE_HEADER_LEN, stream)
+        parser = PcapParser(parse_header(name, head))
+        return CaptureReader(
+            name, "pcap", compressed, stream, parser, head, FILE_HEADER_LEN,
+            batch_packets, chunk_bytes,
+        )  # fmt: skip
+    if magic == SHB_MAGIC:
+        head = _fill(stream, head, 12, chunk_bytes)
+        if len(head) < 12:
+            raise _cut(name, "pcapng section header", len(head), 12, stream)
+        length = first_section_length(name, head)
+        head = _fill(stream, head, length, chunk_bytes)
+        if len(head) < length:
+            raise _cut(name, "pcapng section header", len(head), length, stream)
+        ng = PcapngParser()
+        pos = ng.begin(name, head)
+        return CaptureReader(
+            name, "pcapng", compressed, stream, ng, head, pos, batch_packets, chunk_bytes
+        )
+    raise CaptureError(f"{name}: not a pcap or pcapng file (starts with 0x{magic.hex()})")
