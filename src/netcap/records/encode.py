@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .render import render_matrix
+from .render import render_column, render_pieces
 from .schema import Field, Kind, Render
-from .table import Children, Ragged, RecordTable, exclusive_cumsum
+from .table import Children, Piece, Ragged, RecordTable, compact_pieces, exclusive_cumsum
 
 __all__ = ["encode_delimited", "encode_rows", "varint_matrix"]
 
@@ -75,18 +75,16 @@ def _as_u64(col: npt.NDArray[Any]) -> U64:
     return col.astype(np.int64, copy=False).view(np.uint64)
 
 
-_R8 = np.arange(256, dtype=np.uint8)
+_R8 = np.arange(256, dtype=np.uint8)  # row positions for masks of short rows
 # Rows of ragged bytes up to this long are padded into the fixed-width matrix (cheap);
 # longer ones (payloads) stay ragged and are stitched in by `concat_rows`.
 _MAX_PAD = 255
 
-# A field's bytes for every row: fixed-width as a *transposed* (w, n) matrix (byte k of
-# every row in matrix row k, so building it is contiguous work) plus bytes used per
-# row, or ragged.
-Piece = tuple[U8, I64] | Ragged
+# A field's bytes for every row: a fixed-width transposed Piece, or Ragged.
+AnyPiece = Piece | Ragged
 
 
-def _pad(r: Ragged) -> Piece:
+def _pad(r: Ragged) -> AnyPiece:
     """A ragged column as a fixed-width piece when its rows are short."""
     n = r.lens.shape[0]
     width = int(r.lens.max()) if n else 0
@@ -97,30 +95,16 @@ def _pad(r: Ragged) -> Piece:
     return mat.T, r.lens
 
 
-def _assemble(pieces: list[Piece], n: int) -> Ragged:
+def _assemble(pieces: list[AnyPiece], n: int) -> Ragged:
     """Row i = row i of every piece, in order. Runs of fixed-width pieces are stacked into
     one (w, n) matrix, transposed once, and compacted with a single boolean mask."""
     parts: list[Ragged] = []
-    run: list[tuple[U8, I64]] = []
+    run: list[Piece] = []
 
     def flush() -> None:
-        if not run:
-            return
-        width = sum(m.shape[0] for m, _ in run)
-        mat = np.empty((width, n), np.uint8)
-        mask = np.empty((width, n), np.bool_)
-        total = np.zeros(n, np.int64)
-        row = 0
-        for m, ln in run:
-            w = m.shape[0]
-            mat[row : row + w] = m
-            mask[row : row + w] = _R8[:w, None] < ln.astype(np.uint8)[None, :]
-            total += ln
-            row += w
-        run.clear()
-        # Row-major order is record order: transpose once, then one compaction.
-        data = np.ascontiguousarray(mat.T)[np.ascontiguousarray(mask.T)]
-        parts.append(Ragged(data, total))
+        if run:
+            parts.append(compact_pieces(run, n))
+            run.clear()
 
     for p in pieces:
         if isinstance(p, Ragged):
@@ -132,7 +116,7 @@ def _assemble(pieces: list[Piece], n: int) -> Ragged:
     return concat_rows([p for p in parts if p.data.size] or parts[:1], n)
 
 
-def _lens(p: Piece) -> I64:
+def _lens(p: AnyPiece) -> I64:
     return p.lens if isinstance(p, Ragged) else p[1]
 
 
@@ -164,7 +148,7 @@ def _head(tag: bytes, lens: I64, present: npt.NDArray[np.bool_]) -> tuple[U8, I6
     return mat, np.where(present, len(tag) + lbytes, 0)
 
 
-def _field_pieces(fl: Field, col: Any, n: int) -> list[Piece]:
+def _field_pieces(fl: Field, col: Any, n: int) -> list[AnyPiece]:
     if isinstance(col, Children):
         return _message_pieces(fl, col, n)
     if fl.repeated:
@@ -174,15 +158,13 @@ def _field_pieces(fl: Field, col: Any, n: int) -> list[Piece]:
         if not col.data.size:
             return []
         tag = _tag(fl.number, _WIRE_LEN)
-        body: Piece
         if fl.render is not Render.NONE:
-            text, tlen = render_matrix(col, fl.render)
-            body, lens = (text.T, tlen), tlen
-        else:
-            body, lens = _pad(col), col.lens
-        present = lens > 0
-        body_piece = body if isinstance(body, Ragged) else (body[0], np.where(present, body[1], 0))
-        return [_head(tag, lens, present), body_piece]
+            texts = render_pieces(col, fl.render)
+            lens = np.add.reduce([ln for _, ln in texts]) if len(texts) > 1 else texts[0][1]
+            if int(lens.max()) > _MAX_PAD:  # odd ARP address sizes: long "?hex" text
+                return [_head(tag, lens, lens > 0), render_column(col, fl.render)]
+            return [_head(tag, lens, lens > 0), *texts]
+        return [_head(tag, col.lens, col.lens > 0), _pad(col)]
     arr = np.asarray(col)
     tag = np.frombuffer(
         _tag(fl.number, _WIRE_FIXED64 if fl.kind is Kind.DOUBLE else _WIRE_VARINT), np.uint8
@@ -216,7 +198,7 @@ def _field_pieces(fl: Field, col: Any, n: int) -> list[Piece]:
     return [(mat, np.where(present, t + vbytes, 0))]
 
 
-def _message_pieces(fl: Field, col: Children, n: int) -> list[Piece]:
+def _message_pieces(fl: Field, col: Children, n: int) -> list[AnyPiece]:
     m = col.table.n
     if m == 0:
         return []
@@ -231,8 +213,8 @@ def _message_pieces(fl: Field, col: Children, n: int) -> list[Piece]:
     return [_pad(Ragged(framed.data, lens))]
 
 
-def _table_pieces(table: RecordTable) -> list[Piece]:
-    pieces: list[Piece] = []
+def _table_pieces(table: RecordTable) -> list[AnyPiece]:
+    pieces: list[AnyPiece] = []
     for fl in table.rtype.fields:
         col = table.cols.get(fl.name)
         if col is not None:

@@ -18,12 +18,13 @@ import numpy as np
 import numpy.typing as npt
 
 from .schema import Render
-from .table import Ragged
+from .table import Piece, Ragged, compact_pieces
 
-__all__ = ["IP_TEXT_MAX", "render_column", "render_ip", "render_mac", "render_matrix"]
+__all__ = ["render_column", "render_ip", "render_mac", "render_matrix", "render_pieces"]
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
 
 
 def _octet_table(dot: bool) -> tuple[U8, I64]:
@@ -43,39 +44,54 @@ _HEX_COLON = np.frombuffer(
 ).reshape(256, 3)
 
 
-def _ipv4_text(octets: U8) -> tuple[U8, I64]:
-    """(n, 4) octets -> dotted quads as an (n, 15) matrix plus lengths.
-
-    A column holds few distinct addresses, so each is formatted once and gathered."""
-    keys = np.ascontiguousarray(octets).view(np.uint32).reshape(-1)
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    if uniq.shape[0] * 2 > keys.shape[0]:
-        return _ipv4_format(octets)
-    mat, lens = _ipv4_format(uniq.view(np.uint8).reshape(-1, 4))
-    inverse = inverse.reshape(-1)
-    return mat[inverse], lens[inverse]
+def _pair_table(fmt: Callable[[int, int], str], width: int) -> tuple[U8, I64]:
+    """Text of every 16-bit value (two address bytes), transposed: (width, 65536)."""
+    texts = [fmt(v >> 8, v & 0xFF).encode() for v in range(65536)]
+    mat = np.zeros((65536, width), np.uint8)
+    lens = np.fromiter((len(t) for t in texts), np.int64, 65536)
+    flat = np.frombuffer(b"".join(texts), np.uint8)
+    mat[np.arange(width)[None, :] < lens[:, None]] = flat
+    return np.ascontiguousarray(mat.T), lens
 
 
-def _ipv4_format(octets: U8) -> tuple[U8, I64]:
-    n = octets.shape[0]
-    mat = np.empty((n, 16), dtype=np.uint8)
-    lens = np.empty((n, 4), dtype=np.int64)
-    for k in range(3):
-        mat[:, 4 * k : 4 * k + 4] = _OCT_DOT[octets[:, k]]
-        lens[:, k] = _OCT_DOT_LEN[octets[:, k]]
-    mat[:, 12:16] = _OCT[octets[:, 3]]
-    lens[:, 3] = _OCT_LEN[octets[:, 3]]
-    mask = (np.arange(4)[None, None, :] < lens[:, :, None]).reshape(n, 16)
-    total = lens.sum(axis=1)
-    out = np.zeros((n, 15), dtype=np.uint8)
-    out[np.arange(15)[None, :] < total[:, None]] = mat[mask]
-    return out, total
+# Built on first use (about 40 ms): IPv4 is two lookups ("a.b." + "c.d"), a 6-byte MAC
+# three ("xx:xx:" twice + "xx:xx"), with no per-address formatting.
+_TABLES: dict[str, tuple[U8, I64]] = {}
 
 
-def _mac6_text(mac: U8) -> tuple[U8, I64]:
+def _table(name: str) -> tuple[U8, I64]:
+    t = _TABLES.get(name)
+    if t is None:
+        fmt, width = {
+            "ip_hi": (lambda a, b: f"{a}.{b}.", 8),
+            "ip_lo": (lambda a, b: f"{a}.{b}", 7),
+            "mac_mid": (lambda a, b: f"{a:02x}:{b:02x}:", 6),
+            "mac_end": (lambda a, b: f"{a:02x}:{b:02x}", 5),
+        }[name]
+        t = _TABLES[name] = _pair_table(fmt, width)
+    return t
+
+
+def _pairs(raw: U8) -> npt.NDArray[np.intp]:
+    """(n, 2k) bytes -> (n, k) big-endian 16-bit values."""
+    return (raw[:, 0::2].astype(np.intp) << 8) | raw[:, 1::2]
+
+
+def _ipv4_pieces(octets: U8) -> list[Piece]:
+    pairs = _pairs(octets)
+    hi, hi_len = _table("ip_hi")
+    lo, lo_len = _table("ip_lo")
+    return [(hi[:, pairs[:, 0]], hi_len[pairs[:, 0]]), (lo[:, pairs[:, 1]], lo_len[pairs[:, 1]])]
+
+
+def _mac6_pieces(mac: U8) -> list[Piece]:
+    pairs = _pairs(mac)
+    mid, _ = _table("mac_mid")
+    end, _ = _table("mac_end")
     n = mac.shape[0]
-    mat = _HEX_COLON[mac].reshape(n, 18)[:, :17]
-    return mat, np.full(n, 17, np.int64)
+    return [(mid[:, pairs[:, 0]], np.full(n, 6, np.int64)),
+            (mid[:, pairs[:, 1]], np.full(n, 6, np.int64)),
+            (end[:, pairs[:, 2]], np.full(n, 5, np.int64))]
 
 
 def _ip_any(raw: bytes) -> bytes:
@@ -99,75 +115,105 @@ def _texts(items: list[bytes], width: int) -> tuple[U8, I64]:
     return mat, lens
 
 
-def _ipv6_text(addrs: U8) -> tuple[U8, I64]:
-    """(n, 16) addresses -> text, formatting each distinct address once."""
-    keys = np.ascontiguousarray(addrs).view(np.dtype((np.void, 16))).reshape(-1)
+_V6_CACHE: dict[bytes, bytes] = {}
+_V6_CACHE_MAX = 1 << 16
+
+
+def _ipv6_cached(raw: bytes) -> bytes:
+    text = _V6_CACHE.get(raw)
+    if text is None:
+        if len(_V6_CACHE) >= _V6_CACHE_MAX:
+            _V6_CACHE.clear()
+        text = _V6_CACHE[raw] = _ip_any(raw)
+    return text
+
+
+def _texts_pieces(texts: list[bytes], rows: I64, n: int) -> Piece:
+    """Python-made texts for some rows as one transposed piece (0 bytes elsewhere)."""
+    width = max((len(t) for t in texts), default=1)
+    mat = np.zeros((n, max(width, 1)), dtype=np.uint8)
+    lens = np.zeros(n, dtype=np.int64)
+    for i, t in zip(rows.tolist(), texts, strict=True):
+        mat[i, : len(t)] = np.frombuffer(t, np.uint8)
+        lens[i] = len(t)
+    return mat.T, lens
+
+
+def _ipv6_piece(col: Ragged, rows: I64, starts: I64, n: int) -> Piece:
+    """IPv6 rows: each distinct address formatted once (and cached across batches)."""
+    raw = col.data[starts[rows][:, None] + np.arange(16)[None, :]]
+    keys = np.ascontiguousarray(raw).view(np.dtype((np.void, 16))).reshape(-1)
     uniq, inverse = np.unique(keys, return_inverse=True)
-    texts = [_ip_any(u.tobytes()) for u in uniq]
-    mat, lens = _texts(texts, max(len(t) for t in texts))
-    return mat[inverse.reshape(-1)], lens[inverse.reshape(-1)]
+    texts = [_ipv6_cached(u.tobytes()) for u in uniq]
+    umat, ulens = _texts_pieces(texts, np.arange(len(texts)), len(texts))
+    inverse = inverse.reshape(-1)
+    mat = np.zeros((umat.shape[0], n), np.uint8)
+    lens = np.zeros(n, np.int64)
+    mat[:, rows] = umat[:, inverse]
+    lens[rows] = ulens[inverse]
+    return mat, lens
 
 
-Renderer = Callable[[U8], tuple[U8, I64]]
+def _lut_pieces(col: Ragged, size: int, rows: B, starts: I64,
+                build: Callable[[U8], list[Piece]]) -> list[Piece]:
+    """Lookup-table pieces for the rows of one address size (other rows get 0 bytes)."""
+    n = len(col)
+    if col.data.shape[0] == size * n and bool(rows.all()):
+        return build(col.data.reshape(n, size))
+    idx = np.where(rows[:, None], starts[:, None] + np.arange(size)[None, :], 0)
+    raw = col.data[idx] if col.data.size else np.zeros((n, size), np.uint8)
+    return [(m, np.where(rows, ln, 0)) for m, ln in build(raw)]
 
-# Longest texts: IPv6 with an embedded IPv4 ("::ffff:255.255.255.255" is 22; a full
-# 8-group form is 39); any other length renders as "?"+hex, bounded by the input size.
-IP_TEXT_MAX = 45
 
-
-def _render(col: Ragged, fixed: dict[int, Renderer], slow: Callable[[bytes], bytes]
-            ) -> tuple[U8, I64]:
-    """Text of every row as an (n, w) matrix plus lengths."""
+def render_pieces(col: Ragged, how: Render) -> list[Piece]:
+    """Rendered text of a column as transposed pieces whose row-wise concatenation is
+    the text: what the encoder consumes (it compacts all pieces of a record at once).
+    Rows of different address families go to different pieces, each empty elsewhere."""
+    n = len(col)
     lens = col.lens
-    n = lens.shape[0]
-    if n and col.data.shape[0] in (n * size for size in fixed):
-        size = col.data.shape[0] // n
-        if bool((lens == size).all()):  # one address family in the whole column
-            return fixed[size](col.data.reshape(n, size))
     starts = col.starts
-    parts: list[tuple[I64, U8, I64]] = []
-    done = np.zeros(n, np.bool_)
-    for size, fn in fixed.items():
-        rows = np.flatnonzero(lens == size)
-        if rows.size:
-            raw = col.data[starts[rows][:, None] + np.arange(size)[None, :]]
-            m, ln = fn(raw)
-            parts.append((rows, m, ln))
-            done[rows] = True
+    pieces: list[Piece] = []
+    if how is Render.IP:
+        v4, v6 = lens == 4, lens == 16
+        if v4.any():
+            pieces += _lut_pieces(col, 4, v4, starts, _ipv4_pieces)
+        if v6.any():
+            pieces.append(_ipv6_piece(col, np.flatnonzero(v6), starts, n))
+        slow, done = _ip_any, v4 | v6
+    elif how is Render.MAC:
+        m6 = lens == 6
+        if m6.any():
+            pieces += _lut_pieces(col, 6, m6, starts, _mac6_pieces)
+        slow, done = _mac_any, m6
+    else:
+        raise ValueError(f"not a rendered field: {how}")
     rest = np.flatnonzero(~done & (lens > 0))
     if rest.size:
         data = col.data.tobytes()
-        texts = [slow(data[int(starts[i]) : int(starts[i]) + int(lens[i])]) for i in rest.tolist()]
-        m, ln = _texts(texts, max(len(t) for t in texts))
-        parts.append((rest, m, ln))
-    width = max((m.shape[1] for _, m, _ in parts), default=1)
-    mat = np.zeros((n, width), dtype=np.uint8)
-    out_lens = np.zeros(n, dtype=np.int64)
-    for rows, m, ln in parts:
-        mat[rows, : m.shape[1]] = m
-        out_lens[rows] = ln
-    return mat, out_lens
-
-
-def render_ip(col: Ragged) -> tuple[U8, I64]:
-    return _render(col, {4: _ipv4_text, 16: _ipv6_text}, _ip_any)
-
-
-def render_mac(col: Ragged) -> tuple[U8, I64]:
-    return _render(col, {6: _mac6_text}, _mac_any)
+        texts = [slow(data[int(starts[i]) : int(starts[i] + lens[i])]) for i in rest.tolist()]
+        pieces.append(_texts_pieces(texts, rest, n))
+    return pieces or [(np.zeros((1, n), np.uint8), np.zeros(n, np.int64))]
 
 
 def render_matrix(col: Ragged, how: Render) -> tuple[U8, I64]:
     """Rendered text of a column as an (n, w) byte matrix plus per-row lengths."""
-    if how is Render.IP:
-        return render_ip(col)
-    if how is Render.MAC:
-        return render_mac(col)
-    raise ValueError(f"not a rendered field: {how}")
+    r = render_column(col, how)
+    n = len(r)
+    width = max(int(r.lens.max()) if n else 0, 1)
+    mat = np.zeros((n, width), np.uint8)
+    mat[np.arange(width)[None, :] < r.lens[:, None]] = r.data
+    return mat, r.lens
 
 
 def render_column(col: Ragged, how: Render) -> Ragged:
     if how is Render.NONE:
         return col
-    mat, lens = render_matrix(col, how)
-    return Ragged.from_matrix(mat, lens)
+    return compact_pieces(render_pieces(col, how), len(col))
+
+
+def render_ip(col: Ragged) -> Ragged:
+    return render_column(col, Render.IP)
+
+
+def render_mac(col: Ragged) -> Ragged:
+    return render_column(col, Render.MAC)

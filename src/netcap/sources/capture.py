@@ -42,7 +42,7 @@ class CaptureReader:
     compressed  True if the file is gzip
     truncation  set when reading stopped at a cut or damaged tail (None otherwise);
                 all complete packets before it were delivered
-    packets     packets delivered so far
+    packets     packets read so far (delivered, or skipped by `shard`)
     """
 
     def __init__(
@@ -70,6 +70,20 @@ class CaptureReader:
         self._chunk_bytes = chunk_bytes
         self._closed = False
         self._gen: Iterator[PacketBatch] | None = None
+        self._shard = (0, 1)
+        self.batches = 0  # batches formed so far, delivered or skipped
+
+    def shard(self, index: int, count: int) -> CaptureReader:
+        """Deliver only batches number index, index+count, ... (0-based).
+
+        For parallel processing: each of `count` workers opens the same file and takes
+        its share. Every worker still walks the whole file (record boundaries are only
+        found by walking), but only builds and delivers its own batches; batch
+        boundaries are the same in every worker, and `first` stays global."""
+        if not 0 <= index < count:
+            raise ValueError(f"bad shard {index} of {count}")
+        self._shard = (index, count)
+        return self
 
     def __iter__(self) -> Iterator[PacketBatch]:
         # One pass over the file: iterating again continues where the last loop left.
@@ -97,8 +111,14 @@ class CaptureReader:
             if res.cols is not None:
                 cols = res.cols
                 n = len(cols)
+                mine, every = self._shard
                 for lo in range(0, n, step):
                     hi = min(n, lo + step)
+                    number = self.batches
+                    self.batches += 1
+                    if number % every != mine:
+                        self.packets += hi - lo
+                        continue
                     batch = assemble(view, arr, cols, lo, hi, self.packets)
                     self.packets += hi - lo
                     yield batch
