@@ -90,7 +90,12 @@ def _capture(argv: Sequence[str]) -> int:
                    help="comma-separated record types to write (default all)")
     p.add_argument("-exclude", "--exclude", metavar="TYPES",
                    help="comma-separated record types not to write")
+    p.add_argument("-workers", "--workers", metavar="N", type=int, default=0,
+                   help="decoding processes (default: one per CPU for inputs of 16 MiB"
+                        " or more; 1 = no extra processes)")
     a = p.parse_args(argv)
+    if a.workers < 0:
+        p.error("-workers must be 0 or more")
     try:
         include = _split_types(a.include)
         exclude = _split_types(a.exclude) or frozenset()
@@ -98,12 +103,14 @@ def _capture(argv: Sequence[str]) -> int:
         p.error(str(e))
 
     from .pipeline import CaptureOptions, run_capture
+    from .sinks.ncap import EncodeOptions
     from .sources.capture import CaptureError
 
     try:
         stats = run_capture(CaptureOptions(
-            read=a.read, out=a.out, compress=a.compress, payload=a.payload,
-            entropy=a.entropy, include=include, exclude=exclude,
+            read=a.read, out=a.out, workers=a.workers,
+            encode=EncodeOptions(compress=a.compress, payload=a.payload, entropy=a.entropy,
+                                 include=include, exclude=exclude),
         ))
     except CaptureError as e:
         print(f"net capture: {e}", file=sys.stderr)

@@ -1,12 +1,18 @@
 """Audit-record file sink: one `<Type>.ncap[.gz]` per record type, Go Netcap format.
 
 File = optional gzip around varint-length-delimited protobuf messages: a `Header`, then
-records of that one type in packet order. Files are written under a temporary name and
-renamed on `close()`, so a file with the final name is always complete; an interrupted
-run leaves only `*.part` files behind.
+records of that one type in packet order.
 
-Compression uses ISA-L (gzip-compatible, several times faster than zlib at the same
-ratio); it releases the GIL, so a later change can overlap it with decoding.
+Two steps, so the expensive one can run in worker processes:
+- `encode_batch` (pure): a decoded batch -> per record type, the encoded records, each
+  batch compressed as its own gzip member;
+- `NcapWriter.append` (the one writer): appends those bytes to the files in batch order.
+A gzip file of several members is one stream to every gzip reader (RFC 1952; Go's
+`compress/gzip` reads multistream by default, as do `gzip -d` and Python).
+
+Files are written under a temporary name and renamed on `close()`, so a file with the
+final name is always complete; an interrupted run leaves only `*.part` files behind.
+Compression is ISA-L (gzip-compatible, several times faster than zlib at the same ratio).
 """
 
 from __future__ import annotations
@@ -16,24 +22,54 @@ import time
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import numpy as np
 from isal import isal_zlib
 
 from .. import __version__
 from ..decode.batch import Decoded
 from ..records.derive import add_payload_columns
 from ..records.encode import encode_delimited
-from ..records.table import RecordTable
+from ..records.table import Ragged, RecordTable
 from ..records.types import HEADER, RECORDS
 
-__all__ = ["NcapWriter", "header_bytes"]
+__all__ = ["EncodeOptions", "Encoded", "NcapWriter", "encode_batch", "header_bytes"]
+
+# record type -> (file bytes for this batch, number of records)
+Encoded = dict[str, tuple[bytes, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class EncodeOptions:
+    compress: bool = True
+    payload: bool = False
+    entropy: bool = False
+    include: frozenset[str] | None = None  # record types to write (None: all)
+    exclude: frozenset[str] = frozenset()
+    level: int = 1  # ISA-L level 0-3; 1 is zlib-6-like ratio at several times the speed
+
+    def wanted(self, name: str) -> bool:
+        return (self.include is None or name in self.include) and name not in self.exclude
+
+
+def _gzip(data: bytes, level: int) -> bytes:
+    c = isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
+    return c.compress(data) + c.flush()  # type: ignore[no-any-return]
+
+
+def encode_batch(decoded: Decoded, opts: EncodeOptions) -> Encoded:
+    """Every wanted record table of a batch, encoded (and gzip'd as one member)."""
+    out: Encoded = {}
+    for name, table in decoded.tables.items():
+        if not opts.wanted(name):
+            continue
+        add_payload_columns(table, decoded.batch.data, opts.payload, opts.entropy)
+        body = encode_delimited(table)
+        out[name] = (_gzip(body, opts.level) if opts.compress else body, table.n)
+    return out
 
 
 def header_bytes(record_type: str, source: str, payloads: bool, created_ns: int) -> bytes:
     """The delimited Header message for a file of `record_type`."""
-    import numpy as np
-
-    from ..records.table import Ragged
-
     table = RecordTable(HEADER, 1, {
         "Created": np.array([created_ns], np.int64),
         "InputSource": Ragged.from_list([source.encode()]),
@@ -49,7 +85,6 @@ class _File:
     final: str
     part: str
     fh: BinaryIO
-    gz: object | None  # isal_zlib compress object
     records: int = 0
 
 
@@ -57,56 +92,34 @@ class _File:
 class NcapWriter:
     out_dir: str
     source: str
-    compress: bool = True
-    payload: bool = False
-    entropy: bool = False
-    include: frozenset[str] | None = None  # record types to write (None: all)
-    exclude: frozenset[str] = frozenset()
-    level: int = 1
+    opts: EncodeOptions = field(default_factory=EncodeOptions)
     files: dict[str, _File] = field(default_factory=dict)
 
-    def wanted(self, name: str) -> bool:
-        return (self.include is None or name in self.include) and name not in self.exclude
-
     def write(self, decoded: Decoded) -> None:
-        for name, table in decoded.tables.items():
-            if not self.wanted(name):
-                continue
-            add_payload_columns(table, decoded.batch.data, self.payload, self.entropy)
-            self._append(name, encode_delimited(table), table.n)
+        """Encode and append one batch (the single-process path)."""
+        self.append(encode_batch(decoded, self.opts))
 
-    def _append(self, name: str, payload: bytes, count: int) -> None:
-        f = self.files.get(name)
-        if f is None:
-            f = self._open(name)
-        f.records += count
-        self._emit(f, payload)
+    def append(self, encoded: Encoded) -> None:
+        for name, (data, count) in encoded.items():
+            f = self.files.get(name) or self._open(name)
+            f.records += count
+            f.fh.write(data)
 
     def _open(self, name: str) -> _File:
         os.makedirs(self.out_dir, exist_ok=True)
-        ext = ".ncap.gz" if self.compress else ".ncap"
+        ext = ".ncap.gz" if self.opts.compress else ".ncap"
         final = os.path.join(self.out_dir, name + ext)
         part = final + ".part"
         fh = open(part, "wb")  # noqa: SIM115 - closed in close()
-        gz = isal_zlib.compressobj(self.level, isal_zlib.DEFLATED, 31) if self.compress else None
-        f = _File(final, part, fh, gz)
-        self.files[name] = f
-        self._emit(f, header_bytes(name, self.source, self.payload, time.time_ns()))
+        f = self.files[name] = _File(final, part, fh)
+        head = header_bytes(name, self.source, self.opts.payload, time.time_ns())
+        fh.write(_gzip(head, self.opts.level) if self.opts.compress else head)
         return f
-
-    @staticmethod
-    def _emit(f: _File, data: bytes) -> None:
-        if f.gz is not None:
-            data = f.gz.compress(data)  # type: ignore[attr-defined]
-        if data:
-            f.fh.write(data)
 
     def close(self) -> dict[str, int]:
         """Finish every file; returns records written per type."""
         counts: dict[str, int] = {}
         for name, f in self.files.items():
-            if f.gz is not None:
-                f.fh.write(f.gz.flush())  # type: ignore[attr-defined]
             f.fh.close()
             os.replace(f.part, f.final)
             counts[name] = f.records
@@ -114,6 +127,11 @@ class NcapWriter:
         return counts
 
     def abort(self) -> None:
+        """Stop without publishing: the `.part` files are removed."""
         for f in self.files.values():
             f.fh.close()
+            try:
+                os.unlink(f.part)
+            except OSError:
+                pass
         self.files = {}
