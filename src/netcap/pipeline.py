@@ -30,6 +30,7 @@ import numpy as np
 from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
 from .decode.linktypes import LINKTYPE_NAMES
+from .records.render import warm_tables
 from .sinks.ncap import EncodeOptions, Encoded, NcapWriter, encode_batch
 from .sources.capture import CaptureError, Truncation, open_capture
 
@@ -180,6 +181,7 @@ def _results(conns: list[Connection]) -> Iterator[tuple[Encoded, RunStats] | Tru
 def _run_parallel(opts: CaptureOptions, writer: NcapWriter, count: int) -> RunStats:
     # Open once here so an unreadable input fails fast with its one-line error.
     open_capture(opts.read).close()
+    warm_tables()
     ctx = multiprocessing.get_context("fork")
     procs: list[Any] = []
     conns: list[Connection] = []

@@ -40,7 +40,15 @@ I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 U8 = npt.NDArray[np.uint8]
 
-_VLAN_TYPES = np.array([0x8100, 0x88A8, 0x9100], dtype=np.int64)
+def _any_of(values: I64, choices: tuple[int, ...]) -> B:
+    # A few equality tests beat np.isin (which sorts) on batch-sized arrays.
+    out = values == choices[0]
+    for c in choices[1:]:
+        out |= values == c
+    return out
+
+
+_VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
 _MAX_FAST_TAGS = 2
 _MAX_OPTION_STEPS = 40  # a 40-byte option area holds at most 40 options
 
@@ -114,8 +122,10 @@ def decode_fast(batch: PacketBatch) -> FastResult:
         fam = np.where(lt[nul] == LT.LOOP, r.u32(idx), r.u32le(idx))
         swapped = (lt[nul] == LT.NULL) & ((fam & 0xFFFF0000) != 0)
         fam = np.where(swapped, r.u32(idx), fam)
-        et[nul] = np.where(fam == NULL_AF_INET, ETH_IPV4,
-                           np.where(np.isin(fam, list(NULL_AF_INET6)), ETH_IPV6, -1))
+        v6fam = np.zeros(fam.shape[0], np.bool_)
+        for af in NULL_AF_INET6:
+            v6fam |= fam == af
+        et[nul] = np.where(fam == NULL_AF_INET, ETH_IPV4, np.where(v6fam, ETH_IPV6, -1))
         l3[nul] = idx + 4
         ok |= nul
 
@@ -139,7 +149,7 @@ def decode_fast(batch: PacketBatch) -> FastResult:
     tag_tci: list[I64] = []
     tag_type: list[I64] = []
     for _ in range(_MAX_FAST_TAGS):
-        tagged = eth & np.isin(et, _VLAN_TYPES) & (l3 + 4 <= end)
+        tagged = eth & _any_of(et, _VLAN_TYPES) & (l3 + 4 <= end)
         if not tagged.any():
             break
         p = np.flatnonzero(tagged)
@@ -149,7 +159,7 @@ def decode_fast(batch: PacketBatch) -> FastResult:
         tag_type.append(nxt)
         et[p] = nxt
         l3[p] += 4
-    ok &= ~np.isin(et, _VLAN_TYPES)  # deeper stacks or cut tags: general path
+    ok &= ~_any_of(et, _VLAN_TYPES)  # deeper stacks or cut tags: general path
 
     # --- IPv4 / IPv6 -------------------------------------------------------------------
     v4 = ok & (et == ETH_IPV4) & (l3 + 20 <= end)
@@ -158,7 +168,7 @@ def decode_fast(batch: PacketBatch) -> FastResult:
     tot = r.u16(l3[i4] + 2)
     ff = r.u16(l3[i4] + 6)
     proto4 = r.u8(l3[i4] + 9)
-    good4 = (tot >= 20) & ((ff & 0x3FFF) == 0) & np.isin(proto4, (1, 6, 17))
+    good4 = (tot >= 20) & ((ff & 0x3FFF) == 0) & _any_of(proto4, (1, 6, 17))
     v4[i4[~good4]] = False
 
     v6 = ok & (et == ETH_IPV6) & (l3 + 40 <= end)
@@ -166,7 +176,7 @@ def decode_fast(batch: PacketBatch) -> FastResult:
     i6 = np.flatnonzero(v6)
     plen6 = r.u16(l3[i6] + 4)
     nh6 = r.u8(l3[i6] + 6)
-    good6 = (plen6 > 0) & np.isin(nh6, (6, 17, 58))
+    good6 = (plen6 > 0) & _any_of(nh6, (6, 17, 58))
     v6[i6[~good6]] = False
 
     proto = np.full(n, -1, np.int64)

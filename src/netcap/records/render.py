@@ -20,7 +20,7 @@ import numpy.typing as npt
 from .schema import Render
 from .table import Piece, Ragged, compact_pieces
 
-__all__ = ["render_column", "render_ip", "render_mac", "render_matrix", "render_pieces"]
+__all__ = ["render_column", "render_ip", "render_mac", "render_matrix", "render_pieces", "warm_tables"]
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -44,31 +44,57 @@ _HEX_COLON = np.frombuffer(
 ).reshape(256, 3)
 
 
-def _pair_table(fmt: Callable[[int, int], str], width: int) -> tuple[U8, I64]:
-    """Text of every 16-bit value (two address bytes), transposed: (width, 65536)."""
-    texts = [fmt(v >> 8, v & 0xFF).encode() for v in range(65536)]
-    mat = np.zeros((65536, width), np.uint8)
-    lens = np.fromiter((len(t) for t in texts), np.int64, 65536)
-    flat = np.frombuffer(b"".join(texts), np.uint8)
-    mat[np.arange(width)[None, :] < lens[:, None]] = flat
-    return np.ascontiguousarray(mat.T), lens
+def _octet_digits() -> tuple[U8, I64]:
+    """Decimal text of 0..255, transposed (3, 256), plus lengths."""
+    texts = [str(v).encode() for v in range(256)]
+    mat = np.zeros((256, 3), np.uint8)
+    for v, t in enumerate(texts):
+        mat[v, : len(t)] = np.frombuffer(t, np.uint8)
+    return np.ascontiguousarray(mat.T), np.fromiter(map(len, texts), np.int64, 256)
 
 
-# Built on first use (about 40 ms): IPv4 is two lookups ("a.b." + "c.d"), a 6-byte MAC
-# three ("xx:xx:" twice + "xx:xx"), with no per-address formatting.
+def _pair_table(name: str) -> tuple[U8, I64]:
+    """Text of every 16-bit value (two address bytes), transposed (w, 65536)."""
+    a = np.repeat(np.arange(256), 256)
+    b = np.tile(np.arange(256), 256)
+    n = 65536
+    one = np.ones(n, np.int64)
+    dot = (np.full((1, n), ord("."), np.uint8), one)
+    colon = (np.full((1, n), ord(":"), np.uint8), one)
+    if name.startswith("ip"):
+        d, dl = _octet_digits()
+        pieces = [(d[:, a], dl[a]), dot, (d[:, b], dl[b])]
+        if name == "ip_hi":
+            pieces.append(dot)
+    else:
+        hexd = np.frombuffer(b"0123456789abcdef", np.uint8)
+        two = np.full(n, 2, np.int64)
+        pieces = [(np.stack([hexd[a >> 4], hexd[a & 15]]), two), colon,
+                  (np.stack([hexd[b >> 4], hexd[b & 15]]), two)]
+        if name == "mac_mid":
+            pieces.append(colon)
+    text = compact_pieces(pieces, n)
+    width = int(text.lens.max())
+    mat = np.zeros((n, width), np.uint8)
+    mat[np.arange(width)[None, :] < text.lens[:, None]] = text.data
+    return np.ascontiguousarray(mat.T), text.lens
+
+
+# IPv4 text is two lookups ("a.b." + "c.d"), a 6-byte MAC three ("xx:xx:" twice +
+# "xx:xx"): no per-address formatting. Built on first use (a few ms each).
 _TABLES: dict[str, tuple[U8, I64]] = {}
+
+
+def warm_tables() -> None:
+    """Build the lookup tables now (before forking workers, so they share them)."""
+    for name in ("ip_hi", "ip_lo", "mac_mid", "mac_end"):
+        _table(name)
 
 
 def _table(name: str) -> tuple[U8, I64]:
     t = _TABLES.get(name)
     if t is None:
-        fmt, width = {
-            "ip_hi": (lambda a, b: f"{a}.{b}.", 8),
-            "ip_lo": (lambda a, b: f"{a}.{b}", 7),
-            "mac_mid": (lambda a, b: f"{a:02x}:{b:02x}:", 6),
-            "mac_end": (lambda a, b: f"{a:02x}:{b:02x}", 5),
-        }[name]
-        t = _TABLES[name] = _pair_table(fmt, width)
+        t = _TABLES[name] = _pair_table(name)
     return t
 
 
@@ -130,28 +156,22 @@ def _ipv6_cached(raw: bytes) -> bytes:
 
 def _texts_pieces(texts: list[bytes], rows: I64, n: int) -> Piece:
     """Python-made texts for some rows as one transposed piece (0 bytes elsewhere)."""
-    width = max((len(t) for t in texts), default=1)
-    mat = np.zeros((n, max(width, 1)), dtype=np.uint8)
-    lens = np.zeros(n, dtype=np.int64)
-    for i, t in zip(rows.tolist(), texts, strict=True):
-        mat[i, : len(t)] = np.frombuffer(t, np.uint8)
-        lens[i] = len(t)
-    return mat.T, lens
+    tl = np.fromiter(map(len, texts), np.int64, len(texts))
+    width = max(int(tl.max()) if len(texts) else 1, 1)
+    sub = np.zeros((len(texts), width), np.uint8)
+    sub[np.arange(width)[None, :] < tl[:, None]] = np.frombuffer(b"".join(texts), np.uint8)
+    mat = np.zeros((width, n), np.uint8)
+    lens = np.zeros(n, np.int64)
+    mat[:, rows] = sub.T
+    lens[rows] = tl
+    return mat, lens
 
 
 def _ipv6_piece(col: Ragged, rows: I64, starts: I64, n: int) -> Piece:
-    """IPv6 rows: each distinct address formatted once (and cached across batches)."""
-    raw = col.data[starts[rows][:, None] + np.arange(16)[None, :]]
-    keys = np.ascontiguousarray(raw).view(np.dtype((np.void, 16))).reshape(-1)
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    texts = [_ipv6_cached(u.tobytes()) for u in uniq]
-    umat, ulens = _texts_pieces(texts, np.arange(len(texts)), len(texts))
-    inverse = inverse.reshape(-1)
-    mat = np.zeros((umat.shape[0], n), np.uint8)
-    lens = np.zeros(n, np.int64)
-    mat[:, rows] = umat[:, inverse]
-    lens[rows] = ulens[inverse]
-    return mat, lens
+    """IPv6 rows: text from a cache of formatted addresses (shared across batches)."""
+    data = col.data.tobytes()
+    texts = [_ipv6_cached(data[s : s + 16]) for s in starts[rows].tolist()]
+    return _texts_pieces(texts, rows, n)
 
 
 def _lut_pieces(col: Ragged, size: int, rows: B, starts: I64,

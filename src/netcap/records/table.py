@@ -114,7 +114,7 @@ _R8 = np.arange(256, dtype=np.uint8)
 
 def compact_pieces(pieces: Sequence[Piece], n: int) -> Ragged:
     """Row i = the used bytes of row i of every piece, in order: the pieces are stacked
-    into one (w, n) matrix, transposed once, and compacted with one boolean mask."""
+    into one (w, n) matrix and compacted, in record order, with one boolean mask."""
     width = sum(m.shape[0] for m, _ in pieces)
     mat = np.empty((width, n), np.uint8)
     mask = np.empty((width, n), np.bool_)
@@ -129,8 +129,9 @@ def compact_pieces(pieces: Sequence[Piece], n: int) -> Ragged:
             mask[row : row + w] = np.arange(w)[:, None] < ln[None, :]
         total += ln
         row += w
-    # Row-major order of the transpose is record order.
-    data = np.ascontiguousarray(mat.T)[np.ascontiguousarray(mask.T)]
+    # Row-major order of the transpose is record order. Indexing the transposed views
+    # directly measured faster than making them contiguous first.
+    data = mat.T[mask.T]
     return Ragged(data, total)
 
 
