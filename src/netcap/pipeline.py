@@ -31,7 +31,7 @@ from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
 from .decode.linktypes import LINKTYPE_NAMES
 from .records.render import warm_tables
-from .sinks.ncap import EncodeOptions, Encoded, NcapWriter, encode_batch
+from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch
 from .sources.capture import CaptureError, Truncation, open_capture
 
 __all__ = ["CaptureOptions", "RunStats", "run_capture"]
@@ -97,10 +97,7 @@ def run_capture(opts: CaptureOptions) -> RunStats:
     writer = NcapWriter(opts.out, opts.read, opts.encode)
     n = _workers(opts)
     try:
-        if n == 1:
-            stats = _run_single(opts, writer)
-        else:
-            stats = _run_parallel(opts, writer, n)
+        stats = _run_single(opts, writer) if n == 1 else _run_parallel(opts, writer, n)
     except BaseException:
         writer.abort()
         raise

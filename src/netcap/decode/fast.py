@@ -42,7 +42,7 @@ U8 = npt.NDArray[np.uint8]
 
 def _any_of(values: I64, choices: tuple[int, ...]) -> B:
     # A few equality tests beat np.isin (which sorts) on batch-sized arrays.
-    out = values == choices[0]
+    out: B = values == choices[0]
     for c in choices[1:]:
         out |= values == c
     return out

@@ -52,7 +52,8 @@ IPPROTO_FRAGMENT = 44
 IPPROTO_AH = 51
 # IPv6 extension headers walked before the transport header (RFC 8200 and AH).
 IPV6_EXT = frozenset({0, 43, 44, 51, 60, 135, 139, 140})
-IPV6_MAX_EXT = 128  # headers walked per packet (tshark walks 100 in a libpcap test); more is an error
+# Extension headers walked per packet (a libpcap test chains 100); more is an error.
+IPV6_MAX_EXT = 128
 
 # BSD loopback address families meaning IPv6 (NetBSD/OpenBSD, FreeBSD, Darwin).
 NULL_AF_INET = 2

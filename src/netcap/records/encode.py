@@ -157,16 +157,16 @@ def _field_pieces(fl: Field, col: Any, n: int) -> list[AnyPiece]:
         assert isinstance(col, Ragged)
         if not col.data.size:
             return []
-        tag = _tag(fl.number, _WIRE_LEN)
+        ltag = _tag(fl.number, _WIRE_LEN)
         if fl.render is not Render.NONE:
             texts = render_pieces(col, fl.render)
             lens = np.add.reduce([ln for _, ln in texts]) if len(texts) > 1 else texts[0][1]
             if int(lens.max()) > _MAX_PAD:  # odd ARP address sizes: long "?hex" text
-                return [_head(tag, lens, lens > 0), render_column(col, fl.render)]
-            return [_head(tag, lens, lens > 0), *texts]
-        return [_head(tag, col.lens, col.lens > 0), _pad(col)]
+                return [_head(ltag, lens, lens > 0), render_column(col, fl.render)]
+            return [_head(ltag, lens, lens > 0), *texts]
+        return [_head(ltag, col.lens, col.lens > 0), _pad(col)]
     arr = np.asarray(col)
-    tag = np.frombuffer(
+    tag: U8 = np.frombuffer(
         _tag(fl.number, _WIRE_FIXED64 if fl.kind is Kind.DOUBLE else _WIRE_VARINT), np.uint8
     )
     t = tag.shape[0]
@@ -203,7 +203,8 @@ def _message_pieces(fl: Field, col: Children, n: int) -> list[AnyPiece]:
     if m == 0:
         return []
     kid_pieces = _table_pieces(col.table)
-    kid_lens = np.add.reduce([_lens(p) for p in kid_pieces]) if kid_pieces else np.zeros(m, np.int64)
+    kid_lens = (np.add.reduce([_lens(p) for p in kid_pieces]) if kid_pieces
+                else np.zeros(m, np.int64))
     # Each child: tag + len + body (an empty child is still written: tag + 0).
     head = _head(_tag(fl.number, _WIRE_LEN), kid_lens, np.ones(m, np.bool_))
     framed = _assemble([head, *kid_pieces], m)

@@ -20,7 +20,9 @@ import numpy.typing as npt
 from .schema import Render
 from .table import Piece, Ragged, compact_pieces
 
-__all__ = ["render_column", "render_ip", "render_mac", "render_matrix", "render_pieces", "warm_tables"]
+__all__ = [
+    "render_column", "render_ip", "render_mac", "render_matrix", "render_pieces", "warm_tables",
+]
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]

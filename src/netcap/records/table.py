@@ -180,8 +180,8 @@ class RecordTable:
         for name in _field_order(rtype, names):
             parts = [t.cols.get(name) for t in tables]
             cols[name] = _concat_column(rtype, name, parts, [t.n for t in tables])
-        pkts = [t.pkt for t in tables]
-        pkt = None if any(p is None for p in pkts) else np.concatenate(pkts)  # type: ignore[arg-type]
+        pkts = [t.pkt for t in tables if t.pkt is not None]
+        pkt = np.concatenate(pkts) if len(pkts) == len(tables) else None
         return RecordTable(rtype, sum(t.n for t in tables), cols, pkt)
 
     def sorted_by_packet(self) -> RecordTable:
