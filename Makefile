@@ -1,0 +1,30 @@
+# make run    create .venv, install netcap, capture the sample pcap and dump its TCP records
+# make test   ruff, mypy and pytest (what CI runs: .ci/run)
+# make bench  time `net capture` against tshark on a 1,000,000-packet capture (needs tshark)
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/net capture -read tests/data/sample.pcap -out out/sample
+	$(BIN)/net dump -read out/sample/TCP.ncap.gz | head
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_bench.py
+
+clean:
+	rm -rf out bench/out
