@@ -2,7 +2,8 @@
 
 Covers Ethernet (up to two VLAN tags), BSD loopback, Linux SLL/SLL2 and raw-IP links,
 IPv4 without options or fragmentation, IPv6 without extension headers, and TCP (with
-options), UDP, ICMPv4 and ICMPv6 headers that are complete. Every packet outside that
+options), UDP, ICMPv4 and ICMPv6 headers that are complete (IP packets carrying any other
+protocol are complete at the IP layer). Every packet outside that
 (or with anything malformed or cut short) is left to the general decoder, which owns the
 error semantics; the fast path only ever takes packets it decodes exactly as the general
 path would (a test checks this on every corpus packet).
@@ -29,6 +30,7 @@ from .linktypes import (
     IPPROTO_ICMPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    IPV6_EXT,
     LT,
     NULL_AF_INET,
     NULL_AF_INET6,
@@ -49,6 +51,9 @@ def _any_of(values: I64, choices: tuple[int, ...]) -> B:
 
 
 _VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
+_IPV6_EXT = tuple(sorted(IPV6_EXT))
+# Every protocol the general decoder decodes after IP, whichever the IP version.
+_TRANSPORTS = (IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6)
 _MAX_FAST_TAGS = 2
 _MAX_OPTION_STEPS = 40  # a 40-byte option area holds at most 40 options
 
@@ -168,7 +173,7 @@ def decode_fast(batch: PacketBatch) -> FastResult:
     tot = r.u16(l3[i4] + 2)
     ff = r.u16(l3[i4] + 6)
     proto4 = r.u8(l3[i4] + 9)
-    good4 = (tot >= 20) & ((ff & 0x3FFF) == 0) & _any_of(proto4, (1, 6, 17))
+    good4 = (tot >= 20) & ((ff & 0x3FFF) == 0)  # not a fragment
     v4[i4[~good4]] = False
 
     v6 = ok & (et == ETH_IPV6) & (l3 + 40 <= end)
@@ -176,7 +181,7 @@ def decode_fast(batch: PacketBatch) -> FastResult:
     i6 = np.flatnonzero(v6)
     plen6 = r.u16(l3[i6] + 4)
     nh6 = r.u8(l3[i6] + 6)
-    good6 = (plen6 > 0) & _any_of(nh6, (6, 17, 58))
+    good6 = (plen6 > 0) & ~_any_of(nh6, _IPV6_EXT)  # no extension headers
     v6[i6[~good6]] = False
 
     proto = np.full(n, -1, np.int64)
@@ -212,7 +217,10 @@ def decode_fast(batch: PacketBatch) -> FastResult:
 
     icmp4 = v4 & (proto == IPPROTO_ICMP) & (l4 + 8 <= pend)
     icmp6 = v6 & (proto == IPPROTO_ICMPV6) & (l4 + 4 <= pend)
-    done = tcp | udp | icmp4 | icmp6
+    # IP packets whose payload is not a transport we decode are complete at the IP
+    # layer; the others are done only if their transport header decoded.
+    other = ip & ~_any_of(proto, _TRANSPORTS)
+    done = other | tcp | udp | icmp4 | icmp6
 
     tables = _build(batch, r, done, eth, outer_et, l3, l4, pend, v4, v6, tcp, udp, icmp4,
                     icmp6, tag_pkt, tag_tci, tag_type, opts)
