@@ -1,0 +1,99 @@
+"""Decoder properties: never raises, fast path == general path on mutated real packets,
+unknown link types counted, reason codes stable."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from netcap.decode.batch import decode_batch
+from netcap.decode.errors import REASONS, code, describe
+from netcap.decode.general import decode_packet
+from netcap.pipeline import CaptureOptions, run_capture
+from netcap.sources.batch import PacketBatch
+from netcap.sources.capture import open_capture
+
+PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
+SAMPLES = ["zeek_http_bro.org.pcap", "zeek_wikipedia.pcap", "zeek_q-in-q.pcap",
+           "zeek_icmp6-nd-options.pcap", "zeek_linux_dlt_sll2.pcap", "ja4_tls-alpn-h2-null.pcap",
+           "zeek_ipv6-fragmented-dns.pcap", "tcpdump_802.1ad_QinQ.pcap", "zeek_radiotap.pcap",
+           "zeek_linuxsll-arp.pcap", "tcpdump_LINKTYPE_RAW_ipv6.pcap",
+           "zeek_ipv4_fragmented-1.pcap"]
+
+
+def _packets() -> list[tuple[bytes, int]]:
+    out: list[tuple[bytes, int]] = []
+    for name in SAMPLES:
+        with open_capture(str(PCAPS / name)) as src:
+            for b in src:
+                out += [(b.packet(i), int(b.linktype[i])) for i in range(len(b))]
+    return out
+
+
+PACKETS = _packets()
+
+
+def _same(a: PacketBatch) -> None:
+    fast, general = decode_batch(a, fast=True), decode_batch(a, fast=False)
+    assert list(fast.tables) == list(general.tables)
+    for name, t in fast.tables.items():
+        g = general.tables[name]
+        assert t.pkt is not None and g.pkt is not None
+        assert np.array_equal(t.pkt, g.pkt), name
+        assert t.to_dicts(render=False) == g.to_dicts(render=False), name
+    assert np.array_equal(fast.error, general.error)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(PACKETS) - 1), st.integers(0, 200),
+                          st.integers(0, 255), st.integers(0, 2000)), min_size=1, max_size=40))
+def test_fast_equals_general_on_mutated_packets(edits: list[tuple[int, int, int, int]]) -> None:
+    """Each example: a batch of real packets, each with one byte set and maybe cut short."""
+    pkts, lts = [], []
+    for idx, pos, value, cut in edits:
+        data, lt = PACKETS[idx]
+        buf = bytearray(data)
+        if pos < len(buf):
+            buf[pos] = value
+        pkts.append(bytes(buf[: max(0, len(buf) - cut)] if cut < len(buf) else buf))
+        lts.append(lt)
+    _same(PacketBatch.from_packets(pkts, list(range(len(pkts))), lts))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=120), st.sampled_from([0, 1, 101, 105, 108, 113, 127, 228, 229, 276]))
+def test_general_decoder_never_raises(data: bytes, linktype: int) -> None:
+    records, err = decode_packet(data, linktype)
+    assert 0 <= err < len(REASONS)
+    assert all(isinstance(name, str) for name, _ in records)
+
+
+def test_unknown_link_type_counted_not_fatal(tmp_path: Path) -> None:
+    pcap = tmp_path / "lt147.pcap"
+    head = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 147)
+    recs = b"".join(struct.pack("<IIII", 1, i, 4, 4) + b"abcd" for i in range(3))
+    pcap.write_bytes(head + recs)
+    stats = run_capture(CaptureOptions(read=str(pcap), out=str(tmp_path / "out")))
+    assert stats.packets == 3
+    assert stats.linktypes == {"linktype_147": 3}
+    assert stats.errors == {"link/unsupported_link_type": 3}
+    assert stats.records == {}
+
+
+def test_radiotap_frames_counted_and_decoded() -> None:
+    with open_capture(str(PCAPS / "zeek_radiotap.pcap")) as src:
+        d = decode_batch(next(iter(src)))
+    assert not d.error.any()
+    assert [r["DstPort"] for _, r in d.records("UDP")] == [53, 61738, 5353]  # as tshark
+
+
+def test_reason_codes_are_stable() -> None:
+    # Codes are metric label values and summary keys: existing ones never move.
+    assert describe(code("ipv4", "truncated")) == "ipv4/truncated"
+    assert REASONS[:5] == (("", ""), ("link", "unsupported_link_type"), ("ethernet", "truncated"),
+                           ("dot1q", "truncated"), ("dot1q", "too_many_tags"))
+    assert len(set(REASONS)) == len(REASONS)
