@@ -48,15 +48,15 @@ class _Parser(argparse.ArgumentParser):
         for a in argv:
             name, eq, value = a.lstrip("-").partition("=")
             if a.startswith("-") and eq and name in self._bool_flags:
-                v = value.lower()
-                if v not in _TRUE | _FALSE:
+                word = value.lower()
+                if word not in _TRUE | _FALSE:
                     self.error(f"invalid boolean value {value!r} for flag -{name}")
-                explicit[name] = v in _TRUE
+                explicit[name] = word in _TRUE
                 continue
             rest.append(a)
-        ns = super().parse_args(rest, namespace)
-        for name, v in explicit.items():
-            setattr(ns, name, v)
+        ns: argparse.Namespace = super().parse_args(rest, namespace)
+        for name, flag in explicit.items():
+            setattr(ns, name, flag)
         return ns
 
     def error(self, message: str) -> NoReturn:

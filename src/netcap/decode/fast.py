@@ -172,7 +172,6 @@ def decode_fast(batch: PacketBatch) -> FastResult:
     i4 = np.flatnonzero(v4)
     tot = r.u16(l3[i4] + 2)
     ff = r.u16(l3[i4] + 6)
-    proto4 = r.u8(l3[i4] + 9)
     good4 = (tot >= 20) & ((ff & 0x3FFF) == 0)  # not a fragment
     v4[i4[~good4]] = False
 

@@ -1,12 +1,13 @@
 """Raw address bytes to Netcap's text forms, vectorized.
 
-IPs render as Go's `net.IP.String()`: 4 bytes dotted quad, 16 bytes RFC 5952 (IPv4-mapped
-addresses as `::ffff:a.b.c.d`, which is what Python's `ipaddress` prints too); any other
-length as '?' followed by hex, empty as empty. MACs (any length) render as Go's
+IPs render as Go's `net.IP.String()`: 4 bytes dotted quad, 16 bytes RFC 5952 except that
+IPv4-mapped addresses (::ffff:a.b.c.d) print as plain a.b.c.d, as Go's do; any other
+length as '?' followed by hex. An empty address stays empty (Go would print "<nil>", but
+Netcap never calls String() on an absent address). MACs (any length) render as Go's
 `net.HardwareAddr.String()`: lower-case hex pairs joined by ':'.
 
 IPv4 and 6-byte MACs, the bulk of every capture, are rendered with lookup tables over
-whole columns; IPv6 goes through `ipaddress` once per distinct address in the column.
+whole columns; IPv6 goes through `ipaddress` once per distinct address (cached).
 """
 
 from __future__ import annotations
@@ -122,8 +123,13 @@ def _mac6_pieces(mac: U8) -> list[Piece]:
             (end[:, pairs[:, 2]], np.full(n, 5, np.int64))]
 
 
+_V4_MAPPED = bytes(10) + b"\xff\xff"
+
+
 def _ip_any(raw: bytes) -> bytes:
     if len(raw) == 16:
+        if raw[:12] == _V4_MAPPED:  # Go prints IPv4-mapped addresses as IPv4 (ip.To4())
+            return str(ipaddress.IPv4Address(raw[12:])).encode()
         return str(ipaddress.IPv6Address(raw)).encode()
     if len(raw) == 4:
         return str(ipaddress.IPv4Address(raw)).encode()

@@ -16,6 +16,7 @@ that sinks may use; they are never encoded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,10 +222,12 @@ class RecordTable:
                 values = col.astype(bool).tolist()
             elif fl.kind is Kind.DOUBLE:
                 values = col.astype(np.float64).tolist()
+            elif fl.kind in (Kind.UINT32, Kind.UINT64):
+                values = col.astype(np.uint64).tolist()
             else:
                 values = col.astype(np.int64).tolist()
             for row, v in zip(rows, values, strict=True):
-                if v:
+                if _present(v, fl.kind, fl.repeated):
                     row[fl.name] = v
         return rows
 
@@ -262,6 +265,16 @@ class RecordTable:
         return RecordTable(
             rtype, n, cols, None if pkt is None else np.fromiter(pkt, dtype=np.int64, count=n)
         )
+
+
+def _present(v: Any, kind: Kind, repeated: bool) -> bool:
+    """Whether proto3 writes this value: not the default. -0.0 is written (its bits are
+    not zero); a singular sub-message is written whenever it is set, even if empty."""
+    if kind is Kind.DOUBLE:
+        return bool(v) or math.copysign(1.0, v) < 0
+    if kind is Kind.MESSAGE and not repeated:
+        return v is not None
+    return bool(v)
 
 
 def _dtype(kind: Kind) -> type[np.generic]:

@@ -17,6 +17,7 @@ Compression is ISA-L (gzip-compatible, several times faster than zlib at the sam
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -53,7 +54,8 @@ class EncodeOptions:
 
 def _gzip(data: bytes, level: int) -> bytes:
     c = isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
-    return c.compress(data) + c.flush()  # type: ignore[no-any-return]
+    out: bytes = c.compress(data) + c.flush()
+    return out
 
 
 def encode_batch(decoded: Decoded, opts: EncodeOptions) -> Encoded:
@@ -69,10 +71,14 @@ def encode_batch(decoded: Decoded, opts: EncodeOptions) -> Encoded:
 
 
 def header_bytes(record_type: str, source: str, payloads: bool, created_ns: int) -> bytes:
-    """The delimited Header message for a file of `record_type`."""
+    """The delimited Header message for a file of `record_type`.
+
+    `source` is a file name as Python holds it; bytes that are not UTF-8 (held as lone
+    surrogates) become U+FFFD, since a protobuf string must be valid UTF-8."""
+    text = os.fsencode(source).decode("utf-8", "replace")
     table = RecordTable(HEADER, 1, {
         "Created": np.array([created_ns], np.int64),
-        "InputSource": Ragged.from_list([source.encode()]),
+        "InputSource": Ragged.from_list([text.encode()]),
         "Type": np.array([RECORDS[record_type].type_enum or 0], np.int64),
         "Version": Ragged.from_list([__version__.encode()]),
         "ContainsPayloads": np.array([payloads], np.bool_),
@@ -130,8 +136,6 @@ class NcapWriter:
         """Stop without publishing: the `.part` files are removed."""
         for f in self.files.values():
             f.fh.close()
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(f.part)
-            except OSError:
-                pass
         self.files = {}

@@ -4,7 +4,8 @@ Keys and columns are the Netcap field names from the declarations. Values: integ
 JSON numbers (Timestamp stays integer nanoseconds), IPs and MACs as the text stored in the
 file, bytes fields as lower-case hex (CSV, table) or base64 (JSON, as protobuf's JSON
 mapping does), nested messages as JSON objects. JSON lines omit proto3 defaults
-(absent = 0/false/empty), like protobuf's JSON mapping; CSV has every column.
+(absent = 0/false/empty), like protobuf's JSON mapping, which also gives the JSON
+spelling of non-finite doubles ("NaN", "Infinity", "-Infinity"); CSV has every column.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -52,9 +54,28 @@ def _bytes(b: bytes, how: str) -> str:
     return base64.b64encode(b).decode() if how == "base64" else b.hex()
 
 
+# JSON has no NaN or infinities; protobuf's JSON mapping writes them as these strings.
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return _NON_FINITE[repr(v)]
+    if isinstance(v, dict):
+        return {k: _json_value(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_value(x) for x in v]
+    return v
+
+
 def write_json(rtype: RecordType, msgs: Iterable[Any], out: TextIO) -> None:
     for m in msgs:
-        out.write(json.dumps(to_dict(rtype, m), separators=(",", ":")) + "\n")
+        d = to_dict(rtype, m)
+        try:
+            line = json.dumps(d, separators=(",", ":"), allow_nan=False)
+        except ValueError:  # a NaN or infinite double somewhere (rare: damaged or foreign)
+            line = json.dumps(_json_value(d), separators=(",", ":"))
+        out.write(line + "\n")
 
 
 def _cell(v: Any) -> str:

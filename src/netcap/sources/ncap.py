@@ -4,15 +4,19 @@ gzip is detected by its magic bytes, not the name. Records are parsed with proto
 classes generated from the declarations. Damage (a cut gzip stream, a length running
 past the end, an unparsable message, an unknown record type) ends the iteration with an
 `NcapError` *after* every record before the damage has been yielded, so a reader never
-loses what was readable.
+loses what was readable. Where inflating fails, the output of the failing call is
+recovered by decompressing that region again with zlib byte by byte (regular files
+only), so records are yielded up to the damaged byte, not up to the last good chunk.
+Concatenated gzip members (the writer emits one per batch) are one stream.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import zlib
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 from isal import isal_zlib
@@ -24,7 +28,10 @@ __all__ = ["NcapError", "NcapReader"]
 
 _CHUNK = 1 << 20
 _MAX_RECORD = 64 << 20  # a larger length prefix is damage, not a record
+_SALVAGE_PIECE = 1 << 16
 _TYPE_NAMES = {v: k for k, v in TYPE_ENUM.items()}
+# isal's stub declares `error` as an instance; at run time it is an exception class.
+_INFLATE_ERRORS = (zlib.error, cast("type[Exception]", isal_zlib.error))
 
 
 class NcapError(Exception):
@@ -46,25 +53,38 @@ class NcapReader:
             self._fh: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed in close()
         except OSError as e:
             raise NcapError(f"{path}: cannot open: {e.strerror or e}") from None
-        magic = self._fh.read(2)
-        self._fh.seek(0)
+        try:
+            # peek, not read + seek: a pipe (`-read /dev/stdin`) cannot seek.
+            magic = self._fh.peek(2)[:2]
+        except OSError as e:
+            self._fh.close()
+            raise NcapError(f"{path}: cannot read: {e.strerror or e}") from None
         self._inflate: Any = (
             isal_zlib.decompressobj(31) if magic == b"\x1f\x8b" else None
         )
         self._buf = bytearray()
         self._pos = 0  # start of unread bytes in _buf (compacted when refilling)
         self._eof = False
-        raw = self._next_raw()
+        self._inflated = 0  # decompressed bytes appended to _buf so far
+        self._damage: str | None = None  # raised once the readable bytes are used up
+        try:
+            raw = self._next_raw()
+        except NcapError:
+            self._fh.close()
+            raise
         if raw is None:
+            self._fh.close()
             raise NcapError(f"{path}: empty file, no audit-record header")
         header_cls = message_class("Header")
         self.header = header_cls()
         try:
             self.header.ParseFromString(raw)
         except ProtoDecodeError:
+            self._fh.close()
             raise NcapError(f"{path}: not an audit-record file (bad header)") from None
         name = _TYPE_NAMES.get(self.header.Type)
         if name is None or name not in RECORDS or name == "Header":
+            self._fh.close()
             raise NcapError(
                 f"{path}: record type {self.header.Type} is not supported by this version"
             )
@@ -99,8 +119,12 @@ class NcapReader:
     # -- framing -----------------------------------------------------------------------
 
     def _fill(self) -> bool:
-        """Read more decompressed bytes into the buffer; False at end of input."""
+        """Read more decompressed bytes into the buffer; False at end of input. Damage
+        raises NcapError, but only once every byte decoded before it has been consumed."""
         if self._eof:
+            if self._damage is not None:
+                raise NcapError(f"{self.path}: {self._damage} after {self.count} records"
+                                f" (offset {self.offset})")
             return False
         if self._pos:
             del self._buf[: self._pos]
@@ -115,26 +139,73 @@ class NcapReader:
                 return False
             self._buf += chunk
             return True
+        had = len(self._buf)
         try:
             if chunk:
-                self._buf += self._inflate.decompress(chunk)
-                # Concatenated gzip members (as `cat a.gz b.gz` makes) continue the stream.
-                while self._inflate.eof and self._inflate.unused_data:
-                    rest = self._inflate.unused_data
-                    self._inflate = isal_zlib.decompressobj(31)
-                    self._buf += self._inflate.decompress(rest)
+                self._inflate_into(chunk)
                 return True
             self._eof = True
             if not self._inflate.eof:
-                raise NcapError(
-                    f"{self.path}: compressed stream cut short after {self.count} records"
-                    f" (offset {self.offset})"
-                )
+                self._damage = "compressed stream cut short"
+                return self._fill()
             return False
-        except (zlib.error, isal_zlib.error) as e:
-            raise NcapError(
-                f"{self.path}: corrupt compressed data after {self.count} records: {e}"
-            ) from None
+        except _INFLATE_ERRORS as e:
+            # The failing call's output is lost; recover what decodes before the damage.
+            self._buf += self._salvage(self._inflated)
+            self._eof = True
+            self._damage = f"corrupt compressed data ({e})"
+            return len(self._buf) > had or self._fill()
+
+    def _inflate_into(self, chunk: bytes) -> None:
+        out = self._inflate.decompress(chunk)
+        self._buf += out
+        self._inflated += len(out)
+        # Concatenated gzip members (as `cat a.gz b.gz` makes) continue the stream.
+        while self._inflate.eof and self._inflate.unused_data:
+            rest = self._inflate.unused_data
+            self._inflate = isal_zlib.decompressobj(31)
+            out = self._inflate.decompress(rest)
+            self._buf += out
+            self._inflated += len(out)
+
+    def _salvage(self, skip: int) -> bytes:
+        """The decompressed bytes past `skip` that decode before the damage, found by
+        decompressing the file again with zlib (whose state can be copied) and replaying
+        the failing piece byte by byte. Regular files only: a pipe cannot be read twice."""
+        try:
+            if not stat.S_ISREG(os.fstat(self._fh.fileno()).st_mode):
+                return b""
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed below
+        except OSError:
+            return b""
+        out = bytearray()
+        done = 0  # decompressed bytes seen
+
+        def keep(data: bytes) -> None:
+            nonlocal done
+            if done + len(data) > skip:
+                out.extend(data[max(0, skip - done) :])
+            done += len(data)
+
+        d: Any = zlib.decompressobj(31)
+        with fh:
+            while piece := fh.read(_SALVAGE_PIECE):
+                snapshot = d.copy()
+                try:
+                    d, outs = _gunzip(d, piece)
+                except zlib.error:
+                    d = snapshot
+                    for i in range(len(piece)):
+                        try:
+                            d, outs = _gunzip(d, piece[i : i + 1])
+                        except zlib.error:
+                            return bytes(out)
+                        for o in outs:
+                            keep(o)
+                    continue
+                for o in outs:
+                    keep(o)
+        return bytes(out)
 
     def _next_raw(self) -> bytes | None:
         pos, length, shift = self._pos, 0, 0
@@ -168,6 +239,18 @@ class NcapReader:
         self._pos = pos + length
         self.offset += head + length
         return raw
+
+
+def _gunzip(d: Any, data: bytes) -> tuple[Any, list[bytes]]:
+    """Feed `data` to a zlib gzip decompressor, starting new members as they come."""
+    if d.eof:
+        d = zlib.decompressobj(31)
+    outs = [d.decompress(data)]
+    while d.eof and d.unused_data:
+        rest = d.unused_data
+        d = zlib.decompressobj(31)
+        outs.append(d.decompress(rest))
+    return d, outs
 
 
 def is_ncap(path: str) -> bool:
