@@ -18,19 +18,69 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from types import TracebackType
+from typing import BinaryIO
 
 import numpy as np
+import numpy.typing as npt
 
-from ._base import CaptureError, Truncation, assemble
+from ._base import CaptureError, Columns, Truncation, assemble
 from ._stream import GzipStream, PlainStream, Stream
 from .batch import PacketBatch
 from .pcap import FILE_HEADER_LEN, PCAP_MAGICS, PcapParser, parse_header
 from .pcapng import SHB_MAGIC, PcapngParser, first_section_length
 
-__all__ = ["CaptureError", "CaptureReader", "Truncation", "open_capture"]
+__all__ = [
+    "CaptureError", "CaptureReader", "PacketIndex", "Truncation", "open_capture", "read_batch",
+]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+U8 = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class PacketIndex:
+    """A batch without its bytes: where its packets are in the file, and their metadata
+    (the PacketBatch fields). Small enough to send to another process."""
+
+    pos: I64  # file offset of each packet's first byte
+    caplen: I64
+    wirelen: I64
+    ts: I64
+    linktype: I32
+    iface: I32
+    first: int
+
+    def __len__(self) -> int:
+        return int(self.pos.shape[0])
+
+
+def read_batch(f: BinaryIO, idx: PacketIndex, buf: bytearray | None = None) -> PacketBatch:
+    """The PacketBatch an index describes, reading its bytes from the open file f.
+
+    `buf` is scratch space reused across calls (grown as needed): reading into it
+    instead of a new buffer per batch saves the page faults of a fresh allocation."""
+    n = len(idx)
+    if n == 0:
+        return assemble(b"", np.zeros(0, np.uint8), _columns(idx, np.zeros(0, np.int64)), 0, 0,
+                        idx.first)
+    lo = int(idx.pos[0])
+    size = int(idx.pos[-1] + idx.caplen[-1]) - lo
+    if buf is None or len(buf) < size:
+        buf = bytearray(size)
+    view = memoryview(buf)[:size]
+    got = os.preadv(f.fileno(), [view], lo)
+    if got != size:
+        raise CaptureError(f"{getattr(f, 'name', '?')}: changed while being read")
+    arr = np.frombuffer(view, np.uint8)
+    return assemble(view, arr, _columns(idx, idx.pos - lo), 0, n, idx.first)
+
+
+def _columns(idx: PacketIndex, start: I64) -> Columns:
+    return Columns(start, idx.caplen, idx.wirelen, idx.ts, idx.linktype, idx.iface)
 Parser = PcapParser | PcapngParser
 
 
@@ -92,9 +142,51 @@ class CaptureReader:
         return self._gen
 
     def _batches(self) -> Iterator[PacketBatch]:
+        step = self._batch_packets
+        mine, every = self._shard
+        for view, arr, cols, _base in self._chunks():
+            n = len(cols)
+            for lo in range(0, n, step):
+                hi = min(n, lo + step)
+                number = self.batches
+                self.batches += 1
+                if number % every == mine:
+                    batch = assemble(view, arr, cols, lo, hi, self.packets)
+                    self.packets += hi - lo
+                    yield batch
+                    if self.closed:  # the consumer closed the reader mid-iteration
+                        return
+                else:
+                    self.packets += hi - lo
+
+    def index(self) -> Iterator[PacketIndex]:
+        """Batches as metadata plus file offsets, without copying packet bytes.
+
+        For an uncompressed file only (offsets are file offsets): a parallel run walks
+        the file once here and lets workers read their batches' bytes themselves with
+        `read_batch`. Batch boundaries are those `__iter__` would give."""
+        if self.compressed:
+            raise ValueError("index() needs an uncompressed capture")
+        step = self._batch_packets
+        for _view, _arr, cols, base in self._chunks():
+            n = len(cols)
+            for lo in range(0, n, step):
+                hi = min(n, lo + step)
+                self.batches += 1
+                yield PacketIndex(
+                    pos=cols.start[lo:hi] + base, caplen=cols.caplen[lo:hi].copy(),
+                    wirelen=cols.wirelen[lo:hi].copy(), ts=cols.ts[lo:hi].copy(),
+                    linktype=cols.linktype[lo:hi].copy(), iface=cols.iface[lo:hi].copy(),
+                    first=self.packets,
+                )
+                self.packets += hi - lo
+                if self.closed:
+                    return
+
+    def _chunks(self) -> Iterator[tuple[memoryview, U8, Columns, int]]:
+        """(chunk view, same as array, complete packets in it, stream offset of the view)."""
         parser = self._parser
         stream = self._stream
-        step = self._batch_packets
         # One buffer reused for every chunk: fresh multi-megabyte allocations per
         # chunk cost more in page faults than the parsing of small packets. Batches
         # never alias it (assemble copies), so overwriting it is safe.
@@ -109,21 +201,9 @@ class CaptureReader:
             arr = np.frombuffer(view, dtype=np.uint8)
             res = parser.parse(view, arr, pos)
             if res.cols is not None:
-                cols = res.cols
-                n = len(cols)
-                mine, every = self._shard
-                for lo in range(0, n, step):
-                    hi = min(n, lo + step)
-                    number = self.batches
-                    self.batches += 1
-                    if number % every != mine:
-                        self.packets += hi - lo
-                        continue
-                    batch = assemble(view, arr, cols, lo, hi, self.packets)
-                    self.packets += hi - lo
-                    yield batch
-                    if self.closed:  # the consumer closed the reader mid-iteration
-                        return
+                yield view, arr, res.cols, base
+                if self.closed:  # the consumer closed the reader mid-iteration
+                    return
             del arr, view
             if res.stop is not None:
                 self.truncation = Truncation(self.path, base + res.stop[0], res.stop[1])
