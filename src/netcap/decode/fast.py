@@ -1,9 +1,10 @@
 """The vectorized fast path: the common stack for a whole batch at once.
 
 Covers Ethernet (up to two VLAN tags), BSD loopback, Linux SLL/SLL2 and raw-IP links,
-IPv4 without options or fragmentation, IPv6 without extension headers, and TCP (with
-options), UDP, ICMPv4 and ICMPv6 headers that are complete (IP packets carrying any other
-protocol are complete at the IP layer). Every packet outside that
+IPv4 (with options; fragments), IPv6 with hop-by-hop, routing and destination-options
+headers (fragment and AH headers make IPv6Fragment records or need care: general path),
+and TCP (with options), UDP, ICMPv4 and ICMPv6 headers that are complete (IP packets
+carrying any other protocol, and later fragments, are complete at the IP layer). Every packet outside that
 (or with anything malformed or cut short) is left to the general decoder, which owns the
 error semantics; the fast path only ever takes packets it decodes exactly as the general
 path would (a test checks this on every corpus packet).
@@ -26,6 +27,8 @@ from ..sources.batch import PacketBatch
 from .linktypes import (
     ETH_IPV4,
     ETH_IPV6,
+    IPPROTO_AH,
+    IPPROTO_FRAGMENT,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
     IPPROTO_TCP,
@@ -52,6 +55,9 @@ def _any_of(values: I64, choices: tuple[int, ...]) -> B:
 
 _VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
 _IPV6_EXT = tuple(sorted(IPV6_EXT))
+# Extension headers the fast path walks: sized (len + 1) * 8, no record of their own.
+_IPV6_SIMPLE_EXT = tuple(sorted(IPV6_EXT - {IPPROTO_FRAGMENT, IPPROTO_AH}))
+_MAX_FAST_EXT = 8
 # Every protocol the general decoder decodes after IP, whichever the IP version.
 _TRANSPORTS = (IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6)
 _MAX_FAST_TAGS = 2
@@ -167,62 +173,84 @@ def decode_fast(batch: PacketBatch) -> FastResult:
     ok &= ~_any_of(et, _VLAN_TYPES)  # deeper stacks or cut tags: general path
 
     # --- IPv4 / IPv6 -------------------------------------------------------------------
-    v4 = ok & (et == ETH_IPV4) & (l3 + 20 <= end)
-    v4[v4] = r.u8(l3[v4]) == 0x45  # version 4, no options
-    i4 = np.flatnonzero(v4)
-    tot = r.u16(l3[i4] + 2)
-    ff = r.u16(l3[i4] + 6)
-    good4 = (tot >= 20) & ((ff & 0x3FFF) == 0)  # not a fragment
-    v4[i4[~good4]] = False
-
-    v6 = ok & (et == ETH_IPV6) & (l3 + 40 <= end)
-    v6[v6] = (r.u8(l3[v6]) >> 4) == 6
-    i6 = np.flatnonzero(v6)
-    plen6 = r.u16(l3[i6] + 4)
-    nh6 = r.u8(l3[i6] + 6)
-    good6 = (plen6 > 0) & ~_any_of(nh6, _IPV6_EXT)  # no extension headers
-    v6[i6[~good6]] = False
-
     proto = np.full(n, -1, np.int64)
     l4 = np.zeros(n, np.int64)
     pend = np.zeros(n, np.int64)
+    transport = np.zeros(n, np.bool_)  # the transport header is in this packet
+
+    v4 = ok & (et == ETH_IPV4) & (l3 + 20 <= end)
+    v4[v4] = (r.u8(l3[v4]) >> 4) == 4
     i4 = np.flatnonzero(v4)
-    tot4 = r.u16(l3[i4] + 2)
+    hl4 = (r.u8(l3[i4]) & 0x0F) * 4
+    tot = r.u16(l3[i4] + 2)
+    # Header complete, total length consistent (0, TCP offload, is left to the general
+    # path, as are bad IHLs and total lengths).
+    good4 = (hl4 >= 20) & (l3[i4] + hl4 <= end[i4]) & (tot >= hl4)
+    v4[i4[~good4]] = False
+    i4, hl4 = i4[good4], hl4[good4]
+    opt4 = _tlv_options(r, i4, l3[i4] + 20, l3[i4] + hl4)
+    v4[i4[opt4.bad]] = False
     proto[i4] = r.u8(l3[i4] + 9)
-    l4[i4] = l3[i4] + 20
-    pend[i4] = np.minimum(l3[i4] + tot4, end[i4])
+    l4[i4] = l3[i4] + hl4
+    pend[i4] = np.minimum(l3[i4] + r.u16(l3[i4] + 2), end[i4])
+    transport[i4] = (r.u16(l3[i4] + 6) & 0x1FFF) == 0  # first fragment or none
+
+    v6 = ok & (et == ETH_IPV6) & (l3 + 40 <= end)
+    v6[v6] = (r.u8(l3[v6]) >> 4) == 6
+    v6[v6] = r.u16(l3[v6] + 4) > 0  # payload length 0 (jumbogram): general path
     i6 = np.flatnonzero(v6)
-    proto[i6] = r.u8(l3[i6] + 6)
-    l4[i6] = l3[i6] + 40
     pend[i6] = np.minimum(l3[i6] + 40 + r.u16(l3[i6] + 4), end[i6])
+    nh, at = r.u8(l3[i6] + 6), l3[i6] + 40
+    # Walk hop-by-hop, routing and destination-options headers in lock-step; fragment
+    # and AH headers, long chains and cut headers go to the general path.
+    for _ in range(_MAX_FAST_EXT + 1):
+        ext = _any_of(nh, _IPV6_SIMPLE_EXT)
+        if not ext.any():
+            break
+        e = np.flatnonzero(ext)
+        fits = at[e] + 2 <= pend[i6[e]]
+        size = np.where(fits, (r.u8(at[e] + 1) + 1) * 8, 0)
+        fits &= at[e] + size <= pend[i6[e]]
+        v6[i6[e[~fits]]] = False
+        nh[e] = np.where(fits, r.u8(at[e]), -1)
+        at[e] += size
+    else:
+        v6[i6[_any_of(nh, _IPV6_SIMPLE_EXT)]] = False
+    v6[i6[_any_of(nh, _IPV6_EXT)]] = False  # fragment / AH (or a chain too long)
+    keep = v6[i6]
+    i6, nh, at = i6[keep], nh[keep], at[keep]
+    proto[i6] = nh
+    l4[i6] = at
+    transport[i6] = True
     ip = v4 | v6
 
     # --- transport ---------------------------------------------------------------------
-    tcp = ip & (proto == IPPROTO_TCP) & (l4 + 20 <= pend)
+    ip_t = ip & transport
+    tcp = ip_t & (proto == IPPROTO_TCP) & (l4 + 20 <= pend)
     it = np.flatnonzero(tcp)
     doff = r.u8(l4[it] + 12) >> 4
     good = (doff >= 5) & (l4[it] + doff * 4 <= pend[it])
     tcp[it[~good]] = False
     it = np.flatnonzero(tcp)
     doff = r.u8(l4[it] + 12) >> 4
-    opts = _tcp_options(r, it, l4[it] + 20, l4[it] + doff * 4)
+    opts = _tlv_options(r, it, l4[it] + 20, l4[it] + doff * 4)
     if opts.bad.any():
         tcp[it[opts.bad]] = False
 
-    udp = ip & (proto == IPPROTO_UDP) & (l4 + 8 <= pend)
+    udp = ip_t & (proto == IPPROTO_UDP) & (l4 + 8 <= pend)
     iu = np.flatnonzero(udp)
     ulen = r.u16(l4[iu] + 4)
     udp[iu[(ulen > 0) & (ulen < 8)]] = False
 
-    icmp4 = v4 & (proto == IPPROTO_ICMP) & (l4 + 8 <= pend)
+    icmp4 = v4 & transport & (proto == IPPROTO_ICMP) & (l4 + 8 <= pend)
     icmp6 = v6 & (proto == IPPROTO_ICMPV6) & (l4 + 4 <= pend)
-    # IP packets whose payload is not a transport we decode are complete at the IP
-    # layer; the others are done only if their transport header decoded.
-    other = ip & ~_any_of(proto, _TRANSPORTS)
+    # IP packets whose payload is not a transport we decode (or a later fragment) are
+    # complete at the IP layer; the others only if their transport header decoded.
+    other = ip & (~transport | ~_any_of(proto, _TRANSPORTS))
     done = other | tcp | udp | icmp4 | icmp6
 
     tables = _build(batch, r, done, eth, outer_et, l3, l4, pend, v4, v6, tcp, udp, icmp4,
-                    icmp6, tag_pkt, tag_tci, tag_type, opts)
+                    icmp6, tag_pkt, tag_tci, tag_type, opts, opt4)
     return FastResult(done, tables)
 
 
@@ -239,8 +267,9 @@ class _Options:
     pad_end: I64
 
 
-def _tcp_options(r: _Reader, rows: I64, start: I64, stop: I64) -> _Options:
-    """Walk all packets' TCP option lists in lock-step, one option per step."""
+def _tlv_options(r: _Reader, rows: I64, start: I64, stop: I64) -> _Options:
+    """Walk all packets' TCP or IPv4 option lists (the same layout) in lock-step, one
+    option per step."""
     m = rows.shape[0]
     bad = np.zeros(m, np.bool_)
     pad_start = np.full(m, -1, np.int64)
@@ -279,10 +308,39 @@ def _tcp_options(r: _Reader, rows: I64, start: I64, stop: I64) -> _Options:
     return _Options(rows, bad, parent[order], kind_all, len_all, ds, dlen, pad_start, stop)
 
 
+def _option_columns(opts: _Options, rows: I64, n: int, data: U8, child: str
+                    ) -> dict[str, object]:
+    """Padding and Options columns for the table whose rows are the packets `rows`.
+
+    Options were walked for every candidate packet; keep those of the table's rows."""
+    cols: dict[str, object] = {}
+    row_of = np.full(n, -1, np.int64)
+    row_of[rows] = np.arange(rows.size)
+    opt_rows = row_of[opts.rows]  # candidate -> table row (or -1)
+    has_pad = (opts.pad_start >= 0) & (opt_rows >= 0)
+    if has_pad.any():
+        pad_lens = np.zeros(rows.size, np.int64)
+        pad_starts = np.zeros(rows.size, np.int64)
+        pad_lens[opt_rows[has_pad]] = (opts.pad_end - opts.pad_start)[has_pad]
+        pad_starts[opt_rows[has_pad]] = opts.pad_start[has_pad]
+        if pad_lens.any():
+            cols["Padding"] = Ragged.gather(data, pad_starts, pad_lens)
+    parent = opt_rows[opts.parent]
+    keep = parent >= 0
+    if keep.any():
+        table = RecordTable(RECORDS[child], int(keep.sum()), {
+            "OptionType": opts.kind[keep], "OptionLength": opts.length[keep],
+            "OptionData": Ragged.gather(data, opts.dstart[keep], opts.dlen[keep]),
+        })
+        cols["Options"] = Children(parent[keep], table)
+    return cols
+
+
 def _build(
     batch: PacketBatch, r: _Reader, done: B, eth: B, outer_et: I64, l3: I64, l4: I64,
     pend: I64, v4: B, v6: B, tcp: B, udp: B, icmp4: B, icmp6: B,
     tag_pkt: list[I64], tag_tci: list[I64], tag_type: list[I64], opts: _Options,
+    opt4: _Options,
 ) -> dict[str, RecordTable]:
     tables: dict[str, RecordTable] = {}
     n = len(batch)
@@ -323,14 +381,17 @@ def _build(
         a = l3[p4]
         ff = r.u16(a + 6)
         src[p4], alen[p4] = a + 12, 4
-        tables["IPv4"] = _table("IPv4", batch, p4, {
-            "Version": np.full(p4.size, 4, np.int64), "IHL": np.full(p4.size, 5, np.int64),
+        ihl = r.u8(a) & 0x0F
+        cols4: dict[str, object] = {
+            "Version": np.full(p4.size, 4, np.int64), "IHL": ihl,
             "TOS": r.u8(a + 1), "Length": r.u16(a + 2), "Id": r.u16(a + 4), "Flags": ff >> 13,
             "FragOffset": ff & 0x1FFF, "TTL": r.u8(a + 8), "Protocol": r.u8(a + 9),
             "Checksum": r.u16(a + 10), "SrcIP": r.bytes(a + 12, 4), "DstIP": r.bytes(a + 16, 4),
-            "PayloadSize": pend[p4] - a - 20, "SrcPort": sport[p4], "DstPort": dport[p4],
-            "_poff": a + 20,
-        })
+        }
+        cols4.update(_option_columns(opt4, p4, n, batch.data, "IPv4Option"))
+        cols4.update({"PayloadSize": pend[p4] - a - ihl * 4, "SrcPort": sport[p4],
+                      "DstPort": dport[p4], "_poff": a + ihl * 4})
+        tables["IPv4"] = _table("IPv4", batch, p4, cols4)
     p6 = np.flatnonzero(done & v6)
     if p6.size:
         a = l3[p6]
@@ -363,25 +424,7 @@ def _build(
             "ECE": (fl & 0x40) != 0, "CWR": (fl & 0x80) != 0, "NS": (b12 & 0x01) != 0,
             "Window": r.u16(a + 14), "Checksum": r.u16(a + 16), "Urgent": r.u16(a + 18),
         }
-        # Option rows were computed for every TCP candidate; keep those of fast packets.
-        row_of = np.full(n, -1, np.int64)
-        row_of[pt] = np.arange(pt.size)
-        opt_rows = row_of[opts.rows]  # candidate row -> new row (or -1)
-        has_pad = (opts.pad_start >= 0) & (opt_rows >= 0)
-        pad_lens = np.zeros(pt.size, np.int64)
-        pad_starts = np.zeros(pt.size, np.int64)
-        pad_lens[opt_rows[has_pad]] = (opts.pad_end - opts.pad_start)[has_pad]
-        pad_starts[opt_rows[has_pad]] = opts.pad_start[has_pad]
-        if pad_lens.any():
-            cols["Padding"] = Ragged.gather(batch.data, pad_starts, pad_lens)
-        oparent = opt_rows[opts.parent]
-        okeep = oparent >= 0
-        if okeep.any():
-            child = RecordTable(RECORDS["TCPOption"], int(okeep.sum()), {
-                "OptionType": opts.kind[okeep], "OptionLength": opts.length[okeep],
-                "OptionData": Ragged.gather(batch.data, opts.dstart[okeep], opts.dlen[okeep]),
-            })
-            cols["Options"] = Children(oparent[okeep], child)
+        cols.update(_option_columns(opts, pt, n, batch.data, "TCPOption"))
         cols.update({"PayloadSize": pend[pt] - a - doff * 4, "SrcIP": s_ip, "DstIP": d_ip,
                      "_poff": a + doff * 4})
         tables["TCP"] = _table("TCP", batch, pt, cols)
