@@ -1,11 +1,11 @@
 """The vectorized fast path: the common stack for a whole batch at once.
 
 Covers Ethernet (up to two VLAN tags), BSD loopback, Linux SLL/SLL2 and raw-IP links,
-IPv4 (with options; fragments), IPv6 with hop-by-hop, routing and destination-options
-headers (fragment and AH headers make IPv6Fragment records or need care: general path),
-and TCP (with options), UDP, ICMPv4 and ICMPv6 headers that are complete (IP packets
-carrying any other protocol, and later fragments, are complete at the IP layer). Every packet outside that
-(or with anything malformed or cut short) is left to the general decoder, which owns the
+IPv4 (options, fragments), IPv6 with up to 8 hop-by-hop, routing or destination-options
+headers, and complete TCP (with options), UDP, ICMPv4 and ICMPv6 headers; IP packets
+carrying another protocol, and later fragments, are complete at the IP layer. Every
+packet outside that (IPv6 fragment and AH headers, ARP, LLC, other link types, or
+anything malformed or cut short) is left to the general decoder, which owns the
 error semantics; the fast path only ever takes packets it decodes exactly as the general
 path would (a test checks this on every corpus packet).
 
