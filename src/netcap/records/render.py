@@ -28,23 +28,7 @@ __all__ = [
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
-
-
-def _octet_table(dot: bool) -> tuple[U8, I64]:
-    table = np.zeros((256, 4), dtype=np.uint8)
-    lens = np.zeros(256, dtype=np.int64)
-    for v in range(256):
-        s = (str(v) + ("." if dot else "")).encode()
-        table[v, : len(s)] = np.frombuffer(s, np.uint8)
-        lens[v] = len(s)
-    return table, lens
-
-
-_OCT_DOT, _OCT_DOT_LEN = _octet_table(True)
-_OCT, _OCT_LEN = _octet_table(False)
-_HEX_COLON = np.frombuffer(
-    b"".join(f"{v:02x}:".encode() for v in range(256)), np.uint8
-).reshape(256, 3)
+U64 = npt.NDArray[np.uint64]
 
 
 def _octet_digits() -> tuple[U8, I64]:
@@ -56,8 +40,9 @@ def _octet_digits() -> tuple[U8, I64]:
     return np.ascontiguousarray(mat.T), np.fromiter(map(len, texts), np.int64, 256)
 
 
-def _pair_table(name: str) -> tuple[U8, I64]:
-    """Text of every 16-bit value (two address bytes), transposed (w, 65536)."""
+def _pair_table(name: str) -> tuple[U64, I64]:
+    """Text of every 16-bit value (two address bytes): 8 bytes of text per value, zero
+    padded, as one uint64 each (so a lookup moves 8 bytes at once), plus lengths."""
     a = np.repeat(np.arange(256), 256)
     b = np.tile(np.arange(256), 256)
     n = 65536
@@ -77,15 +62,14 @@ def _pair_table(name: str) -> tuple[U8, I64]:
         if name == "mac_mid":
             pieces.append(colon)
     text = compact_pieces(pieces, n)
-    width = int(text.lens.max())
-    mat = np.zeros((n, width), np.uint8)
-    mat[np.arange(width)[None, :] < text.lens[:, None]] = text.data
-    return np.ascontiguousarray(mat.T), text.lens
+    mat = np.zeros((n, 8), np.uint8)
+    mat[np.arange(8)[None, :] < text.lens[:, None]] = text.data
+    return mat.view(np.uint64).reshape(n), text.lens
 
 
 # IPv4 text is two lookups ("a.b." + "c.d"), a 6-byte MAC three ("xx:xx:" twice +
 # "xx:xx"): no per-address formatting. Built on first use (a few ms each).
-_TABLES: dict[str, tuple[U8, I64]] = {}
+_TABLES: dict[str, tuple[U64, I64]] = {}
 
 
 def warm_tables() -> None:
@@ -94,11 +78,17 @@ def warm_tables() -> None:
         _table(name)
 
 
-def _table(name: str) -> tuple[U8, I64]:
+def _table(name: str) -> tuple[U64, I64]:
     t = _TABLES.get(name)
     if t is None:
         t = _TABLES[name] = _pair_table(name)
     return t
+
+
+def _lookup(name: str, keys: npt.NDArray[np.intp]) -> Piece:
+    """Texts of 16-bit keys as a transposed (8, n) piece (a view; no copy)."""
+    text, lens = _table(name)
+    return text[keys].view(np.uint8).reshape(-1, 8).T, lens[keys]
 
 
 def _pairs(raw: U8) -> npt.NDArray[np.intp]:
@@ -108,19 +98,13 @@ def _pairs(raw: U8) -> npt.NDArray[np.intp]:
 
 def _ipv4_pieces(octets: U8) -> list[Piece]:
     pairs = _pairs(octets)
-    hi, hi_len = _table("ip_hi")
-    lo, lo_len = _table("ip_lo")
-    return [(hi[:, pairs[:, 0]], hi_len[pairs[:, 0]]), (lo[:, pairs[:, 1]], lo_len[pairs[:, 1]])]
+    return [_lookup("ip_hi", pairs[:, 0]), _lookup("ip_lo", pairs[:, 1])]
 
 
 def _mac6_pieces(mac: U8) -> list[Piece]:
     pairs = _pairs(mac)
-    mid, _ = _table("mac_mid")
-    end, _ = _table("mac_end")
-    n = mac.shape[0]
-    return [(mid[:, pairs[:, 0]], np.full(n, 6, np.int64)),
-            (mid[:, pairs[:, 1]], np.full(n, 6, np.int64)),
-            (end[:, pairs[:, 2]], np.full(n, 5, np.int64))]
+    return [_lookup("mac_mid", pairs[:, 0]), _lookup("mac_mid", pairs[:, 1]),
+            _lookup("mac_end", pairs[:, 2])]
 
 
 _V4_MAPPED = bytes(10) + b"\xff\xff"
@@ -138,15 +122,6 @@ def _ip_any(raw: bytes) -> bytes:
 
 def _mac_any(raw: bytes) -> bytes:
     return raw.hex(":").encode()
-
-
-def _texts(items: list[bytes], width: int) -> tuple[U8, I64]:
-    mat = np.zeros((len(items), width), dtype=np.uint8)
-    lens = np.zeros(len(items), dtype=np.int64)
-    for i, t in enumerate(items):
-        mat[i, : len(t)] = np.frombuffer(t, np.uint8)
-        lens[i] = len(t)
-    return mat, lens
 
 
 _V6_CACHE: dict[bytes, bytes] = {}
