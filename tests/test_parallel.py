@@ -29,13 +29,16 @@ def _records(out: Path) -> dict[str, list[bytes]]:
     "sv_tls_DER-incomplete-header-damaged.pcap",  # damaged record header
     "zeek_http_iso-download.pcap.gz",  # gzip: workers take shards instead of an index
 ])
-@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize(("workers", "chunk"), [(2, 2048), (3, 2048), (2, 100)])
 def test_parallel_equals_single(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
-                                workers: int) -> None:
-    # Tiny batches, so even a small capture is split over several workers.
+                                workers: int, chunk: int) -> None:
+    # Tiny chunks and batches, so even a small capture goes round the workers many times
+    # (chunks of uncompressed files are relayed; gzip input is sharded by batch).
     real_open = capture_mod.open_capture
     monkeypatch.setattr("netcap.pipeline.open_capture",
                         lambda path, **kw: real_open(path, batch_packets=3, chunk_bytes=4096))
+    monkeypatch.setattr("netcap.pipeline.CHUNK_BYTES", chunk)  # 100: most records are larger
+    monkeypatch.setattr("netcap.pipeline._BATCH_PACKETS", 3)
     src = str(PCAPS / name)
     single = run_capture(CaptureOptions(read=src, out=str(tmp_path / "one"), workers=1))
     multi = run_capture(CaptureOptions(read=src, out=str(tmp_path / "many"), workers=workers))

@@ -4,12 +4,12 @@
 
 Parallelism: decoding and encoding are CPU-bound numpy work that threads cannot share
 (the GIL), so with `workers > 1` worker *processes* (forked) decode and encode the
-batches, batch k on worker k mod workers. Workers send back per batch the encoded,
+input in turns (see below). Workers send back per batch the encoded,
 compressed bytes of every record type (small compared to the packets) and counters;
-the parent appends them in batch order, so the files hold the same records as a
-single-process run (only the gzip member boundaries differ). Memory stays bounded: the
-parent queues at most _WINDOW batches per worker, and a worker blocks on its result
-pipe until the parent takes its previous result.
+the parent appends them in input order, so the files hold the same records as a
+single-process run (only the gzip member boundaries differ). Memory stays bounded: a
+worker holds one chunk and blocks on its result pipe until the parent has taken its
+previous results.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import multiprocessing
 import os
 import time
 import traceback
-from collections import Counter, deque
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,8 +32,9 @@ from .decode.errors import describe
 from .decode.linktypes import LINKTYPE_NAMES
 from .records.render import warm_tables
 from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch
+from .sources._base import assemble
 from .sources.batch import PacketBatch
-from .sources.capture import CaptureError, CaptureReader, Truncation, open_capture, read_batch
+from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
 
 __all__ = ["CaptureOptions", "RunStats", "run_capture"]
 
@@ -41,6 +43,7 @@ PARALLEL_MIN_BYTES = 16 << 20
 # Bytes read per chunk (a batch never spans chunks): bigger batches spread numpy's
 # per-call overhead over more packets; memory per process grows with it.
 CHUNK_BYTES = 8 << 20  # measured: 8 MiB beat 4 MiB by ~8% on the 1M-packet bench
+_BATCH_PACKETS = 65536
 
 
 @dataclass
@@ -131,7 +134,7 @@ def run_capture(opts: CaptureOptions) -> RunStats:
 
 def _run_single(opts: CaptureOptions, writer: NcapWriter) -> RunStats:
     stats = RunStats()
-    with open_capture(opts.read, batch_packets=65536, chunk_bytes=CHUNK_BYTES) as src:
+    with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
         for batch in src:
             decoded = decode_batch(batch)
             writer.write(decoded)
@@ -142,14 +145,17 @@ def _run_single(opts: CaptureOptions, writer: NcapWriter) -> RunStats:
 
 # -- parallel ---------------------------------------------------------------------------
 #
-# Two ways to share the batches, both in batch order:
-# - uncompressed files: the parent walks the file once (`CaptureReader.index`) and
-#   hands each batch's file offsets to the workers, which read the bytes themselves;
+# Two ways to share the work, both delivering results in input order:
+# - uncompressed files: chunks of about CHUNK_BYTES go round the workers in turn. The
+#   worker holding chunk c reads it, walks its records (the only sequential step,
+#   cheap), hands the next chunk's file offset and the parser state (pcapng sections
+#   and interfaces) to the next worker, and only then decodes and encodes. So the
+#   file is read and walked once in all, and the walk of one chunk overlaps the
+#   decoding of the others;
 # - gzip input (no random access): every worker decompresses and walks the whole
-#   stream and takes its own share (`CaptureReader.shard`).
+#   stream and takes its own share of the batches (`CaptureReader.shard`).
 
-_BATCH, _END, _FAIL = "batch", "end", "fail"
-_WINDOW = 2  # batches queued per worker, so none waits while the parent writes
+_BATCH, _CHUNK, _END, _FAIL = "batch", "chunk", "end", "fail"
 
 
 def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[str, Encoded, RunStats]:
@@ -159,25 +165,48 @@ def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[str, Encoded, Ru
     return _BATCH, encode_batch(decoded, opts.encode), stats
 
 
-def _worker(opts: CaptureOptions, index: int, count: int, tasks: Any, conn: Connection) -> None:
-    """Decode and encode batches, send each result in order; report failures, never hang."""
+def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connection) -> None:
+    """Take chunks in turn: receive (offset, parser, packets before), walk, pass on."""
+    scratch = bytearray(CHUNK_BYTES)
+    with open(opts.read, "rb") as f:
+        while (token := prev.recv()) is not None:
+            start, parser, first = token
+            walk, scratch = walk_chunk(f, opts.read, start, parser, CHUNK_BYTES, scratch)
+            count = len(walk.cols) if walk.cols is not None else 0
+            # If the next worker has already finished, the input ended: nothing to pass.
+            with suppress(BrokenPipeError, OSError):
+                nxt.send(None if walk.end else (walk.next, parser, first + count))
+            if walk.cols is not None:
+                for lo in range(0, count, _BATCH_PACKETS):
+                    hi = min(count, lo + _BATCH_PACKETS)
+                    batch = assemble(walk.view, walk.arr, walk.cols, lo, hi, first + lo)
+                    out.send(_process(batch, opts))
+            out.send((_CHUNK, walk.stop, walk.end))
+    with suppress(BrokenPipeError, OSError):
+        nxt.send(None)  # pass the end on, so every worker stops
+
+
+def _shard(opts: CaptureOptions, index: int, count: int, out: Connection) -> None:
+    """Batches index, index + count, ... of a stream every worker reads in full."""
+    with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
+        for batch in src.shard(index, count):
+            out.send(_process(batch, opts))
+        out.send((_END, src.truncation, src.batches))
+
+
+def _worker(target: Callable[..., None], args: tuple[Any, ...], out: Connection,
+            index: int, close: list[Connection]) -> None:
+    """Run a worker body; report failures to the parent, never hang it."""
+    for c in close:  # ends inherited by fork that belong to others
+        c.close()
     try:
-        if tasks is not None:  # indexed: batches named by the parent
-            scratch = bytearray(CHUNK_BYTES)
-            with open(opts.read, "rb") as f:
-                for idx in iter(tasks.get, None):
-                    conn.send(_process(read_batch(f, idx, scratch), opts))
-        else:  # sharded: batches index, index + count, ...
-            with open_capture(opts.read, batch_packets=65536, chunk_bytes=CHUNK_BYTES) as src:
-                for batch in src.shard(index, count):
-                    conn.send(_process(batch, opts))
-                conn.send((_END, src.truncation, src.batches))
+        target(*args)
     except CaptureError as e:
-        conn.send((_FAIL, str(e), ""))
+        out.send((_FAIL, str(e), ""))
     except BaseException as e:
-        conn.send((_FAIL, f"worker {index}: {type(e).__name__}: {e}", traceback.format_exc()))
+        out.send((_FAIL, f"worker {index}: {type(e).__name__}: {e}", traceback.format_exc()))
     finally:
-        conn.close()
+        out.close()
 
 
 def _receive(conn: Connection, worker: int) -> Any:
@@ -192,76 +221,83 @@ def _receive(conn: Connection, worker: int) -> Any:
     return msg
 
 
-def _indexed(src: CaptureReader, tasks: list[Any], conns: list[Connection]
-             ) -> Iterator[tuple[Encoded, RunStats]]:
-    count = len(conns)
-    pending: deque[int] = deque()  # worker of each batch sent and not yet received
-    for k, idx in enumerate(src.index()):
-        if len(pending) >= _WINDOW * count:
-            w = pending.popleft()
-            yield _receive(conns[w], w)[1:]
-        tasks[k % count].put(idx)
-        pending.append(k % count)
-    for q in tasks:
-        q.put(None)
-    while pending:
-        w = pending.popleft()
-        yield _receive(conns[w], w)[1:]
+def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[tuple[Encoded, RunStats]]:
+    count = len(outs)
+    c = 0
+    while True:
+        msg = _receive(outs[c % count], c % count)
+        if msg[0] == _BATCH:
+            yield msg[1:]
+            continue
+        stats.truncation = msg[1]
+        if msg[2]:  # that chunk was the last
+            return
+        c += 1
 
 
-def _sharded(conns: list[Connection], out: RunStats) -> Iterator[tuple[Encoded, RunStats]]:
-    count = len(conns)
+def _sharded(outs: list[Connection], stats: RunStats) -> Iterator[tuple[Encoded, RunStats]]:
+    count = len(outs)
     k = 0
     while True:
-        msg = _receive(conns[k % count], k % count)
+        msg = _receive(outs[k % count], k % count)
         if msg[0] != _END:
             yield msg[1:]
             k += 1
             continue
         # Worker k mod count has no batch k: the input ended there. Collect the others'
         # end messages (one of them may still owe nothing; all say the same).
-        out.truncation = msg[1]
+        stats.truncation = msg[1]
         for i in range(count):
             if i != k % count:
-                while _receive(conns[i], i)[0] != _END:
+                while _receive(outs[i], i)[0] != _END:
                     pass
         return
 
 
 def _run_parallel(opts: CaptureOptions, writer: NcapWriter, count: int) -> RunStats:
     # Open here first, so an unreadable input fails fast with its one-line error.
-    src = open_capture(opts.read, batch_packets=65536, chunk_bytes=CHUNK_BYTES)
+    with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
+        relay = not src.compressed
+        seed = src.handover() if relay else None
     warm_tables()  # built once, shared with the forked workers
     ctx = multiprocessing.get_context("fork")
-    indexed = not src.compressed
+    results = [ctx.Pipe(duplex=False) for _ in range(count)]  # (parent end, worker end)
+    ring = [ctx.Pipe(duplex=False) for _ in range(count)] if relay else []  # into worker i
+    everything = [c for pair in results + ring for c in pair]
     procs: list[Any] = []
-    conns: list[Connection] = []
-    tasks: list[Any] = []
     stats = RunStats()
     try:
         for i in range(count):
-            q = ctx.Queue() if indexed else None
-            if q is not None:
-                q.cancel_join_thread()  # never block our exit on undelivered tasks
-                tasks.append(q)
-            parent, child = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_worker, args=(opts, i, count, q, child), daemon=True)
+            out = results[i][1]
+            own: list[Connection] = [out]
+            if relay:
+                prev, nxt = ring[i][0], ring[(i + 1) % count][1]
+                own += [prev, nxt]
+                target: Callable[..., None] = _relay
+                args: tuple[Any, ...] = (opts, prev, nxt, out)
+            else:
+                target, args = _shard, (opts, i, count, out)
+            close = [c for c in everything if all(c is not o for o in own)]
+            p = ctx.Process(target=_worker, args=(target, args, out, i, close), daemon=True)
             p.start()
-            child.close()
             procs.append(p)
-            conns.append(parent)
-        results = _indexed(src, tasks, conns) if indexed else _sharded(conns, stats)
-        for encoded, batch_stats in results:
+        if relay:
+            assert seed is not None
+            ring[0][1].send((seed[0], seed[1], 0))  # chunk 0 to worker 0
+        for pair in results:
+            pair[1].close()
+        for pair in ring:
+            pair[0].close()
+            pair[1].close()
+        stream = _relayed if relay else _sharded
+        for encoded, batch_stats in stream([pair[0] for pair in results], stats):
             writer.append(encoded)
             stats.merge(batch_stats)
-        if indexed:
-            stats.truncation = src.truncation
     finally:
-        src.close()
         for p in procs:
             if p.is_alive():
                 p.terminate()
             p.join()
-        for c in conns:
-            c.close()
+        for pair in results:
+            pair[0].close()
     return stats

@@ -32,56 +32,58 @@ from .pcap import FILE_HEADER_LEN, PCAP_MAGICS, PcapParser, parse_header
 from .pcapng import SHB_MAGIC, PcapngParser, first_section_length
 
 __all__ = [
-    "CaptureError", "CaptureReader", "PacketIndex", "Truncation", "open_capture", "read_batch",
+    "CaptureError", "CaptureReader", "ChunkWalk", "Parser", "Truncation", "open_capture",
+    "walk_chunk",
 ]
 
 _GZIP_MAGIC = b"\x1f\x8b"
-I64 = npt.NDArray[np.int64]
-I32 = npt.NDArray[np.int32]
 U8 = npt.NDArray[np.uint8]
-
-
-@dataclass(frozen=True, slots=True)
-class PacketIndex:
-    """A batch without its bytes: where its packets are in the file, and their metadata
-    (the PacketBatch fields). Small enough to send to another process."""
-
-    pos: I64  # file offset of each packet's first byte
-    caplen: I64
-    wirelen: I64
-    ts: I64
-    linktype: I32
-    iface: I32
-    first: int
-
-    def __len__(self) -> int:
-        return int(self.pos.shape[0])
-
-
-def read_batch(f: BinaryIO, idx: PacketIndex, buf: bytearray | None = None) -> PacketBatch:
-    """The PacketBatch an index describes, reading its bytes from the open file f.
-
-    `buf` is scratch space reused across calls (grown as needed): reading into it
-    instead of a new buffer per batch saves the page faults of a fresh allocation."""
-    n = len(idx)
-    if n == 0:
-        return assemble(b"", np.zeros(0, np.uint8), _columns(idx, np.zeros(0, np.int64)), 0, 0,
-                        idx.first)
-    lo = int(idx.pos[0])
-    size = int(idx.pos[-1] + idx.caplen[-1]) - lo
-    if buf is None or len(buf) < size:
-        buf = bytearray(size)
-    view = memoryview(buf)[:size]
-    got = os.preadv(f.fileno(), [view], lo)
-    if got != size:
-        raise CaptureError(f"{getattr(f, 'name', '?')}: changed while being read")
-    arr = np.frombuffer(view, np.uint8)
-    return assemble(view, arr, _columns(idx, idx.pos - lo), 0, n, idx.first)
-
-
-def _columns(idx: PacketIndex, start: I64) -> Columns:
-    return Columns(start, idx.caplen, idx.wirelen, idx.ts, idx.linktype, idx.iface)
 Parser = PcapParser | PcapngParser
+
+
+@dataclass(slots=True)
+class ChunkWalk:
+    """One chunk of an uncompressed capture, walked (see `walk_chunk`)."""
+
+    view: memoryview  # the chunk's bytes (valid until the scratch buffer is reused)
+    arr: U8  # the same bytes as an array
+    cols: Columns | None  # the complete packets in it
+    next: int  # file offset where the next chunk starts
+    stop: Truncation | None  # reading ends in this chunk at a cut or damaged record
+    end: bool  # no chunk follows (end of file, or stop)
+
+
+def walk_chunk(f: BinaryIO, path: str, start: int, parser: Parser, chunk_bytes: int,
+               scratch: bytearray) -> tuple[ChunkWalk, bytearray]:
+    """Read about chunk_bytes of the file at `start` (a record boundary) and walk it.
+
+    For parallel capture, where workers take turns: each walks its chunk, passes
+    `next` and the parser (its section state) on, then decodes. Returns the walk and
+    the scratch buffer (grown when a single record is larger than chunk_bytes)."""
+    want = chunk_bytes
+    while True:
+        if len(scratch) < want:
+            scratch = bytearray(want)
+        view = memoryview(scratch)[:want]
+        try:
+            got = os.preadv(f.fileno(), [view], start)
+        except OSError as e:
+            failed = Truncation(path, start, f"read error: {e.strerror or e}")
+            return ChunkWalk(view[:0], np.zeros(0, np.uint8), None, start, failed, True), scratch
+        view = view[:got]
+        arr = np.frombuffer(view, np.uint8)
+        res = parser.parse(view, arr, 0)
+        if res.stop is not None:
+            damaged = Truncation(path, start + res.stop[0], res.stop[1])
+            return ChunkWalk(view, arr, res.cols, start + res.stop[0], damaged, True), scratch
+        eof = got < want
+        if res.pos == 0 and not eof and res.need > got:
+            want = max(2 * want, res.need)  # one record larger than the chunk: read more
+            continue
+        stop: Truncation | None = None
+        if eof and res.pos < got:
+            stop = Truncation(path, start + res.pos, parser.cut_reason(bytes(view[res.pos :])))
+        return ChunkWalk(view, arr, res.cols, start + res.pos, stop, eof), scratch
 
 
 class CaptureReader:
@@ -159,29 +161,12 @@ class CaptureReader:
                 else:
                     self.packets += hi - lo
 
-    def index(self) -> Iterator[PacketIndex]:
-        """Batches as metadata plus file offsets, without copying packet bytes.
-
-        For an uncompressed file only (offsets are file offsets): a parallel run walks
-        the file once here and lets workers read their batches' bytes themselves with
-        `read_batch`. Batch boundaries are those `__iter__` would give."""
-        if self.compressed:
-            raise ValueError("index() needs an uncompressed capture")
-        step = self._batch_packets
-        for _view, _arr, cols, base in self._chunks():
-            n = len(cols)
-            for lo in range(0, n, step):
-                hi = min(n, lo + step)
-                self.batches += 1
-                yield PacketIndex(
-                    pos=cols.start[lo:hi] + base, caplen=cols.caplen[lo:hi].copy(),
-                    wirelen=cols.wirelen[lo:hi].copy(), ts=cols.ts[lo:hi].copy(),
-                    linktype=cols.linktype[lo:hi].copy(), iface=cols.iface[lo:hi].copy(),
-                    first=self.packets,
-                )
-                self.packets += hi - lo
-                if self.closed:
-                    return
+    def handover(self) -> tuple[int, Parser]:
+        """Where the packet records start in an uncompressed file, and the parser state
+        there: the seed for `walk_chunk`. Only before iteration has started."""
+        if self.compressed or self._gen is not None:
+            raise ValueError("handover() needs an uncompressed capture not yet read")
+        return self._pos, self._parser
 
     def _chunks(self) -> Iterator[tuple[memoryview, U8, Columns, int]]:
         """(chunk view, same as array, complete packets in it, stream offset of the view)."""

@@ -80,6 +80,13 @@ class PcapParser:
         self._frac_ns = 1 if header.nanos else 1000
         self._linktype = header.linktype
 
+    # Pickled to hand the walk to another process: the header is all the state.
+    def __getstate__(self) -> PcapHeader:
+        return self.header
+
+    def __setstate__(self, header: PcapHeader) -> None:
+        self.__init__(header)  # type: ignore[misc]
+
     def parse(self, buf: Buf, arr: U8, pos: int) -> ParseResult:
         """Find the complete records in buf[pos:]; see ParseResult."""
         n = len(buf)

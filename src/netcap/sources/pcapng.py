@@ -163,6 +163,24 @@ class PcapngParser:
         self._pending_stop: tuple[int, str] | None = None
         self.sections = 0
 
+    # Pickled to hand the walk over to another process (parallel capture): the state is
+    # the section's byte order, its interfaces and the current run; struct helpers are
+    # rebuilt from the byte order.
+    def __getstate__(self) -> dict[str, object]:
+        return {"endian": self._endian, "ifaces": self._ifaces, "kind": self._kind,
+                "sections": self.sections}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__()  # type: ignore[misc]
+        endian = str(state["endian"])
+        self._endian = endian
+        self._hdr = struct.Struct(endian + "II").unpack_from
+        self._u4 = np.dtype(endian + "u4")
+        self._u2 = np.dtype(endian + "u2")
+        self._ifaces = list(state["ifaces"])  # type: ignore[call-overload]
+        self._kind = int(state["kind"])  # type: ignore[call-overload]
+        self.sections = int(state["sections"])  # type: ignore[call-overload]
+
     # -- section and interface blocks -------------------------------------------
 
     def begin(self, path: str, buf: bytes) -> int:
