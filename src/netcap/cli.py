@@ -102,7 +102,7 @@ def _capture(argv: Sequence[str]) -> int:
     except ValueError as e:
         p.error(str(e))
 
-    from .pipeline import CaptureOptions, run_capture
+    from .pipeline import CaptureOptions, WorkerError, run_capture
     from .sinks.ncap import EncodeOptions
     from .sources.capture import CaptureError
 
@@ -115,6 +115,10 @@ def _capture(argv: Sequence[str]) -> int:
     except CaptureError as e:
         print(f"net capture: {e}", file=sys.stderr)
         return 2
+    except WorkerError as e:  # a bug or a killed worker: say so in one line
+        print(f"net capture: internal error: {str(e).splitlines()[0]}"
+              " (run with -workers 1 to see more)", file=sys.stderr)
+        return 3
     except OSError as e:
         print(f"net capture: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
         return 2

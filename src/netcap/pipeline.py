@@ -18,11 +18,11 @@ import multiprocessing
 import os
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ from .sources._base import assemble
 from .sources.batch import PacketBatch
 from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
 
-__all__ = ["CaptureOptions", "RunStats", "run_capture"]
+__all__ = ["CaptureOptions", "RunStats", "WorkerError", "run_capture"]
 
 # Below this input size a single process is faster than starting workers.
 PARALLEL_MIN_BYTES = 16 << 20
@@ -209,23 +209,44 @@ def _worker(target: Callable[..., None], args: tuple[Any, ...], out: Connection,
         out.close()
 
 
+class WorkerError(RuntimeError):
+    """A worker process failed (a bug, or killed); str() starts with one summary line."""
+
+
 def _receive(conn: Connection, worker: int) -> Any:
     try:
         msg = conn.recv()
     except EOFError:
-        raise RuntimeError(f"worker {worker} exited without a result") from None
+        raise WorkerError(f"worker {worker} exited without a result") from None
     if msg[0] == _FAIL:
         if msg[2]:
-            raise RuntimeError(msg[1] + "\n" + msg[2])
+            raise WorkerError(msg[1] + "\n" + msg[2])
         raise CaptureError(msg[1])
     return msg
 
 
 def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[tuple[Encoded, RunStats]]:
+    """Results in input order. Every worker's pipe is drained as soon as it has data and
+    kept until its turn: a worker blocked on a full pipe would stall the relay. A worker
+    runs at most about one chunk ahead (it waits for its next turn), so this holds a
+    few chunks' results at most."""
     count = len(outs)
+    held: list[deque[Any]] = [deque() for _ in range(count)]
+    open_ = list(outs)  # pipes of workers still running
     c = 0
     while True:
-        msg = _receive(outs[c % count], c % count)
+        w = c % count
+        if not held[w]:
+            if outs[w] not in open_:
+                raise WorkerError(f"worker {w} exited without a result")
+            for ready in wait(open_):  # read whatever is ready, not only the worker due
+                i = next(k for k, o in enumerate(outs) if o is ready)
+                try:
+                    held[i].append(_receive(outs[i], i))
+                except WorkerError:  # ended: fine if it owes nothing more
+                    open_.remove(outs[i])
+            continue
+        msg = held[w].popleft()
         if msg[0] == _BATCH:
             yield msg[1:]
             continue
