@@ -22,7 +22,7 @@ from .render import render_column, render_pieces
 from .schema import Field, Kind, Render
 from .table import Children, Piece, Ragged, RecordTable, compact_pieces, exclusive_cumsum
 
-__all__ = ["encode_delimited", "encode_rows", "varint_matrix"]
+__all__ = ["encode_delimited", "encode_delimited_array", "encode_rows", "varint_matrix"]
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -230,8 +230,13 @@ def encode_rows(table: RecordTable) -> Ragged:
 
 def encode_delimited(table: RecordTable) -> bytes:
     """Rows as a varint-length-delimited stream, the body of an audit-record file."""
+    return encode_delimited_array(table).tobytes()
+
+
+def encode_delimited_array(table: RecordTable) -> U8:
+    """`encode_delimited` as a numpy byte array (no copy into a bytes object)."""
     n = table.n
     pieces = _table_pieces(table)
     total = np.add.reduce([_lens(p) for p in pieces]) if pieces else np.zeros(n, np.int64)
     lmat, lbytes = varint_matrix(total.astype(np.uint64))
-    return _assemble([(lmat, lbytes), *pieces], n).data.tobytes()
+    return _assemble([(lmat, lbytes), *pieces], n).data

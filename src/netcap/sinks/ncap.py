@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import numpy as np
+import numpy.typing as npt
 from isal import isal_zlib
 
 from .. import __version__
 from ..decode.batch import Decoded
 from ..records.derive import add_payload_columns
-from ..records.encode import encode_delimited
+from ..records.encode import encode_delimited, encode_delimited_array
 from ..records.table import Ragged, RecordTable
 from ..records.types import HEADER, RECORDS
 
@@ -52,7 +53,7 @@ class EncodeOptions:
         return (self.include is None or name in self.include) and name not in self.exclude
 
 
-def _gzip(data: bytes, level: int) -> bytes:
+def _gzip(data: bytes | memoryview | npt.NDArray[np.uint8], level: int) -> bytes:
     c = isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
     out: bytes = c.compress(data) + c.flush()
     return out
@@ -65,8 +66,8 @@ def encode_batch(decoded: Decoded, opts: EncodeOptions) -> Encoded:
         if not opts.wanted(name):
             continue
         add_payload_columns(table, decoded.batch.data, opts.payload, opts.entropy)
-        body = encode_delimited(table)
-        out[name] = (_gzip(body, opts.level) if opts.compress else body, table.n)
+        body = encode_delimited_array(table)
+        out[name] = (_gzip(body, opts.level) if opts.compress else body.tobytes(), table.n)
     return out
 
 
