@@ -188,14 +188,27 @@ def _field_pieces(fl: Field, col: Any, n: int) -> list[AnyPiece]:
         mat[t] = 1
         return [(mat, np.where(present, t + 1, 0))]
     values = _as_u64(arr)
-    present = values != 0
-    if not present.any():
+    vmax = int(values.max()) if n else 0
+    if vmax == 0:
         return []
-    vmat, vbytes = varint_matrix(values)
-    mat = np.empty((t + vmat.shape[0], n), np.uint8)
+    # tag + varint in one matrix, written in place (this runs for most fields).
+    width = (vmax.bit_length() + 6) // 7
+    mat = np.empty((t + width, n), np.uint8)
     mat[:t] = tag[:, None]
-    mat[t:] = vmat
-    return [(mat, np.where(present, t + vbytes, 0))]
+    if width == 1:
+        mat[t] = values
+        return [(mat, np.where(values != 0, t + 1, 0))]
+    nbytes = np.ones(n, np.int64)
+    for k in range(1, width):
+        nbytes += values >= _THRESHOLDS[k - 1]
+    v = values
+    for k in range(width - 1):
+        row = mat[t + k]
+        row[:] = v & np.uint64(0x7F)
+        row |= (nbytes > k + 1).view(np.uint8) << 7  # continuation bit
+        v = v >> np.uint64(7)
+    mat[t + width - 1] = v
+    return [(mat, np.where(values != 0, t + nbytes, 0))]
 
 
 def _message_pieces(fl: Field, col: Children, n: int) -> list[AnyPiece]:
