@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .schema import Render
 from .table import Piece, Ragged, compact_pieces
@@ -151,10 +152,20 @@ def _texts_pieces(texts: list[bytes], rows: I64, n: int) -> Piece:
 
 
 def _ipv6_piece(col: Ragged, rows: I64, starts: I64, n: int) -> Piece:
-    """IPv6 rows: text from a cache of formatted addresses (shared across batches)."""
-    data = col.data.tobytes()
-    texts = [_ipv6_cached(data[s : s + 16]) for s in starts[rows].tolist()]
-    return _texts_pieces(texts, rows, n)
+    """IPv6 rows: each distinct address formatted once (through a cache shared across
+    batches), then gathered; a batch holds few distinct addresses."""
+    raw = sliding_window_view(col.data, 16)[starts[rows]] if col.data.size >= 16 else (
+        np.zeros((0, 16), np.uint8))
+    keys = np.ascontiguousarray(raw).view(np.dtype((np.void, 16))).reshape(-1)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    texts = [_ipv6_cached(u.tobytes()) for u in uniq]
+    umat, ulens = _texts_pieces(texts, np.arange(len(texts)), len(texts))
+    inverse = inverse.reshape(-1)
+    mat = np.zeros((umat.shape[0], n), np.uint8)
+    lens = np.zeros(n, np.int64)
+    mat[:, rows] = umat[:, inverse]
+    lens[rows] = ulens[inverse]
+    return mat, lens
 
 
 def _lut_pieces(col: Ragged, size: int, rows: B, starts: I64,
