@@ -23,7 +23,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import net_cmd
 from netcap import cli
 from netcap.decode.batch import decode_batch
 from netcap.sources.capture import open_capture
@@ -46,12 +46,6 @@ TIMEOUT = 60
 # -- helpers ------------------------------------------------------------------------------
 
 
-def net_cmd() -> list[str]:
-    script = Path(sys.executable).parent / "net"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("net")
-    return [found] if found else [sys.executable, "-m", "netcap.cli"]
 
 
 def net(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:

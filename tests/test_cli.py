@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import frames, net_cmd
 from netcap import __version__
 from netcap.records.types import RECORDS
 
@@ -27,12 +27,6 @@ SRC = PCAPS / "zeek_icmp_dot1q.pcap"  # Ethernet, Dot1Q, ARP, IPv4, ICMPv4: 15 p
 SRC_TYPES = {"Ethernet", "Dot1Q", "ARP", "IPv4", "ICMPv4"}
 
 
-def net_cmd() -> list[str]:
-    script = Path(sys.executable).parent / "net"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("net")
-    return [found] if found else [sys.executable, "-m", "netcap.cli"]
 
 
 def net(*args: str) -> subprocess.CompletedProcess[str]:
@@ -50,20 +44,7 @@ def records(path: Path) -> list[bytes]:
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    out: list[bytes] = []
-    pos = 0
-    while pos < len(data):
-        n = shift = 0
-        while True:
-            b = data[pos]
-            pos += 1
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        out.append(data[pos : pos + n])
-        pos += n
-    return out[1:]
+    return frames(data)[1:]
 
 
 def outputs(out: Path) -> dict[str, list[bytes]]:

@@ -21,10 +21,8 @@ import math
 import os
 import re
 import shlex
-import shutil
 import struct
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from helpers import frames, net_cmd, uvarint
 from netcap import __version__
 from netcap.decode.batch import decode_batch
 from netcap.records.proto import message_class
@@ -78,13 +77,6 @@ CAPTURES = [
 # -- helpers ------------------------------------------------------------------------------
 
 
-def net_cmd() -> list[str]:
-    """The installed `net` script of this interpreter (falls back to `python -m`)."""
-    script = Path(sys.executable).parent / "net"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("net")
-    return [found] if found else [sys.executable, "-m", "netcap.cli"]
 
 
 def net(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
@@ -115,29 +107,6 @@ def packets(path: Path) -> list[tuple[int, bytes]]:
     with open_capture(path) as src:
         for b in src:
             out += [(int(b.linktype[i]), b.packet(i)) for i in range(len(b))]
-    return out
-
-
-def uvarint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, pos
-
-
-def frames(stream: bytes) -> list[bytes]:
-    """Split a varint-length-delimited stream (independent of NcapReader)."""
-    out: list[bytes] = []
-    pos = 0
-    while pos < len(stream):
-        n, pos = uvarint(stream, pos)
-        assert pos + n <= len(stream), "last record cut short"
-        out.append(stream[pos : pos + n])
-        pos += n
     return out
 
 
