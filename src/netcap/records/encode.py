@@ -42,28 +42,36 @@ def _tag(number: int, wire: int) -> bytes:
     return bytes(out)
 
 
-def varint_matrix(values: U64) -> tuple[U8, I64]:
-    """Base-128 varints of uint64 values, transposed: a (w, n) matrix (byte k of every
-    value in row k) plus the bytes used per value."""
+def _tagged_varints(tag: bytes, values: U64, vmax: int | None = None) -> tuple[U8, I64]:
+    """tag + base-128 varint of every value, transposed: a (len(tag) + w, n) matrix
+    (byte k of every row in matrix row k), plus the bytes each row uses."""
     n = values.shape[0]
-    if n == 0:
-        return np.zeros((1, 0), np.uint8), np.zeros(0, np.int64)
-    vmax = int(values.max())
-    if vmax < 0x80:  # the common case (flags, small counters): one byte, no work
-        return values.astype(np.uint8).reshape(1, n), np.ones(n, np.int64)
-    width = (vmax.bit_length() + 6) // 7
+    t = len(tag)
+    if vmax is None:
+        vmax = int(values.max()) if n else 0
+    width = max(1, (vmax.bit_length() + 6) // 7)
+    mat = np.empty((t + width, n), np.uint8)
+    mat[:t] = np.frombuffer(tag, np.uint8)[:, None]
+    if width == 1:  # the common case (flags, small numbers): the value is the byte
+        mat[t] = values
+        return mat, np.broadcast_to(np.int64(t + 1), (n,))  # a view: costs nothing
     nbytes = np.ones(n, np.int64)
     for k in range(1, width):
         nbytes += values >= _THRESHOLDS[k - 1]
-    mat = np.empty((width, n), np.uint8)
-    v = values.copy()
-    for k in range(width):
-        row = (v & np.uint64(0x7F)).astype(np.uint8)
-        if k < width - 1:
-            row |= (nbytes > k + 1).astype(np.uint8) << 7
-            v >>= np.uint64(7)
-        mat[k] = row
-    return mat, nbytes
+    v = values
+    for k in range(width - 1):
+        row = mat[t + k]
+        row[:] = v & np.uint64(0x7F)
+        row |= (nbytes > k + 1).view(np.uint8) << 7  # continuation bit
+        v = v >> np.uint64(7)
+    mat[t + width - 1] = v
+    return mat, nbytes + t
+
+
+def varint_matrix(values: U64) -> tuple[U8, I64]:
+    """Base-128 varints of uint64 values, transposed: a (w, n) matrix (byte k of every
+    value in row k) plus the bytes used per value."""
+    return _tagged_varints(b"", values)
 
 
 def _as_u64(col: npt.NDArray[Any]) -> U64:
@@ -138,14 +146,10 @@ def concat_rows(parts: list[Ragged], n: int) -> Ragged:
     return Ragged(out, total.astype(np.int64, copy=False))
 
 
-def _head(tag: bytes, lens: I64, present: npt.NDArray[np.bool_]) -> tuple[U8, I64]:
+def _head(tag: bytes, lens: I64, present: npt.NDArray[np.bool_]) -> Piece:
     """tag + varint(len) per row as a fixed-width piece (nothing where not present)."""
-    n = lens.shape[0]
-    lmat, lbytes = varint_matrix(lens.astype(np.uint64))
-    mat = np.empty((len(tag) + lmat.shape[0], n), np.uint8)
-    mat[: len(tag)] = np.frombuffer(tag, np.uint8)[:, None]
-    mat[len(tag) :] = lmat
-    return mat, np.where(present, len(tag) + lbytes, 0)
+    mat, used = _tagged_varints(tag, lens.astype(np.uint64))
+    return mat, np.where(present, used, 0)
 
 
 def _field_pieces(fl: Field, col: Any, n: int) -> list[AnyPiece]:
@@ -166,9 +170,8 @@ def _field_pieces(fl: Field, col: Any, n: int) -> list[AnyPiece]:
             return [_head(ltag, lens, lens > 0), *texts]
         return [_head(ltag, col.lens, col.lens > 0), _pad(col)]
     arr = np.asarray(col)
-    tag: U8 = np.frombuffer(
-        _tag(fl.number, _WIRE_FIXED64 if fl.kind is Kind.DOUBLE else _WIRE_VARINT), np.uint8
-    )
+    tag_bytes = _tag(fl.number, _WIRE_FIXED64 if fl.kind is Kind.DOUBLE else _WIRE_VARINT)
+    tag: U8 = np.frombuffer(tag_bytes, np.uint8)
     t = tag.shape[0]
     if fl.kind is Kind.DOUBLE:
         bits = arr.astype(np.float64).view(np.uint64)
@@ -191,24 +194,8 @@ def _field_pieces(fl: Field, col: Any, n: int) -> list[AnyPiece]:
     vmax = int(values.max()) if n else 0
     if vmax == 0:
         return []
-    # tag + varint in one matrix, written in place (this runs for most fields).
-    width = (vmax.bit_length() + 6) // 7
-    mat = np.empty((t + width, n), np.uint8)
-    mat[:t] = tag[:, None]
-    if width == 1:
-        mat[t] = values
-        return [(mat, np.where(values != 0, t + 1, 0))]
-    nbytes = np.ones(n, np.int64)
-    for k in range(1, width):
-        nbytes += values >= _THRESHOLDS[k - 1]
-    v = values
-    for k in range(width - 1):
-        row = mat[t + k]
-        row[:] = v & np.uint64(0x7F)
-        row |= (nbytes > k + 1).view(np.uint8) << 7  # continuation bit
-        v = v >> np.uint64(7)
-    mat[t + width - 1] = v
-    return [(mat, np.where(values != 0, t + nbytes, 0))]
+    mat, used = _tagged_varints(tag_bytes, values, vmax)
+    return [(mat, np.where(values != 0, used, 0))]
 
 
 def _message_pieces(fl: Field, col: Children, n: int) -> list[AnyPiece]:
