@@ -76,9 +76,8 @@ def _decode_general(
         if err:
             error[i] = err
         for name, fields in out:
-            poff = fields.pop("_poff", None)
-            if poff is not None:
-                fields["_poff"] = start + poff
+            if "_poff" in fields:  # payload offset: packet-relative -> batch buffer
+                fields["_poff"] += start
             recs[name].append(fields)
             pkts[name].append(i)
     tables: dict[str, RecordTable] = {}
@@ -86,7 +85,7 @@ def _decode_general(
         pk = np.asarray(pkts[name], dtype=np.int64)
         t = RecordTable.from_rows(RECORDS[name], rs, pk)
         t.cols["Timestamp"] = batch.ts[pk]
-        if "_poff" in rs[0] or any("_poff" in r for r in rs):
-            t.cols["_poff"] = np.asarray([r.get("_poff", 0) for r in rs], dtype=np.int64)
+        if "_poff" in rs[0]:  # a record type either has a payload offset or not
+            t.cols["_poff"] = np.asarray([r["_poff"] for r in rs], dtype=np.int64)
         tables[name] = t
     return tables
