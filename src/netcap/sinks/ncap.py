@@ -10,8 +10,9 @@ Two steps, so the expensive one can run in worker processes:
 A gzip file of several members is one stream to every gzip reader (RFC 1952; Go's
 `compress/gzip` reads multistream by default, as do `gzip -d` and Python).
 
-Files are written under a temporary name and renamed on `close()`, so a file with the
-final name is always complete; an interrupted run leaves only `*.part` files behind.
+Files are written under a temporary name (`*.part`) and renamed on `close()`, so a file
+with the final name is always complete; a run that fails or is interrupted removes its
+`.part` files (one that is killed outright leaves them behind, never a final name).
 Compression is ISA-L (gzip-compatible, several times faster than zlib at the same ratio).
 """
 
