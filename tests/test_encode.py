@@ -240,3 +240,32 @@ def test_ipv4_mapped_ipv6_renders_as_go_does() -> None:
 def test_to_dicts_unsigned_values() -> None:
     table = RecordTable.from_rows(RECORDS["TCP"], [{"SeqNum": 0xFFFFFFFF}], [0])
     assert table.to_dicts()[0]["SeqNum"] == 0xFFFFFFFF
+
+
+_GROUP = st.one_of(st.just(0), st.just(0), st.integers(0, 0xF), st.integers(0, 0xFFFF))
+
+
+@given(st.lists(st.one_of(
+    st.binary(min_size=4, max_size=4),
+    st.lists(_GROUP, min_size=8, max_size=8).map(
+        lambda g: b"".join(x.to_bytes(2, "big") for x in g)),
+    st.binary(min_size=4, max_size=4).map(lambda b: bytes(10) + b"\xff\xff" + b),
+    st.binary(max_size=20),
+), max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_ip_text_matches_reference(addrs: list[bytes]) -> None:
+    """The vectorized IP text equals Python's ipaddress (RFC 5952, as Go prints it)."""
+    import ipaddress
+
+    from netcap.records.render import render_column
+    from netcap.records.schema import Render
+    from netcap.records.table import Ragged
+
+    def ref(b: bytes) -> bytes:
+        if len(b) == 16 and b[:12] == bytes(10) + b"\xff\xff":
+            return str(ipaddress.IPv4Address(b[12:])).encode()
+        if len(b) in (4, 16):
+            return str(ipaddress.ip_address(b)).encode()
+        return b"?" + b.hex().encode() if b else b""
+
+    assert render_column(Ragged.from_list(addrs), Render.IP).tolist() == [ref(a) for a in addrs]

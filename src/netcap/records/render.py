@@ -6,8 +6,10 @@ length as '?' followed by hex. An empty address stays empty (Go would print "<ni
 Netcap never calls String() on an absent address). MACs (any length) render as Go's
 `net.HardwareAddr.String()`: lower-case hex pairs joined by ':'.
 
-IPv4 and 6-byte MACs, the bulk of every capture, are rendered with lookup tables over
-whole columns; IPv6 goes through `ipaddress` once per distinct address (cached).
+Everything is vectorized over whole columns with lookup tables of the text of every
+16-bit value: IPv4 is two lookups, a 6-byte MAC three, an IPv6 address eight plus the
+"::" rule (formatted once per distinct address in the column). Odd sizes go through
+Python, which is also the reference the tests compare against.
 """
 
 from __future__ import annotations
@@ -73,16 +75,29 @@ def _pair_table(name: str) -> tuple[U64, I64]:
 _TABLES: dict[str, tuple[U64, I64]] = {}
 
 
+def _hex_table() -> tuple[U64, I64]:
+    """Lower-case hex of every 16-bit value without leading zeros ("0" .. "ffff"), the
+    text of one IPv6 group: 4 bytes zero padded (in a uint64) plus lengths."""
+    v = np.arange(65536)
+    ndig = 1 + (v >= 0x10).astype(np.int64) + (v >= 0x100) + (v >= 0x1000)
+    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    mat = np.zeros((65536, 8), np.uint8)
+    for k in range(4):  # character k of the text is nibble (ndig - 1 - k), counted from the right
+        shift = np.maximum(ndig - 1 - k, 0) * 4
+        mat[:, k] = np.where(k < ndig, digits[(v >> shift) & 0xF], 0)
+    return mat.view(np.uint64).reshape(65536), ndig
+
+
 def warm_tables() -> None:
     """Build the lookup tables now (before forking workers, so they share them)."""
-    for name in ("ip_hi", "ip_lo", "mac_mid", "mac_end"):
+    for name in ("ip_hi", "ip_lo", "mac_mid", "mac_end", "hex16"):
         _table(name)
 
 
 def _table(name: str) -> tuple[U64, I64]:
     t = _TABLES.get(name)
     if t is None:
-        t = _TABLES[name] = _pair_table(name)
+        t = _TABLES[name] = _hex_table() if name == "hex16" else _pair_table(name)
     return t
 
 
@@ -125,19 +140,6 @@ def _mac_any(raw: bytes) -> bytes:
     return raw.hex(":").encode()
 
 
-_V6_CACHE: dict[bytes, bytes] = {}
-_V6_CACHE_MAX = 1 << 16
-
-
-def _ipv6_cached(raw: bytes) -> bytes:
-    text = _V6_CACHE.get(raw)
-    if text is None:
-        if len(_V6_CACHE) >= _V6_CACHE_MAX:
-            _V6_CACHE.clear()
-        text = _V6_CACHE[raw] = _ip_any(raw)
-    return text
-
-
 def _texts_pieces(texts: list[bytes], rows: I64, n: int) -> Piece:
     """Python-made texts for some rows as one transposed piece (0 bytes elsewhere)."""
     tl = np.fromiter(map(len, texts), np.int64, len(texts))
@@ -151,15 +153,64 @@ def _texts_pieces(texts: list[bytes], rows: I64, n: int) -> Piece:
     return mat, lens
 
 
+_COLONS = np.frombuffer(b"::", np.uint8)
+
+
+def _ipv6_texts(addrs: U8) -> Ragged:
+    """(u, 16) IPv6 addresses -> RFC 5952 text, as Go's net.IP.String() prints it:
+    groups in lower-case hex without leading zeros, the longest run of two or more zero
+    groups (the first, on a tie) shortened to "::", IPv4-mapped addresses as IPv4."""
+    u = addrs.shape[0]
+    groups = (addrs[:, 0::2].astype(np.intp) << 8) | addrs[:, 1::2]  # (u, 8)
+    best_len = np.zeros(u, np.int64)
+    best_end = np.zeros(u, np.int64)
+    run = np.zeros(u, np.int64)
+    for j in range(8):
+        run = np.where(groups[:, j] == 0, run + 1, 0)
+        better = run > best_len
+        best_len = np.where(better, run, best_len)
+        best_end = np.where(better, j, best_end)
+    has = best_len >= 2
+    start = np.where(has, best_end - best_len + 1, 9)  # groups start..end-1 become "::"
+    end = np.where(has, best_end + 1, 9)
+    colons = np.broadcast_to(_COLONS[:, None], (2, u))
+    hexes, hex_lens = _table("hex16")
+    pieces: list[Piece] = [(colons, np.where(start == 0, 2, 0))]
+    for j in range(8):
+        g = groups[:, j]
+        inside = (j >= start) & (j < end)
+        text4 = hexes[g].view(np.uint8).reshape(u, 8).T[:4]
+        pieces.append((text4, np.where(inside, 0, hex_lens[g])))
+        if j < 7:  # the boundary before group j + 1
+            b = j + 1
+            sep = np.where(b == start, 2, np.where((b > start) & (b <= end), 0, 1))
+            pieces.append((colons, sep))
+    text = compact_pieces(pieces, u)
+    mapped = np.flatnonzero((addrs[:, :12] == np.frombuffer(_V4_MAPPED, np.uint8)).all(axis=1))
+    if mapped.size == 0:
+        return text
+    rows = text.tolist()  # rare: Go prints these as IPv4
+    for i in mapped.tolist():
+        rows[i] = _ip_any(addrs[i].tobytes())
+    return Ragged.from_list(rows)
+
+
+def _ragged_piece(r: Ragged) -> Piece:
+    """Rows of a Ragged as one transposed piece."""
+    width = max(int(r.lens.max()) if len(r) else 1, 1)
+    mat = np.zeros((len(r), width), np.uint8)
+    mat[np.arange(width)[None, :] < r.lens[:, None]] = r.data
+    return mat.T, r.lens
+
+
 def _ipv6_piece(col: Ragged, rows: I64, starts: I64, n: int) -> Piece:
-    """IPv6 rows: each distinct address formatted once (through a cache shared across
-    batches), then gathered; a batch holds few distinct addresses."""
+    """IPv6 rows: each distinct address formatted once, then gathered."""
     raw = sliding_window_view(col.data, 16)[starts[rows]] if col.data.size >= 16 else (
         np.zeros((0, 16), np.uint8))
     keys = np.ascontiguousarray(raw).view(np.dtype((np.void, 16))).reshape(-1)
     uniq, inverse = np.unique(keys, return_inverse=True)
-    texts = [_ipv6_cached(u.tobytes()) for u in uniq]
-    umat, ulens = _texts_pieces(texts, np.arange(len(texts)), len(texts))
+    text = _ipv6_texts(uniq.view(np.uint8).reshape(-1, 16))
+    umat, ulens = _ragged_piece(text)
     inverse = inverse.reshape(-1)
     mat = np.zeros((umat.shape[0], n), np.uint8)
     lens = np.zeros(n, np.int64)
