@@ -169,9 +169,12 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
     """Take chunks in turn: receive (offset, parser, packets before), walk, pass on."""
     scratch = bytearray(CHUNK_BYTES)
     with open(opts.read, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
         while (token := prev.recv()) is not None:
             start, parser, first = token
-            walk, scratch = walk_chunk(f, opts.read, start, parser, CHUNK_BYTES, scratch)
+            # Smaller chunks towards the end, so the workers finish together.
+            want = min(CHUNK_BYTES, max(CHUNK_BYTES // 8, (size - start) // 4))
+            walk, scratch = walk_chunk(f, opts.read, start, parser, want, scratch)
             count = len(walk.cols) if walk.cols is not None else 0
             # If the next worker has already finished, the input ended: nothing to pass.
             with suppress(BrokenPipeError, OSError):
