@@ -32,7 +32,6 @@ from .decode.errors import describe
 from .decode.linktypes import LINKTYPE_NAMES
 from .records.render import warm_tables
 from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch
-from .sources._base import assemble
 from .sources.batch import PacketBatch
 from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
 
@@ -42,7 +41,7 @@ __all__ = ["CaptureOptions", "RunStats", "WorkerError", "run_capture"]
 PARALLEL_MIN_BYTES = 16 << 20
 # Bytes read per chunk (a batch never spans chunks): bigger batches spread numpy's
 # per-call overhead over more packets; memory per process grows with it.
-CHUNK_BYTES = 8 << 20  # measured: 8 MiB beat 4 MiB by ~8% on the 1M-packet bench
+CHUNK_BYTES = 16 << 20  # measured: 16 MiB ~5% faster than 8 MiB (fewer numpy calls), +90 MB
 _BATCH_PACKETS = 65536
 
 
@@ -182,8 +181,7 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
             if walk.cols is not None:
                 for lo in range(0, count, _BATCH_PACKETS):
                     hi = min(count, lo + _BATCH_PACKETS)
-                    batch = assemble(walk.view, walk.arr, walk.cols, lo, hi, first + lo)
-                    out.send(_process(batch, opts))
+                    out.send(_process(walk.batch(lo, hi, first + lo), opts))
             out.send((_CHUNK, walk.stop, walk.end))
     with suppress(BrokenPipeError, OSError):
         nxt.send(None)  # pass the end on, so every worker stops

@@ -2,7 +2,12 @@
 
 A source owns no decoding: it hands over packet bytes and per-packet metadata as
 numpy columns. Buffer ownership: a batch owns its arrays; nothing in it aliases a
-buffer the source will reuse, so a batch stays valid after the source moves on.
+buffer the source will reuse, so a batch stays valid after the source moves on. (One
+exception, for speed: the parallel relay's `ChunkWalk.batch` aliases the worker's read
+buffer, and the worker finishes each batch before it reads again.)
+
+`data` need not hold the packets back to back: `offset` says where each one starts, and
+bytes between packets (e.g. record headers) are never read as packet data.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from ._base import CaptureError, Columns, Truncation, assemble
 from ._stream import GzipStream, PlainStream, Stream
-from .batch import PacketBatch
+from .batch import PAD, PacketBatch
 from .pcap import FILE_HEADER_LEN, PCAP_MAGICS, PcapParser, parse_header
 from .pcapng import SHB_MAGIC, PcapngParser, first_section_length
 
@@ -51,6 +51,20 @@ class ChunkWalk:
     next: int  # file offset where the next chunk starts
     stop: Truncation | None  # reading ends in this chunk at a cut or damaged record
     end: bool  # no chunk follows (end of file, or stop)
+    buf: U8  # the whole scratch buffer: the chunk and at least PAD bytes after it
+
+    def batch(self, lo: int, hi: int, first: int) -> PacketBatch:
+        """Packets lo..hi of the chunk as a batch that *aliases* the scratch buffer
+        instead of copying the packets out (record headers stay between them; `offset`
+        skips them). Valid only until the buffer is reused: the relay worker decodes and
+        encodes a batch completely before it reads the next chunk."""
+        assert self.cols is not None
+        c = self.cols
+        return PacketBatch(
+            data=self.buf, offset=c.start[lo:hi], caplen=c.caplen[lo:hi],
+            wirelen=c.wirelen[lo:hi], ts=c.ts[lo:hi], linktype=c.linktype[lo:hi],
+            iface=c.iface[lo:hi], first=first,
+        )
 
 
 def walk_chunk(f: BinaryIO, path: str, start: int, parser: Parser, chunk_bytes: int,
@@ -62,20 +76,22 @@ def walk_chunk(f: BinaryIO, path: str, start: int, parser: Parser, chunk_bytes: 
     the scratch buffer (grown when a single record is larger than chunk_bytes)."""
     want = chunk_bytes
     while True:
-        if len(scratch) < want:
-            scratch = bytearray(want)
+        if len(scratch) < want + PAD:
+            scratch = bytearray(want + PAD)
+        buf = np.frombuffer(scratch, np.uint8)
         view = memoryview(scratch)[:want]
         try:
             got = os.preadv(f.fileno(), [view], start)
         except OSError as e:
             failed = Truncation(path, start, f"read error: {e.strerror or e}")
-            return ChunkWalk(view[:0], np.zeros(0, np.uint8), None, start, failed, True), scratch
+            empty = np.zeros(0, np.uint8)
+            return ChunkWalk(view[:0], empty, None, start, failed, True, buf), scratch
         view = view[:got]
         arr = np.frombuffer(view, np.uint8)
         res = parser.parse(view, arr, 0)
         if res.stop is not None:
             damaged = Truncation(path, start + res.stop[0], res.stop[1])
-            return ChunkWalk(view, arr, res.cols, start + res.stop[0], damaged, True), scratch
+            return ChunkWalk(view, arr, res.cols, start + res.stop[0], damaged, True, buf), scratch
         eof = got < want
         if res.pos == 0 and not eof and res.need > got:
             want = max(2 * want, res.need)  # one record larger than the chunk: read more
@@ -83,7 +99,7 @@ def walk_chunk(f: BinaryIO, path: str, start: int, parser: Parser, chunk_bytes: 
         stop: Truncation | None = None
         if eof and res.pos < got:
             stop = Truncation(path, start + res.pos, parser.cut_reason(bytes(view[res.pos :])))
-        return ChunkWalk(view, arr, res.cols, start + res.pos, stop, eof), scratch
+        return ChunkWalk(view, arr, res.cols, start + res.pos, stop, eof, buf), scratch
 
 
 class CaptureReader:
