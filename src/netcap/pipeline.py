@@ -133,7 +133,10 @@ def run_capture(opts: CaptureOptions) -> RunStats:
 
 def _run_single(opts: CaptureOptions, writer: NcapWriter) -> RunStats:
     stats = RunStats()
-    with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
+    # copy=False: each batch is written before the next is read, so it may alias the
+    # reader's buffer.
+    with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
+                      copy=False) as src:
         for batch in src:
             decoded = decode_batch(batch)
             writer.write(decoded)

@@ -23,6 +23,7 @@ __all__ = [
     "Columns",
     "ParseResult",
     "Truncation",
+    "alias",
     "assemble",
     "gather_u8",
 ]
@@ -154,6 +155,17 @@ def _gather_data(buf: Buf, arr: U8, start: I64, caplen: I64, total: int) -> U8:
     out[:total] = arr[lo:hi][mask]
     out[total:] = 0
     return out
+
+
+def alias(buf: U8, cols: Columns, lo: int, hi: int, first: int) -> PacketBatch:
+    """PacketBatch of packets lo..hi that *aliases* the chunk buffer instead of copying the
+    packets out: `offset` points into it and skips the record headers between packets.
+    Valid only until the buffer is reused; `buf` must hold PAD bytes after the chunk."""
+    return PacketBatch(
+        data=buf, offset=cols.start[lo:hi], caplen=cols.caplen[lo:hi],
+        wirelen=cols.wirelen[lo:hi], ts=cols.ts[lo:hi], linktype=cols.linktype[lo:hi],
+        iface=cols.iface[lo:hi], first=first,
+    )
 
 
 def assemble(buf: Buf, arr: U8, cols: Columns, lo: int, hi: int, first: int) -> PacketBatch:

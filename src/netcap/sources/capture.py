@@ -25,7 +25,7 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from ._base import CaptureError, Columns, Truncation, assemble
+from ._base import CaptureError, Columns, Truncation, alias, assemble
 from ._stream import GzipStream, PlainStream, Stream
 from .batch import PAD, PacketBatch
 from .pcap import FILE_HEADER_LEN, PCAP_MAGICS, PcapParser, parse_header
@@ -54,17 +54,10 @@ class ChunkWalk:
     buf: U8  # the whole scratch buffer: the chunk and at least PAD bytes after it
 
     def batch(self, lo: int, hi: int, first: int) -> PacketBatch:
-        """Packets lo..hi of the chunk as a batch that *aliases* the scratch buffer
-        instead of copying the packets out (record headers stay between them; `offset`
-        skips them). Valid only until the buffer is reused: the relay worker decodes and
-        encodes a batch completely before it reads the next chunk."""
+        """Packets lo..hi of the chunk, aliasing the scratch buffer (see `alias`): the
+        relay worker decodes and encodes a batch completely before it reads again."""
         assert self.cols is not None
-        c = self.cols
-        return PacketBatch(
-            data=self.buf, offset=c.start[lo:hi], caplen=c.caplen[lo:hi],
-            wirelen=c.wirelen[lo:hi], ts=c.ts[lo:hi], linktype=c.linktype[lo:hi],
-            iface=c.iface[lo:hi], first=first,
-        )
+        return alias(self.buf, self.cols, lo, hi, first)
 
 
 def walk_chunk(f: BinaryIO, path: str, start: int, parser: Parser, chunk_bytes: int,
@@ -124,6 +117,7 @@ class CaptureReader:
         pos: int,
         batch_packets: int,
         chunk_bytes: int,
+        copy: bool = True,
     ) -> None:
         self.path = path
         self.format = fmt
@@ -136,6 +130,7 @@ class CaptureReader:
         self._pos = pos
         self._batch_packets = batch_packets
         self._chunk_bytes = chunk_bytes
+        self._copy = copy
         self._closed = False
         self._gen: Iterator[PacketBatch] | None = None
         self._shard = (0, 1)
@@ -162,14 +157,15 @@ class CaptureReader:
     def _batches(self) -> Iterator[PacketBatch]:
         step = self._batch_packets
         mine, every = self._shard
-        for view, arr, cols, _base in self._chunks():
+        for view, arr, cols, whole in self._chunks():
             n = len(cols)
             for lo in range(0, n, step):
                 hi = min(n, lo + step)
                 number = self.batches
                 self.batches += 1
                 if number % every == mine:
-                    batch = assemble(view, arr, cols, lo, hi, self.packets)
+                    batch = (assemble(view, arr, cols, lo, hi, self.packets) if self._copy
+                             else alias(whole, cols, lo, hi, self.packets))
                     self.packets += hi - lo
                     yield batch
                     if self.closed:  # the consumer closed the reader mid-iteration
@@ -184,14 +180,16 @@ class CaptureReader:
             raise ValueError("handover() needs an uncompressed capture not yet read")
         return self._pos, self._parser
 
-    def _chunks(self) -> Iterator[tuple[memoryview, U8, Columns, int]]:
-        """(chunk view, same as array, complete packets in it, stream offset of the view)."""
+    def _chunks(self) -> Iterator[tuple[memoryview, U8, Columns, U8]]:
+        """(chunk view, same as array, complete packets in it, the whole buffer).
+
+        One buffer is reused for every chunk: fresh multi-megabyte allocations per chunk
+        cost more in page faults than the parsing of small packets. It always keeps PAD
+        spare bytes after the data, so batches may alias it (copy=False); it is only
+        overwritten when the next chunk is asked for."""
         parser = self._parser
         stream = self._stream
-        # One buffer reused for every chunk: fresh multi-megabyte allocations per
-        # chunk cost more in page faults than the parsing of small packets. Batches
-        # never alias it (assemble copies), so overwriting it is safe.
-        buf = bytearray(max(self._chunk_bytes, len(self._head)))
+        buf = bytearray(max(self._chunk_bytes, len(self._head)) + PAD)
         filled = len(self._head)
         buf[:filled] = self._head
         self._head = b""
@@ -202,7 +200,7 @@ class CaptureReader:
             arr = np.frombuffer(view, dtype=np.uint8)
             res = parser.parse(view, arr, pos)
             if res.cols is not None:
-                yield view, arr, res.cols, base
+                yield view, arr, res.cols, np.frombuffer(buf, np.uint8)
                 if self.closed:  # the consumer closed the reader mid-iteration
                     return
             del arr, view
@@ -215,8 +213,8 @@ class CaptureReader:
             tail = filled - res.pos
             base += res.pos
             want = max(self._chunk_bytes, res.need - tail)
-            if tail + want > len(buf):
-                grown = bytearray(tail + want)
+            if tail + want + PAD > len(buf):
+                grown = bytearray(tail + want + PAD)
                 grown[:tail] = buf[res.pos : filled]
                 buf = grown
             elif tail:
@@ -277,11 +275,14 @@ def _cut(path: str, what: str, have: int, need: int, stream: Stream) -> CaptureE
 
 
 def open_capture(
-    path: str | os.PathLike[str], batch_packets: int = 8192, chunk_bytes: int = 4 << 20
+    path: str | os.PathLike[str], batch_packets: int = 8192, chunk_bytes: int = 4 << 20,
+    copy: bool = True,
 ) -> CaptureReader:
     """Open a pcap or pcapng file (optionally gzip-compressed) for batched reading.
 
     Raises CaptureError if the file cannot be read or does not start like a capture.
+    With copy=False, batches alias the read buffer (no copy of the packets): each is
+    valid only until the next one is asked for.
     """
     if batch_packets < 1:
         raise ValueError(f"batch_packets must be >= 1, got {batch_packets}")
@@ -293,7 +294,9 @@ def open_capture(
     except OSError as e:
         raise CaptureError(f"{name}: cannot open: {e.strerror or e}") from None
     try:
-        return _open(name, f, batch_packets, chunk_bytes)
+        reader = _open(name, f, batch_packets, chunk_bytes)
+        reader._copy = copy
+        return reader
     except BaseException:
         f.close()
         raise
