@@ -185,9 +185,74 @@ def _dump(argv: Sequence[str]) -> int:
     return 0
 
 
+def _export(argv: Sequence[str]) -> int:
+    p = _Parser(prog="net export",
+                description="Serve Prometheus metrics about captures and audit records.")
+    p.add_argument("-read", "--read", metavar="FILE", action="append", default=[],
+                   help="pcap/pcapng capture (gzip too) or audit-record file; repeatable")
+    p.add_argument("-dir", "--dir", metavar="DIR", action="append", default=[],
+                   help="directory of audit-record files (.ncap, .ncap.gz)")
+    p.add_argument("paths", nargs="*", metavar="DIR|FILE",
+                   help="more inputs, e.g. `net export .` for the audit records here")
+    p.add_argument("-address", "--address", metavar="HOST:PORT", default="127.0.0.1:7777",
+                   help="where to serve /metrics (default 127.0.0.1:7777)")
+    p.add_argument("-out", "--out", metavar="DIR", help="also write audit-record files here")
+    p.bool_flag("exit", "exit once the input is processed instead of serving on")
+    p.bool_flag("quiet", "print no summary")
+    a = p.parse_args(argv)
+    inputs_given = [*a.read, *a.dir, *a.paths]
+    if not inputs_given:
+        p.error("no input: give -read FILE, -dir DIR or a directory")
+    host, _, port_text = a.address.rpartition(":")
+    if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+        p.error(f"bad -address {a.address!r}: want HOST:PORT")
+    host = host.strip("[]") or "127.0.0.1"
+
+    import signal
+    import threading
+
+    from .export import ExportError, ExportOptions, expand_inputs, run_export
+    from .exporter.server import Exporter
+    from .metrics.collector import make_registry
+    from .metrics.state import MetricsState
+
+    try:
+        inputs = expand_inputs(inputs_given)
+    except ExportError as e:
+        print(f"net export: {e}", file=sys.stderr)
+        return 2
+    state = MetricsState()
+    try:
+        server = Exporter(make_registry(state), host, int(port_text))
+    except OSError as e:
+        print(f"net export: cannot serve on {a.address}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    server.start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        result = run_export(ExportOptions(inputs=tuple(inputs), out=a.out), state)
+    except ExportError as e:
+        print(f"net export: {e}", file=sys.stderr)
+        server.stop()
+        return 2
+    for note in result.truncated or []:
+        print(f"net export: warning: {note}", file=sys.stderr)
+    if not a.quiet:
+        print(f"net export: {result.files} input(s), {result.packets} packets,"
+              f" {result.records} audit records in {result.seconds:.2f}s; metrics on"
+              f" http://{host}:{server.port}/metrics", file=sys.stderr)
+    if not a.exit:
+        stop.wait()
+    server.stop()
+    return 1 if result.truncated else 0
+
+
 _COMMANDS = {
     "capture": (_capture, "decode a capture file into audit-record files"),
     "dump": (_dump, "print an audit-record file as a table, JSON or CSV"),
+    "export": (_export, "serve Prometheus metrics about captures and audit records"),
 }
 
 

@@ -1,0 +1,75 @@
+"""Every metric family netcap exports, declared once.
+
+Names follow Prometheus conventions: prefix `nc_`, snake_case, base units, counters end in
+`_total`. Every label takes values from a closed set (protocol names, reason codes,
+well-known service names or `other`): no IPs, ports or other identifiers, so the number
+of series stays bounded whatever the traffic. `docs/metrics.md` is generated from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["FAMILIES", "PAYLOAD_BUCKETS", "Family", "Kind"]
+
+
+class Kind(Enum):
+    COUNTER = "counter"
+    GAUGE = "gauge"
+    HISTOGRAM = "histogram"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str  # without the _total suffix for counters (prometheus_client adds it)
+    kind: Kind
+    doc: str
+    labels: tuple[str, ...] = ()
+
+    @property
+    def exposed(self) -> str:
+        """The name as scraped (counters gain `_total`)."""
+        return self.name + "_total" if self.kind is Kind.COUNTER else self.name
+
+
+# Byte-scale buckets for payload and packet sizes (upper bounds, bytes).
+PAYLOAD_BUCKETS = (0, 64, 128, 256, 512, 1024, 1500, 4096, 9000, 65535)
+
+C, G, H, INFO = Kind.COUNTER, Kind.GAUGE, Kind.HISTOGRAM, Kind.INFO
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    # -- the collection process ----------------------------------------------------
+    Family("nc_build", INFO, "netcap version and Python it runs on", ("version", "python")),
+    Family("nc_uptime_seconds", G, "seconds since the exporter started"),
+    Family("nc_packets", C, "packets processed"),
+    Family("nc_bytes", C, "bytes processed (original length on the wire)"),
+    Family("nc_protocols", C, "packets seen per decoded protocol layer", ("protocol",)),
+    Family("nc_unknown_protocols", C,
+           "packets with a layer not decoded, by where decoding stopped", ("layer",)),
+    Family("nc_decoding_errors", C, "packets with a malformed or truncated header",
+           ("protocol", "reason")),
+    Family("nc_audit_records", C, "audit records produced, by Netcap record type", ("type",)),
+    Family("nc_stage_seconds", C, "processing time spent per pipeline stage", ("stage",)),
+    Family("nc_processing_rate_packets_per_second", G,
+           "packets per second over the last few seconds of processing"),
+    Family("nc_last_packet_timestamp_seconds", G, "capture timestamp of the last packet"),
+    Family("nc_input_files_done", C, "input files processed to the end"),
+    Family("nc_truncated_inputs", C, "inputs that ended in a cut or damaged record"),
+    # -- the audit records -----------------------------------------------------------
+    Family("nc_ethernet_frames", C, "Ethernet frames by EtherType", ("ethertype",)),
+    Family("nc_vlan_tags", C, "802.1Q/802.1ad VLAN tags seen"),
+    Family("nc_arp_packets", C, "ARP packets by operation", ("operation",)),
+    Family("nc_ip_packets", C, "IP packets by version and payload protocol",
+           ("version", "protocol")),
+    Family("nc_ip_fragments", C, "IP packets that are fragments", ("version",)),
+    Family("nc_tcp_segments", C, "TCP segments by flag combination and service",
+           ("flags", "service")),
+    Family("nc_udp_datagrams", C, "UDP datagrams by service", ("service",)),
+    Family("nc_icmp_messages", C, "ICMP messages by version and type", ("version", "type")),
+    Family("nc_tcp_payload_bytes", H, "TCP payload sizes (captured bytes)"),
+    Family("nc_udp_payload_bytes", H, "UDP payload sizes (captured bytes)"),
+    Family("nc_ip_packet_bytes", H, "IP packet sizes (total length from the header)",
+           ("version",)),
+)}

@@ -1,0 +1,293 @@
+"""Metric values, updated once per batch from the decoded record tables.
+
+Per-packet Python would cost microseconds a packet, so every update here is a numpy
+reduction over a whole batch (label values looked up in tables, counts by bincount);
+Python then touches each *label combination* once per batch. The state is plain dicts
+of numbers behind a lock: `snapshot()` copies them for the HTTP side, so a scrape never
+waits for decoding and decoding never waits for a scrape.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..decode.batch import Decoded
+from ..decode.errors import REASONS
+from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
+from .families import FAMILIES, PAYLOAD_BUCKETS, Kind
+
+__all__ = ["Histogram", "MetricsState", "Snapshot"]
+
+I64 = npt.NDArray[np.int64]
+Labels = tuple[str, ...]
+
+# -- closed label sets ----------------------------------------------------------------
+
+_SERVICES: dict[str, tuple[int, ...]] = {
+    "ftp": (20, 21), "ssh": (22,), "telnet": (23,), "smtp": (25, 465, 587), "dns": (53, 853),
+    "dhcp": (67, 68, 546, 547), "http": (80, 8000, 8080), "pop3": (110, 995), "ntp": (123,),
+    "netbios": (137, 138, 139), "imap": (143, 993), "snmp": (161, 162), "ldap": (389, 636),
+    "https": (443, 8443), "smb": (445,), "syslog": (514,), "mqtt": (1883, 8883),
+    "mysql": (3306,), "rdp": (3389,), "mdns": (5353,), "llmnr": (5355,),
+    "postgres": (5432,), "redis": (6379,), "sip": (5060, 5061), "kerberos": (88,),
+    "bgp": (179,), "openvpn": (1194,), "wireguard": (51820,), "prometheus": (9090, 9100),
+}
+SERVICE_NAMES: tuple[str, ...] = ("other", *_SERVICES)
+_SERVICE_OF_PORT = np.zeros(65536, np.int64)
+for _i, _ports in enumerate(_SERVICES.values(), start=1):
+    _SERVICE_OF_PORT[list(_ports)] = _i
+
+_IP_PROTOCOLS = {0: "hopopt", 1: "icmp", 2: "igmp", 4: "ipip", 6: "tcp", 17: "udp",
+                 41: "ipv6", 43: "ipv6_route", 44: "ipv6_frag", 47: "gre", 50: "esp",
+                 51: "ah", 58: "icmpv6", 59: "ipv6_nonxt", 60: "ipv6_opts", 89: "ospf",
+                 103: "pim", 112: "vrrp", 132: "sctp"}
+IP_PROTOCOL_NAMES: tuple[str, ...] = ("other", *_IP_PROTOCOLS.values())
+_IP_PROTOCOL_INDEX = np.zeros(256, np.int64)
+for _i, _p in enumerate(_IP_PROTOCOLS, start=1):
+    _IP_PROTOCOL_INDEX[_p] = _i
+
+_ICMP4 = {0: "echo_reply", 3: "destination_unreachable", 4: "source_quench", 5: "redirect",
+          8: "echo_request", 9: "router_advertisement", 10: "router_solicitation",
+          11: "time_exceeded", 12: "parameter_problem", 13: "timestamp",
+          14: "timestamp_reply"}
+_ICMP6 = {1: "destination_unreachable", 2: "packet_too_big", 3: "time_exceeded",
+          4: "parameter_problem", 128: "echo_request", 129: "echo_reply",
+          130: "mld_query", 131: "mld_report", 132: "mld_done", 133: "router_solicitation",
+          134: "router_advertisement", 135: "neighbor_solicitation",
+          136: "neighbor_advertisement", 137: "redirect", 143: "mld2_report"}
+
+# TCP flag combinations by the low 6 flag bits (FIN SYN RST PSH ACK URG).
+_FLAG_NAMES = ("other", "syn", "syn_ack", "ack", "psh_ack", "fin_ack", "rst", "rst_ack")
+_FLAGS_INDEX = np.zeros(64, np.int64)
+for _bits in range(64):
+    fin, syn, rst, psh, ack = (bool(_bits & m) for m in (1, 2, 4, 8, 16))
+    _FLAGS_INDEX[_bits] = (
+        (7 if ack else 6) if rst else
+        (2 if ack else 1) if syn else
+        5 if fin and ack else
+        4 if psh and ack else
+        3 if ack and not (fin or psh) else 0
+    )
+
+_RECORD_PROTOCOL = {"Ethernet": "ethernet", "Dot1Q": "dot1q", "LLC": "llc", "ARP": "arp",
+                    "IPv4": "ipv4", "IPv6": "ipv6", "IPv6Fragment": "ipv6_fragment",
+                    "ICMPv4": "icmpv4", "ICMPv6": "icmpv6", "UDP": "udp", "TCP": "tcp"}
+_EDGES = np.asarray(PAYLOAD_BUCKETS, np.int64)
+
+
+@dataclass
+class Histogram:
+    buckets: list[float] = field(default_factory=lambda: [0.0] * len(PAYLOAD_BUCKETS))
+    count: float = 0.0
+    sum: float = 0.0
+
+    def add(self, values: I64) -> None:
+        if values.size == 0:
+            return
+        idx = np.searchsorted(_EDGES, values, side="left")  # bucket with le >= value
+        counts = np.bincount(idx, minlength=len(PAYLOAD_BUCKETS) + 1)
+        for i, c in enumerate(counts[: len(PAYLOAD_BUCKETS)].tolist()):
+            self.buckets[i] += c
+        self.count += int(values.size)
+        self.sum += float(values.sum())
+
+
+@dataclass
+class Snapshot:
+    """A consistent copy of every value, for rendering."""
+
+    counters: dict[str, dict[Labels, float]]
+    gauges: dict[str, dict[Labels, float]]
+    histograms: dict[str, dict[Labels, Histogram]]
+
+
+class MetricsState:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started = time.time()
+        self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
+        self._gauges: dict[str, dict[Labels, float]] = defaultdict(dict)
+        self._hist: dict[str, dict[Labels, Histogram]] = defaultdict(lambda: defaultdict(Histogram))
+        self._rate_window: list[tuple[float, int]] = []
+
+    # -- updates (the decoding thread) ---------------------------------------------------
+
+    def _count(self, fam: str, labels: Labels, value: float) -> None:
+        if value:
+            self._counters[fam][labels] += value
+
+    def _count_by(self, fam: str, keys: I64, names: Sequence[Labels]) -> None:
+        """Add the rows of `keys` (indexes into `names`) to their label combinations."""
+        if keys.size == 0:
+            return
+        counts = np.bincount(keys, minlength=len(names))
+        for i in np.flatnonzero(counts).tolist():
+            self._counters[fam][names[i]] += int(counts[i])
+
+    def add_stage_time(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self._count("nc_stage_seconds", (stage,), seconds)
+
+    def add_input_done(self, truncated: bool) -> None:
+        with self._lock:
+            self._count("nc_input_files_done", (), 1)
+            if truncated:
+                self._count("nc_truncated_inputs", (), 1)
+
+    def add_batch(self, d: Decoded) -> None:
+        """Every per-packet metric of one decoded batch."""
+        b = d.batch
+        n = len(b)
+        with self._lock:
+            self._count("nc_packets", (), n)
+            self._count("nc_bytes", (), int(b.wirelen.sum()))
+            if n:
+                self._gauges["nc_last_packet_timestamp_seconds"][()] = float(b.ts[-1]) / 1e9
+                self._rate(n)
+            self._errors(d.error)
+            for name, t in d.tables.items():
+                self._count("nc_audit_records", (name,), t.n)
+                proto = _RECORD_PROTOCOL.get(name)
+                if proto is not None and t.pkt is not None:
+                    rows = t.n if name not in ("Dot1Q", "IPv6Fragment") else int(
+                        np.unique(t.pkt).size)
+                    self._count("nc_protocols", (proto,), rows)
+            self._layers(d)
+
+    def add_records(self, name: str, cols: dict[str, Any], n: int) -> None:
+        """Metrics from audit records read from a file (no packets behind them)."""
+        with self._lock:
+            self._count("nc_audit_records", (name,), n)
+            proto = _RECORD_PROTOCOL.get(name)
+            if proto is not None:
+                self._count("nc_protocols", (proto,), n)
+            self._record_metrics(name, cols, n)
+
+    def _rate(self, n: int) -> None:
+        now = time.monotonic()
+        w = self._rate_window
+        w.append((now, n))
+        while len(w) > 1 and now - w[0][0] > 5.0:
+            w.pop(0)
+        span = now - w[0][0]
+        if span > 0:
+            self._gauges["nc_processing_rate_packets_per_second"][()] = (
+                sum(k for _, k in w[1:]) / span)
+
+    def _errors(self, error: npt.NDArray[np.int16]) -> None:
+        bad = error[error > 0]
+        if bad.size:
+            counts = np.bincount(bad.astype(np.int64), minlength=len(REASONS))
+            for i in np.flatnonzero(counts).tolist():
+                self._counters["nc_decoding_errors"][REASONS[i]] += int(counts[i])
+
+    def _layers(self, d: Decoded) -> None:
+        t = d.tables
+        for name, table in t.items():
+            self._record_metrics(name, table.cols, table.n)
+        # Where decoding stopped without an error: no decoder for the next layer.
+        eth = t.get("Ethernet")
+        if eth is not None:
+            et = np.asarray(eth.cols.get("EthernetType", np.zeros(eth.n, np.int64)))
+            known = (et == 0) | (et == ETH_IPV4) | (et == ETH_IPV6) | (et == ETH_ARP)
+            for v in ETH_VLAN:
+                known |= et == v
+            self._count("nc_unknown_protocols", ("ethertype",), int((~known).sum()))
+        ip_pkts = [x.pkt for x in (t.get("IPv4"), t.get("IPv6")) if x is not None]
+        if ip_pkts:
+            has_ip = np.zeros(len(d.batch), np.bool_)
+            for p in ip_pkts:
+                has_ip[p] = True
+            upper = np.zeros(len(d.batch), np.bool_)
+            for name in ("TCP", "UDP", "ICMPv4", "ICMPv6", "IPv6Fragment"):
+                x = t.get(name)
+                if x is not None and x.pkt is not None:
+                    upper[x.pkt] = True
+            v4 = t.get("IPv4")
+            if v4 is not None and v4.pkt is not None:  # later fragments carry no header
+                frag = np.asarray(v4.cols.get("FragOffset", np.zeros(v4.n, np.int64))) > 0
+                upper[v4.pkt[frag]] = True
+            stuck = has_ip & ~upper & (d.error == 0)
+            self._count("nc_unknown_protocols", ("ip_protocol",), int(stuck.sum()))
+        unsupported = REASONS.index(("link", "unsupported_link_type"))
+        self._count("nc_unknown_protocols", ("link_type",), int((d.error == unsupported).sum()))
+
+    def _record_metrics(self, name: str, cols: dict[str, Any], n: int) -> None:
+        def col(field: str) -> I64:
+            c = cols.get(field)
+            return np.zeros(n, np.int64) if c is None else np.asarray(c).astype(np.int64)
+
+        if n == 0:
+            return
+        if name == "Ethernet":
+            et = col("EthernetType")
+            key = np.full(n, 5, np.int64)  # other
+            key[et == ETH_IPV4], key[et == ETH_IPV6], key[et == ETH_ARP] = 0, 1, 2
+            for v in ETH_VLAN:
+                key[et == v] = 3
+            key[et == 0] = 4
+            self._count_by("nc_ethernet_frames", key,
+                           [("ipv4",), ("ipv6",), ("arp",), ("vlan",), ("llc",), ("other",)])
+        elif name == "Dot1Q":
+            self._count("nc_vlan_tags", (), n)
+        elif name == "ARP":
+            op = col("Operation")
+            key = np.where(op == 1, 0, np.where(op == 2, 1, 2))
+            self._count_by("nc_arp_packets", key, [("request",), ("reply",), ("other",)])
+        elif name in ("IPv4", "IPv6"):
+            version = "4" if name == "IPv4" else "6"
+            proto = col("Protocol" if name == "IPv4" else "NextHeader") & 0xFF
+            self._count_by("nc_ip_packets", _IP_PROTOCOL_INDEX[proto],
+                           [(version, p) for p in IP_PROTOCOL_NAMES])
+            length = col("Length") + (40 if name == "IPv6" else 0)
+            self._hist["nc_ip_packet_bytes"][(version,)].add(length)
+            if name == "IPv4":
+                frag = ((col("Flags") & 1) != 0) | (col("FragOffset") > 0)
+                self._count("nc_ip_fragments", ("4",), int(frag.sum()))
+        elif name == "IPv6Fragment":
+            self._count("nc_ip_fragments", ("6",), n)
+        elif name in ("TCP", "UDP"):
+            sport, dport = col("SrcPort") & 0xFFFF, col("DstPort") & 0xFFFF
+            s_src, s_dst = _SERVICE_OF_PORT[sport], _SERVICE_OF_PORT[dport]
+            service = np.where(s_dst > 0, s_dst, s_src)
+            if name == "TCP":
+                bits = sum((col(f) != 0).astype(np.int64) << i
+                           for i, f in enumerate(("FIN", "SYN", "RST", "PSH", "ACK", "URG")))
+                key = _FLAGS_INDEX[bits] * len(SERVICE_NAMES) + service
+                names = [(f, s) for f in _FLAG_NAMES for s in SERVICE_NAMES]
+                self._count_by("nc_tcp_segments", key, names)
+                self._hist["nc_tcp_payload_bytes"][()].add(col("PayloadSize"))
+            else:
+                self._count_by("nc_udp_datagrams", service, [(s,) for s in SERVICE_NAMES])
+                self._hist["nc_udp_payload_bytes"][()].add(col("PayloadSize"))
+        elif name in ("ICMPv4", "ICMPv6"):
+            version, table = ("4", _ICMP4) if name == "ICMPv4" else ("6", _ICMP6)
+            types = col("TypeCode") >> 8
+            lut = np.zeros(256, np.int64)
+            names = [(version, "other")]
+            for i, (code, label) in enumerate(table.items(), start=1):
+                lut[code] = i
+                names.append((version, label))
+            self._count_by("nc_icmp_messages", lut[types & 0xFF], names)
+
+    # -- reading (the HTTP side) ----------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            counters = {k: dict(v) for k, v in self._counters.items()}
+            gauges = {k: dict(v) for k, v in self._gauges.items()}
+            hist = {k: {lk: Histogram(list(h.buckets), h.count, h.sum) for lk, h in v.items()}
+                    for k, v in self._hist.items()}
+        gauges["nc_uptime_seconds"] = {(): time.time() - self.started}
+        for fam in FAMILIES.values():  # declared families always appear, if only as 0
+            if fam.kind is Kind.COUNTER and not fam.labels:
+                counters.setdefault(fam.name, {(): 0.0})
+        return Snapshot(counters, gauges, hist)
