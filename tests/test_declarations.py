@@ -73,6 +73,25 @@ def test_records_doc_is_generated() -> None:
     assert doc == records_markdown(), "regenerate: python -m netcap.records.doc > docs/records.md"
 
 
+def test_metrics_doc_is_generated() -> None:
+    from netcap.metrics.doc import metrics_markdown
+
+    doc = (ROOT / "docs" / "metrics.md").read_text()
+    assert doc == metrics_markdown(), "regenerate: python -m netcap.metrics.doc > docs/metrics.md"
+
+
+def test_metric_names_follow_conventions() -> None:
+    from netcap.metrics.families import FAMILIES, Kind
+
+    for f in FAMILIES.values():
+        assert re.fullmatch(r"nc_[a-z0-9_]+", f.name), f.name
+        assert not f.name.endswith("_total"), f"{f.name}: counters get _total when exposed"
+        if f.kind is Kind.HISTOGRAM or "seconds" in f.name or "bytes" in f.name:
+            assert f.name.endswith(("_seconds", "_bytes", "_per_second")), f.name
+        for label in f.labels:
+            assert re.fullmatch(r"[a-z_]+", label), label
+
+
 def test_proto_schema_text_mentions_every_record() -> None:
     text = proto_text()
     for name in RECORDS:
