@@ -42,7 +42,9 @@ class Exporter:
         self._server = make_server(host, port, self._app, ThreadingWSGIServer,
                                    handler_class=_QuietHandler)
         self.port = int(self._server.server_port)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: stop() waits for the serving loop to notice.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     def start(self) -> None:
         self._thread.start()
