@@ -60,3 +60,30 @@ def test_parallel_bad_input_is_capture_error(tmp_path: Path) -> None:
         run_capture(CaptureOptions(read=str(bad), out=str(tmp_path / "o"), workers=2,
                                    encode=EncodeOptions()))
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+@pytest.mark.parametrize("name", ["zeek_wikipedia.pcap", "zeek_http_iso-download.pcap.gz"])
+def test_parallel_metrics_equal_single(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Workers count metrics per batch and the parent merges them: the same values as
+    counting in one process (stage times and the rate aside)."""
+    from netcap.metrics.state import MetricsState
+
+    real_open = capture_mod.open_capture
+    monkeypatch.setattr("netcap.pipeline.open_capture",
+                        lambda path, **kw: real_open(path, batch_packets=3, chunk_bytes=4096))
+    monkeypatch.setattr("netcap.pipeline.CHUNK_BYTES", 2048)
+    monkeypatch.setattr("netcap.pipeline._BATCH_PACKETS", 3)
+    src = str(PCAPS / name)
+
+    def counted(workers: int) -> tuple[dict[str, dict[tuple[str, ...], float]], object]:
+        state = MetricsState()
+        run_capture(CaptureOptions(read=src, out=None, workers=workers, metrics=True), state)
+        snap = state.snapshot()
+        counters = {k: v for k, v in snap.counters.items() if k != "nc_stage_seconds"}
+        hists = {k: {lk: (h.buckets, h.count, h.sum) for lk, h in v.items()}
+                 for k, v in snap.histograms.items()}
+        return counters, hists
+
+    one, many = counted(1), counted(2)
+    assert one == many
+    assert one[0]["nc_packets"][()] > 20

@@ -197,6 +197,9 @@ def _export(argv: Sequence[str]) -> int:
     p.add_argument("-address", "--address", metavar="HOST:PORT", default="127.0.0.1:7777",
                    help="where to serve /metrics (default 127.0.0.1:7777)")
     p.add_argument("-out", "--out", metavar="DIR", help="also write audit-record files here")
+    p.add_argument("-workers", "--workers", metavar="N", type=int, default=0,
+                   help="decoding processes, as for capture (default: one per CPU for"
+                        " captures of 16 MiB or more)")
     p.bool_flag("exit", "exit once the input is processed instead of serving on")
     p.bool_flag("quiet", "print no summary")
     a = p.parse_args(argv)
@@ -232,7 +235,8 @@ def _export(argv: Sequence[str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        result = run_export(ExportOptions(inputs=tuple(inputs), out=a.out), state)
+        result = run_export(ExportOptions(inputs=tuple(inputs), out=a.out,
+                                          workers=max(a.workers, 0)), state)
     except ExportError as e:
         print(f"net export: {e}", file=sys.stderr)
         server.stop()

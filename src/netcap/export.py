@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from .decode.batch import decode_batch
 from .metrics.state import MetricsState
-from .pipeline import CHUNK_BYTES
+from .pipeline import CaptureOptions, run_capture
 from .records.schema import Kind as FieldKind
 from .records.types import RECORDS
-from .sinks.ncap import EncodeOptions, NcapWriter
-from .sources.capture import CaptureError, open_capture
+from .sinks.ncap import EncodeOptions
+from .sources.capture import CaptureError
 from .sources.ncap import NcapError, NcapReader, is_ncap
 
 __all__ = ["ExportOptions", "ExportResult", "expand_inputs", "run_export"]
@@ -36,6 +35,7 @@ class ExportOptions:
     inputs: tuple[str, ...]
     out: str | None = None  # also write audit-record files here
     encode: EncodeOptions = EncodeOptions()
+    workers: int = 0  # as for `net capture`
 
 
 @dataclass
@@ -66,55 +66,28 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
     (a capture is tried first; a file named .ncap/.ncap.gz is read as audit records)."""
     result = ExportResult(truncated=[])
     t0 = time.perf_counter()
-    writer = NcapWriter(opts.out, ",".join(opts.inputs), opts.encode) if opts.out else None
-    try:
-        for path in opts.inputs:
-            if is_ncap(path):
-                records, truncated = _export_records(path, state)
-                result.records += records
-            else:
-                records, truncated = _export_capture(path, state, writer)
-                result.packets += records
-            if truncated:
-                assert result.truncated is not None
-                result.truncated.append(truncated)
-            state.add_input_done(truncated is not None)
-            result.files += 1
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    if writer is not None:
-        writer.close()
+    captures = [p for p in opts.inputs if not is_ncap(p)]
+    for path in opts.inputs:
+        if is_ncap(path):
+            records, truncated = _export_records(path, state)
+            result.records += records
+        else:
+            # With several captures, each one's audit records go to a directory of its own.
+            out = opts.out
+            if out is not None and len(captures) > 1:
+                out = os.path.join(out, os.path.basename(path))
+            stats = run_capture(CaptureOptions(read=path, out=out, encode=opts.encode,
+                                               workers=opts.workers, metrics=True), state)
+            result.packets += stats.packets
+            t = stats.truncation
+            truncated = None if t is None else f"{t.path}: {t.reason} at byte {t.offset}"
+        if truncated:
+            assert result.truncated is not None
+            result.truncated.append(truncated)
+        state.add_input_done(truncated is not None)
+        result.files += 1
     result.seconds = time.perf_counter() - t0
     return result
-
-
-def _export_capture(path: str, state: MetricsState, writer: NcapWriter | None
-                    ) -> tuple[int, str | None]:
-    packets = 0
-    with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
-        it = iter(src)
-        while True:
-            t = time.perf_counter()
-            batch = next(it, None)
-            state.add_stage_time("read", time.perf_counter() - t)
-            if batch is None:
-                break
-            t = time.perf_counter()
-            decoded = decode_batch(batch)
-            t2 = time.perf_counter()
-            state.add_stage_time("decode", t2 - t)
-            state.add_batch(decoded)
-            t3 = time.perf_counter()
-            state.add_stage_time("metrics", t3 - t2)
-            if writer is not None:
-                writer.write(decoded)
-                state.add_stage_time("write", time.perf_counter() - t3)
-            packets += len(batch)
-        trunc = src.truncation
-    note = None if trunc is None else f"{trunc.path}: {trunc.reason} at byte {trunc.offset}"
-    return packets, note
 
 
 def _export_records(path: str, state: MetricsState) -> tuple[int, str | None]:

@@ -30,6 +30,7 @@ import numpy as np
 from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
 from .decode.linktypes import LINKTYPE_NAMES
+from .metrics.state import MetricsState
 from .records.render import warm_tables
 from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch
 from .sources.batch import PacketBatch
@@ -77,9 +78,10 @@ class RunStats:
 @dataclass(frozen=True, slots=True)
 class CaptureOptions:
     read: str
-    out: str
+    out: str | None  # where to write audit-record files; None: write none
     encode: EncodeOptions = EncodeOptions()
     workers: int = 0  # 0: one per CPU (for inputs of PARALLEL_MIN_BYTES or more)
+    metrics: bool = False  # also count metrics (into the state given to run_capture)
 
 
 def _keep_heap() -> None:
@@ -113,34 +115,73 @@ def _workers(opts: CaptureOptions) -> int:
     return max(1, n)
 
 
-def run_capture(opts: CaptureOptions) -> RunStats:
-    """Decode a capture file into audit-record files. Raises CaptureError if the input
-    is not a readable capture; a cut or damaged tail is reported in `truncation`."""
+def run_capture(opts: CaptureOptions, state: MetricsState | None = None) -> RunStats:
+    """Decode a capture file into audit-record files (if opts.out) and metrics (into
+    `state`, if opts.metrics). Raises CaptureError if the input is not a readable
+    capture; a cut or damaged tail is reported in `truncation`."""
     t0 = time.perf_counter()
     _keep_heap()
-    writer = NcapWriter(opts.out, opts.read, opts.encode)
+    writer = NcapWriter(opts.out, opts.read, opts.encode) if opts.out is not None else None
+    sink = _Sink(writer, state if opts.metrics else None)
     n = _workers(opts)
     try:
-        stats = _run_single(opts, writer) if n == 1 else _run_parallel(opts, writer, n)
+        stats = _run_single(opts, sink) if n == 1 else _run_parallel(opts, sink, n)
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         raise
-    stats.records = writer.close()
+    stats.records = writer.close() if writer is not None else {}
     stats.workers = n
     stats.seconds = time.perf_counter() - t0
     return stats
 
 
-def _run_single(opts: CaptureOptions, writer: NcapWriter) -> RunStats:
+@dataclass
+class _Sink:
+    """Where decoded batches go, in input order: files and/or metrics."""
+
+    writer: NcapWriter | None
+    state: MetricsState | None
+
+    def take(self, encoded: Encoded, delta: dict[str, Any] | None) -> None:
+        if self.writer is not None:
+            self.writer.append(encoded)
+        if self.state is not None and delta is not None:
+            self.state.merge(delta)
+
+
+def _process(batch: PacketBatch, opts: CaptureOptions
+             ) -> tuple[str, Encoded, RunStats, dict[str, Any] | None]:
+    """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
+    t0 = time.perf_counter()
+    decoded = decode_batch(batch)
+    t1 = time.perf_counter()
     stats = RunStats()
-    # copy=False: each batch is written before the next is read, so it may alias the
+    stats.add(decoded)
+    encoded = encode_batch(decoded, opts.encode) if opts.out is not None else {}
+    t2 = time.perf_counter()
+    delta = None
+    if opts.metrics:
+        m = MetricsState()
+        m.add_batch(decoded)
+        m.add_stage_time("decode", t1 - t0)
+        if opts.out is not None:
+            m.add_stage_time("write", t2 - t1)
+        m.add_stage_time("metrics", time.perf_counter() - t2)
+        delta = m.delta()
+    return _BATCH, encoded, stats, delta
+
+
+def _run_single(opts: CaptureOptions, sink: _Sink) -> RunStats:
+    stats = RunStats()
+    # copy=False: each batch is used up before the next is read, so it may alias the
     # reader's buffer.
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
                       copy=False) as src:
         for batch in src:
-            decoded = decode_batch(batch)
-            writer.write(decoded)
-            stats.add(decoded)
+            _, encoded, batch_stats, delta = _process(batch, opts)
+            sink.take(encoded, delta)
+            stats.merge(batch_stats)
         stats.truncation = src.truncation
     return stats
 
@@ -158,13 +199,6 @@ def _run_single(opts: CaptureOptions, writer: NcapWriter) -> RunStats:
 #   stream and takes its own share of the batches (`CaptureReader.shard`).
 
 _BATCH, _CHUNK, _END, _FAIL = "batch", "chunk", "end", "fail"
-
-
-def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[str, Encoded, RunStats]:
-    decoded = decode_batch(batch)
-    stats = RunStats()
-    stats.add(decoded)
-    return _BATCH, encode_batch(decoded, opts.encode), stats
 
 
 def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connection) -> None:
@@ -229,7 +263,10 @@ def _receive(conn: Connection, worker: int) -> Any:
     return msg
 
 
-def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[tuple[Encoded, RunStats]]:
+Result = tuple[Encoded, RunStats, dict[str, Any] | None]
+
+
+def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
     """Results in input order. Every worker's pipe is drained as soon as it has data and
     kept until its turn: a worker blocked on a full pipe would stall the relay. A worker
     runs at most about one chunk ahead (it waits for its next turn), so this holds a
@@ -260,7 +297,7 @@ def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[tuple[Encoded,
         c += 1
 
 
-def _sharded(outs: list[Connection], stats: RunStats) -> Iterator[tuple[Encoded, RunStats]]:
+def _sharded(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
     count = len(outs)
     k = 0
     while True:
@@ -279,7 +316,7 @@ def _sharded(outs: list[Connection], stats: RunStats) -> Iterator[tuple[Encoded,
         return
 
 
-def _run_parallel(opts: CaptureOptions, writer: NcapWriter, count: int) -> RunStats:
+def _run_parallel(opts: CaptureOptions, sink: _Sink, count: int) -> RunStats:
     # Open here first, so an unreadable input fails fast with its one-line error.
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
         relay = not src.compressed
@@ -315,8 +352,8 @@ def _run_parallel(opts: CaptureOptions, writer: NcapWriter, count: int) -> RunSt
             pair[0].close()
             pair[1].close()
         stream = _relayed if relay else _sharded
-        for encoded, batch_stats in stream([pair[0] for pair in results], stats):
-            writer.append(encoded)
+        for encoded, batch_stats, delta in stream([pair[0] for pair in results], stats):
+            sink.take(encoded, delta)
             stats.merge(batch_stats)
     finally:
         for p in procs:

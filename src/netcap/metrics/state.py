@@ -278,6 +278,39 @@ class MetricsState:
                 names.append((version, label))
             self._count_by("nc_icmp_messages", lut[types & 0xFF], names)
 
+    # -- moving between processes (parallel decoding) -------------------------------------
+
+    def delta(self) -> dict[str, Any]:
+        """Everything counted so far as plain, picklable data (see `merge`)."""
+        with self._lock:
+            return {
+                "counters": {k: dict(v) for k, v in self._counters.items()},
+                "gauges": {k: dict(v) for k, v in self._gauges.items()
+                           if k != "nc_processing_rate_packets_per_second"},
+                "hist": {k: {lk: (list(h.buckets), h.count, h.sum) for lk, h in v.items()}
+                         for k, v in self._hist.items()},
+            }
+
+    def merge(self, delta: dict[str, Any]) -> None:
+        """Add a worker's `delta` (counters and histograms add up; gauges are replaced,
+        deltas arriving in input order)."""
+        with self._lock:
+            for fam, values in delta["counters"].items():
+                target = self._counters[fam]
+                for labels, v in values.items():
+                    target[labels] += v
+            for fam, values in delta["gauges"].items():
+                self._gauges[fam].update(values)
+            for fam, values in delta["hist"].items():
+                for labels, (buckets, count, total) in values.items():
+                    h = self._hist[fam][labels]
+                    h.buckets = [a + b for a, b in zip(h.buckets, buckets, strict=True)]
+                    h.count += count
+                    h.sum += total
+            packets = int(delta["counters"].get("nc_packets", {}).get((), 0))
+            if packets:
+                self._rate(packets)
+
     # -- reading (the HTTP side) ----------------------------------------------------------
 
     def snapshot(self) -> Snapshot:

@@ -1,0 +1,213 @@
+"""The Grafana dashboards and Prometheus configs shipped in dashboards/ and prometheus/:
+checked as files (JSON model, metric names against FAMILIES), with `promtool`, and by
+running every panel's PromQL on a real Prometheus scraping a real `net export`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netcap.metrics.families import FAMILIES, Kind
+from test_export import CAPTURE, NEEDS_PROMETHEUS, Served, free_port, get, wait_http
+
+ROOT = Path(__file__).parent.parent
+DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
+EXPECTED = {"netcap-overview.json", "netcap-ethernet-ip.json", "netcap-tcp.json",
+            "netcap-udp-icmp.json"}
+PANEL_TYPES = {"timeseries", "stat", "piechart", "bargauge", "table"}
+DATASOURCE_UIDS = {"${DS_PROMETHEUS}", "prometheus"}
+# Grafana's variables, as a Grafana would substitute them for a query.
+VARIABLES = {"__rate_interval": "30s", "__range": "5m", "__interval": "15s",
+             "__range_s": "300", "job": "netcap", "instance": ".+"}
+# Families with no series for CAPTURE (no ICMP, VLAN, fragments or decoding problems, and
+# too short for the processing-rate gauge): their queries may return nothing.
+MAY_BE_EMPTY = {"nc_decoding_errors", "nc_unknown_protocols", "nc_icmp_messages",
+                "nc_ip_fragments", "nc_vlan_tags", "nc_processing_rate_packets_per_second"}
+# Families of protocols present in CAPTURE: some panel must show data for each.
+PRESENT = {"nc_ethernet_frames", "nc_arp_packets", "nc_ip_packets", "nc_ip_packet_bytes",
+           "nc_tcp_segments", "nc_tcp_payload_bytes", "nc_udp_datagrams",
+           "nc_udp_payload_bytes", "nc_protocols", "nc_audit_records"}
+PROMQL_WORDS = {"sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk",
+                "quantile", "count_values", "group", "by", "without", "on", "ignoring",
+                "group_left", "group_right", "bool", "offset", "and", "or", "unless", "inf",
+                "nan"}
+
+
+def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for p in board["panels"]:
+        out.append(p)
+        out.extend(p.get("panels", []))  # collapsed rows hold their panels
+    return out
+
+
+def exprs() -> list[tuple[str, str, str]]:
+    """(dashboard file, panel title, expr) for every target of every panel."""
+    return [(f.name, p["title"], t["expr"]) for f in DASHBOARDS
+            for p in panels(json.loads(f.read_text())) for t in p.get("targets", [])]
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names in a PromQL expression (a small lexer, enough for these dashboards)."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    e = re.sub(r"\{[^}]*\}", "", e)  # label matchers
+    e = re.sub(r"\[[^\]]*\]", "", e)  # range and subquery durations
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", e)
+    names = set()
+    for m in re.finditer(r"(?<![\w.$])([A-Za-z_:][\w:]*)(\s*\()?", e):
+        if not m.group(2) and m.group(1).lower() not in PROMQL_WORDS:
+            names.add(m.group(1))
+    return names
+
+
+def family_of(name: str) -> str | None:
+    """The FAMILIES key a scraped series name belongs to (None for non-netcap names)."""
+    for f in FAMILIES.values():
+        exposed = {f.exposed}
+        if f.kind is Kind.HISTOGRAM:
+            exposed |= {f.name + s for s in ("_bucket", "_sum", "_count")}
+        if f.kind is Kind.INFO:
+            exposed = {f.name + "_info"}
+        if name in exposed:
+            return f.name
+    return None
+
+
+def substitute(expr: str) -> str:
+    def var(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        assert name in VARIABLES, f"unknown dashboard variable ${name} in {expr}"
+        return VARIABLES[name]
+    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", var, expr)
+
+
+def test_the_four_dashboards_exist() -> None:
+    assert {f.name for f in DASHBOARDS} == EXPECTED
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_dashboard_json_model(path: Path) -> None:
+    board = json.loads(path.read_text())
+    assert board["schemaVersion"] == 41
+    assert board["uid"] == path.stem and board["title"] and board["id"] is None
+    ds_vars = [v for v in board["templating"]["list"] if v["name"] == "DS_PROMETHEUS"]
+    assert len(ds_vars) == 1 and ds_vars[0]["type"] == "datasource"
+    assert ds_vars[0]["query"] == "prometheus"
+    assert ds_vars[0]["current"]["value"] == "prometheus"  # the provisioned uid
+    ids = [p["id"] for p in panels(board)]
+    assert len(ids) == len(set(ids))
+    for p in panels(board):
+        assert p["type"] in PANEL_TYPES, (p["title"], p["type"])
+        assert p["datasource"]["type"] == "prometheus"
+        assert p["datasource"]["uid"] in DATASOURCE_UIDS
+        assert {"h", "w", "x", "y"} <= p["gridPos"].keys() and p["gridPos"]["x"] + \
+            p["gridPos"]["w"] <= 24
+        targets = p.get("targets", [])
+        assert targets and all(t.get("expr", "").strip() for t in targets), p["title"]
+        assert len({t["refId"] for t in targets}) == len(targets)
+        for t in targets:
+            assert t["datasource"]["uid"] in DATASOURCE_UIDS
+            if "rate(" in t["expr"] or "increase(" in t["expr"]:
+                assert "[$__rate_interval]" in t["expr"] or "[$__range]" in t["expr"], t
+
+
+def test_provisioning_matches_the_dashboards() -> None:
+    text = (ROOT / "dashboards" / "provisioning" / "datasources.yml").read_text()
+    assert re.search(r"^\s*uid: prometheus$", text, re.M)
+    assert "url: http://prometheus:9090" in text and "type: prometheus" in text
+    text = (ROOT / "dashboards" / "provisioning" / "dashboards.yml").read_text()
+    assert "path: /var/lib/grafana/dashboards" in text
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "./dashboards:/var/lib/grafana/dashboards" in compose
+    assert "./prometheus/prometheus-compose.yml:/etc/prometheus/prometheus.yml" in compose
+    assert "host.docker.internal:host-gateway" in compose
+
+
+def test_metric_names_parse() -> None:
+    expr = ('histogram_quantile(0.9, sum by (le, version) (rate(nc_ip_packet_bytes_bucket'
+            '{job="$job", x=~"a|b"}[$__rate_interval]))) / on (x) group_left '
+            'sum(up{job="x"}) or vector(0)')
+    assert metric_names(expr) == {"nc_ip_packet_bytes_bucket", "up"}
+
+
+@pytest.mark.parametrize("dashboard,title,expr", exprs(), ids=lambda v: str(v)[:40])
+def test_every_metric_is_declared(dashboard: str, title: str, expr: str) -> None:
+    names = metric_names(expr)
+    assert names, expr
+    for name in names:
+        ok = (name == "up" or name.startswith(("process_", "python_"))
+              or family_of(name) is not None)
+        assert ok, f"{dashboard} / {title}: {name} is not an exported metric"
+
+
+@NEEDS_PROMETHEUS
+@pytest.mark.parametrize("config", sorted((ROOT / "prometheus").glob("*.yml")),
+                         ids=lambda p: p.name)
+def test_promtool_checks_config(config: Path) -> None:
+    r = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = config.read_text()
+    assert "job_name: netcap" in text and "scrape_interval: 15s" in text
+
+
+def query(base: str, expr: str) -> dict[str, Any]:
+    url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+    try:
+        return json.loads(get(url)[2])  # type: ignore[no-any-return]
+    except urllib.error.HTTPError as e:  # a bad query: 400 with the error in the body
+        return json.loads(e.read())  # type: ignore[no-any-return]
+
+
+@NEEDS_PROMETHEUS
+def test_every_panel_query_runs_on_real_prometheus() -> None:
+    served = Served("-read", str(CAPTURE))
+    served.metrics()  # the capture is processed
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n"
+            "scrape_configs:\n  - job_name: netcap\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{served.port}']\n")
+        prom_port = free_port()
+        prom = subprocess.Popen(
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
+             f"--web.listen-address=127.0.0.1:{prom_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{prom_port}"
+            wait_http(base + "/-/ready", 60)
+            deadline, scrapes = time.monotonic() + 40, 0.0
+            while scrapes < 4:  # rate() needs two samples in its window: a few scrapes
+                assert time.monotonic() < deadline, "Prometheus did not scrape 4 times"
+                time.sleep(0.5)
+                r = query(base, 'count_over_time(nc_packets_total{job="netcap"}[1m])')
+                scrapes = max([float(v["value"][1]) for v in r["data"]["result"]], default=0)
+            assert query(base, "rate(nc_packets_total)")["status"] == "error"  # seen as one
+            failures, shown = [], set()
+            for dashboard, title, expr in exprs():
+                r = query(base, substitute(expr))
+                where = f"{dashboard} / {title}: {expr}"
+                if r["status"] != "success":
+                    failures.append(f"{where}: {r.get('error')}")
+                    continue
+                families = {family_of(n) for n in metric_names(expr)} - {None}
+                if r["data"]["result"]:
+                    shown |= families
+                elif not families & MAY_BE_EMPTY:
+                    failures.append(f"{where}: no data")
+            assert not failures, "\n".join(failures)
+            assert shown >= PRESENT, PRESENT - shown
+        finally:
+            prom.terminate()
+            prom.wait(timeout=30)
+            served.stop()
