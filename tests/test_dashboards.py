@@ -201,10 +201,14 @@ def test_every_panel_query_runs_on_real_prometheus() -> None:
                     failures.append(f"{where}: {r.get('error')}")
                     continue
                 families = {family_of(n) for n in metric_names(expr)} - {None}
-                if r["data"]["result"]:
+                values = [float(v["value"][1]) for v in r["data"]["result"]]
+                if values:
                     shown |= families
                 elif not families & MAY_BE_EMPTY:
                     failures.append(f"{where}: no data")
+                totals = families and families <= PRESENT and "rate(" not in expr
+                if totals and not sum(v for v in values if v == v) > 0:  # NaN != NaN
+                    failures.append(f"{where}: no counts in {values}")
             assert not failures, "\n".join(failures)
             assert shown >= PRESENT, PRESENT - shown
         finally:
