@@ -224,3 +224,47 @@ def test_real_prometheus_scrapes_the_exporter(served: Served, tmp_path: Path) ->
     finally:
         prom.terminate()
         prom.wait(timeout=30)
+
+
+@NEEDS_PROMETHEUS
+def test_backfill_blocks_answer_range_queries(tmp_path: Path) -> None:
+    """-backfill writes OpenMetrics at packet time; promtool turns it into blocks; a real
+    Prometheus on those blocks answers a range query over the capture's own time span
+    with the counts the capture holds."""
+    capture = PCAPS / "zeek_http_bro.org.pcap"  # 751 packets over 18 s of 2014-01-14
+    om = tmp_path / "bro.om"
+    port = free_port()
+    r = subprocess.run([*net_cmd(), "export", "-read", str(capture), "-exit", "-backfill",
+                        str(om), "-step", "2s", "-address", f"127.0.0.1:{port}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    text = om.read_text()
+    assert text.endswith("# EOF\n")
+    data = tmp_path / "data"
+    r = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(om),
+                        str(data)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    prom_port = free_port()
+    (tmp_path / "empty.yml").write_text("global:\n  scrape_interval: 1m\n")
+    prom = subprocess.Popen(
+        ["prometheus", f"--config.file={tmp_path / 'empty.yml'}",
+         f"--storage.tsdb.path={data}", "--storage.tsdb.retention.time=100y",
+         f"--web.listen-address=127.0.0.1:{prom_port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{prom_port}"
+        wait_http(base + "/-/ready", 60)
+        start, end = 1389719040, 1389719062  # the capture's span, rounded out to steps
+        q = urllib.parse.urlencode({"query": "nc_packets_total", "start": start, "end": end,
+                                    "step": "2"})
+        result = json.loads(get(f"{base}/api/v1/query_range?{q}")[2])["data"]["result"]
+        values = [float(v) for _, v in result[0]["values"]]
+        assert values == sorted(values) and values[-1] == 751  # cumulative, ends at all
+        assert values[0] < 751  # the series starts inside the capture, not at its end
+        q = urllib.parse.urlencode({"query": 'nc_audit_records_total{type="TCP"}',
+                                    "time": end})
+        result = json.loads(get(f"{base}/api/v1/query?{q}")[2])["data"]["result"]
+        assert float(result[0]["value"][1]) == 751
+    finally:
+        prom.terminate()
+        prom.wait(timeout=30)

@@ -185,6 +185,23 @@ def _dump(argv: Sequence[str]) -> int:
     return 0
 
 
+_UNITS_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def _duration_ns(text: str) -> int | None:
+    """'15s', '1m', '500ms', '2h' or plain seconds -> nanoseconds (None if not one)."""
+    for unit in sorted(_UNITS_NS, key=len, reverse=True):
+        if text.endswith(unit):
+            number = text[: -len(unit)]
+            break
+    else:
+        unit, number = "s", text
+    try:
+        return int(float(number) * _UNITS_NS[unit])
+    except ValueError:
+        return None
+
+
 def _export(argv: Sequence[str]) -> int:
     p = _Parser(prog="net export",
                 description="Serve Prometheus metrics about captures and audit records.")
@@ -200,10 +217,18 @@ def _export(argv: Sequence[str]) -> int:
     p.add_argument("-workers", "--workers", metavar="N", type=int, default=0,
                    help="decoding processes, as for capture (default: one per CPU for"
                         " captures of 16 MiB or more)")
+    p.add_argument("-backfill", "--backfill", metavar="OUT.om",
+                   help="also write the metrics at packet time as OpenMetrics, for"
+                        " `promtool tsdb create-blocks-from openmetrics` (captures)")
+    p.add_argument("-step", "--step", metavar="DURATION", default="15s",
+                   help="packet-time interval between backfill samples (default 15s)")
     p.bool_flag("exit", "exit once the input is processed instead of serving on")
     p.bool_flag("quiet", "print no summary")
     a = p.parse_args(argv)
     inputs_given = [*a.read, *a.dir, *a.paths]
+    step_ns = _duration_ns(a.step)
+    if step_ns is None or step_ns <= 0:
+        p.error(f"bad -step {a.step!r}: want a duration such as 15s, 1m or 500ms")
     if not inputs_given:
         p.error("no input: give -read FILE, -dir DIR or a directory")
     host, _, port_text = a.address.rpartition(":")
@@ -235,8 +260,12 @@ def _export(argv: Sequence[str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
+        from .sinks.backfill import Backfill
+
+        backfill = Backfill(a.backfill, step_ns) if a.backfill else None
         result = run_export(ExportOptions(inputs=tuple(inputs), out=a.out,
-                                          workers=max(a.workers, 0)), state)
+                                          workers=max(a.workers, 0), backfill=backfill),
+                            state)
     except ExportError as e:
         print(f"net export: {e}", file=sys.stderr)
         server.stop()

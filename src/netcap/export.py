@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from .decode.batch import decode_batch
 from .metrics.state import MetricsState
-from .pipeline import CaptureOptions, run_capture
+from .pipeline import CHUNK_BYTES, CaptureOptions, run_capture
 from .records.schema import Kind as FieldKind
 from .records.types import RECORDS
+from .sinks.backfill import Backfill
 from .sinks.ncap import EncodeOptions
-from .sources.capture import CaptureError
+from .sources.capture import CaptureError, Truncation, open_capture
 from .sources.ncap import NcapError, NcapReader, is_ncap
 
 __all__ = ["ExportOptions", "ExportResult", "expand_inputs", "run_export"]
@@ -36,6 +38,7 @@ class ExportOptions:
     out: str | None = None  # also write audit-record files here
     encode: EncodeOptions = EncodeOptions()
     workers: int = 0  # as for `net capture`
+    backfill: Backfill | None = None  # sample metrics at packet time (captures only)
 
 
 @dataclass
@@ -76,18 +79,45 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
             out = opts.out
             if out is not None and len(captures) > 1:
                 out = os.path.join(out, os.path.basename(path))
-            stats = run_capture(CaptureOptions(read=path, out=out, encode=opts.encode,
-                                               workers=opts.workers, metrics=True), state)
-            result.packets += stats.packets
-            t = stats.truncation
+            if opts.backfill is not None:
+                packets, t = _backfill_capture(path, state, opts.backfill)
+            else:
+                stats = run_capture(CaptureOptions(read=path, out=out, encode=opts.encode,
+                                                   workers=opts.workers, metrics=True), state)
+                packets, t = stats.packets, stats.truncation
+            result.packets += packets
             truncated = None if t is None else f"{t.path}: {t.reason} at byte {t.offset}"
         if truncated:
             assert result.truncated is not None
             result.truncated.append(truncated)
         state.add_input_done(truncated is not None)
         result.files += 1
+    if opts.backfill is not None:
+        opts.backfill.finish(state)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _backfill_capture(path: str, state: MetricsState, backfill: Backfill
+                      ) -> tuple[int, Truncation | None]:
+    """Count a capture in one process, sampling the state at every step of packet time.
+
+    Time is the running maximum of packet timestamps, so a packet stamped earlier than
+    one before it still counts in the current step (samples must never go back)."""
+    packets = 0
+    with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
+        for batch in src:
+            decoded = decode_batch(batch)
+            packets += len(batch)
+            steps = np.maximum.accumulate(np.maximum(batch.ts, backfill.clock)) // backfill.step_ns
+            cuts = np.flatnonzero(np.diff(steps)) + 1
+            bounds = [0, *cuts.tolist(), len(batch)]
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+                backfill.enter(int(steps[lo]), state)
+                state.add_batch(decoded.packets(lo, hi))
+            if len(batch):
+                backfill.clock = max(backfill.clock, int(batch.ts.max()))
+        return packets, src.truncation
 
 
 def _export_records(path: str, state: MetricsState) -> tuple[int, str | None]:

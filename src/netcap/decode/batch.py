@@ -29,6 +29,22 @@ class Decoded:
     tables: dict[str, RecordTable]  # record name -> rows in packet order
     error: npt.NDArray[np.int16]  # per packet: index into errors.REASONS, 0 = none
 
+    def packets(self, lo: int, hi: int) -> Decoded:
+        """The same results for packets lo..hi only (packet indexes rebased to 0)."""
+        b = self.batch
+        tables: dict[str, RecordTable] = {}
+        for name, t in self.tables.items():
+            assert t.pkt is not None
+            a, z = np.searchsorted(t.pkt, [lo, hi])
+            if z > a:
+                part = t.take(np.arange(a, z))
+                assert part.pkt is not None
+                part.pkt = part.pkt - lo
+                tables[name] = part
+        batch = PacketBatch(b.data, b.offset[lo:hi], b.caplen[lo:hi], b.wirelen[lo:hi],
+                            b.ts[lo:hi], b.linktype[lo:hi], b.iface[lo:hi], b.first + lo)
+        return Decoded(batch, tables, self.error[lo:hi])
+
     def records(self, name: str) -> list[tuple[int, dict[str, Any]]]:
         """(global packet index, rendered fields) of every record of one type (for tests
         and debugging; sinks use the tables)."""
