@@ -268,3 +268,20 @@ def test_backfill_blocks_answer_range_queries(tmp_path: Path) -> None:
     finally:
         prom.terminate()
         prom.wait(timeout=30)
+
+
+def test_replay_paces_by_packet_time() -> None:
+    """bro.org.pcap spans 18.2 s of packet time: at -speed 6 it takes about 3 s, and a
+    scrape in the middle sees part of it."""
+    start = time.monotonic()
+    s = Served("-read", str(PCAPS / "zeek_http_bro.org.pcap"), "-replay", "-speed", "6")
+    try:
+        time.sleep(1.0)
+        early = samples(get(s.url + "/metrics")[2].decode())["nc_packets_total"]
+        final = s.metrics()
+        took = time.monotonic() - start
+    finally:
+        rc, err = s.stop()
+    assert 0 < early < 751 and final["nc_packets_total"] == 751
+    assert 2.5 < took < 20, took
+    assert rc == 0 and "Traceback" not in err

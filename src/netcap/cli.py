@@ -222,10 +222,17 @@ def _export(argv: Sequence[str]) -> int:
                         " `promtool tsdb create-blocks-from openmetrics` (captures)")
     p.add_argument("-step", "--step", metavar="DURATION", default="15s",
                    help="packet-time interval between backfill samples (default 15s)")
+    p.bool_flag("replay", "pace captures by their packet timestamps (see -speed)")
+    p.add_argument("-speed", "--speed", metavar="F", type=float, default=1.0,
+                   help="replay speed: 1.0 real time, 10 ten times faster (default 1.0)")
     p.bool_flag("exit", "exit once the input is processed instead of serving on")
     p.bool_flag("quiet", "print no summary")
     a = p.parse_args(argv)
     inputs_given = [*a.read, *a.dir, *a.paths]
+    if not a.speed > 0:
+        p.error("-speed must be above 0")
+    if a.out and (a.replay or a.backfill):
+        p.error("-out cannot be combined with -replay or -backfill (yet)")
     step_ns = _duration_ns(a.step)
     if step_ns is None or step_ns <= 0:
         p.error(f"bad -step {a.step!r}: want a duration such as 15s, 1m or 500ms")
@@ -264,7 +271,8 @@ def _export(argv: Sequence[str]) -> int:
 
         backfill = Backfill(a.backfill, step_ns) if a.backfill else None
         result = run_export(ExportOptions(inputs=tuple(inputs), out=a.out,
-                                          workers=max(a.workers, 0), backfill=backfill),
+                                          workers=max(a.workers, 0), backfill=backfill,
+                                          replay_speed=a.speed if a.replay else None),
                             state)
     except ExportError as e:
         print(f"net export: {e}", file=sys.stderr)

@@ -39,6 +39,7 @@ class ExportOptions:
     encode: EncodeOptions = EncodeOptions()
     workers: int = 0  # as for `net capture`
     backfill: Backfill | None = None  # sample metrics at packet time (captures only)
+    replay_speed: float | None = None  # pace captures by packet time (1.0: real time)
 
 
 @dataclass
@@ -70,6 +71,7 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
     result = ExportResult(truncated=[])
     t0 = time.perf_counter()
     captures = [p for p in opts.inputs if not is_ncap(p)]
+    pacer = _Pacer(opts.replay_speed) if opts.replay_speed else None
     for path in opts.inputs:
         if is_ncap(path):
             records, truncated = _export_records(path, state)
@@ -79,8 +81,8 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
             out = opts.out
             if out is not None and len(captures) > 1:
                 out = os.path.join(out, os.path.basename(path))
-            if opts.backfill is not None:
-                packets, t = _backfill_capture(path, state, opts.backfill)
+            if opts.backfill is not None or pacer is not None:
+                packets, t = _stepped_capture(path, state, opts, pacer)
             else:
                 stats = run_capture(CaptureOptions(read=path, out=out, encode=opts.encode,
                                                    workers=opts.workers, metrics=True), state)
@@ -98,25 +100,57 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
     return result
 
 
-def _backfill_capture(path: str, state: MetricsState, backfill: Backfill
-                      ) -> tuple[int, Truncation | None]:
-    """Count a capture in one process, sampling the state at every step of packet time.
+class _Pacer:
+    """Replay: hold back each slice of packets until its packet time, scaled by speed,
+    has passed on the wall clock since the first packet."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.t0: tuple[int, float] | None = None  # (first packet ns, wall clock then)
+
+    def wait(self, ts: int) -> None:
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0 = (ts, now)
+            return
+        due = self.t0[1] + (ts - self.t0[0]) / 1e9 / self.speed
+        if due > now:
+            time.sleep(due - now)
+
+
+_REPLAY_SLICE_NS = 50_000_000  # packets are released 50 ms of packet time at a time
+
+
+def _stepped_capture(path: str, state: MetricsState, opts: ExportOptions, pacer: _Pacer | None
+                     ) -> tuple[int, Truncation | None]:
+    """Count a capture in one process, slice by slice of packet time: for backfill
+    (sample at every step) and replay (pace by timestamps).
 
     Time is the running maximum of packet timestamps, so a packet stamped earlier than
-    one before it still counts in the current step (samples must never go back)."""
+    one before it still counts in the current slice (samples must never go back)."""
+    backfill = opts.backfill
+    step = backfill.step_ns if backfill is not None else _REPLAY_SLICE_NS
+    if pacer is not None:
+        step = min(step, _REPLAY_SLICE_NS)
     packets = 0
+    clock = 0
     with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
         for batch in src:
             decoded = decode_batch(batch)
             packets += len(batch)
-            steps = np.maximum.accumulate(np.maximum(batch.ts, backfill.clock)) // backfill.step_ns
-            cuts = np.flatnonzero(np.diff(steps)) + 1
+            times = np.maximum.accumulate(np.maximum(batch.ts, clock))
+            slices = times // step
+            cuts = np.flatnonzero(np.diff(slices)) + 1
             bounds = [0, *cuts.tolist(), len(batch)]
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-                backfill.enter(int(steps[lo]), state)
+                t = int(times[lo])
+                if pacer is not None:
+                    pacer.wait(t)
+                if backfill is not None:
+                    backfill.enter(t // backfill.step_ns, state)
                 state.add_batch(decoded.packets(lo, hi))
             if len(batch):
-                backfill.clock = max(backfill.clock, int(batch.ts.max()))
+                clock = int(times[-1])
         return packets, src.truncation
 
 
