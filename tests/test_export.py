@@ -285,3 +285,67 @@ def test_replay_paces_by_packet_time() -> None:
     assert 0 < early < 751 and final["nc_packets_total"] == 751
     assert 2.5 < took < 20, took
     assert rc == 0 and "Traceback" not in err
+
+
+def test_opt_in_labels_budget_and_expiry() -> None:
+    """Opt-in address labels appear only when asked for; past the series budget new label
+    values fold into `other` and are counted; idle series expire."""
+    from netcap.decode.batch import decode_batch
+    from netcap.metrics.state import LabelConfig, MetricsState
+    from netcap.sources.capture import open_capture
+
+    def count(config: LabelConfig) -> MetricsState:
+        state = MetricsState(config)
+        for batch in open_capture(str(CAPTURE)):
+            state.add_batch(decode_batch(batch))
+        return state
+
+    plain = count(LabelConfig()).snapshot().counters["nc_tcp_segments"]
+    assert all(len(k) == 2 for k in plain)  # flags, service: no addresses by default
+    extra = {"nc_tcp_segments": ("src_ip", "dst_port")}
+    wide = count(LabelConfig(extra, budget=10_000)).snapshot().counters
+    tcp = wide["nc_tcp_segments"]
+    assert len(tcp) > len(plain) and sum(tcp.values()) == sum(plain.values()) == 78
+    assert ("ack", "http", "141.142.220.118", "80") in tcp
+    assert "nc_metric_label_overflow" not in wide
+    tight = count(LabelConfig(extra, budget=5)).snapshot().counters
+    tcp = tight["nc_tcp_segments"]
+    # At most the budget, plus one `other` series per combination of the bounded labels
+    # (which folding keeps); nothing lost, only folded.
+    assert len(tcp) <= 5 + len(plain) and sum(tcp.values()) == 78
+    assert any(k[2:] == ("other", "other") for k in tcp)
+    assert tight["nc_metric_label_overflow"][("nc_tcp_segments",)] > 0
+    state = count(LabelConfig(extra, expiry_seconds=0.05))
+    time.sleep(0.1)
+    assert "nc_tcp_segments" not in state.snapshot().counters or not any(
+        len(k) == 4 for k in state.snapshot().counters["nc_tcp_segments"])
+
+
+def test_whole_corpus_default_series_count(tmp_path: Path) -> None:
+    """Default labels are bounded: every corpus capture at once stays well under 2,000."""
+    from prometheus_client import generate_latest
+
+    from netcap.export import ExportOptions, run_export
+    from netcap.metrics.collector import make_registry
+    from netcap.metrics.state import MetricsState
+
+    good = [str(p) for p in sorted(PCAPS.iterdir()) if "invalid" not in p.name
+            and "too-long" not in p.name]
+    state = MetricsState()
+    run_export(ExportOptions(inputs=tuple(good), workers=1), state)
+    text = generate_latest(make_registry(state)).decode()
+    series = [ln for ln in text.splitlines() if ln.startswith("nc_")]
+    assert 100 < len(series) < 2000, len(series)
+
+
+def test_labels_flag_serves_addresses() -> None:
+    s = Served("-read", str(CAPTURE), "-labels", "nc_udp_datagrams=dst_ip")
+    try:
+        m = s.metrics()
+    finally:
+        s.stop()
+    assert m['nc_udp_datagrams_total{dst_ip="141.142.2.2",service="dns"}'] == 14
+    r = subprocess.run([*net_cmd(), "export", "-read", str(CAPTURE), "-exit", "-labels",
+                        "nc_udp_datagrams=password"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1

@@ -202,6 +202,31 @@ def _duration_ns(text: str) -> int | None:
         return None
 
 
+def _label_config(specs: list[str], budget: int, expiry: str | None) -> Any:
+    from .metrics.families import FAMILIES
+    from .metrics.state import LabelConfig
+
+    extra: dict[str, tuple[str, ...]] = {}
+    for spec in specs:
+        name, eq, labels = spec.partition("=")
+        name = name.strip().removesuffix("_total")
+        name = name if name.startswith("nc_") else "nc_" + name
+        fam = FAMILIES.get(name)
+        if fam is None or not fam.optional:
+            raise ValueError(f"-labels: {name} has no optional labels (see docs/metrics.md)")
+        wanted = tuple(x.strip() for x in labels.split(",") if x.strip())
+        bad = [x for x in wanted if x not in fam.optional]
+        if not eq or not wanted or bad:
+            raise ValueError(f"-labels {spec!r}: choose from {', '.join(fam.optional)}")
+        extra[name] = tuple(x for x in fam.optional if x in wanted)  # declared order
+    if budget < 1:
+        raise ValueError("-series-budget must be at least 1")
+    expiry_ns = _duration_ns(expiry) if expiry else None
+    if expiry is not None and not expiry_ns:
+        raise ValueError(f"bad -label-expiry {expiry!r}")
+    return LabelConfig(extra, budget, expiry_ns / 1e9 if expiry_ns else None)
+
+
 def _export(argv: Sequence[str]) -> int:
     p = _Parser(prog="net export",
                 description="Serve Prometheus metrics about captures and audit records.")
@@ -222,6 +247,14 @@ def _export(argv: Sequence[str]) -> int:
                         " `promtool tsdb create-blocks-from openmetrics` (captures)")
     p.add_argument("-step", "--step", metavar="DURATION", default="15s",
                    help="packet-time interval between backfill samples (default 15s)")
+    p.add_argument("-labels", "--labels", metavar="FAMILY=LABEL,...", action="append",
+                   default=[], help="turn on high-cardinality labels for a metric family,"
+                   " e.g. nc_tcp_segments=src_ip,dst_port (see docs/metrics.md); repeatable")
+    p.add_argument("-series-budget", "--series-budget", metavar="N", type=int, default=1000,
+                   help="series per metric family; past it new label values become"
+                        " `other` (default 1000)")
+    p.add_argument("-label-expiry", "--label-expiry", metavar="DURATION",
+                   help="forget series with opt-in labels not updated for this long")
     p.bool_flag("replay", "pace captures by their packet timestamps (see -speed)")
     p.add_argument("-speed", "--speed", metavar="F", type=float, default=1.0,
                    help="replay speed: 1.0 real time, 10 ten times faster (default 1.0)")
@@ -233,6 +266,10 @@ def _export(argv: Sequence[str]) -> int:
         p.error("-speed must be above 0")
     if a.out and (a.replay or a.backfill):
         p.error("-out cannot be combined with -replay or -backfill (yet)")
+    try:
+        labels = _label_config(a.labels, a.series_budget, a.label_expiry)
+    except ValueError as e:
+        p.error(str(e))
     step_ns = _duration_ns(a.step)
     if step_ns is None or step_ns <= 0:
         p.error(f"bad -step {a.step!r}: want a duration such as 15s, 1m or 500ms")
@@ -256,7 +293,7 @@ def _export(argv: Sequence[str]) -> int:
     except ExportError as e:
         print(f"net export: {e}", file=sys.stderr)
         return 2
-    state = MetricsState()
+    state = MetricsState(labels)
     try:
         server = Exporter(make_registry(state), host, int(port_text))
     except OSError as e:

@@ -21,6 +21,7 @@ from .decode.batch import decode_batch
 from .metrics.state import MetricsState
 from .pipeline import CHUNK_BYTES, CaptureOptions, run_capture
 from .records.schema import Kind as FieldKind
+from .records.schema import Render
 from .records.types import RECORDS
 from .sinks.backfill import Backfill
 from .sinks.ncap import EncodeOptions
@@ -85,7 +86,8 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
                 packets, t = _stepped_capture(path, state, opts, pacer)
             else:
                 stats = run_capture(CaptureOptions(read=path, out=out, encode=opts.encode,
-                                                   workers=opts.workers, metrics=True), state)
+                                                   workers=opts.workers, metrics=True,
+                                                   labels=state.config), state)
                 packets, t = stats.packets, stats.truncation
             result.packets += packets
             truncated = None if t is None else f"{t.path}: {t.reason} at byte {t.offset}"
@@ -164,6 +166,7 @@ def _export_records(path: str, state: MetricsState) -> tuple[int, str | None]:
         scalar = [f.name for f in rtype.fields
                   if not f.repeated and f.kind not in (FieldKind.MESSAGE, FieldKind.STRING,
                                                        FieldKind.BYTES)]
+        text = [f.name for f in rtype.fields if f.render is not Render.NONE]
         chunks = _chunks(reader)
         while True:
             try:
@@ -177,6 +180,8 @@ def _export_records(path: str, state: MetricsState) -> tuple[int, str | None]:
                 name: np.fromiter((getattr(m, name) for m in chunk), np.int64, len(chunk))
                 for name in scalar if name != "PayloadEntropy"
             }
+            for name in text:  # addresses, already text in the file (for opt-in labels)
+                cols[name] = np.asarray([getattr(m, name) for m in chunk], dtype=str)
             state.add_records(reader.record_type, cols, len(chunk))
             count += len(chunk)
     return count, note

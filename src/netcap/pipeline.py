@@ -30,7 +30,7 @@ import numpy as np
 from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
 from .decode.linktypes import LINKTYPE_NAMES
-from .metrics.state import MetricsState
+from .metrics.state import LabelConfig, MetricsState
 from .records.render import warm_tables
 from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch
 from .sources.batch import PacketBatch
@@ -82,6 +82,7 @@ class CaptureOptions:
     encode: EncodeOptions = EncodeOptions()
     workers: int = 0  # 0: one per CPU (for inputs of PARALLEL_MIN_BYTES or more)
     metrics: bool = False  # also count metrics (into the state given to run_capture)
+    labels: LabelConfig | None = None  # opt-in labels for the metrics counted in workers
 
 
 def _keep_heap() -> None:
@@ -162,7 +163,7 @@ def _process(batch: PacketBatch, opts: CaptureOptions
     t2 = time.perf_counter()
     delta = None
     if opts.metrics:
-        m = MetricsState()
+        m = MetricsState(opts.labels)
         m.add_batch(decoded)
         m.add_stage_time("decode", t1 - t0)
         if opts.out is not None:

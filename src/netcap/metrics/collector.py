@@ -33,7 +33,7 @@ class NetcapCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         snap = self.state.snapshot()
         for fam in FAMILIES.values():
-            labels = list(fam.labels)
+            labels = list(self.state.config.labels_of(fam.name))
             if fam.kind is Kind.INFO:
                 info = InfoMetricFamily(fam.name, fam.doc, labels=[])
                 info.add_metric([], {"version": __version__,

@@ -20,13 +20,21 @@ def metrics_markdown() -> str:
         " address, port or other identifier is ever a label value. Histogram buckets (bytes):"
         f" {', '.join(map(str, PAYLOAD_BUCKETS))}.",
         "",
-        "| name | type | labels | meaning |",
-        "|---|---|---|---|",
+        "",
+        "Opt-in labels (`net export -labels FAMILY=LABEL,...`) add addresses or ports to a"
+        " family; each family then stays under a series budget (`-series-budget`, default"
+        " 1000): past it, new values become `other` (bounded labels are kept) and"
+        " `nc_metric_label_overflow_total{metric}` counts the folded increments;"
+        " `-label-expiry` forgets idle series.",
+        "",
+        "| name | type | labels | opt-in labels | meaning |",
+        "|---|---|---|---|---|",
     ]
     for f in FAMILIES.values():
         name = f.name + "_info" if f.kind is Kind.INFO else f.exposed
         labels = ", ".join(f.labels) if f.kind is not Kind.INFO else "version, python"
-        out.append(f"| `{name}` | {f.kind.value} | {labels} | {f.doc} |")
+        optional = ", ".join(f.optional)
+        out.append(f"| `{name}` | {f.kind.value} | {labels} | {optional} | {f.doc} |")
     return "\n".join(out) + "\n"
 
 

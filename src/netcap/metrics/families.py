@@ -27,6 +27,8 @@ class Family:
     kind: Kind
     doc: str
     labels: tuple[str, ...] = ()
+    # High-cardinality labels a user may turn on (-labels), always under a series budget.
+    optional: tuple[str, ...] = ()
 
     @property
     def exposed(self) -> str:
@@ -58,15 +60,20 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("nc_input_files_done", C, "input files processed to the end"),
     Family("nc_truncated_inputs", C, "inputs that ended in a cut or damaged record"),
     # -- the audit records -----------------------------------------------------------
-    Family("nc_ethernet_frames", C, "Ethernet frames by EtherType", ("ethertype",)),
+    Family("nc_ethernet_frames", C, "Ethernet frames by EtherType", ("ethertype",),
+           ("src_mac", "dst_mac")),
     Family("nc_vlan_tags", C, "802.1Q/802.1ad VLAN tags seen"),
     Family("nc_arp_packets", C, "ARP packets by operation", ("operation",)),
     Family("nc_ip_packets", C, "IP packets by version and payload protocol",
-           ("version", "protocol")),
+           ("version", "protocol"), ("src_ip", "dst_ip")),
     Family("nc_ip_fragments", C, "IP packets that are fragments", ("version",)),
     Family("nc_tcp_segments", C, "TCP segments by flag combination and service",
-           ("flags", "service")),
-    Family("nc_udp_datagrams", C, "UDP datagrams by service", ("service",)),
+           ("flags", "service"), ("src_ip", "dst_ip", "src_port", "dst_port")),
+    Family("nc_udp_datagrams", C, "UDP datagrams by service", ("service",),
+           ("src_ip", "dst_ip", "src_port", "dst_port")),
+    Family("nc_metric_label_overflow", C,
+           "increments folded into label value `other` because a family's series budget"
+           " was reached", ("metric",)),
     Family("nc_icmp_messages", C, "ICMP messages by version and type", ("version", "type")),
     Family("nc_tcp_payload_bytes", H, "TCP payload sizes (captured bytes)"),
     Family("nc_udp_payload_bytes", H, "UDP payload sizes (captured bytes)"),

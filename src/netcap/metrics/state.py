@@ -22,9 +22,12 @@ import numpy.typing as npt
 from ..decode.batch import Decoded
 from ..decode.errors import REASONS
 from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
+from ..records.render import render_column
+from ..records.schema import Render
+from ..records.table import Ragged
 from .families import FAMILIES, PAYLOAD_BUCKETS, Kind
 
-__all__ = ["Histogram", "MetricsState", "Snapshot"]
+__all__ = ["Histogram", "LabelConfig", "MetricsState", "Snapshot"]
 
 I64 = npt.NDArray[np.int64]
 Labels = tuple[str, ...]
@@ -109,8 +112,27 @@ class Snapshot:
     histograms: dict[str, dict[Labels, Histogram]]
 
 
+@dataclass(frozen=True, slots=True)
+class LabelConfig:
+    """Opt-in high-cardinality labels, and the limits that keep them bounded."""
+
+    extra: dict[str, tuple[str, ...]] = field(default_factory=dict)  # family -> labels
+    budget: int = 1000  # series per family; past it new label values fold into "other"
+    expiry_seconds: float | None = None  # drop series with extra labels idle this long
+
+    def labels_of(self, family: str) -> tuple[str, ...]:
+        return FAMILIES[family].labels + self.extra.get(family, ())
+
+
+# Where each optional label's value comes from in the audit records.
+_EXTRA_COLUMNS = {"src_ip": "SrcIP", "dst_ip": "DstIP", "src_port": "SrcPort",
+                  "dst_port": "DstPort", "src_mac": "SrcMAC", "dst_mac": "DstMAC"}
+
+
 class MetricsState:
-    def __init__(self) -> None:
+    def __init__(self, config: LabelConfig | None = None) -> None:
+        self.config = config or LabelConfig()
+        self._seen: dict[str, dict[Labels, float]] = defaultdict(dict)  # extra-label series
         self._lock = threading.Lock()
         self.started = time.time()
         self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
@@ -124,13 +146,80 @@ class MetricsState:
         if value:
             self._counters[fam][labels] += value
 
-    def _count_by(self, fam: str, keys: I64, names: Sequence[Labels]) -> None:
-        """Add the rows of `keys` (indexes into `names`) to their label combinations."""
+    def _add(self, fam: str, labels: Labels, value: float) -> None:
+        """Add to one series, keeping the family under its series budget: a new series
+        past the budget is folded into one whose opt-in labels are all "other" (its
+        bounded labels are kept, so a family holds at most budget + one `other` series
+        per combination of bounded labels)."""
+        series = self._counters[fam]
+        if labels not in series and len(series) >= self.config.budget:
+            extra = len(self.config.extra.get(fam, ()))
+            if extra:
+                labels = labels[: len(labels) - extra] + ("other",) * extra
+            self._counters["nc_metric_label_overflow"][(fam,)] += value
+        series[labels] += value
+        if fam in self.config.extra:
+            self._seen[fam][labels] = time.monotonic()
+
+    def _count_by(self, fam: str, keys: I64, names: Sequence[Labels],
+                  cols: dict[str, Any] | None = None) -> None:
+        """Add the rows of `keys` (indexes into `names`) to their label combinations,
+        plus the family's opt-in labels taken from the record columns `cols`."""
         if keys.size == 0:
+            return
+        extra = self.config.extra.get(fam, ())
+        if extra and cols is not None:
+            self._count_extra(fam, keys, names, extra, cols)
             return
         counts = np.bincount(keys, minlength=len(names))
         for i in np.flatnonzero(counts).tolist():
-            self._counters[fam][names[i]] += int(counts[i])
+            self._add(fam, names[i], int(counts[i]))
+
+    def _count_extra(self, fam: str, keys: I64, names: Sequence[Labels],
+                     extra: tuple[str, ...], cols: dict[str, Any]) -> None:
+        # Group rows by (base label index, one id per extra label), vectorized; text is
+        # made only for the distinct values.
+        n = keys.shape[0]
+        ids = [keys]
+        texts: list[list[str]] = []
+        for label in extra:
+            col = cols.get(_EXTRA_COLUMNS[label])
+            if isinstance(col, Ragged):
+                how = Render.MAC if label.endswith("mac") else Render.IP
+                padded = np.zeros((n, 17), np.uint8)  # 16 address bytes + length
+                starts = col.starts
+                for k in range(16):
+                    take = col.lens > k
+                    padded[take, k] = col.data[starts[take] + k]
+                padded[:, 16] = col.lens
+                uniq, inv = np.unique(padded, axis=0, return_inverse=True)
+                raw = Ragged.from_matrix(uniq[:, :16], uniq[:, 16].astype(np.int64))
+                texts.append([t.decode() for t in render_column(raw, how).tolist()])
+                ids.append(inv.reshape(-1))
+            else:  # numbers, or text already (records read back from a file)
+                arr = np.zeros(n, np.int64) if col is None else np.asarray(col)
+                if arr.dtype.kind not in "US":
+                    arr = arr.astype(np.int64)
+                uniq_v, inv = np.unique(arr, return_inverse=True)
+                texts.append([v.decode() if isinstance(v, bytes) else str(v)
+                              for v in uniq_v.tolist()])
+                ids.append(inv.reshape(-1))
+        combos, inv, counts = np.unique(np.stack(ids, axis=1), axis=0, return_inverse=True,
+                                        return_counts=True)
+        for row, c in zip(combos.tolist(), counts.tolist(), strict=True):
+            labels = names[row[0]] + tuple(t[i] for t, i in zip(texts, row[1:], strict=True))
+            self._add(fam, labels, c)
+
+    def _expire(self) -> None:
+        limit = self.config.expiry_seconds
+        if limit is None:
+            return
+        now = time.monotonic()
+        for fam, seen in self._seen.items():
+            old = [labels for labels, t in seen.items() if now - t > limit]
+            for labels in old:
+                del seen[labels]
+                self._counters[fam].pop(labels, None)
 
     def add_stage_time(self, stage: str, seconds: float) -> None:
         with self._lock:
@@ -235,7 +324,8 @@ class MetricsState:
                 key[et == v] = 3
             key[et == 0] = 4
             self._count_by("nc_ethernet_frames", key,
-                           [("ipv4",), ("ipv6",), ("arp",), ("vlan",), ("llc",), ("other",)])
+                           [("ipv4",), ("ipv6",), ("arp",), ("vlan",), ("llc",), ("other",)],
+                           cols)
         elif name == "Dot1Q":
             self._count("nc_vlan_tags", (), n)
         elif name == "ARP":
@@ -246,7 +336,7 @@ class MetricsState:
             version = "4" if name == "IPv4" else "6"
             proto = col("Protocol" if name == "IPv4" else "NextHeader") & 0xFF
             self._count_by("nc_ip_packets", _IP_PROTOCOL_INDEX[proto],
-                           [(version, p) for p in IP_PROTOCOL_NAMES])
+                           [(version, p) for p in IP_PROTOCOL_NAMES], cols)
             length = col("Length") + (40 if name == "IPv6" else 0)
             self._hist["nc_ip_packet_bytes"][(version,)].add(length)
             if name == "IPv4":
@@ -263,10 +353,11 @@ class MetricsState:
                            for i, f in enumerate(("FIN", "SYN", "RST", "PSH", "ACK", "URG")))
                 key = _FLAGS_INDEX[bits] * len(SERVICE_NAMES) + service
                 names = [(f, s) for f in _FLAG_NAMES for s in SERVICE_NAMES]
-                self._count_by("nc_tcp_segments", key, names)
+                self._count_by("nc_tcp_segments", key, names, cols)
                 self._hist["nc_tcp_payload_bytes"][()].add(col("PayloadSize"))
             else:
-                self._count_by("nc_udp_datagrams", service, [(s,) for s in SERVICE_NAMES])
+                self._count_by("nc_udp_datagrams", service, [(s,) for s in SERVICE_NAMES],
+                               cols)
                 self._hist["nc_udp_payload_bytes"][()].add(col("PayloadSize"))
         elif name in ("ICMPv4", "ICMPv6"):
             version, table = ("4", _ICMP4) if name == "ICMPv4" else ("6", _ICMP6)
@@ -296,9 +387,8 @@ class MetricsState:
         deltas arriving in input order)."""
         with self._lock:
             for fam, values in delta["counters"].items():
-                target = self._counters[fam]
                 for labels, v in values.items():
-                    target[labels] += v
+                    self._add(fam, labels, v)
             for fam, values in delta["gauges"].items():
                 self._gauges[fam].update(values)
             for fam, values in delta["hist"].items():
@@ -315,6 +405,7 @@ class MetricsState:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
+            self._expire()
             counters = {k: dict(v) for k, v in self._counters.items()}
             gauges = {k: dict(v) for k, v in self._gauges.items()}
             hist = {k: {lk: Histogram(list(h.buckets), h.count, h.sum) for lk, h in v.items()}

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..metrics.families import FAMILIES, PAYLOAD_BUCKETS, Kind
-from ..metrics.state import MetricsState, Snapshot
+from ..metrics.state import LabelConfig, MetricsState, Snapshot
 
 __all__ = ["Backfill"]
 
@@ -40,8 +40,8 @@ class Backfill:
     path: str
     step_ns: int
     samples: list[tuple[int, Snapshot]] = field(default_factory=list)  # (time ns, values)
-    clock: int = 0  # latest packet time seen, ns
     current: int | None = None  # the step being counted
+    config: LabelConfig = field(default_factory=LabelConfig)  # label names per family
 
     def enter(self, step: int, state: MetricsState) -> None:
         """Packets of `step` come next: if a step ended, sample the state at its end."""
@@ -52,6 +52,7 @@ class Backfill:
 
     def finish(self, state: MetricsState) -> None:
         """Sample the end of the last step and write the file."""
+        self.config = state.config
         if self.current is not None:
             self.samples.append(((self.current + 1) * self.step_ns, state.snapshot()))
         self.write()
@@ -68,6 +69,7 @@ class Backfill:
 
     def _family(self, out: object, name: str) -> None:
         fam = FAMILIES[name]
+        names = self.config.labels_of(name)
         w = out.write  # type: ignore[attr-defined]
         kind = "info" if fam.kind is Kind.INFO else fam.kind.value
         w(f"# TYPE {fam.name} {kind}\n# HELP {fam.name} {fam.doc}\n")
@@ -88,13 +90,13 @@ class Backfill:
                     cum = 0.0
                     for le, n in zip(PAYLOAD_BUCKETS, h.buckets, strict=True):
                         cum += n
-                        lab = _labels(fam.labels, labels, f'le="{le}"')
+                        lab = _labels(names, labels, f'le="{le}"')
                         w(f"{name}_bucket{lab} {_num(cum)} {ts}\n")
-                    lab_inf = _labels(fam.labels, labels, 'le="+Inf"')
+                    lab_inf = _labels(names, labels, 'le="+Inf"')
                     w(f"{name}_bucket{lab_inf} {_num(h.count)} {ts}\n")
-                    lab = _labels(fam.labels, labels)
+                    lab = _labels(names, labels)
                     w(f"{name}_count{lab} {_num(h.count)} {ts}\n")
                     w(f"{name}_sum{lab} {_num(h.sum)} {ts}\n")
                 else:
                     suffix = "_total" if fam.kind is Kind.COUNTER else ""
-                    w(f"{name}{suffix}{_labels(fam.labels, labels)} {_num(values[labels])} {ts}\n")
+                    w(f"{name}{suffix}{_labels(names, labels)} {_num(values[labels])} {ts}\n")
