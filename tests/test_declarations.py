@@ -87,7 +87,7 @@ def test_metric_names_follow_conventions() -> None:
         assert re.fullmatch(r"nc_[a-z0-9_]+", f.name), f.name
         assert not f.name.endswith("_total"), f"{f.name}: counters get _total when exposed"
         if f.kind is Kind.HISTOGRAM or "seconds" in f.name or "bytes" in f.name:
-            assert f.name.endswith(("_seconds", "_bytes", "_per_second")), f.name
+            assert f.name.endswith(("_seconds", "_bytes", "_per_second", "_per_byte")), f.name
         for label in f.labels:
             assert re.fullmatch(r"[a-z_]+", label), label
 

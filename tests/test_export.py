@@ -349,3 +349,18 @@ def test_labels_flag_serves_addresses() -> None:
                         "nc_udp_datagrams=password"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_entropy_histogram_only_with_flag() -> None:
+    capture = PCAPS / "zeek_http_bro.org.pcap"
+    plain = Served("-read", str(capture))
+    with_entropy = Served("-read", str(capture), "-entropy")
+    try:
+        a, b = plain.metrics(), with_entropy.metrics()
+    finally:
+        plain.stop()
+        with_entropy.stop()
+    assert not any(k.startswith("nc_payload_entropy") for k in a)
+    nonempty = b['nc_tcp_payload_bytes_count'] - b['nc_tcp_payload_bytes_bucket{le="0"}']
+    assert b['nc_payload_entropy_bits_per_byte_count{protocol="tcp"}'] == nonempty == 467
+    assert 0 < b['nc_payload_entropy_bits_per_byte_sum{protocol="tcp"}'] / nonempty < 8

@@ -255,6 +255,7 @@ def _export(argv: Sequence[str]) -> int:
                         " `other` (default 1000)")
     p.add_argument("-label-expiry", "--label-expiry", metavar="DURATION",
                    help="forget series with opt-in labels not updated for this long")
+    p.bool_flag("entropy", "payload entropy histograms (and PayloadEntropy in written records)")
     p.bool_flag("replay", "pace captures by their packet timestamps (see -speed)")
     p.add_argument("-speed", "--speed", metavar="F", type=float, default=1.0,
                    help="replay speed: 1.0 real time, 10 ten times faster (default 1.0)")
@@ -305,9 +306,11 @@ def _export(argv: Sequence[str]) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         from .sinks.backfill import Backfill
+        from .sinks.ncap import EncodeOptions
 
         backfill = Backfill(a.backfill, step_ns) if a.backfill else None
         result = run_export(ExportOptions(inputs=tuple(inputs), out=a.out,
+                                          encode=EncodeOptions(entropy=a.entropy),
                                           workers=max(a.workers, 0), backfill=backfill,
                                           replay_speed=a.speed if a.replay else None),
                             state)

@@ -20,6 +20,7 @@ import numpy as np
 from .decode.batch import decode_batch
 from .metrics.state import MetricsState
 from .pipeline import CHUNK_BYTES, CaptureOptions, run_capture
+from .records.derive import add_payload_columns
 from .records.schema import Kind as FieldKind
 from .records.schema import Render
 from .records.types import RECORDS
@@ -150,7 +151,11 @@ def _stepped_capture(path: str, state: MetricsState, opts: ExportOptions, pacer:
                     pacer.wait(t)
                 if backfill is not None:
                     backfill.enter(t // backfill.step_ns, state)
-                state.add_batch(decoded.packets(lo, hi))
+                part = decoded.packets(lo, hi)
+                if opts.encode.entropy:
+                    for table in part.tables.values():
+                        add_payload_columns(table, part.batch.data, False, True)
+                state.add_batch(part)
             if len(batch):
                 clock = int(times[-1])
         return packets, src.truncation

@@ -31,6 +31,7 @@ from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
 from .decode.linktypes import LINKTYPE_NAMES
 from .metrics.state import LabelConfig, MetricsState
+from .records.derive import add_payload_columns
 from .records.render import warm_tables
 from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch
 from .sources.batch import PacketBatch
@@ -163,6 +164,9 @@ def _process(batch: PacketBatch, opts: CaptureOptions
     t2 = time.perf_counter()
     delta = None
     if opts.metrics:
+        if opts.encode.entropy:  # for the entropy histograms (files got theirs above)
+            for table in decoded.tables.values():
+                add_payload_columns(table, decoded.batch.data, False, True)
         m = MetricsState(opts.labels)
         m.add_batch(decoded)
         m.add_stage_time("decode", t1 - t0)

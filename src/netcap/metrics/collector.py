@@ -20,7 +20,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from .families import FAMILIES, PAYLOAD_BUCKETS, Kind
+from .families import FAMILIES, Kind
 from .state import MetricsState
 
 __all__ = ["NetcapCollector", "make_registry"]
@@ -53,9 +53,9 @@ class NetcapCollector(Collector):
                 h = HistogramMetricFamily(fam.name, fam.doc, labels=labels)
                 for key, hist in sorted(snap.histograms.get(fam.name, {}).items()):
                     cum, buckets = 0.0, []
-                    for le, n in zip(PAYLOAD_BUCKETS, hist.buckets, strict=True):
+                    for le, n in zip(hist.bounds, hist.buckets, strict=True):
                         cum += n
-                        buckets.append((str(le), cum))
+                        buckets.append((f"{le:g}", cum))
                     buckets.append(("+Inf", hist.count))
                     h.add_metric(list(key), buckets, hist.sum)
                 yield h

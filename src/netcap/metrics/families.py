@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["FAMILIES", "PAYLOAD_BUCKETS", "Family", "Kind"]
+__all__ = ["ENTROPY_BUCKETS", "FAMILIES", "PAYLOAD_BUCKETS", "Family", "Kind"]
 
 
 class Kind(Enum):
@@ -29,6 +29,11 @@ class Family:
     labels: tuple[str, ...] = ()
     # High-cardinality labels a user may turn on (-labels), always under a series budget.
     optional: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()  # histograms: upper bounds (PAYLOAD_BUCKETS if empty)
+
+    @property
+    def bounds(self) -> tuple[float, ...]:
+        return self.buckets or PAYLOAD_BUCKETS
 
     @property
     def exposed(self) -> str:
@@ -37,7 +42,9 @@ class Family:
 
 
 # Byte-scale buckets for payload and packet sizes (upper bounds, bytes).
-PAYLOAD_BUCKETS = (0, 64, 128, 256, 512, 1024, 1500, 4096, 9000, 65535)
+PAYLOAD_BUCKETS: tuple[float, ...] = (0, 64, 128, 256, 512, 1024, 1500, 4096, 9000, 65535)
+# Shannon entropy in bits per byte: text is around 4-5, compressed or encrypted near 8.
+ENTROPY_BUCKETS: tuple[float, ...] = (1, 2, 3, 4, 5, 6, 7, 7.5, 7.9, 8)
 
 C, G, H, INFO = Kind.COUNTER, Kind.GAUGE, Kind.HISTOGRAM, Kind.INFO
 
@@ -79,4 +86,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("nc_udp_payload_bytes", H, "UDP payload sizes (captured bytes)"),
     Family("nc_ip_packet_bytes", H, "IP packet sizes (total length from the header)",
            ("version",)),
+    Family("nc_payload_entropy_bits_per_byte", H,
+           "Shannon entropy of TCP and UDP payloads in bits per byte (with -entropy)",
+           ("protocol",), buckets=ENTROPY_BUCKETS),
 )}

@@ -83,21 +83,24 @@ for _bits in range(64):
 _RECORD_PROTOCOL = {"Ethernet": "ethernet", "Dot1Q": "dot1q", "LLC": "llc", "ARP": "arp",
                     "IPv4": "ipv4", "IPv6": "ipv6", "IPv6Fragment": "ipv6_fragment",
                     "ICMPv4": "icmpv4", "ICMPv6": "icmpv6", "UDP": "udp", "TCP": "tcp"}
-_EDGES = np.asarray(PAYLOAD_BUCKETS, np.int64)
-
-
 @dataclass
 class Histogram:
-    buckets: list[float] = field(default_factory=lambda: [0.0] * len(PAYLOAD_BUCKETS))
+    bounds: tuple[float, ...] = PAYLOAD_BUCKETS
+    buckets: list[float] = field(default_factory=list)  # per bound (not cumulative)
     count: float = 0.0
     sum: float = 0.0
 
-    def add(self, values: I64) -> None:
+    def __post_init__(self) -> None:
+        if not self.buckets:
+            self.buckets = [0.0] * len(self.bounds)
+
+    def add(self, values: npt.NDArray[Any]) -> None:
         if values.size == 0:
             return
-        idx = np.searchsorted(_EDGES, values, side="left")  # bucket with le >= value
-        counts = np.bincount(idx, minlength=len(PAYLOAD_BUCKETS) + 1)
-        for i, c in enumerate(counts[: len(PAYLOAD_BUCKETS)].tolist()):
+        edges = np.asarray(self.bounds, np.float64)
+        idx = np.searchsorted(edges, values, side="left")  # the first bound >= value
+        counts = np.bincount(idx, minlength=len(edges) + 1)
+        for i, c in enumerate(counts[: len(edges)].tolist()):
             self.buckets[i] += c
         self.count += int(values.size)
         self.sum += float(values.sum())
@@ -137,7 +140,9 @@ class MetricsState:
         self.started = time.time()
         self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         self._gauges: dict[str, dict[Labels, float]] = defaultdict(dict)
-        self._hist: dict[str, dict[Labels, Histogram]] = defaultdict(lambda: defaultdict(Histogram))
+        self._hist: dict[str, dict[Labels, Histogram]] = {
+            f.name: defaultdict(lambda f=f: Histogram(f.bounds))  # type: ignore[misc]
+            for f in FAMILIES.values() if f.kind is Kind.HISTOGRAM}
         self._rate_window: list[tuple[float, int]] = []
 
     # -- updates (the decoding thread) ---------------------------------------------------
@@ -355,10 +360,12 @@ class MetricsState:
                 names = [(f, s) for f in _FLAG_NAMES for s in SERVICE_NAMES]
                 self._count_by("nc_tcp_segments", key, names, cols)
                 self._hist["nc_tcp_payload_bytes"][()].add(col("PayloadSize"))
+                self._entropy("tcp", cols)
             else:
                 self._count_by("nc_udp_datagrams", service, [(s,) for s in SERVICE_NAMES],
                                cols)
                 self._hist["nc_udp_payload_bytes"][()].add(col("PayloadSize"))
+                self._entropy("udp", cols)
         elif name in ("ICMPv4", "ICMPv6"):
             version, table = ("4", _ICMP4) if name == "ICMPv4" else ("6", _ICMP6)
             types = col("TypeCode") >> 8
@@ -368,6 +375,16 @@ class MetricsState:
                 lut[code] = i
                 names.append((version, label))
             self._count_by("nc_icmp_messages", lut[types & 0xFF], names)
+
+    def _entropy(self, protocol: str, cols: dict[str, Any]) -> None:
+        e = cols.get("PayloadEntropy")  # present only with -entropy
+        if e is None:
+            return
+        size = cols.get("PayloadSize")
+        values = np.asarray(e, np.float64)
+        if size is not None:  # an empty payload has no entropy to speak of
+            values = values[np.asarray(size) > 0]
+        self._hist["nc_payload_entropy_bits_per_byte"][(protocol,)].add(values)
 
     # -- moving between processes (parallel decoding) -------------------------------------
 
@@ -408,8 +425,9 @@ class MetricsState:
             self._expire()
             counters = {k: dict(v) for k, v in self._counters.items()}
             gauges = {k: dict(v) for k, v in self._gauges.items()}
-            hist = {k: {lk: Histogram(list(h.buckets), h.count, h.sum) for lk, h in v.items()}
-                    for k, v in self._hist.items()}
+            hist = {k: {lk: Histogram(h.bounds, list(h.buckets), h.count, h.sum)
+                        for lk, h in v.items()}
+                    for k, v in self._hist.items() if v}
         gauges["nc_uptime_seconds"] = {(): time.time() - self.started}
         for fam in FAMILIES.values():  # declared families always appear, if only as 0
             if fam.kind is Kind.COUNTER and not fam.labels:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..metrics.families import FAMILIES, PAYLOAD_BUCKETS, Kind
+from ..metrics.families import FAMILIES, Kind
 from ..metrics.state import LabelConfig, MetricsState, Snapshot
 
 __all__ = ["Backfill"]
@@ -88,9 +88,9 @@ class Backfill:
                 if fam.kind is Kind.HISTOGRAM:
                     h = values[labels]
                     cum = 0.0
-                    for le, n in zip(PAYLOAD_BUCKETS, h.buckets, strict=True):
+                    for le, n in zip(h.bounds, h.buckets, strict=True):
                         cum += n
-                        lab = _labels(names, labels, f'le="{le}"')
+                        lab = _labels(names, labels, f'le="{le:g}"')
                         w(f"{name}_bucket{lab} {_num(cum)} {ts}\n")
                     lab_inf = _labels(names, labels, 'le="+Inf"')
                     w(f"{name}_bucket{lab_inf} {_num(h.count)} {ts}\n")
