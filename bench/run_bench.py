@@ -223,9 +223,14 @@ def default_net() -> str | None:
     return str(venv) if venv.exists() else shutil.which("net")
 
 
-def make_tools(net: str, net_args: str, tshark: str) -> list[Tool]:
+def make_tools(net: str, net_args: str, tshark: str, mode: str = "capture") -> list[Tool]:
+    if mode == "export":  # metrics only, exit when done; port 0: any free port
+        net_argv = [net, "export", "-read", "{pcap}", "-exit", "-quiet",
+                    "-address", "127.0.0.1:0", *shlex.split(net_args)]
+    else:
+        net_argv = [net, "capture", "-read", "{pcap}", "-out", "{out}", *shlex.split(net_args)]
     return [
-        Tool("net", [net, "capture", "-read", "{pcap}", "-out", "{out}", *shlex.split(net_args)]),
+        Tool(f"net {mode}", net_argv),
         Tool("tshark", [tshark, "-n", "-r", "{pcap}", "-q", "-z", "io,phs"]),
     ]
 
@@ -252,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         "time one capture per size (bench/out/bench-N.pcap, built if missing)",
     )
     ap.add_argument("--net", default=default_net(), help="net executable (default .venv/bin/net)")
-    ap.add_argument("--net-args", default="", help="extra arguments for net capture")
+    ap.add_argument("--net-args", default="", help="extra arguments for net")
+    ap.add_argument("--mode", choices=("capture", "export"), default="capture",
+                    help="time `net capture` (default) or `net export -exit`")
     ap.add_argument("--tshark", default=shutil.which("tshark"), help="tshark executable")
     args = ap.parse_args(argv)
     if args.repeat < 1:
@@ -271,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             rows: list[tuple[int, float, list[Tool]]] = []
             for n in sizes:
                 pcap = sized_capture(n)
-                tools = make_tools(args.net, args.net_args, args.tshark)
+                tools = make_tools(args.net, args.net_args, args.tshark, args.mode)
                 print(f"{pcap.name}:", file=sys.stderr)
                 bench_file(pcap, tools, args.repeat, out_dir)
                 print_table(pcap, n, tools, args.repeat)
@@ -281,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             pcap = args.pcap.resolve()
             ensure_capture(pcap, args.packets)
             packets = count_packets(pcap)
-            tools = make_tools(args.net, args.net_args, args.tshark)
+            tools = make_tools(args.net, args.net_args, args.tshark, args.mode)
             bench_file(pcap, tools, args.repeat, out_dir)
             print_table(pcap, packets, tools, args.repeat)
     except CommandFailed as e:
