@@ -9,6 +9,7 @@ Serving is the exporter's job (`exporter/server.py`); this module only feeds the
 
 from __future__ import annotations
 
+import heapq
 import os
 import time
 from collections.abc import Iterator
@@ -74,10 +75,23 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
     t0 = time.perf_counter()
     captures = [p for p in opts.inputs if not is_ncap(p)]
     pacer = _Pacer(opts.replay_speed) if opts.replay_speed else None
+    stepped = opts.backfill is not None or pacer is not None
+    if stepped:  # audit records in time order, all files together
+        record_files = [p for p in opts.inputs if is_ncap(p)]
+        if record_files:
+            n, notes = _stepped_records(record_files, state, opts, pacer)
+            result.records += n
+            assert result.truncated is not None
+            result.truncated += notes
+            for _ in record_files:
+                state.add_input_done(False)
+            result.files += len(record_files)
     for path in opts.inputs:
+        if stepped and is_ncap(path):
+            continue
         if is_ncap(path):
-            records, truncated = _export_records(path, state)
-            result.records += records
+            n, truncated = _export_records(path, state)
+            result.records += n
         else:
             # With several captures, each one's audit records go to a directory of its own.
             out = opts.out
@@ -167,11 +181,6 @@ def _export_records(path: str, state: MetricsState) -> tuple[int, str | None]:
     count = 0
     note = None
     with NcapReader(path) as reader:
-        rtype = RECORDS[reader.record_type]
-        scalar = [f.name for f in rtype.fields
-                  if not f.repeated and f.kind not in (FieldKind.MESSAGE, FieldKind.STRING,
-                                                       FieldKind.BYTES)]
-        text = [f.name for f in rtype.fields if f.render is not Render.NONE]
         chunks = _chunks(reader)
         while True:
             try:
@@ -181,15 +190,74 @@ def _export_records(path: str, state: MetricsState) -> tuple[int, str | None]:
                 break
             if chunk is None:
                 break
-            cols: dict[str, Any] = {
-                name: np.fromiter((getattr(m, name) for m in chunk), np.int64, len(chunk))
-                for name in scalar if name != "PayloadEntropy"
-            }
-            for name in text:  # addresses, already text in the file (for opt-in labels)
-                cols[name] = np.asarray([getattr(m, name) for m in chunk], dtype=str)
-            state.add_records(reader.record_type, cols, len(chunk))
+            state.add_records(reader.record_type, _columns(reader.record_type, chunk),
+                              len(chunk))
             count += len(chunk)
     return count, note
+
+
+def _columns(record_type: str, msgs: list[Any]) -> dict[str, Any]:
+    """The columns the record metrics use, from protobuf messages read from a file."""
+    rtype = RECORDS[record_type]
+    cols: dict[str, Any] = {}
+    for f in rtype.fields:
+        if f.repeated or f.kind in (FieldKind.MESSAGE, FieldKind.BYTES):
+            continue
+        if f.kind is FieldKind.STRING:
+            if f.render is not Render.NONE:  # addresses, already text (for opt-in labels)
+                cols[f.name] = np.asarray([getattr(m, f.name) for m in msgs], dtype=str)
+        elif f.kind is FieldKind.DOUBLE:
+            cols[f.name] = np.fromiter((getattr(m, f.name) for m in msgs), np.float64, len(msgs))
+        else:
+            cols[f.name] = np.fromiter((getattr(m, f.name) for m in msgs), np.int64, len(msgs))
+    return cols
+
+
+def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
+                     pacer: _Pacer | None) -> tuple[int, list[str]]:
+    """Audit-record files for replay or backfill: every file's records merged in
+    timestamp order (a directory's files interleave), counted slice by slice of record
+    time. Returns records counted and notes on damaged files."""
+    backfill = opts.backfill
+    step = backfill.step_ns if backfill is not None else _REPLAY_SLICE_NS
+    if pacer is not None:
+        step = min(step, _REPLAY_SLICE_NS)
+    notes: list[str] = []
+
+    def stream(i: int, path: str) -> Iterator[tuple[int, int, str, Any]]:
+        try:
+            with NcapReader(path) as reader:
+                for msg in reader:
+                    ts = getattr(msg, "Timestamp", 0) or getattr(msg, "TimestampFirst", 0)
+                    yield ts, i, reader.record_type, msg
+        except NcapError as e:
+            notes.append(str(e))
+
+    count = 0
+    clock = 0
+    pending: dict[str, list[Any]] = {}
+    current: int | None = None
+
+    def flush() -> None:
+        for name, msgs in pending.items():
+            state.add_records(name, _columns(name, msgs), len(msgs))
+        pending.clear()
+
+    for ts, _, name, msg in heapq.merge(*(stream(i, p) for i, p in enumerate(paths))):
+        clock = max(clock, ts)  # record time never goes back (samples must not)
+        slice_ = clock // step
+        if current is not None and slice_ != current:
+            flush()
+        if current is None or slice_ != current:
+            current = slice_
+            if pacer is not None:
+                pacer.wait(clock)
+            if backfill is not None:
+                backfill.enter(clock // backfill.step_ns, state)
+        pending.setdefault(name, []).append(msg)
+        count += 1
+    flush()
+    return count, notes
 
 
 def _chunks(reader: NcapReader) -> Iterator[list[Any]]:
