@@ -1,4 +1,6 @@
-# make run    create .venv, install netcap, capture the sample pcap and dump its TCP records
+# make run    create .venv, install netcap, capture the sample pcap (audit records in
+#             out/sample, a few TCP records shown), then serve its metrics on
+#             http://127.0.0.1:7777/metrics until Ctrl-C
 # make test   ruff, mypy and pytest (what CI runs: .ci/run)
 # make bench  time `net capture` against tshark on a 1,000,000-packet capture (needs tshark)
 
@@ -16,7 +18,8 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/net capture -read tests/data/sample.pcap -out out/sample
-	$(BIN)/net dump -read out/sample/TCP.ncap.gz | head
+	$(BIN)/net dump -read out/sample/TCP.ncap.gz | head -5
+	$(BIN)/net export -read tests/data/sample.pcap -address 127.0.0.1:7777
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
