@@ -24,11 +24,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(net: str, pcap: str, scrape: bool) -> tuple[float, int]:
+def run(net: str, pcap: str, scrape: bool, workers: int) -> tuple[float, int]:
     """Processing seconds reported by net export, and scrapes answered meanwhile."""
     port = free_port()
-    proc = subprocess.Popen([net, "export", "-read", pcap, "-exit", "-address",
-                             f"127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([net, "export", "-read", pcap, "-exit", "-workers", str(workers),
+                             "-address", f"127.0.0.1:{port}"], stderr=subprocess.PIPE,
+                            text=True)
     done = threading.Event()
     answered = 0
 
@@ -61,12 +62,15 @@ def main() -> int:
     ap.add_argument("pcap", nargs="?", default=str(BENCH / "out" / "bench.pcap"))
     ap.add_argument("-r", "--repeat", type=int, default=5)
     ap.add_argument("--net", default=str(BENCH.parent / ".venv" / "bin" / "net"))
+    ap.add_argument("--workers", type=int, default=0,
+                    help="net export -workers (0: one per CPU; 1 leaves a core to the"
+                         " scraping client on a 2-core machine)")
     a = ap.parse_args()
     net = a.net if Path(a.net).exists() else "net"
     quiet, loaded, scrapes = [], [], []
     for _ in range(a.repeat):
-        quiet.append(run(net, a.pcap, False)[0])
-        secs, n = run(net, a.pcap, True)
+        quiet.append(run(net, a.pcap, False, a.workers)[0])
+        secs, n = run(net, a.pcap, True, a.workers)
         loaded.append(secs)
         scrapes.append(n)
     q, ld = statistics.median(quiet), statistics.median(loaded)
