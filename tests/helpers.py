@@ -6,11 +6,18 @@ reads what netcap wrote with netcap's reader could not catch a bug both share.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["PCAPS", "frames", "net_cmd", "uvarint"]
+__all__ = ["PCAPS", "free_port", "frames", "get", "net_cmd", "prometheus", "uvarint",
+           "wait_http"]
 
 PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
 
@@ -46,3 +53,52 @@ def frames(stream: bytes) -> list[bytes]:
         out.append(stream[pos : pos + n])
         pos += n
     return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, dict(r.headers), r.read()
+
+
+def wait_http(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            get(url)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer in {timeout}s")
+
+
+@contextlib.contextmanager
+def prometheus(workdir: Path, scrape_port: int | None = None,
+               storage: Path | None = None) -> Iterator[str]:
+    """A real Prometheus (Debian's package) on a free loopback port, scraping job
+    `netcap` at scrape_port every second if given; yields its base URL, stops it after."""
+    config = workdir / "prometheus.yml"
+    text = "global:\n  scrape_interval: 1s\n"
+    if scrape_port is not None:
+        text += ("scrape_configs:\n  - job_name: netcap\n"
+                 f"    static_configs:\n      - targets: ['127.0.0.1:{scrape_port}']\n")
+    config.write_text(text)
+    port = free_port()
+    proc = subprocess.Popen(
+        ["prometheus", f"--config.file={config}",
+         f"--storage.tsdb.path={storage or workdir / 'data'}",
+         "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/-/ready", 60)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from helpers import get, prometheus
 from netcap.metrics.families import FAMILIES, Kind
-from test_export import CAPTURE, NEEDS_PROMETHEUS, Served, free_port, get, wait_http
+from test_export import CAPTURE, NEEDS_PROMETHEUS, Served
 
 ROOT = Path(__file__).parent.parent
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
@@ -172,20 +173,8 @@ def query(base: str, expr: str) -> dict[str, Any]:
 def test_every_panel_query_runs_on_real_prometheus() -> None:
     served = Served("-read", str(CAPTURE))
     served.metrics()  # the capture is processed
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "prometheus.yml"
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n"
-            "scrape_configs:\n  - job_name: netcap\n"
-            f"    static_configs:\n      - targets: ['127.0.0.1:{served.port}']\n")
-        prom_port = free_port()
-        prom = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
-             f"--web.listen-address=127.0.0.1:{prom_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            base = f"http://127.0.0.1:{prom_port}"
-            wait_http(base + "/-/ready", 60)
+    try:
+        with tempfile.TemporaryDirectory() as tmp, prometheus(Path(tmp), served.port) as base:
             deadline, scrapes = time.monotonic() + 40, 0.0
             while scrapes < 4:  # rate() needs two samples in its window: a few scrapes
                 assert time.monotonic() < deadline, "Prometheus did not scrape 4 times"
@@ -211,7 +200,5 @@ def test_every_panel_query_runs_on_real_prometheus() -> None:
                     failures.append(f"{where}: no counts in {values}")
             assert not failures, "\n".join(failures)
             assert shown >= PRESENT, PRESENT - shown
-        finally:
-            prom.terminate()
-            prom.wait(timeout=30)
-            served.stop()
+    finally:
+        served.stop()

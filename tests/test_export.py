@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PCAPS, net_cmd
+from helpers import PCAPS, free_port, get, net_cmd, prometheus, wait_http
 from netcap.metrics.families import FAMILIES
 
 CAPTURE = PCAPS / "zeek_wikipedia.pcap"  # 136 packets: Ethernet, ARP, LLC, IPv4/6, TCP, UDP
@@ -28,29 +28,6 @@ CAPTURE_PACKETS = 136
 NEEDS_PROMETHEUS = pytest.mark.skipif(
     shutil.which("prometheus") is None and not os.environ.get("CI"),
     reason="Debian package prometheus not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(url, headers=headers or {})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status, dict(r.headers), r.read()
-
-
-def wait_http(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            get(url)
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer in {timeout}s")
 
 
 def samples(text: str) -> dict[str, float]:
@@ -193,19 +170,7 @@ def test_exit_flag_and_bad_inputs(tmp_path: Path) -> None:
 @NEEDS_PROMETHEUS
 def test_real_prometheus_scrapes_the_exporter(served: Served, tmp_path: Path) -> None:
     served.metrics()
-    prom_port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n"
-        "scrape_configs:\n  - job_name: netcap\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{served.port}']\n")
-    prom = subprocess.Popen(
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{prom_port}"
-        wait_http(base + "/-/ready", 60)
+    with prometheus(tmp_path, served.port) as base:
         deadline = time.monotonic() + 60
         value = None
         while time.monotonic() < deadline:
@@ -221,9 +186,6 @@ def test_real_prometheus_scrapes_the_exporter(served: Served, tmp_path: Path) ->
         q = urllib.parse.urlencode({"query": query})
         result = json.loads(get(f"{base}/api/v1/query?{q}")[2])["data"]["result"]
         assert {r["metric"]["protocol"] for r in result} >= {"ethernet", "ipv4", "tcp", "udp"}
-    finally:
-        prom.terminate()
-        prom.wait(timeout=30)
 
 
 @NEEDS_PROMETHEUS
@@ -244,16 +206,7 @@ def test_backfill_blocks_answer_range_queries(tmp_path: Path) -> None:
     r = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(om),
                         str(data)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    prom_port = free_port()
-    (tmp_path / "empty.yml").write_text("global:\n  scrape_interval: 1m\n")
-    prom = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp_path / 'empty.yml'}",
-         f"--storage.tsdb.path={data}", "--storage.tsdb.retention.time=100y",
-         f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{prom_port}"
-        wait_http(base + "/-/ready", 60)
+    with prometheus(tmp_path, storage=data) as base:
         start, end = 1389719040, 1389719062  # the capture's span, rounded out to steps
         q = urllib.parse.urlencode({"query": "nc_packets_total", "start": start, "end": end,
                                     "step": "2"})
@@ -265,9 +218,6 @@ def test_backfill_blocks_answer_range_queries(tmp_path: Path) -> None:
                                     "time": end})
         result = json.loads(get(f"{base}/api/v1/query?{q}")[2])["data"]["result"]
         assert float(result[0]["value"][1]) == 751
-    finally:
-        prom.terminate()
-        prom.wait(timeout=30)
 
 
 def test_replay_paces_by_packet_time() -> None:
