@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import net_cmd
+from helpers import net_cmd, uvarint
 from netcap import cli
 from netcap.decode.batch import decode_batch
 from netcap.sources.capture import open_capture
@@ -431,14 +431,7 @@ def _frame_ends(stream: bytes) -> set[int]:
     """Offsets where a varint-delimited record of the stream ends."""
     ends, pos = set(), 0
     while pos < len(stream):
-        value = shift = 0
-        while True:
-            b = stream[pos]
-            pos += 1
-            value |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
+        value, pos = uvarint(stream, pos)
         pos += value
         ends.add(pos)
     return ends

@@ -25,7 +25,7 @@ from .schema import Render
 from .table import Piece, Ragged, compact_pieces
 
 __all__ = [
-    "render_column", "render_ip", "render_mac", "render_matrix", "render_pieces", "warm_tables",
+    "render_column", "render_pieces", "warm_tables",
 ]
 
 U8 = npt.NDArray[np.uint8]
@@ -260,25 +260,7 @@ def render_pieces(col: Ragged, how: Render) -> list[Piece]:
     return pieces or [(np.zeros((1, n), np.uint8), np.zeros(n, np.int64))]
 
 
-def render_matrix(col: Ragged, how: Render) -> tuple[U8, I64]:
-    """Rendered text of a column as an (n, w) byte matrix plus per-row lengths."""
-    r = render_column(col, how)
-    n = len(r)
-    width = max(int(r.lens.max()) if n else 0, 1)
-    mat = np.zeros((n, width), np.uint8)
-    mat[np.arange(width)[None, :] < r.lens[:, None]] = r.data
-    return mat, r.lens
-
-
 def render_column(col: Ragged, how: Render) -> Ragged:
     if how is Render.NONE:
         return col
     return compact_pieces(render_pieces(col, how), len(col))
-
-
-def render_ip(col: Ragged) -> Ragged:
-    return render_column(col, Render.IP)
-
-
-def render_mac(col: Ragged) -> Ragged:
-    return render_column(col, Render.MAC)
