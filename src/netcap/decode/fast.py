@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
+from ..gather import gather_u8
 from ..records.table import Children, Ragged, RecordTable
 from ..records.types import RECORDS
 from ..sources.batch import PacketBatch
@@ -101,10 +101,7 @@ class _Reader:
         )
 
     def bytes(self, idx: I64, width: int) -> Ragged:
-        # Rows of a sliding-window view: one gather of `width`-byte rows, measured
-        # 2.5x faster than indexing with an (n, width) array of positions.
-        mat = sliding_window_view(self.buf, width)[idx]
-        return Ragged.from_matrix(mat)
+        return Ragged.from_matrix(gather_u8(self.buf, idx, width))
 
 
 class _Header:
@@ -112,7 +109,7 @@ class _Header:
     from its columns (cheaper than one gather per field)."""
 
     def __init__(self, buf: U8, idx: I64, width: int) -> None:
-        self.m = sliding_window_view(buf, width)[idx]
+        self.m = gather_u8(buf, idx, width)
 
     def u8(self, k: int) -> I64:
         return self.m[:, k].astype(np.int64)

@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
+from ..gather import gather_u8
 from .schema import Render
 from .table import Piece, Ragged, compact_pieces
 
@@ -205,8 +205,7 @@ def _ragged_piece(r: Ragged) -> Piece:
 
 def _ipv6_piece(col: Ragged, rows: I64, starts: I64, n: int) -> Piece:
     """IPv6 rows: each distinct address formatted once, then gathered."""
-    raw = sliding_window_view(col.data, 16)[starts[rows]] if col.data.size >= 16 else (
-        np.zeros((0, 16), np.uint8))
+    raw = gather_u8(col.data, starts[rows], 16)
     keys = np.ascontiguousarray(raw).view(np.dtype((np.void, 16))).reshape(-1)
     uniq, inverse = np.unique(keys, return_inverse=True)
     text = _ipv6_texts(uniq.view(np.uint8).reshape(-1, 16))

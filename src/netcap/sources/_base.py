@@ -25,7 +25,6 @@ __all__ = [
     "Truncation",
     "alias",
     "assemble",
-    "gather_u8",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -114,17 +113,6 @@ class ParseResult(NamedTuple):
     pos: int
     need: int
     stop: tuple[int, str] | None
-
-
-def gather_u8(arr: U8, offsets: I64, width: int) -> U8:
-    """Bytes offsets[i] .. offsets[i]+width of arr as a (len(offsets), width) array.
-
-    Record headers sit at unaligned positions, so fields are read by gathering the
-    header bytes into a contiguous 2-D array and viewing it with the field dtype.
-    """
-    idx = offsets[:, None] + np.arange(width, dtype=np.int64)
-    out: U8 = arr[idx]
-    return out
 
 
 def _gather_data(buf: Buf, arr: U8, start: I64, caplen: I64, total: int) -> U8:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._base import I64, U8, Buf, CaptureError, Columns, ParseResult, gather_u8
+from ..gather import gather_u8
+from ._base import I64, U8, Buf, CaptureError, Columns, ParseResult
 
 __all__ = ["MAX_RECORD", "PCAP_MAGICS", "PcapHeader", "PcapParser", "parse_header"]
 

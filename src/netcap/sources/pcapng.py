@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ._base import I64, U8, Buf, CaptureError, Columns, ParseResult, gather_u8
+from ..gather import gather_u8
+from ._base import I64, U8, Buf, CaptureError, Columns, ParseResult
 
 __all__ = ["MAX_BLOCK", "SHB_MAGIC", "Interface", "PcapngParser", "first_section_length"]
 
