@@ -271,6 +271,48 @@ def test_opt_in_labels_budget_and_expiry() -> None:
         len(k) == 4 for k in state.snapshot().counters["nc_tcp_segments"])
 
 
+@pytest.mark.parametrize("everything", [False, True])
+def test_metrics_only_decoding_counts_the_same(everything: bool) -> None:
+    """Decoding for metrics alone builds only the columns the metrics read: on every
+    corpus capture, with no opt-in labels and with all of them (and entropy), the counts
+    equal those from complete records (so the column list cannot drift)."""
+    from netcap.decode.batch import decode_batch
+    from netcap.metrics.state import LabelConfig, MetricsState, metric_columns
+    from netcap.records.derive import add_payload_columns
+    from netcap.sources.capture import CaptureError, open_capture
+
+    extra = {f.name: f.optional for f in FAMILIES.values() if f.optional}
+    config = LabelConfig(extra if everything else {}, budget=100_000)
+    columns = metric_columns(config, entropy=everything)
+    full, lean = MetricsState(config), MetricsState(config)
+    packets = 0
+    for path in sorted(PCAPS.iterdir()):
+        try:
+            for batch in open_capture(str(path), batch_packets=512):
+                for state, cols in ((full, None), (lean, columns)):
+                    d = decode_batch(batch, columns=cols)
+                    if everything:
+                        for table in d.tables.values():
+                            add_payload_columns(table, batch.data, False, True)
+                    state.add_batch(d)
+                packets += len(batch)
+        except CaptureError:
+            continue
+    a, b = full.snapshot(), lean.snapshot()
+    assert packets > 3000  # the whole copied corpus
+    clock = ("nc_uptime_seconds", "nc_processing_rate_packets_per_second")  # wall time
+    assert a.counters == b.counters
+    assert {k: v for k, v in a.gauges.items() if k not in clock} == {
+        k: v for k, v in b.gauges.items() if k not in clock}
+    assert {k: {lk: (h.buckets, h.count, h.sum) for lk, h in v.items()}
+            for k, v in a.histograms.items()} == {
+        k: {lk: (h.buckets, h.count, h.sum) for lk, h in v.items()}
+        for k, v in b.histograms.items()}
+    if everything:
+        assert any(len(k) == 6 for k in b.counters["nc_tcp_segments"])  # labels were on
+        assert b.histograms["nc_payload_entropy_bits_per_byte"]
+
+
 def test_whole_corpus_default_series_count(tmp_path: Path) -> None:
     """Default labels are bounded: every corpus capture at once stays well under 2,000."""
     from prometheus_client import generate_latest

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .decode.batch import decode_batch
-from .metrics.state import MetricsState
+from .metrics.state import MetricsState, metric_columns
 from .pipeline import CHUNK_BYTES, CaptureOptions, run_capture
 from .records.derive import add_payload_columns
 from .records.schema import Kind as FieldKind
@@ -153,7 +153,8 @@ def _stepped_capture(path: str, state: MetricsState, opts: ExportOptions, pacer:
     clock = 0
     with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
         for batch in src:
-            decoded = decode_batch(batch)
+            decoded = decode_batch(batch, columns=metric_columns(state.config,
+                                                                 opts.encode.entropy))
             packets += len(batch)
             times = np.maximum.accumulate(np.maximum(batch.ts, clock))
             slices = times // step

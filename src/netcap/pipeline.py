@@ -30,7 +30,7 @@ import numpy as np
 from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
 from .decode.linktypes import LINKTYPE_NAMES
-from .metrics.state import LabelConfig, MetricsState
+from .metrics.state import LabelConfig, MetricsState, metric_columns
 from .records.derive import add_payload_columns
 from .records.render import warm_tables
 from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch
@@ -156,7 +156,10 @@ def _process(batch: PacketBatch, opts: CaptureOptions
              ) -> tuple[str, Encoded, RunStats, dict[str, Any] | None]:
     """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
     t0 = time.perf_counter()
-    decoded = decode_batch(batch)
+    # Without files to write, only the columns the metrics read are built.
+    columns = None if opts.out is not None else metric_columns(
+        opts.labels or LabelConfig(), opts.encode.entropy)
+    decoded = decode_batch(batch, columns=columns)
     t1 = time.perf_counter()
     stats = RunStats()
     stats.add(decoded)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from ..records.table import RecordTable
 from ..records.types import RECORDS
 from ..sources.batch import PacketBatch
-from .fast import decode_fast
+from .fast import Columns, decode_fast
 from .general import decode_packet
 
 __all__ = ["Decoded", "decode_batch"]
@@ -55,12 +55,14 @@ class Decoded:
         return [(first + int(p), row) for p, row in zip(t.pkt, t.to_dicts(), strict=True)]
 
 
-def decode_batch(batch: PacketBatch, fast: bool = True) -> Decoded:
+def decode_batch(batch: PacketBatch, fast: bool = True, columns: Columns = None) -> Decoded:
+    """Decode every packet. `columns` limits the record columns built (for a consumer
+    that reads only some, such as the metrics); by default records are complete."""
     n = len(batch)
     error = np.zeros(n, np.int16)
     parts: dict[str, list[RecordTable]] = defaultdict(list)
     if fast and n:
-        res = decode_fast(batch)
+        res = decode_fast(batch, columns)
         for name, t in res.tables.items():
             parts[name].append(t)
         rest = np.flatnonzero(~res.done)
@@ -68,6 +70,9 @@ def decode_batch(batch: PacketBatch, fast: bool = True) -> Decoded:
         rest = np.arange(n)
     if rest.size:
         for name, t in _decode_general(batch, rest, error).items():
+            if columns is not None:
+                keep = columns.get(name, frozenset()) | {"Timestamp"}
+                t.cols = {k: v for k, v in t.cols.items() if k in keep}
             parts[name].append(t)
     tables: dict[str, RecordTable] = {}
     for name in RECORDS:  # a fixed order: record types in declaration order

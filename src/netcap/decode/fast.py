@@ -16,6 +16,7 @@ here is guarded by a length check against the packet's end before it is used.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,11 @@ from .linktypes import (
     NULL_AF_INET6,
 )
 
-__all__ = ["FastResult", "decode_fast"]
+__all__ = ["Columns", "FastResult", "decode_fast"]
+
+# Per record type, the columns a consumer reads (None: all of them). Rows (and `pkt`)
+# are always there; a type missing from the mapping gets no columns but its Timestamp.
+Columns = Mapping[str, frozenset[str]] | None
 
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
@@ -127,13 +132,23 @@ class _Header:
         return Ragged.from_matrix(self.m[:, k : k + width])
 
 
-def _table(name: str, batch: PacketBatch, pkt: I64, cols: dict[str, object]) -> RecordTable:
+def _table(name: str, batch: PacketBatch, pkt: I64, cols: dict[str, object],
+           columns: Columns) -> RecordTable:
+    """The record table of one type. A column given as a function is computed only if
+    wanted: decoding for metrics alone skips the costly ones (addresses, options)."""
+    keep = None if columns is None else columns.get(name, frozenset())
     full: dict[str, object] = {"Timestamp": batch.ts[pkt]}
-    full.update(cols)
+    for k, v in cols.items():
+        if keep is None or k in keep:
+            full[k] = v() if callable(v) else v
     return RecordTable(RECORDS[name], int(pkt.shape[0]), full, pkt)  # type: ignore[arg-type]
 
 
-def decode_fast(batch: PacketBatch) -> FastResult:
+def _wants(columns: Columns, name: str, *fields: str) -> bool:
+    return columns is None or any(f in columns.get(name, ()) for f in fields)
+
+
+def decode_fast(batch: PacketBatch, columns: Columns = None) -> FastResult:
     n = len(batch)
     r = _Reader(batch.data)
     base = batch.offset
@@ -273,7 +288,7 @@ def decode_fast(batch: PacketBatch) -> FastResult:
     done = other | tcp | udp | icmp4 | icmp6
 
     tables = _build(batch, r, done, eth, outer_et, l3, l4, pend, v4, v6, tcp, udp, icmp4,
-                    icmp6, tag_pkt, tag_tci, tag_type, opts, opt4)
+                    icmp6, tag_pkt, tag_tci, tag_type, opts, opt4, columns)
     return FastResult(done, tables)
 
 
@@ -363,7 +378,7 @@ def _build(
     batch: PacketBatch, r: _Reader, done: B, eth: B, outer_et: I64, l3: I64, l4: I64,
     pend: I64, v4: B, v6: B, tcp: B, udp: B, icmp4: B, icmp6: B,
     tag_pkt: list[I64], tag_tci: list[I64], tag_type: list[I64], opts: _Options,
-    opt4: _Options,
+    opt4: _Options, columns: Columns,
 ) -> dict[str, RecordTable]:
     tables: dict[str, RecordTable] = {}
     n = len(batch)
@@ -372,9 +387,9 @@ def _build(
     pe = np.flatnonzero(done & eth)
     if pe.size:
         tables["Ethernet"] = _table("Ethernet", batch, pe, {
-            "SrcMAC": r.bytes(base[pe] + 6, 6), "DstMAC": r.bytes(base[pe], 6),
+            "SrcMAC": lambda: r.bytes(base[pe] + 6, 6), "DstMAC": lambda: r.bytes(base[pe], 6),
             "EthernetType": outer_et[pe], "PayloadSize": caplen[pe] - 14, "_poff": base[pe] + 14,
-        })
+        }, columns)
 
     if tag_pkt:
         tp = np.concatenate(tag_pkt)
@@ -388,7 +403,7 @@ def _build(
             tables["Dot1Q"] = _table("Dot1Q", batch, tp, {
                 "Priority": tci >> 13, "DropEligible": (tci & 0x1000) != 0,
                 "VLANIdentifier": tci & 0x0FFF, "Type": ttype,
-            })
+            }, columns)
 
     # Ports for the IP records, from whichever transport header the packet has.
     sport = np.zeros(n, np.int64)
@@ -410,12 +425,14 @@ def _build(
             "Version": np.full(p4.size, 4, np.int64), "IHL": ihl,
             "TOS": h.u8(1), "Length": h.u16(2), "Id": h.u16(4), "Flags": ff >> 13,
             "FragOffset": ff & 0x1FFF, "TTL": h.u8(8), "Protocol": h.u8(9),
-            "Checksum": h.u16(10), "SrcIP": h.bytes(12, 4), "DstIP": h.bytes(16, 4),
+            "Checksum": h.u16(10), "SrcIP": lambda: h.bytes(12, 4),
+            "DstIP": lambda: h.bytes(16, 4),
         }
-        cols4.update(_option_columns(opt4, p4, n, batch.data, "IPv4Option"))
+        if _wants(columns, "IPv4", "Options", "Padding"):
+            cols4.update(_option_columns(opt4, p4, n, batch.data, "IPv4Option"))
         cols4.update({"PayloadSize": pend[p4] - a - ihl * 4, "SrcPort": sport[p4],
                       "DstPort": dport[p4], "_poff": a + ihl * 4})
-        tables["IPv4"] = _table("IPv4", batch, p4, cols4)
+        tables["IPv4"] = _table("IPv4", batch, p4, cols4, columns)
     p6 = np.flatnonzero(done & v6)
     if p6.size:
         a = l3[p6]
@@ -425,18 +442,22 @@ def _build(
         tables["IPv6"] = _table("IPv6", batch, p6, {
             "Version": np.full(p6.size, 6, np.int64), "TrafficClass": (word >> 20) & 0xFF,
             "FlowLabel": word & 0xFFFFF, "Length": h.u16(4), "NextHeader": h.u8(6),
-            "HopLimit": h.u8(7), "SrcIP": h.bytes(8, 16), "DstIP": h.bytes(24, 16),
+            "HopLimit": h.u8(7), "SrcIP": lambda: h.bytes(8, 16),
+            "DstIP": lambda: h.bytes(24, 16),
             "PayloadSize": pend[p6] - a - 40, "SrcPort": sport[p6], "DstPort": dport[p6],
             "_poff": a + 40,
-        })
+        }, columns)
 
-    def addrs(p: I64) -> tuple[Ragged, Ragged]:
+    def addr(p: I64, dst: int) -> Ragged:
+        """Source (dst=0) or destination (dst=1) IP address of packets p."""
         lens = alen[p]
-        s = src[p]
+        s = src[p] + dst * lens
         if p.size and bool((lens == lens[0]).all()):  # one IP version: fixed width
-            w = int(lens[0])
-            return r.bytes(s, w), r.bytes(s + w, w)
-        return Ragged.gather(batch.data, s, lens), Ragged.gather(batch.data, s + lens, lens)
+            return r.bytes(s, int(lens[0]))
+        return Ragged.gather(batch.data, s, lens)
+
+    def ips(p: I64) -> dict[str, object]:
+        return {"SrcIP": lambda: addr(p, 0), "DstIP": lambda: addr(p, 1)}
 
     pt = np.flatnonzero(tcp)  # tcp implies done
     if pt.size:
@@ -444,7 +465,6 @@ def _build(
         h = _Header(batch.data, a, 20)
         b12, fl = h.u8(12), h.u8(13)
         doff = b12 >> 4
-        s_ip, d_ip = addrs(pt)
         cols: dict[str, object] = {
             "SrcPort": sport[pt], "DstPort": dport[pt], "SeqNum": h.u32(4),
             "AckNum": h.u32(8), "DataOffset": doff,
@@ -453,10 +473,10 @@ def _build(
             "ECE": (fl & 0x40) != 0, "CWR": (fl & 0x80) != 0, "NS": (b12 & 0x01) != 0,
             "Window": h.u16(14), "Checksum": h.u16(16), "Urgent": h.u16(18),
         }
-        cols.update(_option_columns(opts, pt, n, batch.data, "TCPOption"))
-        cols.update({"PayloadSize": pend[pt] - a - doff * 4, "SrcIP": s_ip, "DstIP": d_ip,
-                     "_poff": a + doff * 4})
-        tables["TCP"] = _table("TCP", batch, pt, cols)
+        if _wants(columns, "TCP", "Options", "Padding"):
+            cols.update(_option_columns(opts, pt, n, batch.data, "TCPOption"))
+        cols.update({"PayloadSize": pend[pt] - a - doff * 4, **ips(pt), "_poff": a + doff * 4})
+        tables["TCP"] = _table("TCP", batch, pt, cols, columns)
 
     pu = np.flatnonzero(udp)
     if pu.size:
@@ -464,26 +484,22 @@ def _build(
         h = _Header(batch.data, a, 8)
         ulen = h.u16(4)
         upend = np.where(ulen == 0, pend[pu], np.minimum(pend[pu], a + ulen))
-        s_ip, d_ip = addrs(pu)
         tables["UDP"] = _table("UDP", batch, pu, {
             "SrcPort": sport[pu], "DstPort": dport[pu], "Length": ulen,
-            "Checksum": h.u16(6), "PayloadSize": upend - a - 8, "SrcIP": s_ip, "DstIP": d_ip,
-            "_poff": a + 8,
-        })
+            "Checksum": h.u16(6), "PayloadSize": upend - a - 8, **ips(pu), "_poff": a + 8,
+        }, columns)
 
     pi = np.flatnonzero(icmp4)
     if pi.size:
         h = _Header(batch.data, l4[pi], 8)
-        s_ip, d_ip = addrs(pi)
         tables["ICMPv4"] = _table("ICMPv4", batch, pi, {
             "TypeCode": h.u16(0), "Checksum": h.u16(2), "Id": h.u16(4),
-            "Seq": h.u16(6), "SrcIP": s_ip, "DstIP": d_ip,
-        })
+            "Seq": h.u16(6), **ips(pi),
+        }, columns)
     pi = np.flatnonzero(icmp6)
     if pi.size:
         h = _Header(batch.data, l4[pi], 4)
-        s_ip, d_ip = addrs(pi)
         tables["ICMPv6"] = _table("ICMPv6", batch, pi, {
-            "TypeCode": h.u16(0), "Checksum": h.u16(2), "SrcIP": s_ip, "DstIP": d_ip,
-        })
+            "TypeCode": h.u16(0), "Checksum": h.u16(2), **ips(pi),
+        }, columns)
     return tables
