@@ -368,5 +368,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def run() -> None:
+    """The `net` program: main(), then a quick exit.
+
+    Python's own shutdown frees every module and array one by one and waits for the
+    HTTP thread: measured 45-60 ms after a 1M-packet export, 5-10% of the whole run. By
+    now every output file is closed, worker processes are joined and the summary is
+    printed, so after flushing stdout/stderr nothing is left to clean up."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `net dump ... | head`: the reader went away
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -42,8 +42,9 @@ class Exporter:
         self._server = make_server(host, port, self._app, ThreadingWSGIServer,
                                    handler_class=_QuietHandler)
         self.port = int(self._server.server_port)
-        # A short poll interval: stop() waits for the serving loop to notice.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+        # A short poll interval: stop() waits for the serving loop to notice (100
+        # wakeups a second cost nothing measurable; 50 ms cost every -exit run 25 ms).
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,),
                                         daemon=True)
 
     def start(self) -> None:
