@@ -69,10 +69,7 @@ def decode_batch(batch: PacketBatch, fast: bool = True, columns: Columns = None)
     else:
         rest = np.arange(n)
     if rest.size:
-        for name, t in _decode_general(batch, rest, error).items():
-            if columns is not None:
-                keep = columns.get(name, frozenset()) | {"Timestamp"}
-                t.cols = {k: v for k, v in t.cols.items() if k in keep}
+        for name, t in _decode_general(batch, rest, error, columns).items():
             parts[name].append(t)
     tables: dict[str, RecordTable] = {}
     for name in RECORDS:  # a fixed order: record types in declaration order
@@ -84,7 +81,8 @@ def decode_batch(batch: PacketBatch, fast: bool = True, columns: Columns = None)
 
 
 def _decode_general(
-    batch: PacketBatch, rows: npt.NDArray[np.int64], error: npt.NDArray[np.int16]
+    batch: PacketBatch, rows: npt.NDArray[np.int64], error: npt.NDArray[np.int16],
+    columns: Columns,
 ) -> dict[str, RecordTable]:
     data = batch.data
     offsets, caplens, linktypes = batch.offset, batch.caplen, batch.linktype
@@ -104,9 +102,10 @@ def _decode_general(
     tables: dict[str, RecordTable] = {}
     for name, rs in recs.items():
         pk = np.asarray(pkts[name], dtype=np.int64)
-        t = RecordTable.from_rows(RECORDS[name], rs, pk)
+        only = None if columns is None else columns.get(name, frozenset())
+        t = RecordTable.from_rows(RECORDS[name], rs, pk, only)
         t.cols["Timestamp"] = batch.ts[pk]
-        if "_poff" in rs[0]:  # a record type either has a payload offset or not
+        if "_poff" in rs[0] and (only is None or "_poff" in only):  # payload offset
             t.cols["_poff"] = np.asarray([r["_poff"] for r in rs], dtype=np.int64)
         tables[name] = t
     return tables

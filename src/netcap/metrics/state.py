@@ -283,8 +283,11 @@ class MetricsState:
                 self._count("nc_audit_records", (name,), t.n)
                 proto = _RECORD_PROTOCOL.get(name)
                 if proto is not None and t.pkt is not None:
-                    rows = t.n if name not in ("Dot1Q", "IPv6Fragment") else int(
-                        np.unique(t.pkt).size)
+                    # Packets, not records: a packet may hold several of these. Rows
+                    # are in packet order, so count where the packet changes (np.unique
+                    # sorted them again: 40 ms per million packets).
+                    rows = t.n if name not in ("Dot1Q", "IPv6Fragment") else (
+                        int(np.count_nonzero(np.diff(t.pkt))) + 1 if t.n else 0)
                     self._count("nc_protocols", (proto,), rows)
             self._layers(d)
 

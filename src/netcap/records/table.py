@@ -232,15 +232,18 @@ class RecordTable:
         return rows
 
     @staticmethod
-    def from_rows(rtype: RecordType, rows: Sequence[dict[str, Any]], pkt: Iterable[int] | None
-                  ) -> RecordTable:
-        """Build columns from per-record dicts of raw values (the general decoder's output).
+    def from_rows(rtype: RecordType, rows: Sequence[dict[str, Any]], pkt: Iterable[int] | None,
+                  only: frozenset[str] | None = None) -> RecordTable:
+        """Build columns from per-record dicts of raw values (the general decoder's output);
+        with `only`, just those columns.
 
         Values: ints/bools/floats for scalars, bytes for strings and bytes (raw address
         bytes for rendered fields), a list of dicts for repeated messages.
         """
         n = len(rows)
         present = {k for r in rows for k in r}
+        if only is not None:
+            present &= only
         cols: dict[str, Column] = {}
         for fl in rtype.fields:
             if fl.name not in present:
