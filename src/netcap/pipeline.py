@@ -14,6 +14,7 @@ previous results.
 
 from __future__ import annotations
 
+import mmap
 import multiprocessing
 import os
 import time
@@ -214,11 +215,15 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
     scratch = bytearray(CHUNK_BYTES)
     with open(opts.read, "rb") as f:
         size = os.fstat(f.fileno()).st_size
+        try:
+            mapped: mmap.mmap | None = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # not mappable (a pipe, special file): read it
+            mapped = None
         while (token := prev.recv()) is not None:
             start, parser, first = token
             # Smaller chunks towards the end, so the workers finish together.
             want = min(CHUNK_BYTES, max(CHUNK_BYTES // 8, (size - start) // 4))
-            walk, scratch = walk_chunk(f, opts.read, start, parser, want, scratch)
+            walk, scratch = walk_chunk(f, opts.read, start, parser, want, scratch, mapped)
             count = len(walk.cols) if walk.cols is not None else 0
             # If the next worker has already finished, the input ended: nothing to pass.
             with suppress(BrokenPipeError, OSError):
@@ -228,6 +233,10 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
                     hi = min(count, lo + _BATCH_PACKETS)
                     out.send(_process(walk.batch(lo, hi, first + lo), opts))
             out.send((_CHUNK, walk.stop, walk.end))
+            if mapped is not None and walk.next > start:  # done with these pages: keep
+                # the RSS at one chunk (the page cache keeps them)
+                lo = start - start % mmap.PAGESIZE
+                mapped.madvise(mmap.MADV_DONTNEED, lo, walk.next - lo)
     with suppress(BrokenPipeError, OSError):
         nxt.send(None)  # pass the end on, so every worker stops
 

@@ -16,6 +16,7 @@ pcap.py / pcapng.py, stream decompression in _stream.py.
 from __future__ import annotations
 
 import io
+import mmap
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,14 +62,32 @@ class ChunkWalk:
 
 
 def walk_chunk(f: BinaryIO, path: str, start: int, parser: Parser, chunk_bytes: int,
-               scratch: bytearray) -> tuple[ChunkWalk, bytearray]:
+               scratch: bytearray, mapped: mmap.mmap | None = None
+               ) -> tuple[ChunkWalk, bytearray]:
     """Read about chunk_bytes of the file at `start` (a record boundary) and walk it.
 
     For parallel capture, where workers take turns: each walks its chunk, passes
     `next` and the parser (its section state) on, then decodes. Returns the walk and
-    the scratch buffer (grown when a single record is larger than chunk_bytes)."""
+    the scratch buffer (grown when a single record is larger than chunk_bytes).
+
+    With the file `mapped`, a chunk that has PAD more bytes of file after it is walked
+    and decoded in place: no copy from the page cache (measured: copying 529 MB took
+    0.12 s, mapping it 0.065 s of page faults). Near the end it is read as usual."""
     want = chunk_bytes
     while True:
+        if mapped is not None and start + want + PAD <= len(mapped):
+            buf = np.frombuffer(mapped, np.uint8, count=want + PAD, offset=start)
+            view = memoryview(mapped)[start : start + want]
+            arr = buf[:want]
+            res = parser.parse(view, arr, 0)
+            if res.stop is not None:
+                damaged = Truncation(path, start + res.stop[0], res.stop[1])
+                return ChunkWalk(view, arr, res.cols, start + res.stop[0], damaged, True,
+                                 buf), scratch
+            if res.pos == 0 and res.need > want:
+                want = max(2 * want, res.need)  # one record larger than the chunk
+                continue
+            return ChunkWalk(view, arr, res.cols, start + res.pos, None, False, buf), scratch
         if len(scratch) < want + PAD:
             scratch = bytearray(want + PAD)
         buf = np.frombuffer(scratch, np.uint8)
