@@ -220,6 +220,34 @@ def test_backfill_blocks_answer_range_queries(tmp_path: Path) -> None:
         assert float(result[0]["value"][1]) == 751
 
 
+def test_backfill_with_out_writes_the_records_capture_writes(tmp_path: Path) -> None:
+    """-out combines with -backfill: the files hold what `net capture` writes, and the
+    summary counts the audit records."""
+    from netcap.sources.ncap import NcapReader
+
+    capture = PCAPS / "zeek_http_bro.org.pcap"
+    r = subprocess.run([*net_cmd(), "capture", "-read", str(capture), "-out",
+                        str(tmp_path / "cap"), "-quiet"], capture_output=True, timeout=60)
+    assert r.returncode == 0
+    r = subprocess.run([*net_cmd(), "export", "-read", str(capture), "-exit", "-backfill",
+                        str(tmp_path / "x.om"), "-out", str(tmp_path / "exp"), "-address",
+                        f"127.0.0.1:{free_port()}"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+
+    def records(d: Path) -> dict[str, list[bytes]]:
+        out = {}
+        for f in sorted(d.glob("*.ncap.gz")):
+            with NcapReader(str(f)) as rd:
+                out[f.name] = [m.SerializeToString() for m in rd]
+        return out
+
+    cap, exp = records(tmp_path / "cap"), records(tmp_path / "exp")
+    assert cap and cap == exp
+    total = sum(len(v) for v in cap.values())
+    assert f"751 packets, {total} audit records" in r.stderr
+
+
 def test_replay_paces_by_packet_time() -> None:
     """bro.org.pcap spans 18.2 s of packet time: at -speed 6 it takes about 3 s, and a
     scrape in the middle sees part of it."""

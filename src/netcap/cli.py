@@ -265,8 +265,6 @@ def _export(argv: Sequence[str]) -> int:
     inputs_given = [*a.read, *a.dir, *a.paths]
     if not a.speed > 0:
         p.error("-speed must be above 0")
-    if a.out and (a.replay or a.backfill):
-        p.error("-out cannot be combined with -replay or -backfill (yet)")
     try:
         labels = _label_config(a.labels, a.series_budget, a.label_expiry)
     except ValueError as e:

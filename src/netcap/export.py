@@ -26,7 +26,7 @@ from .records.schema import Kind as FieldKind
 from .records.schema import Render
 from .records.types import RECORDS
 from .sinks.backfill import Backfill
-from .sinks.ncap import EncodeOptions
+from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch
 from .sources.capture import CaptureError, Truncation, open_capture
 from .sources.ncap import NcapError, NcapReader, is_ncap
 
@@ -48,7 +48,7 @@ class ExportOptions:
 @dataclass
 class ExportResult:
     packets: int = 0
-    records: int = 0
+    records: int = 0  # audit records counted: decoded from captures or read from files
     files: int = 0
     truncated: list[str] | None = None
     seconds: float = 0.0
@@ -79,8 +79,7 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
     if stepped:  # audit records in time order, all files together
         record_files = [p for p in opts.inputs if is_ncap(p)]
         if record_files:
-            n, notes = _stepped_records(record_files, state, opts, pacer)
-            result.records += n
+            _, notes = _stepped_records(record_files, state, opts, pacer)
             assert result.truncated is not None
             result.truncated += notes
             for _ in record_files:
@@ -90,15 +89,14 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
         if stepped and is_ncap(path):
             continue
         if is_ncap(path):
-            n, truncated = _export_records(path, state)
-            result.records += n
+            _, truncated = _export_records(path, state)
         else:
             # With several captures, each one's audit records go to a directory of its own.
             out = opts.out
             if out is not None and len(captures) > 1:
                 out = os.path.join(out, os.path.basename(path))
             if opts.backfill is not None or pacer is not None:
-                packets, t = _stepped_capture(path, state, opts, pacer)
+                packets, t = _stepped_capture(path, out, state, opts, pacer)
             else:
                 stats = run_capture(CaptureOptions(read=path, out=out, encode=opts.encode,
                                                    workers=opts.workers, metrics=True,
@@ -113,6 +111,7 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
         result.files += 1
     if opts.backfill is not None:
         opts.backfill.finish(state)
+    result.records = int(sum(state.snapshot().counters.get("nc_audit_records", {}).values()))
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -138,10 +137,11 @@ class _Pacer:
 _REPLAY_SLICE_NS = 50_000_000  # packets are released 50 ms of packet time at a time
 
 
-def _stepped_capture(path: str, state: MetricsState, opts: ExportOptions, pacer: _Pacer | None
-                     ) -> tuple[int, Truncation | None]:
+def _stepped_capture(path: str, out: str | None, state: MetricsState, opts: ExportOptions,
+                     pacer: _Pacer | None) -> tuple[int, Truncation | None]:
     """Count a capture in one process, slice by slice of packet time: for backfill
-    (sample at every step) and replay (pace by timestamps).
+    (sample at every step) and replay (pace by timestamps); with `out`, its audit
+    records are written too, as `capture` writes them.
 
     Time is the running maximum of packet timestamps, so a packet stamped earlier than
     one before it still counts in the current slice (samples must never go back)."""
@@ -149,12 +149,33 @@ def _stepped_capture(path: str, state: MetricsState, opts: ExportOptions, pacer:
     step = backfill.step_ns if backfill is not None else _REPLAY_SLICE_NS
     if pacer is not None:
         step = min(step, _REPLAY_SLICE_NS)
+    writer = NcapWriter(out, path, opts.encode) if out is not None else None
+    # Records to write must be complete; for counting alone, the metric columns do.
+    columns = None if writer is not None else metric_columns(state.config,
+                                                             opts.encode.entropy)
+    try:
+        truncation = _stepped_batches(path, state, opts, pacer, step, writer, columns)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if writer is not None:
+        writer.close()
+    return truncation
+
+
+def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
+                     pacer: _Pacer | None, step: int, writer: NcapWriter | None,
+                     columns: dict[str, frozenset[str]] | None,
+                     ) -> tuple[int, Truncation | None]:
+    backfill = opts.backfill
     packets = 0
     clock = 0
     with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
         for batch in src:
-            decoded = decode_batch(batch, columns=metric_columns(state.config,
-                                                                 opts.encode.entropy))
+            decoded = decode_batch(batch, columns=columns)
+            if writer is not None:  # before the metrics' entropy columns are added
+                writer.append(encode_batch(decoded, opts.encode))
             packets += len(batch)
             times = np.maximum.accumulate(np.maximum(batch.ts, clock))
             slices = times // step
