@@ -9,14 +9,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench clean compile
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
 	touch $@
 
-run: $(STAMP)
+# Bytecode, as a wheel install would have it: where PYTHONDONTWRITEBYTECODE is set, an
+# editable install otherwise compiles every module at each start (~50 ms of a run).
+compile: $(STAMP)
+	$(BIN)/python -m compileall -q src
+
+run: compile
 	$(BIN)/net capture -read tests/data/sample.pcap -out out/sample
 	$(BIN)/net dump -read out/sample/TCP.ncap.gz | head -5
 	$(BIN)/net export -read tests/data/sample.pcap -address 127.0.0.1:7777
@@ -26,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: compile
 	$(BIN)/python bench/run_bench.py
 
 clean:
