@@ -49,7 +49,7 @@ PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
 FORMAT_TYPE_ENUM = {
     "Ethernet": 7, "ARP": 8, "Dot1Q": 9, "IPv4": 29, "IPv4Option": 30, "IPv6": 31,
     "ICMPv4": 32, "ICMPv6": 33, "UDP": 37, "TCP": 38, "TCPOption": 39, "LLC": 51,
-    "IPv6Fragment": 68,
+    "IPv6Fragment": 68, "DNS": 41, "DHCPv4": 47, "NTP": 52,
 }  # fmt: skip
 
 # What each capture covers (link type, protocols).
@@ -132,8 +132,12 @@ def msg_dict(msg: Any) -> dict[str, Any]:
     """Set fields of a parsed message as a dict shaped like RecordTable.to_dicts()."""
     out: dict[str, Any] = {}
     for fd, value in msg.ListFields():
-        if fd.message_type is not None:
+        if fd.message_type is not None and fd.is_repeated:
             out[fd.name] = [msg_dict(m) for m in value]
+        elif fd.message_type is not None:
+            out[fd.name] = msg_dict(value)
+        elif fd.is_repeated:
+            out[fd.name] = list(value)
         else:
             out[fd.name] = value
     return out
@@ -406,8 +410,12 @@ def _jsonable(rtype: str, d: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
         fl = rt.by_name[k]
-        if fl.kind is Kind.MESSAGE:
+        if fl.kind is Kind.MESSAGE and fl.repeated:
             v = [_jsonable(fl.message or "", x) for x in v]
+        elif fl.kind is Kind.MESSAGE:
+            v = _jsonable(fl.message or "", v)
+        elif fl.repeated and fl.kind is Kind.BYTES:
+            v = [base64.b64encode(x).decode() for x in v]
         elif isinstance(v, bytes):
             v = base64.b64encode(v).decode()
         out[k] = v

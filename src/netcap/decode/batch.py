@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..analyzers.datagrams import analyze_datagrams
 from ..records.table import RecordTable
 from ..records.types import RECORDS
 from ..sources.batch import PacketBatch
@@ -55,9 +56,12 @@ class Decoded:
         return [(first + int(p), row) for p, row in zip(t.pkt, t.to_dicts(), strict=True)]
 
 
-def decode_batch(batch: PacketBatch, fast: bool = True, columns: Columns = None) -> Decoded:
-    """Decode every packet. `columns` limits the record columns built (for a consumer
-    that reads only some, such as the metrics); by default records are complete."""
+def decode_batch(batch: PacketBatch, fast: bool = True, columns: Columns = None,
+                 analyze: bool = True) -> Decoded:
+    """Decode every packet, and run the datagram analyzers (DNS, NTP, DHCP) unless
+    `analyze` is false. `columns` limits the link-to-transport record columns built (for
+    a consumer that reads only some, such as the metrics); application records are
+    always complete."""
     n = len(batch)
     error = np.zeros(n, np.int16)
     parts: dict[str, list[RecordTable]] = defaultdict(list)
@@ -77,6 +81,8 @@ def decode_batch(batch: PacketBatch, fast: bool = True, columns: Columns = None)
         if ts:
             t = RecordTable.concat(ts)
             tables[name] = t.sorted_by_packet() if len(ts) > 1 else t
+    if analyze:  # application layer: analyzers on the datagrams selected for them
+        tables.update(analyze_datagrams(batch, tables, error))
     return Decoded(batch, tables, error)
 
 

@@ -42,6 +42,15 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("icmpv4", "truncated"),
     ("icmpv6", "truncated"),
     ("dot11", "bad_frame"),
+    ("dns", "truncated"),
+    ("dns", "bad_label"),
+    ("dns", "bad_pointer"),
+    ("dns", "name_too_long"),
+    ("dns", "bad_rdata"),
+    ("ntp", "truncated"),
+    ("dhcp", "truncated"),
+    ("dhcp", "bad_magic"),
+    ("dhcp", "bad_option_length"),
 )
 
 NONE = 0

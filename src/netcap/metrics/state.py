@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..analyzers.datagrams import UDP_COLUMNS
 from ..decode.batch import Decoded
 from ..decode.errors import REASONS
 from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
@@ -142,7 +143,7 @@ _RECORD_COLUMNS: dict[str, frozenset[str]] = {
     "IPv6": frozenset({"NextHeader", "Length"}),
     "TCP": frozenset({"SrcPort", "DstPort", "FIN", "SYN", "RST", "PSH", "ACK", "URG",
                       "PayloadSize"}),
-    "UDP": frozenset({"SrcPort", "DstPort", "PayloadSize"}),
+    "UDP": frozenset({"SrcPort", "DstPort", "PayloadSize"}) | UDP_COLUMNS,  # + analyzers
     "ICMPv4": frozenset({"TypeCode"}),
     "ICMPv6": frozenset({"TypeCode"}),
 }

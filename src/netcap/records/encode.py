@@ -8,7 +8,9 @@ row, strings/bytes/sub-messages as `Ragged` rows; then rows are concatenated fie
 field in field-number order. The result is byte-identical to the protobuf library's
 `SerializeToString()` (tested), which is how the Go Netcap writes too.
 
-Limits: packed repeated scalars are not needed by the layer records yet and raise.
+Repeated scalars, strings and bytes (application records: cipher suites, TXT strings)
+are lists per row and encoded row by row in Python: they are few, and exactness matters
+more than speed there.
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ def _field_pieces(fl: Field, col: Any, n: int) -> list[AnyPiece]:
     if isinstance(col, Children):
         return _message_pieces(fl, col, n)
     if fl.repeated:
-        raise NotImplementedError(f"packed repeated field {fl.name}")
+        return _repeated_pieces(fl, col)
     if fl.kind in (Kind.STRING, Kind.BYTES):
         assert isinstance(col, Ragged)
         if not col.data.size:
@@ -196,6 +198,36 @@ def _field_pieces(fl: Field, col: Any, n: int) -> list[AnyPiece]:
         return []
     mat, used = _tagged_varints(tag_bytes, values, vmax)
     return [(mat, np.where(values != 0, used, 0))]
+
+
+def _varint_bytes(v: int) -> bytes:
+    v &= (1 << 64) - 1  # negative ints: 64-bit two's complement, as proto3 writes them
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def _repeated_pieces(fl: Field, col: npt.NDArray[Any]) -> list[AnyPiece]:
+    """A repeated scalar (packed: one tag, the length, every varint) or a repeated string
+    or bytes field (tag + length + bytes per element, empty elements too), row by row."""
+    ltag = _tag(fl.number, _WIRE_LEN)
+    rows: list[bytes] = []
+    for items in col:
+        if not items:
+            rows.append(b"")
+        elif fl.kind in (Kind.STRING, Kind.BYTES):
+            rows.append(b"".join(
+                ltag + _varint_bytes(len(b)) + b
+                for b in (x.encode() if isinstance(x, str) else bytes(x) for x in items)))
+        elif fl.kind.is_varint:
+            body = b"".join(_varint_bytes(int(x)) for x in items)
+            rows.append(ltag + _varint_bytes(len(body)) + body)
+        else:
+            raise NotImplementedError(f"repeated {fl.kind.value} field {fl.name}")
+    return [_pad(Ragged.from_list(rows))]
 
 
 def _message_pieces(fl: Field, col: Children, n: int) -> list[AnyPiece]:

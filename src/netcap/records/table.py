@@ -218,6 +218,9 @@ class RecordTable:
                 values = [b.decode("utf-8", "replace") for b in raw] if (
                     fl.kind is Kind.STRING
                 ) else raw
+            elif col.dtype.kind == "O":  # repeated scalars, strings or bytes
+                values = [[x.decode("utf-8", "replace") if isinstance(x, bytes) else x
+                           for x in v] if fl.kind is Kind.STRING else list(v) for v in col]
             elif fl.kind is Kind.BOOL:
                 values = col.astype(bool).tolist()
             elif fl.kind is Kind.DOUBLE:
@@ -261,6 +264,8 @@ class RecordTable:
                         kids.append(kid)
                 child = RecordTable.from_rows(RECORDS[fl.message or ""], kids, None)
                 cols[fl.name] = Children(np.asarray(parents, dtype=np.int64), child)
+            elif fl.repeated:  # repeated scalars, strings or bytes: a list per row
+                cols[fl.name] = _object_column([list(r.get(fl.name) or ()) for r in rows])
             elif fl.kind in (Kind.STRING, Kind.BYTES):
                 cols[fl.name] = Ragged.from_list([r.get(fl.name, b"") for r in rows])
             else:
@@ -270,9 +275,19 @@ class RecordTable:
         )
 
 
+def _object_column(items: list[Any]) -> npt.NDArray[Any]:
+    """A 1-D object array holding these items (numpy would make a 2-D array of lists)."""
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = item
+    return out
+
+
 def _present(v: Any, kind: Kind, repeated: bool) -> bool:
     """Whether proto3 writes this value: not the default. -0.0 is written (its bits are
     not zero); a singular sub-message is written whenever it is set, even if empty."""
+    if repeated and kind is not Kind.MESSAGE:
+        return bool(v)
     if kind is Kind.DOUBLE:
         return bool(v) or math.copysign(1.0, v) < 0
     if kind is Kind.MESSAGE and not repeated:
@@ -320,6 +335,9 @@ def _concat_column(
     dtype = sample.dtype if fl is None else np.result_type(
         *[p.dtype for p in parts if isinstance(p, np.ndarray)]
     )
+    if dtype.kind == "O":  # lists per row: a missing part is empty lists
+        return np.concatenate([p if isinstance(p, np.ndarray) else _object_column([[]] * n)
+                               for p, n in zip(parts, sizes, strict=True)])
     return np.concatenate(
         [p if isinstance(p, np.ndarray) else np.zeros(n, dtype)
          for p, n in zip(parts, sizes, strict=True)]

@@ -263,3 +263,147 @@ record(
     f(24, "SrcIP", STR, "source address", render=IP),
     f(25, "DstIP", STR, "destination address", render=IP),
 )
+
+# -- application layer: records made by the analyzers (`analyzers/`) -------------------
+
+record(
+    "DNSQuestion",
+    "One entry of a DNS question section.",
+    f(1, "Name", STR, "queried name, dot-separated (bytes outside printable ASCII as \\DDD)"),
+    f(2, "Type", I32, "query type (1 A, 28 AAAA, 5 CNAME, 12 PTR, 15 MX, 16 TXT, ...)",
+      label=True),
+    f(3, "Class", I32, "query class (1 IN; mDNS sets the top bit for unicast replies)"),
+)
+
+record(
+    "DNSSOA",
+    "Data of an SOA resource record.",
+    f(1, "MName", BYTES, "primary name server"),
+    f(2, "RName", BYTES, "responsible mailbox"),
+    f(3, "Serial", U32, "zone serial"),
+    f(4, "Refresh", U32, "refresh interval, seconds"),
+    f(5, "Retry", U32, "retry interval, seconds"),
+    f(6, "Expire", U32, "expire limit, seconds"),
+    f(7, "Minimum", U32, "negative-caching TTL, seconds"),
+)
+
+record(
+    "DNSSRV",
+    "Data of an SRV resource record.",
+    f(1, "Priority", I32, "priority"),
+    f(2, "Weight", I32, "weight"),
+    f(3, "Port", I32, "service port"),
+    f(4, "Name", BYTES, "target host"),
+)
+
+record(
+    "DNSMX",
+    "Data of an MX resource record.",
+    f(1, "Preference", I32, "preference"),
+    f(2, "Name", STR, "mail exchanger"),
+)
+
+record(
+    "DNSResourceRecord",
+    "One resource record of an answer, authority or additional section.",
+    f(1, "Name", STR, "owner name"),
+    f(2, "Type", I32, "record type", label=True),
+    f(3, "Class", I32, "record class (mDNS: top bit = cache flush)"),
+    f(4, "TTL", U32, "time to live, seconds"),
+    f(5, "DataLength", I32, "RDLENGTH: bytes of record data"),
+    f(6, "Data", BYTES, "record data as sent (names inside it may be compressed)"),
+    f(7, "IP", STR, "address of an A or AAAA record", render=IP),
+    f(8, "NS", BYTES, "name server of an NS record"),
+    f(9, "CNAME", BYTES, "canonical name of a CNAME record"),
+    f(10, "PTR", BYTES, "name of a PTR record"),
+    f(11, "SOA", MSG, "data of an SOA record", message="DNSSOA"),
+    f(12, "SRV", MSG, "data of an SRV record", message="DNSSRV"),
+    f(13, "MX", MSG, "data of an MX record", message="DNSMX"),
+    f(14, "TXTs", BYTES, "character strings of a TXT record", repeated=True),
+)
+
+record(
+    "DNS",
+    "A DNS message (UDP, TCP or mDNS).",
+    f(1, "Timestamp", I64, TS),
+    f(2, "ID", I32, "transaction ID"),
+    f(3, "QR", BOOL, "a response", label=True),
+    f(4, "OpCode", I32, "opcode (0 query, 4 notify, 5 update)", label=True),
+    f(5, "AA", BOOL, "authoritative answer"),
+    f(6, "TC", BOOL, "truncated"),
+    f(7, "RD", BOOL, "recursion desired"),
+    f(8, "RA", BOOL, "recursion available"),
+    f(9, "Z", I32, "reserved bits (incl. AD and CD)"),
+    f(10, "ResponseCode", I32, "rcode (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...)", label=True),
+    f(11, "QDCount", I32, "questions announced in the header"),
+    f(12, "ANCount", I32, "answers announced"),
+    f(13, "NSCount", I32, "authority records announced"),
+    f(14, "ARCount", I32, "additional records announced"),
+    f(15, "Questions", MSG, "question section", repeated=True, message="DNSQuestion"),
+    f(16, "Answers", MSG, "answer section", repeated=True, message="DNSResourceRecord"),
+    f(17, "Authorities", MSG, "authority section", repeated=True, message="DNSResourceRecord"),
+    f(18, "Additionals", MSG, "additional section", repeated=True, message="DNSResourceRecord"),
+    f(19, "SrcIP", STR, "source address", render=IP),
+    f(20, "DstIP", STR, "destination address", render=IP),
+    f(21, "SrcPort", I32, "source port"),
+    f(22, "DstPort", I32, "destination port"),
+)
+
+record(
+    "DHCPOption",
+    "One DHCP option.",
+    f(1, "Type", I32, "option code (53 message type, 55 parameter request list, ...)"),
+    f(2, "Length", I32, "option length"),
+    f(3, "Data", STR, "option value as text (addresses dotted, names as sent, else hex)"),
+)
+
+record(
+    "DHCPv4",
+    "A DHCPv4 (BOOTP) message.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "Operation", I32, "1 request, 2 reply"),
+    f(3, "HardwareType", I32, "hardware type (1 Ethernet)"),
+    f(4, "HardwareLen", I32, "hardware address length"),
+    f(5, "HardwareOpts", I32, "hops"),
+    f(6, "Xid", U32, "transaction ID"),
+    f(7, "Secs", I32, "seconds since the client began"),
+    f(8, "Flags", I32, "flags (0x8000 broadcast)"),
+    f(9, "ClientIP", STR, "ciaddr", render=IP),
+    f(10, "YourClientIP", STR, "yiaddr", render=IP),
+    f(11, "NextServerIP", STR, "siaddr", render=IP),
+    f(12, "RelayAgentIP", STR, "giaddr", render=IP),
+    f(13, "ClientHWAddr", STR, "chaddr (hardware length bytes)", render=MAC),
+    f(14, "ServerName", BYTES, "sname field, up to its first NUL"),
+    f(15, "File", BYTES, "file field, up to its first NUL"),
+    f(16, "Options", MSG, "options", repeated=True, message="DHCPOption"),
+    f(17, "Fingerprint", STR, "option 55 parameter request list, comma-separated codes"),
+    f(18, "SrcIP", STR, "source address", render=IP),
+    f(19, "DstIP", STR, "destination address", render=IP),
+    f(20, "SrcPort", I32, "source port"),
+    f(21, "DstPort", I32, "destination port"),
+)
+
+record(
+    "NTP",
+    "An NTP message.",
+    f(1, "Timestamp", I64, TS),
+    f(2, "LeapIndicator", I32, "leap indicator"),
+    f(3, "Version", I32, "version", label=True),
+    f(4, "Mode", I32, "mode (1 symmetric active, 3 client, 4 server, 5 broadcast, ...)",
+      label=True),
+    f(5, "Stratum", I32, "stratum"),
+    f(6, "Poll", I32, "poll interval, log2 seconds"),
+    f(7, "Precision", I32, "precision, log2 seconds"),
+    f(8, "RootDelay", U32, "root delay, 16.16 fixed point seconds"),
+    f(9, "RootDispersion", U32, "root dispersion, 16.16 fixed point seconds"),
+    f(10, "ReferenceID", U32, "reference ID"),
+    f(11, "ReferenceTimestamp", U64, "reference time, raw 64-bit NTP timestamp"),
+    f(12, "OriginTimestamp", U64, "origin time, raw 64-bit NTP timestamp"),
+    f(13, "ReceiveTimestamp", U64, "receive time, raw 64-bit NTP timestamp"),
+    f(14, "TransmitTimestamp", U64, "transmit time, raw 64-bit NTP timestamp"),
+    f(15, "ExtensionBytes", BYTES, "bytes after the 48-byte header (extensions, MAC)"),
+    f(16, "SrcIP", STR, "source address", render=IP),
+    f(17, "DstIP", STR, "destination address", render=IP),
+    f(18, "SrcPort", I32, "source port"),
+    f(19, "DstPort", I32, "destination port"),
+)

@@ -1,0 +1,172 @@
+"""DNS messages (RFC 1035; mDNS is the same format): header, questions, resource records.
+
+Rules kept: a compression pointer must point strictly before the name it occurs in, so
+no name can loop; names longer than 255 bytes, labels with reserved type bits, and
+records running past the message are errors, and a message with an error yields no
+record (as gopacket, which the Go Netcap uses, fails the whole layer). Trailing bytes
+after the announced sections are ignored. Names are text: labels joined by dots, bytes
+outside printable ASCII (and dots or backslashes inside a label) escaped as in zone
+files (\\DDD, \\., \\\\); the root is the empty name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..decode.errors import DecodeError
+
+__all__ = ["parse_dns"]
+
+_MAX_NAME = 255
+_A, _NS, _CNAME, _SOA, _PTR, _MX, _TXT, _AAAA, _SRV = 1, 2, 5, 6, 12, 15, 16, 28, 33
+
+# Each byte as it appears in a name's text.
+_TEXT = [chr(b) if 0x21 <= b <= 0x7E and b not in (0x2E, 0x5C) else f"\\{b:03d}"
+         for b in range(256)]
+_TEXT[0x2E], _TEXT[0x5C] = "\\.", "\\\\"
+
+
+def _label_text(raw: bytes) -> str:
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return "".join(_TEXT[b] for b in raw)
+    if text.isprintable() and " " not in text and "." not in text and "\\" not in text:
+        return text
+    return "".join(_TEXT[b] for b in raw)
+
+
+def _name(msg: bytes, pos: int) -> tuple[str, int]:
+    """The name at pos and the position after it (after the first pointer, if any)."""
+    labels: list[str] = []
+    length = 0
+    end = -1  # where the name ends in the original position (after a pointer)
+    start = pos  # pointers must point before the label sequence that uses them
+    n = len(msg)
+    while True:
+        if pos >= n:
+            raise DecodeError("dns", "truncated")
+        size = msg[pos]
+        if size == 0:
+            pos += 1
+            break
+        kind = size & 0xC0
+        if kind == 0xC0:
+            if pos + 1 >= n:
+                raise DecodeError("dns", "truncated")
+            target = ((size & 0x3F) << 8) | msg[pos + 1]
+            if target >= start:
+                raise DecodeError("dns", "bad_pointer")
+            if end < 0:
+                end = pos + 2
+            pos = start = target
+            continue
+        if kind:
+            raise DecodeError("dns", "bad_label")  # 0x40/0x80: extended/reserved labels
+        if pos + 1 + size > n:
+            raise DecodeError("dns", "truncated")
+        length += size + 1
+        if length > _MAX_NAME:
+            raise DecodeError("dns", "name_too_long")
+        labels.append(_label_text(msg[pos + 1 : pos + 1 + size]))
+        pos += 1 + size
+    return ".".join(labels), (pos if end < 0 else end)
+
+
+def _u16(b: bytes, p: int) -> int:
+    return (b[p] << 8) | b[p + 1]
+
+
+def _u32(b: bytes, p: int) -> int:
+    return int.from_bytes(b[p : p + 4], "big")
+
+
+def _rr(msg: bytes, pos: int) -> tuple[dict[str, Any], int]:
+    name, pos = _name(msg, pos)
+    if pos + 10 > len(msg):
+        raise DecodeError("dns", "truncated")
+    rtype, rclass, ttl, rdlen = _u16(msg, pos), _u16(msg, pos + 2), _u32(msg, pos + 4), _u16(
+        msg, pos + 8)
+    data_at = pos + 10
+    end = data_at + rdlen
+    if end > len(msg):
+        raise DecodeError("dns", "truncated")
+    data = msg[data_at:end]
+    rr: dict[str, Any] = {"Name": name.encode(), "Type": rtype, "Class": rclass, "TTL": ttl,
+                          "DataLength": rdlen, "Data": data}
+    if rtype in (_A, _AAAA):
+        if rdlen != (4 if rtype == _A else 16):
+            raise DecodeError("dns", "bad_rdata")
+        rr["IP"] = data
+    elif rtype in (_NS, _CNAME, _PTR):
+        target, after = _name(msg, data_at)
+        if after > end:
+            raise DecodeError("dns", "bad_rdata")
+        rr[{_NS: "NS", _CNAME: "CNAME", _PTR: "PTR"}[rtype]] = target.encode()
+    elif rtype == _SOA:
+        mname, p = _name(msg, data_at)
+        rname, p = _name(msg, p)
+        if p + 20 > end:
+            raise DecodeError("dns", "bad_rdata")
+        rr["SOA"] = {"MName": mname.encode(), "RName": rname.encode(), "Serial": _u32(msg, p),
+                     "Refresh": _u32(msg, p + 4), "Retry": _u32(msg, p + 8),
+                     "Expire": _u32(msg, p + 12), "Minimum": _u32(msg, p + 16)}
+    elif rtype == _MX:
+        if rdlen < 3:
+            raise DecodeError("dns", "bad_rdata")
+        target, after = _name(msg, data_at + 2)
+        if after > end:
+            raise DecodeError("dns", "bad_rdata")
+        rr["MX"] = {"Preference": _u16(msg, data_at), "Name": target.encode()}
+    elif rtype == _SRV:
+        if rdlen < 7:
+            raise DecodeError("dns", "bad_rdata")
+        target, after = _name(msg, data_at + 6)
+        if after > end:
+            raise DecodeError("dns", "bad_rdata")
+        rr["SRV"] = {"Priority": _u16(msg, data_at), "Weight": _u16(msg, data_at + 2),
+                     "Port": _u16(msg, data_at + 4), "Name": target.encode()}
+    elif rtype == _TXT:
+        txts: list[bytes] = []
+        p = data_at
+        while p < end:
+            size = msg[p]
+            if p + 1 + size > end:
+                raise DecodeError("dns", "bad_rdata")
+            txts.append(msg[p + 1 : p + 1 + size])
+            p += 1 + size
+        rr["TXTs"] = txts
+    return rr, end
+
+
+def parse_dns(msg: bytes) -> dict[str, Any]:
+    """The DNS record fields of one message (without Timestamp, addresses and ports)."""
+    if len(msg) < 12:
+        raise DecodeError("dns", "truncated")
+    flags = _u16(msg, 2)
+    counts = [_u16(msg, k) for k in (4, 6, 8, 10)]
+    rec: dict[str, Any] = {
+        "ID": _u16(msg, 0), "QR": bool(flags & 0x8000), "OpCode": (flags >> 11) & 0xF,
+        "AA": bool(flags & 0x0400), "TC": bool(flags & 0x0200), "RD": bool(flags & 0x0100),
+        "RA": bool(flags & 0x0080), "Z": (flags >> 4) & 0x7, "ResponseCode": flags & 0xF,
+        "QDCount": counts[0], "ANCount": counts[1], "NSCount": counts[2],
+        "ARCount": counts[3],
+    }
+    pos = 12
+    questions = []
+    for _ in range(counts[0]):
+        name, pos = _name(msg, pos)
+        if pos + 4 > len(msg):
+            raise DecodeError("dns", "truncated")
+        questions.append({"Name": name.encode(), "Type": _u16(msg, pos),
+                          "Class": _u16(msg, pos + 2)})
+        pos += 4
+    rec["Questions"] = questions
+    for section, count in zip(("Answers", "Authorities", "Additionals"), counts[1:],
+                              strict=True):
+        rrs = []
+        for _ in range(count):
+            rr, pos = _rr(msg, pos)
+            rrs.append(rr)
+        rec[section] = rrs
+    return rec
