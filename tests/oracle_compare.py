@@ -21,6 +21,10 @@ Netcap / gopacket semantics):
   tunnelled: only the first (outermost) entry is compared. vlan.* and ipv6.fraghdr.*
   are compared entry by entry (one entry per tag / fragment header).
 
+* Application layer: tshark shows dns.flags.rcode for responses only, and the root name
+  as "<Root>" (ours is the empty name); dns.a / dns.aaaa list the A / AAAA records of
+  every section in order; DHCP option values are compared as our text form.
+
 pcapng custom blocks appear in the oracle as frames without frame.interface_id; they are
 not packets and are skipped (as in tests/test_sources.py). Files tshark could not open
 (oracle empty, .stderr present) have nothing to compare; cut or damaged files are
@@ -130,7 +134,7 @@ Layers = dict[str, list[dict[str, Any]]]  # record name -> that packet's records
 Packet = tuple[int, int, Layers]  # wirelen, caplen, layers
 
 _RECORD_NAMES = ("Ethernet", "Dot1Q", "ARP", "IPv4", "IPv6", "IPv6Fragment", "ICMPv4",
-                 "ICMPv6", "UDP", "TCP")  # fmt: skip
+                 "ICMPv6", "UDP", "TCP", "DNS", "NTP", "DHCPv4")  # fmt: skip
 
 
 def _packets(decoded: list[Decoded]) -> list[Packet]:
@@ -232,6 +236,36 @@ def _type_code(rec: str, shift: int) -> Ours:
     return get
 
 
+def _dns(f: str, section: str | None = None, types: tuple[int, ...] = ()) -> Ours:
+    """DNS fields: of the header (section None), or of every entry of a section (every
+    resource record section when section is "*"), optionally only of some RR types."""
+    def get(_w: int, _c: int, layers: Layers) -> list[str]:
+        rs = layers.get("DNS")
+        if not rs:
+            return []
+        msg = rs[0]
+        if f == "ResponseCode" and not msg.get("QR"):
+            return []  # tshark shows the rcode of responses only
+        if section is None:
+            return [str(int(msg.get(f, 0)))]
+        if f == "Name":  # the root name: "" here, "<Root>" in tshark
+            return [str(e.get(f, "")) or "<Root>" for e in msg.get(section, ())]
+        names = ("Answers", "Authorities", "Additionals") if section == "*" else (section,)
+        return [str(e.get(f, "")) for s in names for e in msg.get(s, ())
+                if not types or e.get("Type") in types]
+
+    return get
+
+
+def _dhcp_option(code: int) -> Ours:
+    def get(_w: int, _c: int, layers: Layers) -> list[str]:
+        rs = layers.get("DHCPv4")
+        return [str(o.get("Data", "")) for o in rs[0].get("Options", ())
+                if o.get("Type") == code] if rs else []
+
+    return get
+
+
 def _int_bool(v: Any) -> str:
     return "1" if v else "0"
 
@@ -277,6 +311,23 @@ FIELDS: dict[str, tuple[Ours, Theirs, bool]] = {
     "arp.src.hw_mac": (_text("ARP", "SrcHwAddress"), str, False),
     "arp.src.proto_ipv4": (_text("ARP", "SrcProtocolAddress"), str, False),
     "arp.dst.proto_ipv4": (_text("ARP", "DstProtocolAddress"), str, False),
+    # application layer (analyzers)
+    "dns.id": (_dns("ID"), _hex, False),
+    "dns.flags.response": (_dns("QR"), _bool, False),
+    "dns.flags.rcode": (_dns("ResponseCode"), _dec, False),
+    "dns.count.answers": (_dns("ANCount"), _dec, False),
+    "dns.qry.name": (_dns("Name", "Questions"), str, True),
+    "dns.qry.type": (_dns("Type", "Questions"), _dec, True),
+    "dns.a": (_dns("IP", "*", (1,)), str, True),
+    "dns.aaaa": (_dns("IP", "*", (28,)), str, True),
+    "ntp.flags.vn": (_first("NTP", "Version"), _dec, False),
+    "ntp.flags.mode": (_first("NTP", "Mode"), _dec, False),
+    "ntp.stratum": (_first("NTP", "Stratum"), _dec, False),
+    "dhcp.id": (_first("DHCPv4", "Xid"), _hex, False),
+    "dhcp.hw.mac_addr": (_text("DHCPv4", "ClientHWAddr"), str, False),
+    "dhcp.option.dhcp": (_dhcp_option(53), _dec, False),
+    "dhcp.option.hostname": (_dhcp_option(12), str, False),
+    "dhcp.option.requested_ip_address": (_dhcp_option(50), str, False),
 }
 
 

@@ -122,11 +122,18 @@ def test_promtool_accepts_the_exposition(served: Served) -> None:
     assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), r
 
 
-def test_capture_and_its_records_give_the_same_record_metrics(tmp_path: Path) -> None:
-    r = subprocess.run([*net_cmd(), "capture", "-read", str(CAPTURE), "-out", str(tmp_path),
+@pytest.mark.parametrize(("capture", "expect"), [
+    (CAPTURE, "nc_dns_questions_total"),  # and mDNS
+    (PCAPS / "dpkt_dns_icmp.pcap", "nc_dns_response_seconds_count"),
+    (PCAPS / "zeek_dhcp.pcap", 'nc_dhcp_messages_total{message_type="inform"}'),
+    (PCAPS / "zeek_ntp.pcap", 'nc_ntp_messages_total{mode="server",version="4"}'),
+])
+def test_capture_and_its_records_give_the_same_record_metrics(tmp_path: Path, capture: Path,
+                                                              expect: str) -> None:
+    r = subprocess.run([*net_cmd(), "capture", "-read", str(capture), "-out", str(tmp_path),
                         "-quiet"], capture_output=True, timeout=60)
     assert r.returncode == 0
-    a, b = Served("-read", str(CAPTURE)), Served(str(tmp_path))  # `net export DIR`
+    a, b = Served("-read", str(capture)), Served(str(tmp_path))  # `net export DIR`
     try:
         ma, mb = a.metrics(), b.metrics()
     finally:
@@ -135,9 +142,11 @@ def test_capture_and_its_records_give_the_same_record_metrics(tmp_path: Path) ->
     record_families = ("nc_audit_records", "nc_ethernet_frames", "nc_arp_packets",
                        "nc_ip_packets", "nc_tcp_segments", "nc_udp_datagrams",
                        "nc_icmp_messages", "nc_tcp_payload_bytes", "nc_udp_payload_bytes",
-                       "nc_ip_packet_bytes", "nc_vlan_tags")
+                       "nc_ip_packet_bytes", "nc_vlan_tags", "nc_dns_", "nc_ntp_",
+                       "nc_dhcp_")
     pick = {k: v for k, v in ma.items() if k.startswith(record_families)}
     assert pick and pick == {k: v for k, v in mb.items() if k.startswith(record_families)}
+    assert any(k.startswith(expect) and v > 0 for k, v in pick.items()), expect
     assert mb["nc_input_files_done_total"] == len(list(tmp_path.glob("*.ncap.gz")))
 
 

@@ -29,7 +29,9 @@ from oracle_compare import (
     write_reasons,
 )
 
-MIN_AGREEMENT = 0.999
+# 0.999 for the link-to-transport fields alone; the application fields add listed diffs
+# (DNS over TCP and fragmented datagrams wait for reassembly, issue 4).
+MIN_AGREEMENT = 0.998
 Opened = dict[str, tuple[str, list[Decoded]] | None]
 
 

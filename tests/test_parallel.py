@@ -62,7 +62,8 @@ def test_parallel_bad_input_is_capture_error(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
 
 
-@pytest.mark.parametrize("name", ["zeek_wikipedia.pcap", "zeek_http_iso-download.pcap.gz"])
+@pytest.mark.parametrize("name", ["zeek_wikipedia.pcap", "zeek_http_iso-download.pcap.gz",
+                                  "dpkt_dns_icmp.pcap"])  # DNS: responses in later batches
 def test_parallel_metrics_equal_single(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """Workers count metrics per batch and the parent merges them: the same values as
     counting in one process (stage times and the rate aside)."""

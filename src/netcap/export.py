@@ -223,6 +223,10 @@ def _columns(record_type: str, msgs: list[Any]) -> dict[str, Any]:
     rtype = RECORDS[record_type]
     cols: dict[str, Any] = {}
     for f in rtype.fields:
+        if f.kind is FieldKind.MESSAGE and f.repeated:  # sub-records as dicts (DNS
+            # questions, DHCP options: the application metrics read them)
+            cols[f.name] = [[_message_dict(x) for x in getattr(m, f.name)] for m in msgs]
+            continue
         if f.repeated or f.kind in (FieldKind.MESSAGE, FieldKind.BYTES):
             continue
         if f.kind is FieldKind.STRING:
@@ -231,8 +235,14 @@ def _columns(record_type: str, msgs: list[Any]) -> dict[str, Any]:
         elif f.kind is FieldKind.DOUBLE:
             cols[f.name] = np.fromiter((getattr(m, f.name) for m in msgs), np.float64, len(msgs))
         else:
-            cols[f.name] = np.fromiter((getattr(m, f.name) for m in msgs), np.int64, len(msgs))
+            dtype = np.uint64 if f.kind is FieldKind.UINT64 else np.int64
+            cols[f.name] = np.fromiter((getattr(m, f.name) for m in msgs), dtype, len(msgs))
     return cols
+
+
+def _message_dict(msg: Any) -> dict[str, Any]:
+    """The scalar fields of a protobuf message (strings as text)."""
+    return {fd.name: value for fd, value in msg.ListFields() if fd.message_type is None}
 
 
 def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,

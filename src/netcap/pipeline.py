@@ -171,7 +171,7 @@ def _process(batch: PacketBatch, opts: CaptureOptions
         if opts.encode.entropy:  # for the entropy histograms (files got theirs above)
             for table in decoded.tables.values():
                 add_payload_columns(table, decoded.batch.data, False, True)
-        m = MetricsState(opts.labels)
+        m = MetricsState(opts.labels, partial=True)
         m.add_batch(decoded)
         m.add_stage_time("decode", t1 - t0)
         if opts.out is not None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["ENTROPY_BUCKETS", "FAMILIES", "PAYLOAD_BUCKETS", "Family", "Kind"]
+__all__ = ["ENTROPY_BUCKETS", "FAMILIES", "LATENCY_BUCKETS", "PAYLOAD_BUCKETS", "Family",
+           "Kind"]
 
 
 class Kind(Enum):
@@ -45,6 +46,11 @@ class Family:
 PAYLOAD_BUCKETS: tuple[float, ...] = (0, 64, 128, 256, 512, 1024, 1500, 4096, 9000, 65535)
 # Shannon entropy in bits per byte: text is around 4-5, compressed or encrypted near 8.
 ENTROPY_BUCKETS: tuple[float, ...] = (1, 2, 3, 4, 5, 6, 7, 7.5, 7.9, 8)
+
+# Latencies measured from packets (seconds): LAN answers in well under a millisecond,
+# resolvers in tens of milliseconds, timeouts in seconds.
+LATENCY_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                      0.25, 0.5, 1, 2.5, 5, 10)
 
 C, G, H, INFO = Kind.COUNTER, Kind.GAUGE, Kind.HISTOGRAM, Kind.INFO
 
@@ -86,6 +92,16 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("nc_udp_payload_bytes", H, "UDP payload sizes (captured bytes)"),
     Family("nc_ip_packet_bytes", H, "IP packet sizes (total length from the header)",
            ("version",)),
+    # -- application layer (analyzers) ------------------------------------------------
+    Family("nc_dns_messages", C, "DNS messages by direction, opcode and response code",
+           ("qr", "opcode", "rcode")),
+    Family("nc_dns_questions", C, "DNS questions by query type", ("qtype",)),
+    Family("nc_dns_response_seconds", H,
+           "time from a DNS query to its response in packet time (matched by addresses,"
+           " ports and ID)", buckets=LATENCY_BUCKETS),
+    Family("nc_ntp_messages", C, "NTP messages by version and mode", ("version", "mode")),
+    Family("nc_dhcp_messages", C, "DHCPv4 messages by message type (option 53)",
+           ("message_type",)),
     Family("nc_payload_entropy_bits_per_byte", H,
            "Shannon entropy of TCP and UDP payloads in bits per byte (with -entropy)",
            ("protocol",), buckets=ENTROPY_BUCKETS),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +26,17 @@ from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
 from ..records.render import render_column
 from ..records.schema import Render
 from ..records.table import Ragged
+from .app import (
+    DHCP_TYPES,
+    DNS_OPCODES,
+    DNS_QTYPES,
+    DNS_RCODES,
+    NTP_MODES,
+    Transactions,
+    children,
+    name_of,
+    values,
+)
 from .families import FAMILIES, PAYLOAD_BUCKETS, Kind
 
 __all__ = ["Histogram", "LabelConfig", "MetricsState", "Snapshot", "metric_columns"]
@@ -166,8 +177,17 @@ def metric_columns(config: LabelConfig, entropy: bool) -> dict[str, frozenset[st
 
 
 class MetricsState:
-    def __init__(self, config: LabelConfig | None = None) -> None:
+    """Every metric value, updated per batch and read at scrape time.
+
+    `partial`: the state counts one batch for a worker and is sent to the main state as
+    a `delta`; then responses whose request it did not see are kept for the main state,
+    which may hold that request from an earlier batch."""
+
+    def __init__(self, config: LabelConfig | None = None, partial: bool = False) -> None:
         self.config = config or LabelConfig()
+        self.partial = partial
+        self._dns = Transactions()
+        self._dns_orphans: list[tuple[Any, int]] = []  # responses without a request
         self._seen: dict[str, dict[Labels, float]] = defaultdict(dict)  # extra-label series
         self._lock = threading.Lock()
         self.started = time.time()
@@ -402,6 +422,20 @@ class MetricsState:
                                cols)
                 self._hist["nc_udp_payload_bytes"][()].add(col("PayloadSize"))
                 self._entropy("udp", cols)
+        elif name == "DNS":
+            self._dns_metrics(cols, n)
+        elif name == "NTP":
+            keys = Counter(zip(col("Version").tolist(), col("Mode").tolist(), strict=True))
+            for (version, mode), k in keys.items():
+                self._count("nc_ntp_messages", (str(version), name_of(NTP_MODES, mode)), k)
+        elif name == "DHCPv4":
+            for opts in children(cols.get("Options"), n):
+                kind = next((o.get("Data") for o in opts if o.get("Type") == 53), None)
+                if isinstance(kind, bytes):
+                    kind = kind.decode("ascii", "replace")
+                label = "none" if kind is None else (
+                    name_of(DHCP_TYPES, int(kind)) if kind.isdigit() else "other")
+                self._count("nc_dhcp_messages", (label,), 1)
         elif name in ("ICMPv4", "ICMPv6"):
             version, table = ("4", _ICMP4) if name == "ICMPv4" else ("6", _ICMP6)
             types = col("TypeCode") >> 8
@@ -411,6 +445,34 @@ class MetricsState:
                 lut[code] = i
                 names.append((version, label))
             self._count_by("nc_icmp_messages", lut[types & 0xFF], names)
+
+    def _dns_metrics(self, cols: dict[str, Any], n: int) -> None:
+        qr = values(cols.get("QR"), n)
+        opcode = values(cols.get("OpCode"), n)
+        rcode = values(cols.get("ResponseCode"), n)
+        for is_resp, op, rc in zip(qr, opcode, rcode, strict=True):
+            self._count("nc_dns_messages", ("response" if is_resp else "query",
+                                            name_of(DNS_OPCODES, int(op or 0)),
+                                            name_of(DNS_RCODES, int(rc or 0))), 1)
+        for questions in children(cols.get("Questions"), n):
+            for q in questions:
+                self._count("nc_dns_questions", (name_of(DNS_QTYPES, int(q.get("Type", 0))),),
+                            1)
+        # Response times: the key is (client, client port, server, server port, ID).
+        ts = values(cols.get("Timestamp"), n)
+        ids = values(cols.get("ID"), n)
+        src, dst = values(cols.get("SrcIP"), n), values(cols.get("DstIP"), n)
+        sport, dport = values(cols.get("SrcPort"), n), values(cols.get("DstPort"), n)
+        for i in range(n):
+            if qr[i]:
+                key = (dst[i], dport[i], src[i], sport[i], ids[i])
+                seconds = self._dns.response(key, ts[i])
+                if seconds is not None:
+                    self._hist["nc_dns_response_seconds"][()].add(np.asarray([seconds]))
+                elif self.partial:
+                    self._dns_orphans.append((key, ts[i]))
+            else:
+                self._dns.request((src[i], sport[i], dst[i], dport[i], ids[i]), ts[i])
 
     def _entropy(self, protocol: str, cols: dict[str, Any]) -> None:
         e = cols.get("PayloadEntropy")  # present only with -entropy
@@ -433,6 +495,9 @@ class MetricsState:
                            if k != "nc_processing_rate_packets_per_second"},
                 "hist": {k: {lk: (list(h.buckets), h.count, h.sum) for lk, h in v.items()}
                          for k, v in self._hist.items()},
+                # Transactions still open at the end of this part, for the main state.
+                "dns_orphans": list(self._dns_orphans),
+                "dns_pending": list(self._dns.pending.items()),
             }
 
     def merge(self, delta: dict[str, Any]) -> None:
@@ -450,6 +515,12 @@ class MetricsState:
                     h.buckets = [a + b for a, b in zip(h.buckets, buckets, strict=True)]
                     h.count += count
                     h.sum += total
+            for key, ts in delta.get("dns_orphans", ()):
+                seconds = self._dns.response(key, ts)
+                if seconds is not None:
+                    self._hist["nc_dns_response_seconds"][()].add(np.asarray([seconds]))
+            for key, ts in delta.get("dns_pending", ()):
+                self._dns.request(key, ts)
             packets = int(delta["counters"].get("nc_packets", {}).get((), 0))
             if packets:
                 self._rate(packets)

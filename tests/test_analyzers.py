@@ -1,0 +1,168 @@
+"""Application analyzers (DNS, NTP, DHCPv4): fields from real captures, every error
+reason, and fuzzing (real payloads mutated, and random bytes) that may only raise
+DecodeError."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from netcap.analyzers.dhcp import parse_dhcp
+from netcap.analyzers.dns import parse_dns
+from netcap.analyzers.ntp import parse_ntp
+from netcap.decode.batch import decode_batch
+from netcap.decode.errors import DecodeError, describe
+from netcap.metrics.state import MetricsState
+from netcap.sources.capture import open_capture
+
+PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
+
+
+def _payloads(name: str, port: int) -> list[bytes]:
+    """UDP payloads to or from `port` in a corpus capture."""
+    out = []
+    for batch in open_capture(str(PCAPS / name)):
+        d = decode_batch(batch, analyze=False)
+        t = d.tables["UDP"]
+        assert t.pkt is not None
+        for i, (sp, dp) in enumerate(zip(t.cols["SrcPort"], t.cols["DstPort"], strict=True)):
+            if port in (int(sp), int(dp)):
+                off, size = int(t.cols["_poff"][i]), int(t.cols["PayloadSize"][i])
+                out.append(batch.data[off : off + size].tobytes())
+    return out
+
+
+DNS = _payloads("dpkt_dns_icmp.pcap", 53) + _payloads("zeek_dns_mdns.pcap", 5353) + (
+    _payloads("sv_dns-udp-eve-log-srv.pcap", 53) + _payloads("tcpdump_dns_udp.pcap", 53))
+NTP = _payloads("zeek_ntp.pcap", 123)
+DHCP = _payloads("zeek_dhcp.pcap", 67)
+
+
+def test_corpus_payloads_parse() -> None:
+    assert len(DNS) > 30 and len(NTP) > 30 and len(DHCP) >= 9
+    for p in DNS:
+        parse_dns(p)
+    for p in NTP:
+        parse_ntp(p)
+    for p in DHCP:
+        parse_dhcp(p)
+
+
+def _header(qd: int = 1, an: int = 0) -> bytes:
+    return struct.pack(">6H", 0x1234, 0x8180, qd, an, 0, 0)
+
+
+def test_dns_record_types() -> None:
+    name = b"\x03www\x07example\x03com\x00"
+    q = name + struct.pack(">HH", 1, 1)
+
+    def rr(rtype: int, rdata: bytes) -> bytes:
+        return b"\xc0\x0c" + struct.pack(">HHIH", rtype, 1, 300, len(rdata)) + rdata
+
+    msg = _header(1, 6) + q + rr(16, b"\x05hello\x00\x03abc") + rr(
+        6, b"\x02ns\xc0\x0c\x04mail\xc0\x0c" + struct.pack(">5I", 7, 8, 9, 10, 11)) + rr(
+        15, struct.pack(">H", 10) + b"\x02mx\xc0\x0c") + rr(
+        33, struct.pack(">HHH", 1, 2, 5060) + b"\x03sip\xc0\x0c") + rr(
+        5, b"\xc0\x0c") + rr(99, b"\x01\x02")
+    rec = parse_dns(msg)
+    assert rec["ID"] == 0x1234 and rec["QR"] and rec["RD"] and rec["RA"]
+    assert rec["Questions"] == [{"Name": b"www.example.com", "Type": 1, "Class": 1}]
+    txt, soa, mx, srv, cname, other = rec["Answers"]
+    assert txt["TXTs"] == [b"hello", b"", b"abc"]
+    assert soa["SOA"] == {"MName": b"ns.www.example.com", "RName": b"mail.www.example.com",
+                          "Serial": 7, "Refresh": 8, "Retry": 9, "Expire": 10, "Minimum": 11}
+    assert mx["MX"] == {"Preference": 10, "Name": b"mx.www.example.com"}
+    assert srv["SRV"] == {"Priority": 1, "Weight": 2, "Port": 5060,
+                          "Name": b"sip.www.example.com"}
+    assert cname["CNAME"] == b"www.example.com"
+    assert other["Data"] == b"\x01\x02" and other["Type"] == 99  # unknown types kept raw
+    # Odd bytes in a label are escaped, the root is the empty name.
+    odd = parse_dns(_header(2) + b"\x03a.b\x02\x00\xff\x00" + b"\x00\x01\x00\x01"
+                    + b"\x00\x00\x01\x00\x01")
+    assert [q["Name"] for q in odd["Questions"]] == [b"a\\.b.\\000\\255", b""]
+
+
+@pytest.mark.parametrize(("msg", "reason"), [
+    (b"\x00" * 11, "dns/truncated"),
+    (_header() + b"\xc0\x0c\x00\x01\x00\x01", "dns/bad_pointer"),  # points at itself
+    (_header() + b"\x01a\xc0\x0c\x00\x01\x00\x01", "dns/bad_pointer"),  # a loop
+    (_header() + b"\x41a\x00\x00\x01\x00\x01", "dns/bad_label"),
+    (_header() + b"\x3f" + b"a" * 63 + (b"\x3f" + b"a" * 63) * 3 + b"\x00\x00\x01\x00\x01",
+     "dns/name_too_long"),
+    (_header(1, 1) + b"\x00\x00\x01\x00\x01" + b"\x00" + struct.pack(">HHIH", 1, 1, 0, 3)
+     + b"\x01\x02\x03", "dns/bad_rdata"),  # an A record of 3 bytes
+    (_header(1, 1) + b"\x00\x00\x01\x00\x01" + b"\x00\x00\x01", "dns/truncated"),
+    (b"\x23" + b"\x00" * 46, "ntp/truncated"),
+    (b"\x01" * 239, "dhcp/truncated"),
+    (b"\x01" * 240, "dhcp/bad_magic"),
+    (b"\x01" * 236 + b"\x63\x82\x53\x63" + b"\x35\x05\x01", "dhcp/bad_option_length"),
+])
+def test_error_reasons(msg: bytes, reason: str) -> None:
+    parser = {"dns": parse_dns, "ntp": parse_ntp, "dhcp": parse_dhcp}[reason.split("/")[0]]
+    with pytest.raises(DecodeError) as e:
+        parser(msg)
+    assert describe(e.value.index) == reason
+
+
+_PARSERS = [(parse_dns, DNS), (parse_ntp, NTP), (parse_dhcp, DHCP)]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_payloads_raise_only_decode_errors(data: st.DataObject) -> None:
+    parser, corpus = data.draw(st.sampled_from(_PARSERS))
+    base = bytearray(data.draw(st.sampled_from(corpus)))
+    for _ in range(data.draw(st.integers(1, 8))):
+        if not base:
+            break
+        i = data.draw(st.integers(0, len(base) - 1))
+        base[i] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(base)))
+    for msg in (bytes(base), bytes(base[:cut])):
+        with contextlib.suppress(DecodeError):
+            parser(msg)
+
+
+@settings(max_examples=300, deadline=None)
+@given(msg=st.binary(max_size=600))
+def test_random_bytes_raise_only_decode_errors(msg: bytes) -> None:
+    for parser, _ in _PARSERS:
+        with contextlib.suppress(DecodeError):
+            parser(msg)
+
+
+def test_every_prefix_of_real_messages() -> None:
+    """Fed one byte at a time, as a cut capture would: a record or a DecodeError."""
+    for parser, corpus in _PARSERS:
+        for msg in corpus[:5]:
+            for k in range(len(msg) + 1):
+                with contextlib.suppress(DecodeError):
+                    parser(msg[:k])
+
+
+def test_dns_response_time_in_packet_time() -> None:
+    """tcpdump_dns_udp.pcap: a query at 1591780794.740079 and its response at .870361."""
+    state = MetricsState()
+    for batch in open_capture(str(PCAPS / "tcpdump_dns_udp.pcap")):
+        state.add_batch(decode_batch(batch))
+    h = state.snapshot().histograms["nc_dns_response_seconds"][()]
+    assert h.count == 1 and h.sum == pytest.approx(0.130282, abs=1e-9)
+    counters = state.snapshot().counters
+    assert counters["nc_dns_messages"] == {("query", "query", "noerror"): 1,
+                                           ("response", "query", "noerror"): 1}
+    assert counters["nc_dns_questions"] == {("a",): 2}
+
+
+def test_failed_message_is_a_counted_error_and_keeps_lower_layers() -> None:
+    """A DNS message cut by the snaplen: no DNS record, dns/truncated counted, and the
+    UDP and IP records of that packet are still there."""
+    for batch in open_capture(str(PCAPS / "dpkt_truncated_dns.pcap")):
+        d = decode_batch(batch)
+        assert "DNS" not in d.tables
+        assert {describe(int(e)) for e in d.error if e} == {"dns/truncated"}
+        assert d.tables["UDP"].n == len(batch)
