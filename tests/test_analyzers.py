@@ -128,6 +128,46 @@ def test_mutated_payloads_raise_only_decode_errors(data: st.DataObject) -> None:
             parser(msg)
 
 
+def _outcome(msg: bytes, full: bool) -> object:
+    try:
+        rec = parse_dns(msg, full)
+    except DecodeError as e:
+        return describe(e.index)
+    keep = ("ID", "QR", "OpCode", "ResponseCode", "QDCount", "ANCount")
+    return {k: rec.get(k) for k in keep}, [q["Type"] for q in rec["Questions"]]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_dns_counting_mode_agrees_with_full_decoding(data: st.DataObject) -> None:
+    """parse_dns(full=False), used when only counting, fails exactly when the full parse
+    fails (same reason) and gives the same header and question types."""
+    base = bytearray(data.draw(st.sampled_from(DNS)))
+    for _ in range(data.draw(st.integers(0, 6))):
+        i = data.draw(st.integers(0, len(base) - 1))
+        base[i] = data.draw(st.integers(0, 255))
+    msg = bytes(base[: data.draw(st.integers(0, len(base)))])
+    assert _outcome(msg, True) == _outcome(msg, False)
+
+
+def _with_rr(rtype: int, rdata: bytes, tail: bytes = b"") -> bytes:
+    return (_header(1, 1) + b"\x00\x00\x01\x00\x01" + b"\x00"
+            + struct.pack(">HHIH", rtype, 1, 0, len(rdata)) + rdata + tail)
+
+
+@pytest.mark.parametrize("msg", [
+    _with_rr(15, b"\x00\x01", b"\x00"),  # MX data too short for its name
+    _with_rr(15, b"\x00\x01"),  # ... at the end of the message
+    _with_rr(33, b"\x00" * 6, b"\x00"),  # SRV likewise
+    _with_rr(2, b"\x00\x00"),  # NS whose name ends inside its data
+    _with_rr(6, b"\x00\x00" + b"\x00" * 19),  # SOA one byte short
+    _with_rr(16, b"\x05ab"),  # TXT string past the data
+    _with_rr(28, b"\x00" * 15),  # AAAA of 15 bytes
+])
+def test_dns_counting_mode_on_rdata_edges(msg: bytes) -> None:
+    assert _outcome(msg, True) == _outcome(msg, False)
+
+
 @settings(max_examples=300, deadline=None)
 @given(msg=st.binary(max_size=600))
 def test_random_bytes_raise_only_decode_errors(msg: bytes) -> None:

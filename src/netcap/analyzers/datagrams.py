@@ -31,8 +31,9 @@ UDP_PORTS: dict[int, str] = {53: "DNS", 5353: "DNS", 5355: "DNS", 123: "NTP", 67
 # The UDP record columns this stage reads (decoding for metrics alone must build them).
 UDP_COLUMNS = frozenset({"SrcPort", "DstPort", "SrcIP", "DstIP", "PayloadSize", "_poff"})
 
-_PARSERS: dict[str, Callable[[bytes], dict[str, Any]]] = {
-    "DNS": parse_dns, "NTP": parse_ntp, "DHCPv4": parse_dhcp}
+_PARSERS: dict[str, Callable[[bytes, bool], dict[str, Any]]] = {
+    "DNS": parse_dns, "NTP": lambda msg, _full: parse_ntp(msg),
+    "DHCPv4": lambda msg, _full: parse_dhcp(msg)}
 _NAMES = tuple(_PARSERS)
 _LUT = np.zeros(65536, np.int8)  # port -> 1 + index into _NAMES, 0: none
 for _port, _name in UDP_PORTS.items():
@@ -40,9 +41,11 @@ for _port, _name in UDP_PORTS.items():
 
 
 def analyze_datagrams(batch: PacketBatch, tables: dict[str, RecordTable],
-                      error: npt.NDArray[np.int16]) -> dict[str, RecordTable]:
+                      error: npt.NDArray[np.int16], full: bool = True
+                      ) -> dict[str, RecordTable]:
     """Records of the analyzed UDP payloads of a batch, by record type (rows in packet
-    order); sets `error` for packets whose payload failed to parse."""
+    order); sets `error` for packets whose payload failed to parse. full=False: only
+    what the metrics read (DNS: header and question types; the same checks)."""
     udp = tables.get("UDP")
     if udp is None or udp.pkt is None:
         return {}
@@ -64,7 +67,7 @@ def analyze_datagrams(batch: PacketBatch, tables: dict[str, RecordTable],
     for k, (w, row) in enumerate(zip(which[rows].tolist(), rows.tolist(), strict=True)):
         name = _NAMES[w - 1]
         try:
-            rec = _PARSERS[name](data[poff[k] : poff[k] + size[k]].tobytes())
+            rec = _PARSERS[name](data[poff[k] : poff[k] + size[k]].tobytes(), full)
         except DecodeError as e:
             if error[pkts[k]] == 0:
                 error[pkts[k]] = e.index

@@ -36,8 +36,9 @@ def _label_text(raw: bytes) -> str:
     return "".join(_TEXT[b] for b in raw)
 
 
-def _name(msg: bytes, pos: int) -> tuple[str, int]:
-    """The name at pos and the position after it (after the first pointer, if any)."""
+def _name(msg: bytes, pos: int, text: bool = True) -> tuple[str, int]:
+    """The name at pos and the position after it (after the first pointer, if any).
+    With text=False the name is only checked (same errors), and "" returned."""
     labels: list[str] = []
     length = 0
     end = -1  # where the name ends in the original position (after a pointer)
@@ -68,7 +69,8 @@ def _name(msg: bytes, pos: int) -> tuple[str, int]:
         length += size + 1
         if length > _MAX_NAME:
             raise DecodeError("dns", "name_too_long")
-        labels.append(_label_text(msg[pos + 1 : pos + 1 + size]))
+        if text:
+            labels.append(_label_text(msg[pos + 1 : pos + 1 + size]))
         pos += 1 + size
     return ".".join(labels), (pos if end < 0 else end)
 
@@ -82,6 +84,7 @@ def _u32(b: bytes, p: int) -> int:
 
 
 def _rr(msg: bytes, pos: int) -> tuple[dict[str, Any], int]:
+    """One resource record and the position after it."""
     name, pos = _name(msg, pos)
     if pos + 10 > len(msg):
         raise DecodeError("dns", "truncated")
@@ -139,8 +142,36 @@ def _rr(msg: bytes, pos: int) -> tuple[dict[str, Any], int]:
     return rr, end
 
 
-def parse_dns(msg: bytes) -> dict[str, Any]:
-    """The DNS record fields of one message (without Timestamp, addresses and ports)."""
+def _check_rdata(msg: bytes, rtype: int, at: int, end: int) -> None:
+    """The checks `_rr` makes on record data, without building anything."""
+    size = end - at
+    if rtype in (_A, _AAAA):
+        if size != (4 if rtype == _A else 16):
+            raise DecodeError("dns", "bad_rdata")
+    elif rtype in (_NS, _CNAME, _PTR, _MX, _SRV):
+        skip = {_MX: 2, _SRV: 6}.get(rtype, 0)  # fixed fields before the name
+        if skip and size < skip + 1:
+            raise DecodeError("dns", "bad_rdata")
+        if _name(msg, at + skip, False)[1] > end:
+            raise DecodeError("dns", "bad_rdata")
+    elif rtype == _SOA:
+        p = _name(msg, _name(msg, at, False)[1], False)[1]
+        if p + 20 > end:
+            raise DecodeError("dns", "bad_rdata")
+    elif rtype == _TXT:
+        p = at
+        while p < end:
+            p += 1 + msg[p]
+            if p > end:
+                raise DecodeError("dns", "bad_rdata")
+
+
+def parse_dns(msg: bytes, full: bool = True) -> dict[str, Any]:
+    """The DNS record fields of one message (without Timestamp, addresses and ports).
+
+    full=False (counting only): the message is checked completely, with the same
+    errors, but only the header and the question types are returned: names are not
+    turned into text and resource records not built (~3x faster)."""
     if len(msg) < 12:
         raise DecodeError("dns", "truncated")
     flags = _u16(msg, 2)
@@ -155,13 +186,26 @@ def parse_dns(msg: bytes) -> dict[str, Any]:
     pos = 12
     questions = []
     for _ in range(counts[0]):
-        name, pos = _name(msg, pos)
+        name, pos = _name(msg, pos, full)
         if pos + 4 > len(msg):
             raise DecodeError("dns", "truncated")
         questions.append({"Name": name.encode(), "Type": _u16(msg, pos),
-                          "Class": _u16(msg, pos + 2)})
+                          "Class": _u16(msg, pos + 2)} if full else {"Type": _u16(msg, pos)})
         pos += 4
     rec["Questions"] = questions
+    if not full:  # check every record as _rr would, building nothing
+        n = len(msg)
+        for _ in range(counts[1] + counts[2] + counts[3]):
+            pos = _name(msg, pos, False)[1]
+            if pos + 10 > n:
+                raise DecodeError("dns", "truncated")
+            data_at = pos + 10
+            end = data_at + ((msg[pos + 8] << 8) | msg[pos + 9])
+            if end > n:
+                raise DecodeError("dns", "truncated")
+            _check_rdata(msg, (msg[pos] << 8) | msg[pos + 1], data_at, end)
+            pos = end
+        return rec
     for section, count in zip(("Answers", "Authorities", "Additionals"), counts[1:],
                               strict=True):
         rrs = []

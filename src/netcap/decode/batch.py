@@ -82,7 +82,7 @@ def decode_batch(batch: PacketBatch, fast: bool = True, columns: Columns = None,
             t = RecordTable.concat(ts)
             tables[name] = t.sorted_by_packet() if len(ts) > 1 else t
     if analyze:  # application layer: analyzers on the datagrams selected for them
-        tables.update(analyze_datagrams(batch, tables, error))
+        tables.update(analyze_datagrams(batch, tables, error, full=columns is None))
     return Decoded(batch, tables, error)
 
 
