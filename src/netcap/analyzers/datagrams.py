@@ -1,10 +1,15 @@
 """Datagram analyzers: which UDP payloads go to which parser, run on a decoded batch.
 
 Dispatch is one table, by port, destination port first (as gopacket decides the layer
-after UDP). Only the selected datagrams cost per-packet Python work: the ports are
-matched vectorized over the batch's UDP table. A parser's `DecodeError` becomes the
-packet's decode-error reason (the layers below stay decoded); a message with an error
-yields no record.
+after UDP). Only the selected datagrams cost per-packet work: the ports are matched
+vectorized over the batch's UDP table, NTP (a fixed 48-byte header) is read vectorized
+too, and DNS and DHCP messages are parsed one by one. A parser's `DecodeError` becomes
+the packet's decode-error reason (the layers below stay decoded); a message with an
+error yields no record.
+
+`full=False` (decoding for metrics alone) builds only what the metrics read: for DNS the
+header fields and question types, after checking the whole message exactly as the full
+parse would (tested), so counts and errors are the same either way.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..decode.errors import DecodeError
-from ..records.table import Ragged, RecordTable
+from ..decode.errors import DecodeError, code
+from ..gather import gather_u8
+from ..records.table import Children, Ragged, RecordTable
 from ..records.types import RECORDS
 from ..sources.batch import PacketBatch
 from .dhcp import parse_dhcp
-from .dns import parse_dns
-from .ntp import parse_ntp
+from .dns import check_dns, parse_dns
+from .ntp import ntp_columns
 
 __all__ = ["UDP_COLUMNS", "UDP_PORTS", "analyze_datagrams"]
 
@@ -31,55 +37,151 @@ UDP_PORTS: dict[int, str] = {53: "DNS", 5353: "DNS", 5355: "DNS", 123: "NTP", 67
 # The UDP record columns this stage reads (decoding for metrics alone must build them).
 UDP_COLUMNS = frozenset({"SrcPort", "DstPort", "SrcIP", "DstIP", "PayloadSize", "_poff"})
 
-_PARSERS: dict[str, Callable[[bytes, bool], dict[str, Any]]] = {
-    "DNS": parse_dns, "NTP": lambda msg, _full: parse_ntp(msg),
-    "DHCPv4": lambda msg, _full: parse_dhcp(msg)}
-_NAMES = tuple(_PARSERS)
+I64 = npt.NDArray[np.int64]
+Errors = npt.NDArray[np.int16]
+
+
+class _Selected:
+    """The UDP rows given to one analyzer: their payloads and the columns every
+    application record copies from UDP (addresses, ports, packet, time)."""
+
+    def __init__(self, batch: PacketBatch, udp: RecordTable, rows: I64) -> None:
+        assert udp.pkt is not None
+        self.batch = batch
+        self.udp = udp
+        self.rows = rows
+        self.pkt = udp.pkt[rows]
+        self.poff = np.asarray(udp.cols["_poff"])[rows]
+        self.size = np.asarray(udp.cols["PayloadSize"])[rows]
+
+    def payloads(self) -> list[bytes]:
+        data = self.batch.data
+        return [data[o : o + s].tobytes()
+                for o, s in zip(self.poff.tolist(), self.size.tolist(), strict=True)]
+
+    def table(self, name: str, keep: I64, cols: dict[str, Any]) -> RecordTable:
+        """A record table of the kept rows (indexes into the selection), with the
+        columns given plus those copied from UDP."""
+        rows = self.rows[keep]
+        udp = self.udp.cols
+        src, dst = udp["SrcIP"], udp["DstIP"]
+        assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+        cols.update(Timestamp=self.batch.ts[self.pkt[keep]], SrcIP=src.take(rows),
+                    DstIP=dst.take(rows), SrcPort=np.asarray(udp["SrcPort"])[rows],
+                    DstPort=np.asarray(udp["DstPort"])[rows])
+        return RecordTable(RECORDS[name], int(keep.shape[0]), cols, self.pkt[keep])
+
+
+def _fail(sel: _Selected, error: Errors, bad: I64, reasons: list[int]) -> None:
+    """Set the decode error of the packets whose payload failed (first error wins)."""
+    pkts = sel.pkt[bad]
+    free = error[pkts] == 0
+    error[pkts[free]] = np.asarray(reasons, np.int16)[free]
+
+
+def _parsed(sel: _Selected, error: Errors, parse: Callable[[bytes], dict[str, Any]],
+            name: str) -> RecordTable | None:
+    """Parse every payload in Python; rows of the records that parsed."""
+    recs: list[dict[str, Any]] = []
+    ok: list[int] = []
+    bad: list[int] = []
+    reasons: list[int] = []
+    for k, msg in enumerate(sel.payloads()):
+        try:
+            recs.append(parse(msg))
+            ok.append(k)
+        except DecodeError as e:
+            bad.append(k)
+            reasons.append(e.index)
+    if bad:
+        _fail(sel, error, np.asarray(bad, np.int64), reasons)
+    if not ok:
+        return None
+    keep = np.asarray(ok, np.int64)
+    cols = RecordTable.from_rows(RECORDS[name], recs, None).cols
+    return sel.table(name, keep, cols)
+
+
+def _dns(sel: _Selected, error: Errors, full: bool) -> RecordTable | None:
+    if full:
+        return _parsed(sel, error, parse_dns, "DNS")
+    # Counting: each message checked in Python (question types kept), header fields
+    # read vectorized from the payloads that passed.
+    ok: list[int] = []
+    qtypes: list[int] = []
+    parents: list[int] = []
+    bad: list[int] = []
+    reasons: list[int] = []
+    for k, msg in enumerate(sel.payloads()):
+        try:
+            types = check_dns(msg)
+        except DecodeError as e:
+            bad.append(k)
+            reasons.append(e.index)
+            continue
+        parents += [len(ok)] * len(types)
+        qtypes += types
+        ok.append(k)
+    if bad:
+        _fail(sel, error, np.asarray(bad, np.int64), reasons)
+    if not ok:
+        return None
+    keep = np.asarray(ok, np.int64)
+    h = gather_u8(sel.batch.data, sel.poff[keep], 12).astype(np.int64)
+    flags = (h[:, 2] << 8) | h[:, 3]
+    questions = RecordTable(RECORDS["DNSQuestion"], len(qtypes),
+                            {"Type": np.asarray(qtypes, np.int64)})
+    cols: dict[str, Any] = {
+        "ID": (h[:, 0] << 8) | h[:, 1], "QR": (flags & 0x8000) != 0,
+        "OpCode": (flags >> 11) & 0xF, "ResponseCode": flags & 0xF,
+        "QDCount": (h[:, 4] << 8) | h[:, 5], "ANCount": (h[:, 6] << 8) | h[:, 7],
+        "Questions": Children(np.asarray(parents, np.int64), questions),
+    }
+    return sel.table("DNS", keep, cols)
+
+
+_NTP_TRUNCATED = code("ntp", "truncated")
+
+
+def _ntp(sel: _Selected, error: Errors, full: bool) -> RecordTable | None:
+    """NTP: the fixed 48-byte header of every message at once."""
+    short = np.flatnonzero(sel.size < 48)
+    if short.size:
+        _fail(sel, error, short, [_NTP_TRUNCATED] * int(short.size))
+    keep = np.flatnonzero(sel.size >= 48)
+    if not keep.size:
+        return None
+    cols = ntp_columns(sel.batch.data, sel.poff[keep], sel.size[keep])
+    return sel.table("NTP", keep, cols)
+
+
+def _dhcp(sel: _Selected, error: Errors, full: bool) -> RecordTable | None:
+    return _parsed(sel, error, parse_dhcp, "DHCPv4")
+
+
+_ANALYZERS: dict[str, Callable[[_Selected, Errors, bool], RecordTable | None]] = {
+    "DNS": _dns, "NTP": _ntp, "DHCPv4": _dhcp}
+_NAMES = tuple(_ANALYZERS)
 _LUT = np.zeros(65536, np.int8)  # port -> 1 + index into _NAMES, 0: none
 for _port, _name in UDP_PORTS.items():
     _LUT[_port] = 1 + _NAMES.index(_name)
 
 
-def analyze_datagrams(batch: PacketBatch, tables: dict[str, RecordTable],
-                      error: npt.NDArray[np.int16], full: bool = True
-                      ) -> dict[str, RecordTable]:
+def analyze_datagrams(batch: PacketBatch, tables: dict[str, RecordTable], error: Errors,
+                      full: bool = True) -> dict[str, RecordTable]:
     """Records of the analyzed UDP payloads of a batch, by record type (rows in packet
-    order); sets `error` for packets whose payload failed to parse. full=False: only
-    what the metrics read (DNS: header and question types; the same checks)."""
+    order); sets `error` for packets whose payload failed to parse."""
     udp = tables.get("UDP")
     if udp is None or udp.pkt is None:
         return {}
     sport = np.asarray(udp.cols["SrcPort"])
     dport = np.asarray(udp.cols["DstPort"])
     which = np.where(_LUT[dport] > 0, _LUT[dport], _LUT[sport])
-    rows = np.flatnonzero(which)
-    if not rows.size:
-        return {}
-    poff = np.asarray(udp.cols["_poff"])[rows].tolist()
-    size = np.asarray(udp.cols["PayloadSize"])[rows].tolist()
-    src_ip, dst_ip = udp.cols["SrcIP"], udp.cols["DstIP"]
-    assert isinstance(src_ip, Ragged) and isinstance(dst_ip, Ragged)
-    srcs, dsts = src_ip.take(rows).tolist(), dst_ip.take(rows).tolist()
-    pkts = udp.pkt[rows].tolist()
-    data = batch.data
-    recs: dict[str, list[dict[str, Any]]] = {}
-    at: dict[str, list[int]] = {}
-    for k, (w, row) in enumerate(zip(which[rows].tolist(), rows.tolist(), strict=True)):
-        name = _NAMES[w - 1]
-        try:
-            rec = _PARSERS[name](data[poff[k] : poff[k] + size[k]].tobytes(), full)
-        except DecodeError as e:
-            if error[pkts[k]] == 0:
-                error[pkts[k]] = e.index
-            continue
-        rec.update(SrcIP=srcs[k], DstIP=dsts[k], SrcPort=int(sport[row]),
-                   DstPort=int(dport[row]))
-        recs.setdefault(name, []).append(rec)
-        at.setdefault(name, []).append(pkts[k])
     out: dict[str, RecordTable] = {}
-    for name, rs in recs.items():
-        table = RecordTable.from_rows(RECORDS[name], rs, at[name])
-        assert table.pkt is not None
-        table.cols["Timestamp"] = batch.ts[table.pkt]
-        out[name] = table
+    for i, name in enumerate(_NAMES, start=1):
+        rows = np.flatnonzero(which == i)
+        if rows.size:
+            table = _ANALYZERS[name](_Selected(batch, udp, rows), error, full)
+            if table is not None:
+                out[name] = table
     return out

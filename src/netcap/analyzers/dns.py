@@ -15,7 +15,7 @@ from typing import Any
 
 from ..decode.errors import DecodeError
 
-__all__ = ["parse_dns"]
+__all__ = ["check_dns", "parse_dns"]
 
 _MAX_NAME = 255
 _A, _NS, _CNAME, _SOA, _PTR, _MX, _TXT, _AAAA, _SRV = 1, 2, 5, 6, 12, 15, 16, 28, 33
@@ -166,12 +166,8 @@ def _check_rdata(msg: bytes, rtype: int, at: int, end: int) -> None:
                 raise DecodeError("dns", "bad_rdata")
 
 
-def parse_dns(msg: bytes, full: bool = True) -> dict[str, Any]:
-    """The DNS record fields of one message (without Timestamp, addresses and ports).
-
-    full=False (counting only): the message is checked completely, with the same
-    errors, but only the header and the question types are returned: names are not
-    turned into text and resource records not built (~3x faster)."""
+def parse_dns(msg: bytes) -> dict[str, Any]:
+    """The DNS record fields of one message (without Timestamp, addresses and ports)."""
     if len(msg) < 12:
         raise DecodeError("dns", "truncated")
     flags = _u16(msg, 2)
@@ -186,26 +182,13 @@ def parse_dns(msg: bytes, full: bool = True) -> dict[str, Any]:
     pos = 12
     questions = []
     for _ in range(counts[0]):
-        name, pos = _name(msg, pos, full)
+        name, pos = _name(msg, pos)
         if pos + 4 > len(msg):
             raise DecodeError("dns", "truncated")
         questions.append({"Name": name.encode(), "Type": _u16(msg, pos),
-                          "Class": _u16(msg, pos + 2)} if full else {"Type": _u16(msg, pos)})
+                          "Class": _u16(msg, pos + 2)})
         pos += 4
     rec["Questions"] = questions
-    if not full:  # check every record as _rr would, building nothing
-        n = len(msg)
-        for _ in range(counts[1] + counts[2] + counts[3]):
-            pos = _name(msg, pos, False)[1]
-            if pos + 10 > n:
-                raise DecodeError("dns", "truncated")
-            data_at = pos + 10
-            end = data_at + ((msg[pos + 8] << 8) | msg[pos + 9])
-            if end > n:
-                raise DecodeError("dns", "truncated")
-            _check_rdata(msg, (msg[pos] << 8) | msg[pos + 1], data_at, end)
-            pos = end
-        return rec
     for section, count in zip(("Answers", "Authorities", "Additionals"), counts[1:],
                               strict=True):
         rrs = []
@@ -214,3 +197,33 @@ def parse_dns(msg: bytes, full: bool = True) -> dict[str, Any]:
             rrs.append(rr)
         rec[section] = rrs
     return rec
+
+
+def check_dns(msg: bytes) -> list[int]:
+    """For counting alone: the question types of a message, after checking all of it
+    exactly as `parse_dns` does (the same errors, tested), without building names or
+    records (~3x faster)."""
+    n = len(msg)
+    if n < 12:
+        raise DecodeError("dns", "truncated")
+    qd = (msg[4] << 8) | msg[5]
+    rrs = ((msg[6] << 8) | msg[7]) + ((msg[8] << 8) | msg[9]) + ((msg[10] << 8) | msg[11])
+    pos = 12
+    types = []
+    for _ in range(qd):
+        pos = _name(msg, pos, False)[1]
+        if pos + 4 > n:
+            raise DecodeError("dns", "truncated")
+        types.append((msg[pos] << 8) | msg[pos + 1])
+        pos += 4
+    for _ in range(rrs):
+        pos = _name(msg, pos, False)[1]
+        if pos + 10 > n:
+            raise DecodeError("dns", "truncated")
+        data_at = pos + 10
+        end = data_at + ((msg[pos + 8] << 8) | msg[pos + 9])
+        if end > n:
+            raise DecodeError("dns", "truncated")
+        _check_rdata(msg, (msg[pos] << 8) | msg[pos + 1], data_at, end)
+        pos = end
+    return types

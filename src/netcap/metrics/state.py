@@ -25,7 +25,7 @@ from ..decode.errors import REASONS
 from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
 from ..records.render import render_column
 from ..records.schema import Render
-from ..records.table import Ragged
+from ..records.table import Children, Ragged
 from .app import (
     DHCP_TYPES,
     DNS_OPCODES,
@@ -448,31 +448,36 @@ class MetricsState:
 
     def _dns_metrics(self, cols: dict[str, Any], n: int) -> None:
         qr = values(cols.get("QR"), n)
-        opcode = values(cols.get("OpCode"), n)
-        rcode = values(cols.get("ResponseCode"), n)
-        for is_resp, op, rc in zip(qr, opcode, rcode, strict=True):
+        keys = Counter(zip(qr, values(cols.get("OpCode"), n), values(cols.get("ResponseCode"), n),
+                           strict=True))
+        for (is_resp, op, rc), k in keys.items():
             self._count("nc_dns_messages", ("response" if is_resp else "query",
                                             name_of(DNS_OPCODES, int(op or 0)),
-                                            name_of(DNS_RCODES, int(rc or 0))), 1)
-        for questions in children(cols.get("Questions"), n):
-            for q in questions:
-                self._count("nc_dns_questions", (name_of(DNS_QTYPES, int(q.get("Type", 0))),),
-                            1)
+                                            name_of(DNS_RCODES, int(rc or 0))), k)
+        questions = cols.get("Questions")
+        qtypes = (values(questions.table.cols.get("Type"), questions.table.n)
+                  if isinstance(questions, Children)
+                  else [q.get("Type", 0) for qs in children(questions, n) for q in qs])
+        for qtype, k in Counter(qtypes).items():
+            self._count("nc_dns_questions", (name_of(DNS_QTYPES, int(qtype or 0)),), k)
         # Response times: the key is (client, client port, server, server port, ID).
         ts = values(cols.get("Timestamp"), n)
         ids = values(cols.get("ID"), n)
         src, dst = values(cols.get("SrcIP"), n), values(cols.get("DstIP"), n)
         sport, dport = values(cols.get("SrcPort"), n), values(cols.get("DstPort"), n)
+        latencies: list[float] = []
         for i in range(n):
             if qr[i]:
                 key = (dst[i], dport[i], src[i], sport[i], ids[i])
                 seconds = self._dns.response(key, ts[i])
                 if seconds is not None:
-                    self._hist["nc_dns_response_seconds"][()].add(np.asarray([seconds]))
+                    latencies.append(seconds)
                 elif self.partial:
                     self._dns_orphans.append((key, ts[i]))
             else:
                 self._dns.request((src[i], sport[i], dst[i], dport[i], ids[i]), ts[i])
+        if latencies:
+            self._hist["nc_dns_response_seconds"][()].add(np.asarray(latencies))
 
     def _entropy(self, protocol: str, cols: dict[str, Any]) -> None:
         e = cols.get("PayloadEntropy")  # present only with -entropy
