@@ -174,15 +174,31 @@ def complete_frames(stream: bytes) -> int:
 
 
 def decode_counts(path: Path, before: int | None = None) -> dict[str, int]:
-    """Records per type the in-process decoder gives for the packets < before."""
+    """Records per type the in-process decoder gives for the packets < before, and the
+    connections of those packets."""
+    from netcap.flows.extract import summarize
+    from netcap.flows.table import ConnectionTable
+
     counts: dict[str, int] = {}
+    flows = ConnectionTable()
     with open_capture(path) as src:
         for batch in src:
+            if before is not None and batch.first >= before:
+                break
+            if before is not None and batch.first + len(batch) > before:
+                batch = decode_batch(batch).packets(0, before - batch.first).batch
             d = decode_batch(batch)
             for name in d.tables:
                 n = sum(1 for p, _ in d.records(name) if before is None or p < before)
                 if n:
                     counts[name] = counts.get(name, 0) + n
+            fb = summarize(d)
+            ended = flows.update(fb) if fb is not None else None
+            if ended is not None:
+                counts["Connection"] = counts.get("Connection", 0) + ended.records.n
+    ended = flows.flush()
+    if ended is not None:
+        counts["Connection"] = counts.get("Connection", 0) + ended.records.n
     return counts
 
 
@@ -326,7 +342,9 @@ def test_cut_pcap_positions(tmp_path: Path) -> None:
         assert str(path) in line and f"at byte {starts[k]};" in line, (pos, k, line)
         assert f"; {k} complete packets" in line
         want = {name: sum(p < k for p in pkts) for name, pkts in full.items()}
-        assert written(out) == {n: c for n, c in want.items() if c}, pos
+        got = written(out)
+        assert got.pop("Connection", 0) == decode_counts(src, before=k).get("Connection", 0), pos
+        assert got == {n: c for n, c in want.items() if c}, pos
     # A cut at a record boundary is a complete file.
     path = tmp_path / "boundary.pcap"
     path.write_bytes(data[: starts[5]])
@@ -543,7 +561,7 @@ def test_dump_gzip_of_garbage(ncap_files: dict[str, Path], tmp_path: Path) -> No
     rnd = random.Random(6)
     cases = {
         "random": (gzip.compress(bytes(rnd.randrange(256) for _ in range(5000))), 2),
-        "unknown-type": (gzip.compress(b"\x02\x18\x03"), 2),  # Header{Type: 3}
+        "unknown-type": (gzip.compress(b"\x02\x18\x02"), 2),  # Header{Type: 2}
         "header-then-garbage": (gzip.compress(plain[:header_len] + b"\x05\xff\xff\xff\xff\xff"),
                                 1),
         "record-too-long": (gzip.compress(plain[:header_len] + b"\xff\xff\xff\xff\x0f"), 1),

@@ -419,6 +419,14 @@ def test_records_backfill_and_replay_match_the_capture(tmp_path: Path) -> None:
     start = time.monotonic()
     from_records = backfill(str(records), "-replay", "-speed", "20")
     assert time.monotonic() - start > 0.8  # 18.2 s of packet time at 20x
-    assert from_capture and from_records == from_capture
+
+    def split(lines: list[str]) -> tuple[list[str], str]:
+        # Connections count when they end: in the capture when the table lets them go
+        # (linger, timeouts, end of input), from records at their last packet. So only
+        # their final total is compared.
+        conn = [ln for ln in lines if 'type="Connection"' in ln]
+        return [ln for ln in lines if ln not in conn], conn[-1].split()[1]
+
+    assert from_capture and split(from_records) == split(from_capture)
     last_tcp = [ln for ln in from_records if ln.startswith('nc_audit_records_total{type="TCP"}')]
     assert last_tcp[-1].split()[1] == "751"

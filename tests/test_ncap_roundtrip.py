@@ -49,7 +49,7 @@ PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
 FORMAT_TYPE_ENUM = {
     "Ethernet": 7, "ARP": 8, "Dot1Q": 9, "IPv4": 29, "IPv4Option": 30, "IPv6": 31,
     "ICMPv4": 32, "ICMPv6": 33, "UDP": 37, "TCP": 38, "TCPOption": 39, "LLC": 51,
-    "IPv6Fragment": 68, "DNS": 41, "DHCPv4": 47, "NTP": 52,
+    "IPv6Fragment": 68, "DNS": 41, "DHCPv4": 47, "NTP": 52, "Connection": 3,
 }  # fmt: skip
 
 # What each capture covers (link type, protocols).
@@ -91,13 +91,25 @@ def net_many(argvs: list[list[str]], timeout: float = 60
 
 
 def decode_file(path: Path) -> dict[str, list[tuple[int, dict[str, Any]]]]:
-    """In-process decode: record type -> [(packet index, rendered fields)] in order."""
+    """In-process decode: record type -> [(packet index, rendered fields)] in order
+    (connections, which belong to no one packet, with index -1, in the order they end)."""
+    from netcap.flows.extract import summarize
+    from netcap.flows.table import ConnectionTable
+
     out: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    flows = ConnectionTable()
     with open_capture(path) as src:
         for batch in src:
             d = decode_batch(batch)
             for name in d.tables:
                 out[name] += d.records(name)
+            fb = summarize(d)
+            ended = flows.update(fb) if fb is not None else None
+            if ended is not None:
+                out["Connection"] += [(-1, r) for r in ended.records.to_dicts()]
+    ended = flows.flush()
+    if ended is not None:
+        out["Connection"] += [(-1, r) for r in ended.records.to_dicts()]
     return dict(out)
 
 
@@ -440,7 +452,8 @@ def test_dump_json(name: str, run: Any) -> None:
         order = [f.name for f in rt.fields]
         for o in objs:
             assert list(o) == [k for k in order if k in o], "keys in field-number order"
-            assert isinstance(o["Timestamp"], int) and o["Timestamp"] > 10**18
+            ts = o.get("Timestamp", o.get("TimestampFirst"))
+            assert isinstance(ts, int) and ts > 10**18
             for k, v in o.items():
                 fl = rt.by_name[k]
                 if fl.render is Render.IP:
@@ -475,7 +488,8 @@ def test_dump_csv(run: Any) -> None:
         for row, (_, w) in zip(rows[1:], want, strict=True):
             assert len(row) == len(names)
             cells = dict(zip(names, row, strict=True))
-            assert int(cells["Timestamp"]) == w["Timestamp"]
+            first = "TimestampFirst" if rtype == "Connection" else "Timestamp"
+            assert int(cells[first]) == w[first]
             for k, v in w.items():
                 if isinstance(v, str):
                     assert cells[k] == v

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from .decode.batch import decode_batch
+from .flows.extract import summarize
+from .flows.table import ConnectionTable, Ended
 from .metrics.state import MetricsState, metric_columns
 from .pipeline import CHUNK_BYTES, CaptureOptions, run_capture
 from .records.derive import add_payload_columns
@@ -26,7 +28,7 @@ from .records.schema import Kind as FieldKind
 from .records.schema import Render
 from .records.types import RECORDS
 from .sinks.backfill import Backfill
-from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch
+from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch, encode_table
 from .sources.capture import CaptureError, Truncation, open_capture
 from .sources.ncap import NcapError, NcapReader, is_ncap
 
@@ -43,6 +45,7 @@ class ExportOptions:
     workers: int = 0  # as for `net capture`
     backfill: Backfill | None = None  # sample metrics at packet time (captures only)
     replay_speed: float | None = None  # pace captures by packet time (1.0: real time)
+    max_flows: int = 100_000  # connection table size
 
 
 @dataclass
@@ -100,7 +103,8 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
             else:
                 stats = run_capture(CaptureOptions(read=path, out=out, encode=opts.encode,
                                                    workers=opts.workers, metrics=True,
-                                                   labels=state.config), state)
+                                                   labels=state.config,
+                                                   max_flows=opts.max_flows), state)
                 packets, t = stats.packets, stats.truncation
             result.packets += packets
             truncated = None if t is None else f"{t.path}: {t.reason} at byte {t.offset}"
@@ -171,6 +175,7 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
     backfill = opts.backfill
     packets = 0
     clock = 0
+    conns = ConnectionTable(opts.max_flows)
     with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
         for batch in src:
             decoded = decode_batch(batch, columns=columns)
@@ -192,9 +197,20 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
                     for table in part.tables.values():
                         add_payload_columns(table, part.batch.data, False, True)
                 state.add_batch(part)
+                flows = summarize(part)
+                if flows is not None:
+                    _connections(conns.update(flows), conns, state, writer, opts)
             if len(batch):
                 clock = int(times[-1])
+        _connections(conns.flush(), conns, state, writer, opts)
         return packets, src.truncation
+
+
+def _connections(ended: Ended | None, table: ConnectionTable, state: MetricsState,
+                 writer: NcapWriter | None, opts: ExportOptions) -> None:
+    state.add_connections(ended, table)
+    if ended is not None and writer is not None and opts.encode.wanted("Connection"):
+        writer.append({"Connection": encode_table(ended.records, opts.encode)})
 
 
 def _export_records(path: str, state: MetricsState) -> tuple[int, str | None]:
@@ -260,7 +276,9 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
         try:
             with NcapReader(path) as reader:
                 for msg in reader:
-                    ts = getattr(msg, "Timestamp", 0) or getattr(msg, "TimestampFirst", 0)
+                    # A connection counts when it ended (the capture counts it when
+                    # the table lets it go: after its last packet, see flows/table.py).
+                    ts = getattr(msg, "Timestamp", 0) or getattr(msg, "TimestampLast", 0)
                     yield ts, i, reader.record_type, msg
         except NcapError as e:
             notes.append(str(e))

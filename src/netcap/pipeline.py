@@ -31,10 +31,12 @@ import numpy as np
 from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
 from .decode.linktypes import LINKTYPE_NAMES
+from .flows.extract import FlowBatch, summarize
+from .flows.table import ConnectionTable, Ended
 from .metrics.state import LabelConfig, MetricsState, metric_columns
 from .records.derive import add_payload_columns
 from .records.render import warm_tables
-from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch
+from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch, encode_table
 from .sources.batch import PacketBatch
 from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
 
@@ -85,6 +87,7 @@ class CaptureOptions:
     workers: int = 0  # 0: one per CPU (for inputs of PARALLEL_MIN_BYTES or more)
     metrics: bool = False  # also count metrics (into the state given to run_capture)
     labels: LabelConfig | None = None  # opt-in labels for the metrics counted in workers
+    max_flows: int = 100_000  # connection table size (past it, least recent flows end)
 
 
 def _keep_heap() -> None:
@@ -125,10 +128,12 @@ def run_capture(opts: CaptureOptions, state: MetricsState | None = None) -> RunS
     t0 = time.perf_counter()
     _keep_heap()
     writer = NcapWriter(opts.out, opts.read, opts.encode) if opts.out is not None else None
-    sink = _Sink(writer, state if opts.metrics else None)
+    sink = _Sink(writer, state if opts.metrics else None, ConnectionTable(opts.max_flows),
+                 opts.encode)
     n = _workers(opts)
     try:
         stats = _run_single(opts, sink) if n == 1 else _run_parallel(opts, sink, n)
+        sink.finish()
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -141,20 +146,35 @@ def run_capture(opts: CaptureOptions, state: MetricsState | None = None) -> RunS
 
 @dataclass
 class _Sink:
-    """Where decoded batches go, in input order: files and/or metrics."""
+    """Where decoded batches go, in input order: files and/or metrics, and the
+    connection table (the one sequential stage: flows span batches and workers)."""
 
     writer: NcapWriter | None
     state: MetricsState | None
+    flows: ConnectionTable
+    encode: EncodeOptions
 
-    def take(self, encoded: Encoded, delta: dict[str, Any] | None) -> None:
+    def take(self, encoded: Encoded, delta: dict[str, Any] | None,
+             flows: FlowBatch | None) -> None:
         if self.writer is not None:
             self.writer.append(encoded)
         if self.state is not None and delta is not None:
             self.state.merge(delta)
+        if flows is not None:
+            self._ended(self.flows.update(flows))
+
+    def finish(self) -> None:
+        self._ended(self.flows.flush())
+
+    def _ended(self, ended: Ended | None) -> None:
+        if self.state is not None:
+            self.state.add_connections(ended, self.flows)
+        if ended is not None and self.writer is not None and self.encode.wanted("Connection"):
+            self.writer.append({"Connection": encode_table(ended.records, self.encode)})
 
 
 def _process(batch: PacketBatch, opts: CaptureOptions
-             ) -> tuple[str, Encoded, RunStats, dict[str, Any] | None]:
+             ) -> tuple[str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None]:
     """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
     t0 = time.perf_counter()
     # Without files to write, only the columns the metrics read are built.
@@ -178,7 +198,7 @@ def _process(batch: PacketBatch, opts: CaptureOptions
             m.add_stage_time("write", t2 - t1)
         m.add_stage_time("metrics", time.perf_counter() - t2)
         delta = m.delta()
-    return _BATCH, encoded, stats, delta
+    return _BATCH, encoded, stats, delta, summarize(decoded)
 
 
 def _run_single(opts: CaptureOptions, sink: _Sink) -> RunStats:
@@ -188,8 +208,8 @@ def _run_single(opts: CaptureOptions, sink: _Sink) -> RunStats:
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
                       copy=False) as src:
         for batch in src:
-            _, encoded, batch_stats, delta = _process(batch, opts)
-            sink.take(encoded, delta)
+            _, encoded, batch_stats, delta, flows = _process(batch, opts)
+            sink.take(encoded, delta, flows)
             stats.merge(batch_stats)
         stats.truncation = src.truncation
     return stats
@@ -280,7 +300,7 @@ def _receive(conn: Connection, worker: int) -> Any:
     return msg
 
 
-Result = tuple[Encoded, RunStats, dict[str, Any] | None]
+Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None]
 
 
 def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
@@ -369,8 +389,8 @@ def _run_parallel(opts: CaptureOptions, sink: _Sink, count: int) -> RunStats:
             pair[0].close()
             pair[1].close()
         stream = _relayed if relay else _sharded
-        for encoded, batch_stats, delta in stream([pair[0] for pair in results], stats):
-            sink.take(encoded, delta)
+        for encoded, batch_stats, delta, flows in stream([pair[0] for pair in results], stats):
+            sink.take(encoded, delta, flows)
             stats.merge(batch_stats)
     finally:
         for p in procs:

@@ -52,6 +52,12 @@ ENTROPY_BUCKETS: tuple[float, ...] = (1, 2, 3, 4, 5, 6, 7, 7.5, 7.9, 8)
 LATENCY_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                       0.25, 0.5, 1, 2.5, 5, 10)
 
+# Connection durations (seconds) and sizes (bytes both ways).
+DURATION_BUCKETS: tuple[float, ...] = (0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800,
+                                       3600)
+CONNECTION_BYTES_BUCKETS: tuple[float, ...] = (64, 256, 1024, 4096, 16384, 65536, 262144,
+                                               1048576, 16777216, 268435456, 4294967296)
+
 C, G, H, INFO = Kind.COUNTER, Kind.GAUGE, Kind.HISTOGRAM, Kind.INFO
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
@@ -92,6 +98,19 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("nc_udp_payload_bytes", H, "UDP payload sizes (captured bytes)"),
     Family("nc_ip_packet_bytes", H, "IP packet sizes (total length from the header)",
            ("version",)),
+    # -- connections -------------------------------------------------------------------
+    Family("nc_connections", C, "connections ended (closed, idle, evicted or at the end of"
+           " input), by transport and application protocol", ("transport", "application")),
+    Family("nc_connections_active", G, "connections open in the connection table"),
+    Family("nc_connections_evicted", C,
+           "connections ended early because the table was full (-max-flows)"),
+    Family("nc_connection_duration_seconds", H, "duration of ended connections",
+           buckets=DURATION_BUCKETS),
+    Family("nc_connection_bytes", H, "bytes on the wire of ended connections, both ways",
+           buckets=CONNECTION_BYTES_BUCKETS),
+    Family("nc_tcp_handshake_rtt_seconds", H,
+           "TCP handshake round trip at the capture point: SYN to the client's ACK of the"
+           " SYN+ACK (packet time)", buckets=LATENCY_BUCKETS),
     # -- application layer (analyzers) ------------------------------------------------
     Family("nc_dns_messages", C, "DNS messages by direction, opcode and response code",
            ("qr", "opcode", "rcode")),

@@ -14,7 +14,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,7 @@ from ..analyzers.datagrams import UDP_COLUMNS
 from ..decode.batch import Decoded
 from ..decode.errors import REASONS
 from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
+from ..flows.extract import TCP_COLUMNS
 from ..records.render import render_column
 from ..records.schema import Render
 from ..records.table import Children, Ragged
@@ -38,6 +39,9 @@ from .app import (
     values,
 )
 from .families import FAMILIES, PAYLOAD_BUCKETS, Kind
+
+if TYPE_CHECKING:
+    from ..flows.table import ConnectionTable, Ended
 
 __all__ = ["Histogram", "LabelConfig", "MetricsState", "Snapshot", "metric_columns"]
 
@@ -153,7 +157,7 @@ _RECORD_COLUMNS: dict[str, frozenset[str]] = {
     "IPv4": frozenset({"Protocol", "Length", "Flags", "FragOffset"}),
     "IPv6": frozenset({"NextHeader", "Length"}),
     "TCP": frozenset({"SrcPort", "DstPort", "FIN", "SYN", "RST", "PSH", "ACK", "URG",
-                      "PayloadSize"}),
+                      "PayloadSize"}) | TCP_COLUMNS,  # + the connection table
     "UDP": frozenset({"SrcPort", "DstPort", "PayloadSize"}) | UDP_COLUMNS,  # + analyzers
     "ICMPv4": frozenset({"TypeCode"}),
     "ICMPv6": frozenset({"TypeCode"}),
@@ -312,6 +316,19 @@ class MetricsState:
                     self._count("nc_protocols", (proto,), rows)
             self._layers(d)
 
+    def add_connections(self, ended: Ended | None, table: ConnectionTable) -> None:
+        """Connections that ended (and the table's state: open flows, handshake RTTs)."""
+        with self._lock:
+            self._gauges["nc_connections_active"][()] = float(len(table))
+            if table.rtts:
+                self._hist["nc_tcp_handshake_rtt_seconds"][()].add(np.asarray(table.rtts))
+                table.rtts.clear()
+            if ended is not None:
+                self._count("nc_connections_evicted", (), ended.evicted)
+                t = ended.records
+                self._count("nc_audit_records", ("Connection",), t.n)
+                self._record_metrics("Connection", t.cols, t.n)
+
     def add_records(self, name: str, cols: dict[str, Any], n: int) -> None:
         """Metrics from audit records read from a file (no packets behind them)."""
         with self._lock:
@@ -422,6 +439,17 @@ class MetricsState:
                                cols)
                 self._hist["nc_udp_payload_bytes"][()].add(col("PayloadSize"))
                 self._entropy("udp", cols)
+        elif name == "Connection":
+            def text(field: str) -> list[str]:
+                return [v.decode() if isinstance(v, bytes) else str(v)
+                        for v in values(cols.get(field), n)]
+
+            for (transport, app), k in Counter(zip(text("TransportProto"),
+                                                   text("ApplicationProto"),
+                                                   strict=True)).items():
+                self._count("nc_connections", (transport.lower(), app.lower() or "other"), k)
+            self._hist["nc_connection_duration_seconds"][()].add(col("Duration") / 1e9)
+            self._hist["nc_connection_bytes"][()].add(col("TotalSize"))
         elif name == "DNS":
             self._dns_metrics(cols, n)
         elif name == "NTP":

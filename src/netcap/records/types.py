@@ -407,3 +407,40 @@ record(
     f(18, "SrcPort", I32, "source port"),
     f(19, "DstPort", I32, "destination port"),
 )
+
+record(
+    "Connection",
+    "A bidirectional TCP or UDP flow (5-tuple), written when it ends: closed (FIN both"
+    " ways or RST, plus a short linger), idle past its timeout, evicted from a full table,"
+    " or at the end of input. Src is the side that sent the first packet seen.",
+    f(1, "TimestampFirst", I64, "time of the first packet, Unix nanoseconds"),
+    f(2, "LinkProto", STR, "link layer of the first packet (Ethernet, ...)"),
+    f(3, "NetworkProto", STR, "IPv4 or IPv6"),
+    f(4, "TransportProto", STR, "TCP or UDP", label=True),
+    f(5, "ApplicationProto", STR, "record type of an analyzer that parsed its payload"
+      " (DNS, NTP, DHCPv4), else empty", label=True),
+    f(6, "SrcMAC", STR, "source MAC of the first packet", render=MAC),
+    f(7, "DstMAC", STR, "destination MAC of the first packet", render=MAC),
+    f(8, "SrcIP", STR, "address of the side that sent the first packet", render=IP),
+    f(9, "SrcPort", STR, "its port, as text"),
+    f(10, "DstIP", STR, "the other side's address", render=IP),
+    f(11, "DstPort", STR, "its port, as text"),
+    f(12, "TotalSize", I32, "bytes on the wire, both directions (frame lengths)"),
+    f(13, "AppPayloadSize", I32, "transport payload bytes, both directions"),
+    f(14, "NumPackets", I32, "packets, both directions"),
+    f(15, "UID", STR, "connection ID: hex of a hash of the 5-tuple and the first timestamp"),
+    f(16, "TimestampLast", I64, "time of the last packet, Unix nanoseconds"),
+    f(17, "Duration", I64, "TimestampLast - TimestampFirst, nanoseconds"),
+    f(18, "BytesServerToClient", I64, "wire bytes sent by the Dst side"),
+    f(19, "BytesClientToServer", I64, "wire bytes sent by the Src side"),
+    f(20, "NumFINFlags", I32, "TCP segments with FIN"),
+    f(21, "NumRSTFlags", I32, "TCP segments with RST"),
+    f(22, "NumACKFlags", I32, "TCP segments with ACK"),
+    f(23, "NumSYNFlags", I32, "TCP segments with SYN"),
+    f(24, "NumURGFlags", I32, "TCP segments with URG"),
+    f(25, "NumECEFlags", I32, "TCP segments with ECE"),
+    f(26, "NumPSHFlags", I32, "TCP segments with PSH"),
+    f(27, "NumCWRFlags", I32, "TCP segments with CWR"),
+    f(28, "NumNSFlags", I32, "TCP segments with NS"),
+    f(29, "MeanWindowSize", I32, "mean TCP receive window (unscaled)"),
+)

@@ -35,7 +35,8 @@ from ..records.encode import encode_delimited, encode_delimited_array
 from ..records.table import Ragged, RecordTable
 from ..records.types import HEADER, RECORDS
 
-__all__ = ["EncodeOptions", "Encoded", "NcapWriter", "encode_batch", "header_bytes"]
+__all__ = ["EncodeOptions", "Encoded", "NcapWriter", "encode_batch", "encode_table",
+           "header_bytes"]
 
 # record type -> (file bytes for this batch, number of records)
 Encoded = dict[str, tuple[bytes, int]]
@@ -67,9 +68,14 @@ def encode_batch(decoded: Decoded, opts: EncodeOptions) -> Encoded:
         if not opts.wanted(name):
             continue
         add_payload_columns(table, decoded.batch.data, opts.payload, opts.entropy)
-        body = encode_delimited_array(table)
-        out[name] = (_gzip(body, opts.level) if opts.compress else body.tobytes(), table.n)
+        out[name] = encode_table(table, opts)
     return out
+
+
+def encode_table(table: RecordTable, opts: EncodeOptions) -> tuple[bytes, int]:
+    """One record table as file bytes (one gzip member) and its record count."""
+    body = encode_delimited_array(table)
+    return (_gzip(body, opts.level) if opts.compress else body.tobytes(), table.n)
 
 
 def header_bytes(record_type: str, source: str, payloads: bool, created_ns: int) -> bytes:
