@@ -75,10 +75,35 @@ class _Rows:
 
 @dataclass
 class Ended:
-    """Connections that ended, as records, plus what the metrics need besides."""
+    """Connections that ended (in the order they started)."""
 
-    records: RecordTable
+    rows: _Rows
     evicted: int = 0  # of them, pushed out of a full table
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def records(self) -> RecordTable:
+        """As Connection records (built only when asked for: writing files)."""
+        return _records(self.rows)
+
+    def labels(self) -> tuple[list[str], list[str]]:
+        """Per connection, the transport and application protocol, as the metrics label
+        them (the same values as read back from the records' TransportProto and
+        ApplicationProto fields, lower case)."""
+        transport = ["tcp" if x == _TCP else "udp" for x in self.rows.key[:, 1].tolist()]
+        app = [APP_PROTOCOLS[x - 1].lower() if x else "other" for x in self.rows.app.tolist()]
+        return transport, app
+
+    @property
+    def duration_ns(self) -> I64:
+        return self.rows.last_ts - self.rows.first_ts
+
+    @property
+    def total_bytes(self) -> I64:
+        out: I64 = self.rows.wire.sum(axis=1)
+        return out
 
 
 class ConnectionTable:
@@ -179,13 +204,11 @@ class ConnectionTable:
         keep[rows] = False
         self._rows = r.take(np.flatnonzero(keep))
         self._index = {k.tobytes(): n for n, k in enumerate(self._rows.key)}
-        return Ended(_records(gone), evicted)
+        return Ended(gone.take(np.argsort(gone.first_ts, kind="stable")), evicted)
 
 
 def _records(r: _Rows) -> RecordTable:
-    """Connection records of ended flows, in the order they started."""
-    order = np.argsort(r.first_ts, kind="stable")
-    r = r.take(order)
+    """Connection records of ended flows."""
     n = len(r)
     a_first = r.a_first
     v4 = r.key[:, 0] == 4

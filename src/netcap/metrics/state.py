@@ -325,9 +325,9 @@ class MetricsState:
                 table.rtts.clear()
             if ended is not None:
                 self._count("nc_connections_evicted", (), ended.evicted)
-                t = ended.records
-                self._count("nc_audit_records", ("Connection",), t.n)
-                self._record_metrics("Connection", t.cols, t.n)
+                self._count("nc_audit_records", ("Connection",), len(ended))
+                self._connection_metrics(*ended.labels(), ended.duration_ns,
+                                         ended.total_bytes)
 
     def add_records(self, name: str, cols: dict[str, Any], n: int) -> None:
         """Metrics from audit records read from a file (no packets behind them)."""
@@ -439,17 +439,14 @@ class MetricsState:
                                cols)
                 self._hist["nc_udp_payload_bytes"][()].add(col("PayloadSize"))
                 self._entropy("udp", cols)
-        elif name == "Connection":
+        elif name == "Connection":  # read from a file (from packets: add_connections)
             def text(field: str) -> list[str]:
-                return [v.decode() if isinstance(v, bytes) else str(v)
+                return [(v.decode() if isinstance(v, bytes) else str(v)).lower()
                         for v in values(cols.get(field), n)]
 
-            for (transport, app), k in Counter(zip(text("TransportProto"),
-                                                   text("ApplicationProto"),
-                                                   strict=True)).items():
-                self._count("nc_connections", (transport.lower(), app.lower() or "other"), k)
-            self._hist["nc_connection_duration_seconds"][()].add(col("Duration") / 1e9)
-            self._hist["nc_connection_bytes"][()].add(col("TotalSize"))
+            self._connection_metrics(text("TransportProto"),
+                                     [a or "other" for a in text("ApplicationProto")],
+                                     col("Duration"), col("TotalSize"))
         elif name == "DNS":
             self._dns_metrics(cols, n)
         elif name == "NTP":
@@ -473,6 +470,13 @@ class MetricsState:
                 lut[code] = i
                 names.append((version, label))
             self._count_by("nc_icmp_messages", lut[types & 0xFF], names)
+
+    def _connection_metrics(self, transport: list[str], app: list[str], duration_ns: I64,
+                            total_bytes: I64) -> None:
+        for labels, k in Counter(zip(transport, app, strict=True)).items():
+            self._count("nc_connections", labels, k)
+        self._hist["nc_connection_duration_seconds"][()].add(duration_ns / 1e9)
+        self._hist["nc_connection_bytes"][()].add(total_bytes)
 
     def _dns_metrics(self, cols: dict[str, Any], n: int) -> None:
         qr = values(cols.get("QR"), n)
