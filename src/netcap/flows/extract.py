@@ -65,46 +65,53 @@ class FlowBatch:
         return int(self.first_ts.shape[0])
 
 
-def _addr16(col: Any, n: int) -> U8:
-    """Addresses as 16 bytes (IPv4 in the last 4)."""
+U64 = npt.NDArray[np.uint64]
+
+
+def _addr_words(col: Any) -> tuple[U64, U64]:
+    """Addresses as two big-endian 64-bit halves (an IPv4 address is the low 32 bits)."""
     assert isinstance(col, Ragged)
-    out = np.zeros((n, 16), np.uint8)
-    lens = col.lens
-    starts = col.starts
-    for width in (4, 16):
-        rows = np.flatnonzero(lens == width)
-        if rows.size:
-            out[rows, 16 - width :] = gather_u8(col.data, starts[rows], width)
-    return out
+    n = len(col)
+    hi = np.zeros(n, np.uint64)
+    lo = np.zeros(n, np.uint64)
+    lens, starts = col.lens, col.starts
+    rows = np.flatnonzero(lens == 4)
+    if rows.size:
+        lo[rows] = gather_u8(col.data, starts[rows], 4).view(">u4")[:, 0]
+    rows = np.flatnonzero(lens == 16)
+    if rows.size:
+        both = gather_u8(col.data, starts[rows], 16).view(">u8")
+        hi[rows], lo[rows] = both[:, 0], both[:, 1]
+    return hi, lo
 
 
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                  0x27D4EB2F165667C5, 0xFF51AFD7ED558CCD], np.uint64)
 
 
-def _group(key: U8) -> tuple[I64, I64, I64]:
-    """Rows grouped by equal keys: (order, group starts in it, group of each sorted row).
-    Sorting a 64-bit mix of the key is much cheaper than sorting the 38-byte keys;
-    equal mixes are checked to hold equal keys, and on a collision the keys are sorted
-    themselves."""
-    n = key.shape[0]
-    words = np.zeros((n, 40), np.uint8)
-    words[:, :KEY_BYTES] = key
-    w = words.view("<u8")  # (n, 5)
+def _group(parts: list[U64]) -> tuple[I64, I64, I64]:
+    """Rows grouped by equal key parts: (order, group starts in it, group of each sorted
+    row). Sorting a 64-bit mix of the parts is much cheaper than sorting whole keys;
+    rows with equal mixes are checked to have equal parts, and on a collision the parts
+    themselves are sorted."""
     with np.errstate(over="ignore"):
-        h = (w * _MIX).sum(axis=1, dtype=np.uint64)
-        h ^= h >> np.uint64(29)
+        h = np.zeros(parts[0].shape[0], np.uint64)
+        for k, part in enumerate(parts):
+            h ^= part * _MIX[k % len(_MIX)]
+            h = (h << np.uint64(23)) | (h >> np.uint64(41))
     order = np.argsort(h, kind="stable")
     sh = h[order]
     new = np.r_[True, sh[1:] != sh[:-1]]
-    sk = w[order]
-    same_hash = ~new[1:]
-    if bool((sk[1:][same_hash] != sk[:-1][same_hash]).any()):  # a collision: sort keys
-        keys = np.ascontiguousarray(key).view(np.dtype((np.void, KEY_BYTES))).reshape(-1)
-        _, inverse = np.unique(keys, return_inverse=True)
-        order = np.argsort(inverse.reshape(-1), kind="stable")
-        si = inverse.reshape(-1)[order]
-        new = np.r_[True, si[1:] != si[:-1]]
+    same = np.flatnonzero(~new)  # sorted rows whose mix equals the previous row's
+    if same.size and any(bool((part[order[same]] != part[order[same - 1]]).any())
+                         for part in parts):  # a collision: sort by the parts
+        order = np.lexsort(parts[::-1])
+        new = np.ones(order.shape[0], np.bool_)
+        for part in parts:
+            sp = part[order]
+            new[1:] &= sp[1:] == sp[:-1]
+        new = ~new
+        new[0] = True
     starts = np.flatnonzero(new)
     return order, starts, np.cumsum(new) - 1
 
@@ -120,8 +127,10 @@ def summarize(d: Decoded) -> FlowBatch | None:
     n = sum(t.n for t, _ in parts)
     pkt = np.concatenate([t.pkt for t, _ in parts if t.pkt is not None])
     proto = np.concatenate([np.full(t.n, p, np.int64) for t, p in parts])
-    src = np.concatenate([_addr16(t.cols["SrcIP"], t.n) for t, _ in parts])
-    dst = np.concatenate([_addr16(t.cols["DstIP"], t.n) for t, _ in parts])
+    s_hi, s_lo = (np.concatenate(x) for x in zip(*(_addr_words(t.cols["SrcIP"])
+                                                     for t, _ in parts), strict=True))
+    d_hi, d_lo = (np.concatenate(x) for x in zip(*(_addr_words(t.cols["DstIP"])
+                                                     for t, _ in parts), strict=True))
     v6 = np.concatenate([np.asarray(t.cols["SrcIP"].lens) == 16 for t, _ in parts])  # type: ignore[union-attr]
     sport = np.concatenate([np.asarray(t.cols["SrcPort"]) for t, _ in parts])
     dport = np.concatenate([np.asarray(t.cols["DstPort"]) for t, _ in parts])
@@ -135,28 +144,17 @@ def summarize(d: Decoded) -> FlowBatch | None:
             flags[: tcp.n, j] = np.asarray(tcp.cols[f])
         window[: tcp.n] = np.asarray(tcp.cols["Window"])
 
-    # Canonical side A: the lower (address, port). Addresses compare as two big-endian
-    # 64-bit halves.
-    s64 = src.view(">u8").astype(np.uint64)
-    d64 = dst.view(">u8").astype(np.uint64)
-    ab = ((s64[:, 0] < d64[:, 0]) | ((s64[:, 0] == d64[:, 0]) & (
-        (s64[:, 1] < d64[:, 1]) | ((s64[:, 1] == d64[:, 1]) & (sport <= dport)))))
-    key = np.empty((n, KEY_BYTES), np.uint8)
-    key[:, 0] = np.where(v6, 6, 4)
-    key[:, 1] = proto
-    a_ip = np.where(ab[:, None], src, dst)
-    b_ip = np.where(ab[:, None], dst, src)
-    a_port = np.where(ab, sport, dport)
-    b_port = np.where(ab, dport, sport)
-    key[:, 2:18] = a_ip
-    key[:, 18] = a_port >> 8
-    key[:, 19] = a_port & 0xFF
-    key[:, 20:36] = b_ip
-    key[:, 36] = b_port >> 8
-    key[:, 37] = b_port & 0xFF
+    # Canonical side A: the lower (address, port).
+    ab = (s_hi < d_hi) | ((s_hi == d_hi) & ((s_lo < d_lo) | ((s_lo == d_lo) & (sport <= dport))))
+    a_hi, a_lo = np.where(ab, s_hi, d_hi), np.where(ab, s_lo, d_lo)
+    b_hi, b_lo = np.where(ab, d_hi, s_hi), np.where(ab, d_lo, s_lo)
+    a_port, b_port = np.where(ab, sport, dport), np.where(ab, dport, sport)
+    # version, transport and both ports in one word
+    small = ((v6.astype(np.uint64) << np.uint64(40)) | (proto.astype(np.uint64) << np.uint64(32))
+             | (a_port.astype(np.uint64) << np.uint64(16)) | b_port.astype(np.uint64))
 
     # Group by key, in batch (time) order within a group.
-    order, starts, group = _group(key)
+    order, starts, group = _group([a_hi, a_lo, b_hi, b_lo, small])
     g = np.empty(n, np.int64)
     g[order] = group
     m = int(starts.shape[0])
@@ -205,8 +203,17 @@ def summarize(d: Decoded) -> FlowBatch | None:
             on[t.pkt] = True
             hit = np.bincount(g, weights=on[pkt], minlength=m) > 0
             app[hit] = k
+    key = np.empty((m, KEY_BYTES), np.uint8)
+    key[:, 0] = np.where(v6[first], 6, 4)
+    key[:, 1] = proto[first]
+    key[:, 2:10] = a_hi[first].astype(">u8").view(np.uint8).reshape(m, 8)
+    key[:, 10:18] = a_lo[first].astype(">u8").view(np.uint8).reshape(m, 8)
+    key[:, 18:20] = a_port[first].astype(">u2").view(np.uint8).reshape(m, 2)
+    key[:, 20:28] = b_hi[first].astype(">u8").view(np.uint8).reshape(m, 8)
+    key[:, 28:36] = b_lo[first].astype(">u8").view(np.uint8).reshape(m, 8)
+    key[:, 36:38] = b_port[first].astype(">u2").view(np.uint8).reshape(m, 2)
     return FlowBatch(
-        key=key[first], first_ts=ts[first],
+        key=key, first_ts=ts[first],
         last_ts=np.maximum.reduceat(ts[order], starts),
         first_ab=ab[first],
         packets=np.stack([per_flow_sum(np.ones(n), ab), per_flow_sum(np.ones(n), ~ab)], 1),
