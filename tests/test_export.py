@@ -143,6 +143,7 @@ def test_capture_and_its_records_give_the_same_record_metrics(tmp_path: Path, ca
                        "nc_ip_packets", "nc_tcp_segments", "nc_udp_datagrams",
                        "nc_icmp_messages", "nc_tcp_payload_bytes", "nc_udp_payload_bytes",
                        "nc_ip_packet_bytes", "nc_vlan_tags", "nc_dns_", "nc_ntp_",
+                       "nc_connections_total", "nc_connection_",
                        "nc_dhcp_")
     pick = {k: v for k, v in ma.items() if k.startswith(record_families)}
     assert pick and pick == {k: v for k, v in mb.items() if k.startswith(record_families)}

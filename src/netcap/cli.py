@@ -75,6 +75,12 @@ def _split_types(value: str | None) -> frozenset[str] | None:
     return names
 
 
+def _flow_flags(p: _Parser) -> None:
+    p.add_argument("-max-flows", "--max-flows", metavar="N", type=int, default=100_000,
+                   help="connections tracked at once; past it the least recently seen end"
+                        " early and are counted as evicted (default 100000)")
+
+
 def _capture(argv: Sequence[str]) -> int:
     p = _Parser(prog="net capture",
                 description="Decode a capture file into audit-record files, one per type.")
@@ -93,9 +99,12 @@ def _capture(argv: Sequence[str]) -> int:
     p.add_argument("-workers", "--workers", metavar="N", type=int, default=0,
                    help="decoding processes (default: one per CPU for inputs of 16 MiB"
                         " or more; 1 = no extra processes)")
+    _flow_flags(p)
     a = p.parse_args(argv)
     if a.workers < 0:
         p.error("-workers must be 0 or more")
+    if a.max_flows < 1:
+        p.error("-max-flows must be at least 1")
     try:
         include = _split_types(a.include)
         exclude = _split_types(a.exclude) or frozenset()
@@ -108,7 +117,7 @@ def _capture(argv: Sequence[str]) -> int:
 
     try:
         stats = run_capture(CaptureOptions(
-            read=a.read, out=a.out, workers=a.workers,
+            read=a.read, out=a.out, workers=a.workers, max_flows=a.max_flows,
             encode=EncodeOptions(compress=a.compress, payload=a.payload, entropy=a.entropy,
                                  include=include, exclude=exclude),
         ))
@@ -260,11 +269,25 @@ def _export(argv: Sequence[str]) -> int:
     p.add_argument("-speed", "--speed", metavar="F", type=float, default=1.0,
                    help="replay speed: 1.0 real time, 10 ten times faster (default 1.0)")
     p.bool_flag("exit", "exit once the input is processed instead of serving on")
+    p.add_argument("-include", "--include", metavar="TYPES",
+                   help="comma-separated record types to count (and write with -out);"
+                        " default all")
+    p.add_argument("-exclude", "--exclude", metavar="TYPES",
+                   help="comma-separated record types not to count or write (e.g."
+                        " Connection,DNS: their stages are skipped too)")
+    _flow_flags(p)
     p.bool_flag("quiet", "print no summary")
     a = p.parse_args(argv)
     inputs_given = [*a.read, *a.dir, *a.paths]
     if not a.speed > 0:
         p.error("-speed must be above 0")
+    if a.max_flows < 1:
+        p.error("-max-flows must be at least 1")
+    try:
+        include = _split_types(a.include)
+        exclude = _split_types(a.exclude) or frozenset()
+    except ValueError as e:
+        p.error(str(e))
     try:
         labels = _label_config(a.labels, a.series_budget, a.label_expiry)
     except ValueError as e:
@@ -308,7 +331,10 @@ def _export(argv: Sequence[str]) -> int:
 
         backfill = Backfill(a.backfill, step_ns) if a.backfill else None
         result = run_export(ExportOptions(inputs=tuple(inputs), out=a.out,
-                                          encode=EncodeOptions(entropy=a.entropy),
+                                          encode=EncodeOptions(entropy=a.entropy,
+                                                               include=include,
+                                                               exclude=exclude),
+                                          max_flows=a.max_flows,
                                           workers=max(a.workers, 0), backfill=backfill,
                                           replay_speed=a.speed if a.replay else None),
                             state)

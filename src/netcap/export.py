@@ -22,7 +22,7 @@ from .decode.batch import decode_batch
 from .flows.extract import summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import MetricsState, metric_columns
-from .pipeline import CHUNK_BYTES, CaptureOptions, run_capture
+from .pipeline import CHUNK_BYTES, CaptureOptions, counted, run_capture, runs_analyzers
 from .records.derive import add_payload_columns
 from .records.schema import Kind as FieldKind
 from .records.schema import Render
@@ -92,7 +92,7 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
         if stepped and is_ncap(path):
             continue
         if is_ncap(path):
-            _, truncated = _export_records(path, state)
+            _, truncated = _export_records(path, state, opts.encode)
         else:
             # With several captures, each one's audit records go to a directory of its own.
             out = opts.out
@@ -178,7 +178,8 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
     conns = ConnectionTable(opts.max_flows)
     with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
         for batch in src:
-            decoded = decode_batch(batch, columns=columns)
+            decoded = decode_batch(batch, columns=columns,
+                                   analyze=runs_analyzers(opts.encode))
             if writer is not None:  # before the metrics' entropy columns are added
                 writer.append(encode_batch(decoded, opts.encode))
             packets += len(batch)
@@ -196,8 +197,8 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
                 if opts.encode.entropy:
                     for table in part.tables.values():
                         add_payload_columns(table, part.batch.data, False, True)
-                state.add_batch(part)
-                flows = summarize(part)
+                state.add_batch(counted(part, opts.encode))
+                flows = summarize(part) if opts.encode.wanted("Connection") else None
                 if flows is not None:
                     _connections(conns.update(flows), conns, state, writer, opts)
             if len(batch):
@@ -213,7 +214,8 @@ def _connections(ended: Ended | None, table: ConnectionTable, state: MetricsStat
         writer.append({"Connection": encode_table(ended.records, opts.encode)})
 
 
-def _export_records(path: str, state: MetricsState) -> tuple[int, str | None]:
+def _export_records(path: str, state: MetricsState, encode: EncodeOptions
+                    ) -> tuple[int, str | None]:
     """Count the records of one file; damage after some records is reported, not raised
     (those records are counted), like a cut capture."""
     count = 0
@@ -228,6 +230,8 @@ def _export_records(path: str, state: MetricsState) -> tuple[int, str | None]:
                 break
             if chunk is None:
                 break
+            if not encode.wanted(reader.record_type):  # -include/-exclude
+                continue
             state.add_records(reader.record_type, _columns(reader.record_type, chunk),
                               len(chunk))
             count += len(chunk)
@@ -246,7 +250,8 @@ def _columns(record_type: str, msgs: list[Any]) -> dict[str, Any]:
         if f.repeated or f.kind in (FieldKind.MESSAGE, FieldKind.BYTES):
             continue
         if f.kind is FieldKind.STRING:
-            if f.render is not Render.NONE:  # addresses, already text (for opt-in labels)
+            # addresses, already text (for opt-in labels), and label-safe text fields
+            if f.render is not Render.NONE or f.label:
                 cols[f.name] = np.asarray([getattr(m, f.name) for m in msgs], dtype=str)
         elif f.kind is FieldKind.DOUBLE:
             cols[f.name] = np.fromiter((getattr(m, f.name) for m in msgs), np.float64, len(msgs))
@@ -304,7 +309,8 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
                 pacer.wait(clock)
             if backfill is not None:
                 backfill.enter(clock // backfill.step_ns, state)
-        pending.setdefault(name, []).append(msg)
+        if opts.encode.wanted(name):
+            pending.setdefault(name, []).append(msg)
         count += 1
     flush()
     return count, notes

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .analyzers.datagrams import ANALYZER_RECORDS
 from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
 from .decode.linktypes import LINKTYPE_NAMES
@@ -40,7 +41,8 @@ from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch, encode
 from .sources.batch import PacketBatch
 from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
 
-__all__ = ["CaptureOptions", "RunStats", "WorkerError", "run_capture"]
+__all__ = ["CaptureOptions", "RunStats", "WorkerError", "counted", "run_capture",
+           "runs_analyzers"]
 
 # Below this input size a single process is faster than starting workers.
 PARALLEL_MIN_BYTES = 16 << 20
@@ -173,6 +175,19 @@ class _Sink:
             self.writer.append({"Connection": encode_table(ended.records, self.encode)})
 
 
+def runs_analyzers(encode: EncodeOptions) -> bool:
+    """Whether any record type of the datagram analyzers is wanted (-include/-exclude)."""
+    return any(encode.wanted(name) for name in ANALYZER_RECORDS)
+
+
+def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
+    """The decoded batch as the metrics count it: without excluded record types."""
+    if encode.include is None and not encode.exclude:
+        return decoded
+    return Decoded(decoded.batch, {k: v for k, v in decoded.tables.items() if encode.wanted(k)},
+                   decoded.error)
+
+
 def _process(batch: PacketBatch, opts: CaptureOptions
              ) -> tuple[str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None]:
     """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
@@ -180,7 +195,7 @@ def _process(batch: PacketBatch, opts: CaptureOptions
     # Without files to write, only the columns the metrics read are built.
     columns = None if opts.out is not None else metric_columns(
         opts.labels or LabelConfig(), opts.encode.entropy)
-    decoded = decode_batch(batch, columns=columns)
+    decoded = decode_batch(batch, columns=columns, analyze=runs_analyzers(opts.encode))
     t1 = time.perf_counter()
     stats = RunStats()
     stats.add(decoded)
@@ -192,13 +207,14 @@ def _process(batch: PacketBatch, opts: CaptureOptions
             for table in decoded.tables.values():
                 add_payload_columns(table, decoded.batch.data, False, True)
         m = MetricsState(opts.labels, partial=True)
-        m.add_batch(decoded)
+        m.add_batch(counted(decoded, opts.encode))
         m.add_stage_time("decode", t1 - t0)
         if opts.out is not None:
             m.add_stage_time("write", t2 - t1)
         m.add_stage_time("metrics", time.perf_counter() - t2)
         delta = m.delta()
-    return _BATCH, encoded, stats, delta, summarize(decoded)
+    flows = summarize(decoded) if opts.encode.wanted("Connection") else None
+    return _BATCH, encoded, stats, delta, flows
 
 
 def _run_single(opts: CaptureOptions, sink: _Sink) -> RunStats:

@@ -29,11 +29,12 @@ from .dhcp import parse_dhcp
 from .dns import check_dns, parse_dns
 from .ntp import ntp_columns
 
-__all__ = ["UDP_COLUMNS", "UDP_PORTS", "analyze_datagrams"]
+__all__ = ["ANALYZER_RECORDS", "UDP_COLUMNS", "UDP_PORTS", "analyze_datagrams"]
 
 # UDP port -> record type of the analyzer for it (53 DNS, 5353 mDNS, 5355 LLMNR).
 UDP_PORTS: dict[int, str] = {53: "DNS", 5353: "DNS", 5355: "DNS", 123: "NTP", 67: "DHCPv4",
                              68: "DHCPv4"}
+ANALYZER_RECORDS = frozenset(UDP_PORTS.values())
 # The UDP record columns this stage reads (decoding for metrics alone must build them).
 UDP_COLUMNS = frozenset({"SrcPort", "DstPort", "SrcIP", "DstIP", "PayloadSize", "_poff"})
 

@@ -42,7 +42,7 @@ class FlowBatch:
     """One row per flow seen in a batch."""
 
     key: U8  # (n, KEY_BYTES)
-    first_ts: I64
+    first_ts: I64  # earliest and latest packet time (not file order: tshark's start/duration)
     last_ts: I64
     first_ab: B  # the flow's first packet in this batch went A -> B
     packets: I64  # (n, 2): A->B, B->A
@@ -213,7 +213,7 @@ def summarize(d: Decoded) -> FlowBatch | None:
     key[:, 28:36] = b_lo[first].astype(">u8").view(np.uint8).reshape(m, 8)
     key[:, 36:38] = b_port[first].astype(">u2").view(np.uint8).reshape(m, 2)
     return FlowBatch(
-        key=key, first_ts=ts[first],
+        key=key, first_ts=np.minimum.reduceat(ts[order], starts),
         last_ts=np.maximum.reduceat(ts[order], starts),
         first_ab=ab[first],
         packets=np.stack([per_flow_sum(np.ones(n), ab), per_flow_sum(np.ones(n), ~ab)], 1),

@@ -130,6 +130,7 @@ class ConnectionTable:
         new = np.flatnonzero(at < 0)
         if old.size:
             i = at[old]
+            r.first_ts[i] = np.minimum(r.first_ts[i], fb.first_ts[old])
             r.last_ts[i] = np.maximum(r.last_ts[i], fb.last_ts[old])
             r.packets[i] += fb.packets[old]
             r.wire[i] += fb.wire[old]
