@@ -23,7 +23,7 @@ from test_export import CAPTURE, NEEDS_PROMETHEUS, Served
 ROOT = Path(__file__).parent.parent
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 EXPECTED = {"netcap-overview.json", "netcap-ethernet-ip.json", "netcap-tcp.json",
-            "netcap-udp-icmp.json"}
+            "netcap-udp-icmp.json", "netcap-connections-dns.json"}
 PANEL_TYPES = {"timeseries", "stat", "piechart", "bargauge", "table"}
 DATASOURCE_UIDS = {"${DS_PROMETHEUS}", "prometheus"}
 # Grafana's variables, as a Grafana would substitute them for a query.
@@ -32,11 +32,13 @@ VARIABLES = {"__rate_interval": "30s", "__range": "5m", "__interval": "15s",
 # Families with no series for CAPTURE (no ICMP, VLAN, fragments or decoding problems, and
 # too short for the processing-rate gauge): their queries may return nothing.
 MAY_BE_EMPTY = {"nc_decoding_errors", "nc_unknown_protocols", "nc_icmp_messages",
-                "nc_ip_fragments", "nc_vlan_tags", "nc_processing_rate_packets_per_second"}
+                "nc_ip_fragments", "nc_vlan_tags", "nc_processing_rate_packets_per_second",
+                "nc_ntp_messages", "nc_dhcp_messages"}
 # Families of protocols present in CAPTURE: some panel must show data for each.
 PRESENT = {"nc_ethernet_frames", "nc_arp_packets", "nc_ip_packets", "nc_ip_packet_bytes",
            "nc_tcp_segments", "nc_tcp_payload_bytes", "nc_udp_datagrams",
-           "nc_udp_payload_bytes", "nc_protocols", "nc_audit_records"}
+           "nc_udp_payload_bytes", "nc_protocols", "nc_audit_records", "nc_connections",
+           "nc_connection_bytes", "nc_dns_messages", "nc_dns_questions"}
 PROMQL_WORDS = {"sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk",
                 "quantile", "count_values", "group", "by", "without", "on", "ignoring",
                 "group_left", "group_right", "bool", "offset", "and", "or", "unless", "inf",
@@ -91,7 +93,7 @@ def substitute(expr: str) -> str:
     return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", var, expr)
 
 
-def test_the_four_dashboards_exist() -> None:
+def test_the_dashboards_exist() -> None:
     assert {f.name for f in DASHBOARDS} == EXPECTED
 
 
