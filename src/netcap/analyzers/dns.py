@@ -26,22 +26,75 @@ _TEXT = [chr(b) if 0x21 <= b <= 0x7E and b not in (0x2E, 0x5C) else f"\\{b:03d}"
 _TEXT[0x2E], _TEXT[0x5C] = "\\.", "\\\\"
 
 
-def _label_text(raw: bytes) -> str:
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        return "".join(_TEXT[b] for b in raw)
-    if text.isprintable() and " " not in text and "." not in text and "\\" not in text:
-        return text
-    return "".join(_TEXT[b] for b in raw)
+_PLAIN = bytes(b for b in range(0x21, 0x7F) if b not in (0x2E, 0x5C))  # need no escape
 
 
-def _name(msg: bytes, pos: int, text: bool = True) -> tuple[str, int]:
-    """The name at pos and the position after it (after the first pointer, if any).
-    With text=False the name is only checked (same errors), and "" returned."""
-    labels: list[str] = []
+def _label_bytes(raw: bytes) -> bytes:
+    if not raw.translate(None, _PLAIN):  # the usual case: printable, nothing to escape
+        return raw
+    return "".join(_TEXT[b] for b in raw).encode()
+
+
+Memo = dict[int, tuple[list[bytes], int, int]]  # position -> (labels, first label, length)
+
+
+def _name_text(msg: bytes, pos: int, memo: Memo) -> tuple[bytes, int]:
+    """`_name` as text bytes, with the same checks and errors. `memo` maps positions of
+    names already read in this message to (text, wire length): record names are
+    usually pointers to the question's name, which then costs one lookup."""
+    labels: list[bytes] = []
+    starts: list[tuple[int, int, int]] = []  # (position, labels before, length before)
     length = 0
-    end = -1  # where the name ends in the original position (after a pointer)
+    end = -1
+    start = pos
+    n = len(msg)
+    while True:
+        if pos >= n:
+            raise DecodeError("dns", "truncated")
+        size = msg[pos]
+        if size == 0:
+            pos += 1
+            break
+        kind = size & 0xC0
+        if kind == 0xC0:
+            if pos + 1 >= n:
+                raise DecodeError("dns", "truncated")
+            target = ((size & 0x3F) << 8) | msg[pos + 1]
+            if target >= start:
+                raise DecodeError("dns", "bad_pointer")
+            if end < 0:
+                end = pos + 2
+            known = memo.get(target)
+            # Read before: a suffix checked once stays valid when reached again (its
+            # own pointers pointed before an earlier or equal start).
+            if known is not None:
+                if length + known[2] > _MAX_NAME:
+                    raise DecodeError("dns", "name_too_long")
+                labels += known[0][known[1]:]
+                length += known[2]
+                break
+            pos = start = target
+            continue
+        if kind:
+            raise DecodeError("dns", "bad_label")
+        if pos + 1 + size > n:
+            raise DecodeError("dns", "truncated")
+        starts.append((pos, len(labels), length))
+        length += size + 1
+        if length > _MAX_NAME:
+            raise DecodeError("dns", "name_too_long")
+        labels.append(_label_bytes(msg[pos + 1 : pos + 1 + size]))
+        pos += 1 + size
+    for p, k, before in starts:  # each label starts a name a pointer may name
+        memo[p] = (labels, k, length - before)
+    return b".".join(labels), (pos if end < 0 else end)
+
+
+def _check_name(msg: bytes, pos: int) -> int:
+    """The position after the name at pos (after its first pointer, if any), checking it
+    exactly as `_name_text` does, without building text (for counting)."""
+    length = 0
+    end = -1
     start = pos  # pointers must point before the label sequence that uses them
     n = len(msg)
     while True:
@@ -69,10 +122,8 @@ def _name(msg: bytes, pos: int, text: bool = True) -> tuple[str, int]:
         length += size + 1
         if length > _MAX_NAME:
             raise DecodeError("dns", "name_too_long")
-        if text:
-            labels.append(_label_text(msg[pos + 1 : pos + 1 + size]))
         pos += 1 + size
-    return ".".join(labels), (pos if end < 0 else end)
+    return pos if end < 0 else end
 
 
 def _u16(b: bytes, p: int) -> int:
@@ -83,9 +134,9 @@ def _u32(b: bytes, p: int) -> int:
     return int.from_bytes(b[p : p + 4], "big")
 
 
-def _rr(msg: bytes, pos: int) -> tuple[dict[str, Any], int]:
+def _rr(msg: bytes, pos: int, memo: Memo) -> tuple[dict[str, Any], int]:
     """One resource record and the position after it."""
-    name, pos = _name(msg, pos)
+    name, pos = _name_text(msg, pos, memo)
     if pos + 10 > len(msg):
         raise DecodeError("dns", "truncated")
     rtype, rclass, ttl, rdlen = _u16(msg, pos), _u16(msg, pos + 2), _u32(msg, pos + 4), _u16(
@@ -95,40 +146,40 @@ def _rr(msg: bytes, pos: int) -> tuple[dict[str, Any], int]:
     if end > len(msg):
         raise DecodeError("dns", "truncated")
     data = msg[data_at:end]
-    rr: dict[str, Any] = {"Name": name.encode(), "Type": rtype, "Class": rclass, "TTL": ttl,
+    rr: dict[str, Any] = {"Name": name, "Type": rtype, "Class": rclass, "TTL": ttl,
                           "DataLength": rdlen, "Data": data}
     if rtype in (_A, _AAAA):
         if rdlen != (4 if rtype == _A else 16):
             raise DecodeError("dns", "bad_rdata")
         rr["IP"] = data
     elif rtype in (_NS, _CNAME, _PTR):
-        target, after = _name(msg, data_at)
+        target, after = _name_text(msg, data_at, memo)
         if after > end:
             raise DecodeError("dns", "bad_rdata")
-        rr[{_NS: "NS", _CNAME: "CNAME", _PTR: "PTR"}[rtype]] = target.encode()
+        rr[{_NS: "NS", _CNAME: "CNAME", _PTR: "PTR"}[rtype]] = target
     elif rtype == _SOA:
-        mname, p = _name(msg, data_at)
-        rname, p = _name(msg, p)
+        mname, p = _name_text(msg, data_at, memo)
+        rname, p = _name_text(msg, p, memo)
         if p + 20 > end:
             raise DecodeError("dns", "bad_rdata")
-        rr["SOA"] = {"MName": mname.encode(), "RName": rname.encode(), "Serial": _u32(msg, p),
+        rr["SOA"] = {"MName": mname, "RName": rname, "Serial": _u32(msg, p),
                      "Refresh": _u32(msg, p + 4), "Retry": _u32(msg, p + 8),
                      "Expire": _u32(msg, p + 12), "Minimum": _u32(msg, p + 16)}
     elif rtype == _MX:
         if rdlen < 3:
             raise DecodeError("dns", "bad_rdata")
-        target, after = _name(msg, data_at + 2)
+        target, after = _name_text(msg, data_at + 2, memo)
         if after > end:
             raise DecodeError("dns", "bad_rdata")
-        rr["MX"] = {"Preference": _u16(msg, data_at), "Name": target.encode()}
+        rr["MX"] = {"Preference": _u16(msg, data_at), "Name": target}
     elif rtype == _SRV:
         if rdlen < 7:
             raise DecodeError("dns", "bad_rdata")
-        target, after = _name(msg, data_at + 6)
+        target, after = _name_text(msg, data_at + 6, memo)
         if after > end:
             raise DecodeError("dns", "bad_rdata")
         rr["SRV"] = {"Priority": _u16(msg, data_at), "Weight": _u16(msg, data_at + 2),
-                     "Port": _u16(msg, data_at + 4), "Name": target.encode()}
+                     "Port": _u16(msg, data_at + 4), "Name": target}
     elif rtype == _TXT:
         txts: list[bytes] = []
         p = data_at
@@ -152,10 +203,10 @@ def _check_rdata(msg: bytes, rtype: int, at: int, end: int) -> None:
         skip = {_MX: 2, _SRV: 6}.get(rtype, 0)  # fixed fields before the name
         if skip and size < skip + 1:
             raise DecodeError("dns", "bad_rdata")
-        if _name(msg, at + skip, False)[1] > end:
+        if _check_name(msg, at + skip) > end:
             raise DecodeError("dns", "bad_rdata")
     elif rtype == _SOA:
-        p = _name(msg, _name(msg, at, False)[1], False)[1]
+        p = _check_name(msg, _check_name(msg, at))
         if p + 20 > end:
             raise DecodeError("dns", "bad_rdata")
     elif rtype == _TXT:
@@ -181,11 +232,12 @@ def parse_dns(msg: bytes) -> dict[str, Any]:
     }
     pos = 12
     questions = []
+    memo: Memo = {}
     for _ in range(counts[0]):
-        name, pos = _name(msg, pos)
+        name, pos = _name_text(msg, pos, memo)
         if pos + 4 > len(msg):
             raise DecodeError("dns", "truncated")
-        questions.append({"Name": name.encode(), "Type": _u16(msg, pos),
+        questions.append({"Name": name, "Type": _u16(msg, pos),
                           "Class": _u16(msg, pos + 2)})
         pos += 4
     rec["Questions"] = questions
@@ -193,7 +245,7 @@ def parse_dns(msg: bytes) -> dict[str, Any]:
                               strict=True):
         rrs = []
         for _ in range(count):
-            rr, pos = _rr(msg, pos)
+            rr, pos = _rr(msg, pos, memo)
             rrs.append(rr)
         rec[section] = rrs
     return rec
@@ -211,13 +263,13 @@ def check_dns(msg: bytes) -> list[int]:
     pos = 12
     types = []
     for _ in range(qd):
-        pos = _name(msg, pos, False)[1]
+        pos = _check_name(msg, pos)
         if pos + 4 > n:
             raise DecodeError("dns", "truncated")
         types.append((msg[pos] << 8) | msg[pos + 1])
         pos += 4
     for _ in range(rrs):
-        pos = _name(msg, pos, False)[1]
+        pos = _check_name(msg, pos)
         if pos + 10 > n:
             raise DecodeError("dns", "truncated")
         data_at = pos + 10
