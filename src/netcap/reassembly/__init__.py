@@ -1,0 +1,1 @@
+"""TCP stream reassembly: segments in (any order, any overlap), in-order bytes out."""

@@ -1,0 +1,131 @@
+"""One direction of a TCP stream, reassembled: a small contract in the gopacket manner.
+
+Segments go in with their sequence number, in any order; bytes come out in order, as
+`Chunk`s. Rules kept here:
+
+- Sequence numbers are 32-bit and wrap: all comparisons go through `_after` (serial
+  number arithmetic), offsets are kept relative to the initial sequence number.
+- A stream picked up mid-way (no SYN seen) starts at its first segment.
+- Retransmissions and overlaps: bytes already delivered are never delivered again; for
+  bytes that arrive twice before delivery, the first copy wins (the policy of Linux and
+  of Zeek's default), and overlapping bytes that differ are counted (`conflicts`).
+- Out-of-order segments wait in a buffer bounded by `max_buffer` bytes. When it would
+  overflow, the stream skips to the earliest buffered segment: the missing bytes are
+  reported as a gap (`Chunk.skip`), never invented.
+- `flush()` (end of input, or the connection closing) delivers what is buffered, with
+  the gaps before each piece.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Chunk", "Stream"]
+
+_MOD = 1 << 32
+
+
+def _after(a: int, b: int) -> int:
+    """a - b in sequence space, as a signed 32-bit distance."""
+    d = (a - b) % _MOD
+    return d - _MOD if d >= 1 << 31 else d
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """In-order stream bytes. `skip`: bytes missing right before this chunk (a gap)."""
+
+    data: bytes
+    skip: int
+    ts: int  # packet time of the segment that completed it
+
+
+class Stream:
+    def __init__(self, max_buffer: int = 256 * 1024) -> None:
+        self.max_buffer = max_buffer
+        self.next_seq: int | None = None  # sequence number of the next byte to deliver
+        self._pending: dict[int, tuple[bytes, int]] = {}  # offset from next_seq -> data
+        self._buffered = 0
+        self.delivered = 0  # bytes delivered
+        self.gaps = 0  # bytes skipped
+        self.conflicts = 0  # overlapping bytes that differed
+        self.overflows = 0  # times the buffer limit forced a skip
+        self.finished = False
+
+    def syn(self, seq: int) -> None:
+        """A SYN with this sequence number: data starts at seq + 1."""
+        if self.next_seq is None:
+            self.next_seq = (seq + 1) % _MOD
+
+    def segment(self, seq: int, data: bytes, ts: int) -> list[Chunk]:
+        """Add one segment's payload; the chunks that became deliverable."""
+        if not data:
+            return []
+        if self.next_seq is None:  # picked up mid-way
+            self.next_seq = seq
+        off = _after(seq, self.next_seq)
+        if off < 0:  # starts before what was delivered: keep only the new bytes
+            if off + len(data) <= 0:
+                return []  # a retransmission of delivered bytes
+            data = data[-off:]
+            off = 0
+        have = self._pending.get(off)
+        if have is not None:  # same start: the first copy wins
+            old = have[0]
+            common = min(len(old), len(data))
+            if old[:common] != data[:common]:
+                self.conflicts += 1
+            if len(data) <= len(old):
+                return self._deliver()
+            self._buffered -= len(old)
+        self._pending[off] = (data, ts)
+        self._buffered += len(data)
+        out = self._deliver()
+        while self._buffered > self.max_buffer and self._pending:
+            self.overflows += 1
+            out += self._skip_to_first()
+        return out
+
+    def _deliver(self) -> list[Chunk]:
+        out: list[Chunk] = []
+        while 0 in self._pending or any(o < 0 for o in self._pending):
+            # Pieces that now start at or before the delivery point.
+            off = min(self._pending)
+            data, ts = self._pending.pop(off)
+            self._buffered -= len(data)
+            if off < 0:
+                if off + len(data) <= 0:
+                    continue  # covered by what was delivered since it arrived
+                data = data[-off:]
+            out.append(Chunk(data, 0, ts))
+            self._advance(len(data))
+        return out
+
+    def _advance(self, n: int) -> None:
+        assert self.next_seq is not None
+        self.next_seq = (self.next_seq + n) % _MOD
+        self.delivered += n
+        # Offsets of what waits are relative to next_seq: shift them.
+        if self._pending:
+            self._pending = {o - n: v for o, v in self._pending.items()}
+
+    def _skip_to_first(self) -> list[Chunk]:
+        """Give up on the missing bytes before the earliest buffered piece."""
+        off = min(self._pending)
+        if off > 0:
+            self.gaps += off
+            self._advance(off)
+            chunks = self._deliver()
+            if chunks:
+                first = chunks[0]
+                chunks[0] = Chunk(first.data, off, first.ts)
+            return chunks
+        return self._deliver()
+
+    def flush(self) -> list[Chunk]:
+        """Everything still buffered, in order, with the gaps between (end of input)."""
+        out: list[Chunk] = []
+        while self._pending:
+            out += self._skip_to_first()
+        self.finished = True
+        return out

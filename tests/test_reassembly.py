@@ -1,0 +1,85 @@
+"""TCP reassembly: order, overlaps, retransmissions, wrap-around, gaps, limits."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netcap.reassembly.tcp import Chunk, Stream
+
+
+def _bytes(chunks: list[Chunk]) -> bytes:
+    return b"".join(c.data for c in chunks)
+
+
+def test_in_order_out_of_order_and_retransmission() -> None:
+    s = Stream()
+    s.syn(1000)
+    assert _bytes(s.segment(1001, b"hello ", 1)) == b"hello "
+    assert s.segment(1012, b"!", 2) == []  # out of order: waits
+    assert _bytes(s.segment(1007, b"world", 3)) == b"world!"
+    assert s.segment(1001, b"hello ", 4) == []  # retransmitted, already delivered
+    assert _bytes(s.segment(1010, b"ld!more", 5)) == b"more"  # overlap: only new bytes
+    assert s.delivered == 16 and s.gaps == 0
+
+
+def test_first_copy_wins_and_conflicts_are_counted() -> None:
+    s = Stream()
+    s.syn(0)
+    s.segment(5, b"XXXX", 1)
+    s.segment(5, b"YYYY", 2)  # same place, other bytes: counted, first kept
+    assert _bytes(s.segment(1, b"abcd", 3)) == b"abcdXXXX"
+    assert s.conflicts == 1
+
+
+def test_sequence_wraps_around() -> None:
+    s = Stream()
+    s.syn(2**32 - 3)  # data starts at 2**32 - 2
+    assert _bytes(s.segment(2**32 - 2, b"ab", 1)) == b"ab"
+    assert _bytes(s.segment(0, b"cd", 2)) == b"cd"  # wrapped
+    assert s.segment(2**32 - 1, b"bc", 3) == []  # old bytes across the wrap
+
+
+def test_picked_up_mid_way() -> None:
+    s = Stream()
+    assert _bytes(s.segment(777_777, b"middle", 1)) == b"middle"
+
+
+def test_gap_is_reported_never_filled() -> None:
+    s = Stream(max_buffer=10)
+    s.syn(0)
+    s.segment(1, b"ab", 1)
+    assert s.segment(20, b"0123456789", 2) == []  # a hole at 3..19, 10 bytes wait
+    out = s.segment(30, b"X", 3)  # over the limit: skip to what is buffered
+    assert [(c.skip, c.data) for c in out] == [(17, b"0123456789"), (0, b"X")]
+    assert s.gaps == 17 and s.overflows == 1 and b"\0" not in _bytes(out)
+
+
+def test_flush_delivers_what_waits_with_its_gaps() -> None:
+    s = Stream()
+    s.syn(0)
+    s.segment(11, b"late", 1)
+    s.segment(5, b"mid", 2)
+    out = s.flush()
+    assert [(c.skip, c.data) for c in out] == [(4, b"mid"), (3, b"late")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_any_order_any_duplication_gives_the_stream(data: st.DataObject) -> None:
+    """Split a byte string into segments, shuffle, duplicate and overlap them: the
+    output is the string, delivered once, whatever the order."""
+    payload = data.draw(st.binary(min_size=1, max_size=400))
+    isn = data.draw(st.integers(0, 2**32 - 1))
+    cuts = sorted(data.draw(st.lists(st.integers(1, len(payload)), max_size=12)))
+    bounds = [0, *cuts, len(payload)]
+    segs = [(a, payload[a:b]) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    segs += data.draw(st.lists(st.sampled_from(segs), max_size=5))  # retransmissions
+    rnd = random.Random(data.draw(st.integers(0, 1000)))
+    rnd.shuffle(segs)
+    s = Stream()
+    s.syn(isn)
+    got = b"".join(_bytes(s.segment((isn + 1 + a) % 2**32, d, 0)) for a, d in segs)
+    assert got + _bytes(s.flush()) == payload and s.gaps == 0
