@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from netcap.decode.batch import Decoded, decode_batch
+from netcap.reassembly.streams import StreamStage, segments
 from netcap.sources.capture import CaptureError, open_capture
 
 __all__ = [
@@ -139,6 +140,8 @@ _RECORD_NAMES = ("Ethernet", "Dot1Q", "ARP", "IPv4", "IPv6", "IPv6Fragment", "IC
 
 def _packets(decoded: list[Decoded]) -> list[Packet]:
     out: list[Packet] = []
+    stage = StreamStage()  # stream analyzers (DNS over TCP): records at the packet that
+    streamed: list[tuple[int, str, dict[str, Any]]] = []  # completed the message
     for dec in decoded:
         b = dec.batch
         layers: list[Layers] = [defaultdict(list) for _ in range(len(b))]
@@ -146,6 +149,12 @@ def _packets(decoded: list[Decoded]) -> list[Packet]:
             for pkt, rec in dec.records(name):
                 layers[pkt - b.first][name].append(rec)
         out.extend((int(b.wirelen[i]), int(b.caplen[i]), layers[i]) for i in range(len(b)))
+        for name, table in stage.update(segments(dec)).tables().items():
+            assert table.pkt is not None
+            streamed += [(int(p), name, r)
+                         for p, r in zip(table.pkt, table.to_dicts(), strict=True)]
+    for pkt, name, rec in streamed:
+        out[pkt][2][name].append(rec)
     return out
 
 

@@ -28,6 +28,7 @@ def _records(out: Path) -> dict[str, list[bytes]]:
     "DERIVED_zeek_http-vlan-0_cut-mid-record.pcap",  # cut: truncation reported the same
     "sv_tls_DER-incomplete-header-damaged.pcap",  # damaged record header
     "zeek_http_iso-download.pcap.gz",  # gzip: workers take shards instead of an index
+    "tcpdump_dns_tcp.pcap",  # DNS over TCP: streams span batches and workers
 ])
 @pytest.mark.parametrize(("workers", "chunk"), [(2, 2048), (3, 2048), (2, 100)])
 def test_parallel_equals_single(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,

@@ -22,7 +22,15 @@ from .decode.batch import decode_batch
 from .flows.extract import summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import MetricsState, metric_columns
-from .pipeline import CHUNK_BYTES, CaptureOptions, counted, run_capture, runs_analyzers
+from .pipeline import (
+    CHUNK_BYTES,
+    CaptureOptions,
+    counted,
+    run_capture,
+    runs_analyzers,
+    runs_stream_analyzers,
+)
+from .reassembly.streams import StreamOutput, StreamStage, segments
 from .records.derive import add_payload_columns
 from .records.schema import Kind as FieldKind
 from .records.schema import Render
@@ -176,6 +184,7 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
     packets = 0
     clock = 0
     conns = ConnectionTable(opts.max_flows)
+    streams = StreamStage()
     with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
         for batch in src:
             decoded = decode_batch(batch, columns=columns,
@@ -198,13 +207,24 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
                     for table in part.tables.values():
                         add_payload_columns(table, part.batch.data, False, True)
                 state.add_batch(counted(part, opts.encode))
+                if runs_stream_analyzers(opts.encode):
+                    _streamed(streams.update(segments(part)), state, writer, opts)
                 flows = summarize(part) if opts.encode.wanted("Connection") else None
                 if flows is not None:
                     _connections(conns.update(flows), conns, state, writer, opts)
             if len(batch):
                 clock = int(times[-1])
+        _streamed(streams.flush(), state, writer, opts)
         _connections(conns.flush(), conns, state, writer, opts)
         return packets, src.truncation
+
+
+def _streamed(out: StreamOutput, state: MetricsState, writer: NcapWriter | None,
+              opts: ExportOptions) -> None:
+    tables = {k: v for k, v in out.tables().items() if opts.encode.wanted(k)}
+    state.add_stream_output(tables, out)
+    if writer is not None:
+        writer.append({k: encode_table(t, opts.encode) for k, t in tables.items()})
 
 
 def _connections(ended: Ended | None, table: ConnectionTable, state: MetricsState,

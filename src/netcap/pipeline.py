@@ -35,6 +35,7 @@ from .decode.linktypes import LINKTYPE_NAMES
 from .flows.extract import FlowBatch, summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import LabelConfig, MetricsState, metric_columns
+from .reassembly.streams import STREAM_PORTS, Segment, StreamOutput, StreamStage, segments
 from .records.derive import add_payload_columns
 from .records.render import warm_tables
 from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch, encode_table
@@ -131,7 +132,7 @@ def run_capture(opts: CaptureOptions, state: MetricsState | None = None) -> RunS
     _keep_heap()
     writer = NcapWriter(opts.out, opts.read, opts.encode) if opts.out is not None else None
     sink = _Sink(writer, state if opts.metrics else None, ConnectionTable(opts.max_flows),
-                 opts.encode)
+                 StreamStage(), opts.encode)
     n = _workers(opts)
     try:
         stats = _run_single(opts, sink) if n == 1 else _run_parallel(opts, sink, n)
@@ -154,19 +155,30 @@ class _Sink:
     writer: NcapWriter | None
     state: MetricsState | None
     flows: ConnectionTable
+    streams: StreamStage
     encode: EncodeOptions
 
     def take(self, encoded: Encoded, delta: dict[str, Any] | None,
-             flows: FlowBatch | None) -> None:
+             flows: FlowBatch | None, segs: list[Segment] | None) -> None:
         if self.writer is not None:
             self.writer.append(encoded)
         if self.state is not None and delta is not None:
             self.state.merge(delta)
+        if segs is not None:
+            self._streamed(self.streams.update(segs))
         if flows is not None:
             self._ended(self.flows.update(flows))
 
     def finish(self) -> None:
+        self._streamed(self.streams.flush())
         self._ended(self.flows.flush())
+
+    def _streamed(self, out: StreamOutput) -> None:
+        tables = {k: v for k, v in out.tables().items() if self.encode.wanted(k)}
+        if self.state is not None:
+            self.state.add_stream_output(tables, out)
+        if self.writer is not None:
+            self.writer.append({k: encode_table(t, self.encode) for k, t in tables.items()})
 
     def _ended(self, ended: Ended | None) -> None:
         if self.state is not None:
@@ -180,6 +192,10 @@ def runs_analyzers(encode: EncodeOptions) -> bool:
     return any(encode.wanted(name) for name in ANALYZER_RECORDS)
 
 
+def runs_stream_analyzers(encode: EncodeOptions) -> bool:
+    return any(encode.wanted(name) for name in set(STREAM_PORTS.values()))
+
+
 def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
     """The decoded batch as the metrics count it: without excluded record types."""
     if encode.include is None and not encode.exclude:
@@ -188,8 +204,8 @@ def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
                    decoded.error)
 
 
-def _process(batch: PacketBatch, opts: CaptureOptions
-             ) -> tuple[str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None]:
+def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[
+        str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None, list[Segment] | None]:
     """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
     t0 = time.perf_counter()
     # Without files to write, only the columns the metrics read are built.
@@ -214,7 +230,8 @@ def _process(batch: PacketBatch, opts: CaptureOptions
         m.add_stage_time("metrics", time.perf_counter() - t2)
         delta = m.delta()
     flows = summarize(decoded) if opts.encode.wanted("Connection") else None
-    return _BATCH, encoded, stats, delta, flows
+    segs = segments(decoded) if runs_stream_analyzers(opts.encode) else None
+    return _BATCH, encoded, stats, delta, flows, segs
 
 
 def _run_single(opts: CaptureOptions, sink: _Sink) -> RunStats:
@@ -224,8 +241,8 @@ def _run_single(opts: CaptureOptions, sink: _Sink) -> RunStats:
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
                       copy=False) as src:
         for batch in src:
-            _, encoded, batch_stats, delta, flows = _process(batch, opts)
-            sink.take(encoded, delta, flows)
+            _, encoded, batch_stats, delta, flows, segs = _process(batch, opts)
+            sink.take(encoded, delta, flows, segs)
             stats.merge(batch_stats)
         stats.truncation = src.truncation
     return stats
@@ -316,7 +333,8 @@ def _receive(conn: Connection, worker: int) -> Any:
     return msg
 
 
-Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None]
+Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
+               list[Segment] | None]
 
 
 def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
@@ -405,8 +423,9 @@ def _run_parallel(opts: CaptureOptions, sink: _Sink, count: int) -> RunStats:
             pair[0].close()
             pair[1].close()
         stream = _relayed if relay else _sharded
-        for encoded, batch_stats, delta, flows in stream([pair[0] for pair in results], stats):
-            sink.take(encoded, delta, flows)
+        for encoded, batch_stats, delta, flows, segs in stream([pair[0] for pair in results],
+                                                               stats):
+            sink.take(encoded, delta, flows, segs)
             stats.merge(batch_stats)
     finally:
         for p in procs:

@@ -111,6 +111,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("nc_tcp_handshake_rtt_seconds", H,
            "TCP handshake round trip at the capture point: SYN to the client's ACK of the"
            " SYN+ACK (packet time)", buckets=LATENCY_BUCKETS),
+    Family("nc_tcp_reassembly_gap_bytes", C,
+           "bytes missing in reassembled TCP streams (reported as gaps, never filled)"),
+    Family("nc_tcp_reassembly_overflows", C,
+           "times a stream's out-of-order buffer was full and reassembly skipped ahead"),
     # -- application layer (analyzers) ------------------------------------------------
     Family("nc_dns_messages", C, "DNS messages by direction, opcode and response code",
            ("qr", "opcode", "rcode")),

@@ -24,9 +24,10 @@ from ..decode.batch import Decoded
 from ..decode.errors import REASONS
 from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
 from ..flows.extract import TCP_COLUMNS
+from ..reassembly.streams import TCP_SEGMENT_COLUMNS
 from ..records.render import render_column
 from ..records.schema import Render
-from ..records.table import Children, Ragged
+from ..records.table import Children, Ragged, RecordTable
 from .app import (
     DHCP_TYPES,
     DNS_OPCODES,
@@ -42,6 +43,7 @@ from .families import FAMILIES, PAYLOAD_BUCKETS, Kind
 
 if TYPE_CHECKING:
     from ..flows.table import ConnectionTable, Ended
+    from ..reassembly.streams import StreamOutput
 
 __all__ = ["Histogram", "LabelConfig", "MetricsState", "Snapshot", "metric_columns"]
 
@@ -157,7 +159,7 @@ _RECORD_COLUMNS: dict[str, frozenset[str]] = {
     "IPv4": frozenset({"Protocol", "Length", "Flags", "FragOffset"}),
     "IPv6": frozenset({"NextHeader", "Length"}),
     "TCP": frozenset({"SrcPort", "DstPort", "FIN", "SYN", "RST", "PSH", "ACK", "URG",
-                      "PayloadSize"}) | TCP_COLUMNS,  # + the connection table
+                      "PayloadSize"}) | TCP_COLUMNS | TCP_SEGMENT_COLUMNS,  # + flows, streams
     "UDP": frozenset({"SrcPort", "DstPort", "PayloadSize"}) | UDP_COLUMNS,  # + analyzers
     "ICMPv4": frozenset({"TypeCode"}),
     "ICMPv6": frozenset({"TypeCode"}),
@@ -328,6 +330,16 @@ class MetricsState:
                 self._count("nc_audit_records", ("Connection",), len(ended))
                 self._connection_metrics(*ended.labels(), ended.duration_ns,
                                          ended.total_bytes)
+
+    def add_stream_output(self, tables: dict[str, RecordTable], out: StreamOutput) -> None:
+        """Records of the stream analyzers, and what reassembly met."""
+        for name, t in tables.items():
+            self.add_records(name, t.cols, t.n)
+        with self._lock:
+            for reason, k in out.errors.items():
+                self._counters["nc_decoding_errors"][tuple(reason.split("/"))] += k
+            self._count("nc_tcp_reassembly_gap_bytes", (), out.gap_bytes)
+            self._count("nc_tcp_reassembly_overflows", (), out.overflows)
 
     def add_records(self, name: str, cols: dict[str, Any], n: int) -> None:
         """Metrics from audit records read from a file (no packets behind them)."""

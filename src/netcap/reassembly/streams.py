@@ -1,0 +1,142 @@
+"""Stream analyzers over reassembled TCP: segments of selected ports, merged in input
+order (the sequential stage, like the connection table), reassembled per direction and
+handed to the analyzer for the port.
+
+Workers pick the segments (`segments`: TCP packets to or from a stream port, with their
+payload); the parent (`StreamStage`) owns the streams. For now one analyzer: DNS over
+TCP (RFC 1035 4.2.2: each message after a 2-byte length; several per stream, in either
+direction). A gap in a stream drops the message it cuts; framing restarts with the next
+delivered chunk, which is right when that chunk starts a message (DNS messages usually
+travel in segments of their own) and otherwise ends in a counted decode error. Streams
+are bounded in number (`max_streams`: the least recently used go) and each direction in
+buffered bytes (see `tcp.Stream`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..analyzers.dns import parse_dns
+from ..decode.batch import Decoded
+from ..decode.errors import DecodeError, describe
+from ..records.table import Ragged, RecordTable
+from ..records.types import RECORDS
+from .tcp import Chunk, Stream
+
+__all__ = ["STREAM_PORTS", "Segment", "StreamStage", "segments"]
+
+# TCP port -> record type of the stream analyzer for it.
+STREAM_PORTS: dict[int, str] = {53: "DNS"}
+TCP_SEGMENT_COLUMNS = frozenset({"SeqNum", "SYN", "FIN", "RST", "_poff", "PayloadSize"})
+
+# (src address, src port, dst address, dst port, seq, SYN, payload, time, packet number)
+Segment = tuple[bytes, int, bytes, int, int, bool, bytes, int, int]
+_LUT = np.zeros(65536, np.bool_)
+_LUT[list(STREAM_PORTS)] = True
+
+
+def segments(d: Decoded) -> list[Segment] | None:
+    """The TCP segments of a decoded batch that a stream analyzer wants."""
+    t = d.tables.get("TCP")
+    if t is None or t.pkt is None or not t.n:
+        return None
+    sport, dport = np.asarray(t.cols["SrcPort"]), np.asarray(t.cols["DstPort"])
+    rows = np.flatnonzero(_LUT[sport] | _LUT[dport])
+    if not rows.size:
+        return None
+    src, dst = t.cols["SrcIP"], t.cols["DstIP"]
+    assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+    data, b = d.batch.data, d.batch
+    poff = np.asarray(t.cols["_poff"])[rows].tolist()
+    size = np.asarray(t.cols["PayloadSize"])[rows].tolist()
+    pkt = t.pkt[rows]
+    return list(zip(src.take(rows).tolist(), sport[rows].tolist(), dst.take(rows).tolist(),
+                    dport[rows].tolist(), np.asarray(t.cols["SeqNum"])[rows].tolist(),
+                    np.asarray(t.cols["SYN"])[rows].tolist(),
+                    [data[o : o + s].tobytes() for o, s in zip(poff, size, strict=True)],
+                    b.ts[pkt].tolist(), (pkt + b.first).tolist(), strict=True))
+
+
+@dataclass
+class _Direction:
+    stream: Stream
+    pending: bytearray = field(default_factory=bytearray)  # DNS framing: bytes not yet used
+
+
+@dataclass
+class StreamOutput:
+    """What one update produced: records per type (rows with their packet number) and
+    counts for the metrics."""
+
+    records: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)  # "protocol/reason" -> count
+    gap_bytes: int = 0
+    overflows: int = 0
+
+    def tables(self) -> dict[str, RecordTable]:
+        out: dict[str, RecordTable] = {}
+        for name, rows in self.records.items():
+            out[name] = RecordTable.from_rows(RECORDS[name], [r for _, r in rows],
+                                              [p for p, _ in rows])
+        return out
+
+
+class StreamStage:
+    def __init__(self, max_streams: int = 10_000, max_buffer: int = 256 * 1024) -> None:
+        self.max_streams = max_streams
+        self.max_buffer = max_buffer
+        self._dirs: OrderedDict[tuple[bytes, int, bytes, int], _Direction] = OrderedDict()
+
+    def update(self, segs: list[Segment] | None) -> StreamOutput:
+        out = StreamOutput()
+        for src, sport, dst, dport, seq, syn, payload, ts, pkt in segs or ():
+            key = (src, sport, dst, dport)
+            d = self._dirs.get(key)
+            if d is None:
+                d = self._dirs[key] = _Direction(Stream(self.max_buffer))
+                while len(self._dirs) > self.max_streams:  # least recently used go
+                    self._dirs.popitem(last=False)
+            else:
+                self._dirs.move_to_end(key)
+            if syn:
+                d.stream.syn(seq)
+            gaps, overflows = d.stream.gaps, d.stream.overflows
+            chunks = d.stream.segment(seq, payload, ts)
+            out.gap_bytes += d.stream.gaps - gaps
+            out.overflows += d.stream.overflows - overflows
+            self._dns(key, d, chunks, pkt, out)
+        return out
+
+    def flush(self) -> StreamOutput:
+        out = StreamOutput()
+        for key, d in self._dirs.items():
+            gaps = d.stream.gaps
+            self._dns(key, d, d.stream.flush(), -1, out)
+            out.gap_bytes += d.stream.gaps - gaps
+        self._dirs.clear()
+        return out
+
+    def _dns(self, key: tuple[bytes, int, bytes, int], d: _Direction, chunks: list[Chunk],
+             pkt: int, out: StreamOutput) -> None:
+        for c in chunks:
+            if c.skip:  # a gap: the message it cuts is lost; start over after it
+                d.pending.clear()
+            d.pending += c.data
+            while len(d.pending) >= 2:
+                size = (d.pending[0] << 8) | d.pending[1]
+                if len(d.pending) < 2 + size:
+                    break
+                msg = bytes(d.pending[2 : 2 + size])
+                del d.pending[: 2 + size]
+                try:
+                    rec = parse_dns(msg)
+                except DecodeError as e:
+                    out.errors[describe(e.index)] += 1
+                    continue
+                rec.update(Timestamp=c.ts, SrcIP=key[0], SrcPort=key[1], DstIP=key[2],
+                           DstPort=key[3])
+                out.records.setdefault("DNS", []).append((pkt, rec))
