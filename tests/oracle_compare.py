@@ -21,6 +21,10 @@ Netcap / gopacket semantics):
   tunnelled: only the first (outermost) entry is compared. vlan.* and ipv6.fraghdr.*
   are compared entry by entry (one entry per tag / fragment header).
 
+* TLS fields are compared on TCP frames only: tshark also dissects the TLS inside QUIC
+  (UDP, after decrypting QUIC Initial packets), which netcap has no analyzer for. A hello
+  counts at the frame that completed it, as tshark shows reassembled hellos; only hello
+  types (1, 2) of tls.handshake.type are compared.
 * Application layer: tshark shows dns.flags.rcode for responses only, and the root name
   as "<Root>" (ours is the empty name); dns.a / dns.aaaa list the A / AAAA records of
   every section in order; DHCP option values are compared as our text form.
@@ -135,7 +139,8 @@ Layers = dict[str, list[dict[str, Any]]]  # record name -> that packet's records
 Packet = tuple[int, int, Layers]  # wirelen, caplen, layers
 
 _RECORD_NAMES = ("Ethernet", "Dot1Q", "ARP", "IPv4", "IPv6", "IPv6Fragment", "ICMPv4",
-                 "ICMPv6", "UDP", "TCP", "DNS", "NTP", "DHCPv4")  # fmt: skip
+                 "ICMPv6", "UDP", "TCP", "DNS", "NTP", "DHCPv4", "TLSClientHello",
+                 "TLSServerHello")  # fmt: skip
 
 
 def _packets(decoded: list[Decoded]) -> list[Packet]:
@@ -275,6 +280,32 @@ def _dhcp_option(code: int) -> Ours:
     return get
 
 
+def _tls(f: str) -> Ours:
+    """A field of the TLS hello completed at this packet (client, then server)."""
+    def get(_w: int, _c: int, layers: Layers) -> list[str]:
+        out: list[str] = []
+        for rec in ("TLSClientHello", "TLSServerHello"):
+            for h in layers.get(rec, ()):
+                if f == "type":
+                    out.append("1" if rec == "TLSClientHello" else "2")
+                elif f == "version":
+                    out.append(str(h.get("HandshakeVersion", h.get("Version", 0))))
+                elif f == "ciphers":
+                    out += [str(c) for c in h.get("CipherSuites", [h.get("CipherSuite", 0)])]
+                elif f == "ALPNs" and "AlpnProtocol" in h:  # the server's choice
+                    out.append(str(h["AlpnProtocol"]))
+                elif f in h:
+                    value = h[f]
+                    out += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        return out
+
+    return get
+
+
+def _hello_types(s: str) -> str:
+    return s if s in ("1", "2") else ""  # other handshake messages: no record of ours
+
+
 def _int_bool(v: Any) -> str:
     return "1" if v else "0"
 
@@ -332,6 +363,13 @@ FIELDS: dict[str, tuple[Ours, Theirs, bool]] = {
     "ntp.flags.vn": (_first("NTP", "Version"), _dec, False),
     "ntp.flags.mode": (_first("NTP", "Mode"), _dec, False),
     "ntp.stratum": (_first("NTP", "Stratum"), _dec, False),
+    "tls.handshake.type": (_tls("type"), _hello_types, True),
+    "tls.handshake.version": (_tls("version"), _hex, False),
+    "tls.handshake.ciphersuite": (_tls("ciphers"), _hex, True),
+    "tls.handshake.extensions_server_name": (_tls("SNI"), str, False),
+    "tls.handshake.extensions_alpn_str": (_tls("ALPNs"), str, True),
+    "tls.handshake.ja3": (_tls("Ja3"), str, False),
+    "tls.handshake.ja3s": (_tls("Ja3s"), str, False),
     "dhcp.id": (_first("DHCPv4", "Xid"), _hex, False),
     "dhcp.hw.mac_addr": (_text("DHCPv4", "ClientHWAddr"), str, False),
     "dhcp.option.dhcp": (_dhcp_option(53), _dec, False),
@@ -384,9 +422,12 @@ def compare_file(name: str, opened: tuple[str, list[Decoded]] | None = None) -> 
         raise AssertionError(f"{name}: {len(packets)} packets, tshark {len(frames)} frames")
     for (wirelen, caplen, layers), frame in zip(packets, frames, strict=True):
         number = int(frame["frame.number"])
+        quic = "udp.srcport" in frame  # TLS inside QUIC: not a TLS-over-TCP analyzer's
         for key, (ours_of, theirs_of, every) in FIELDS.items():
+            if quic and key.startswith("tls."):
+                continue
             ours = ours_of(wirelen, caplen, layers)
-            theirs = [theirs_of(v) for v in frame.get(key, ())]
+            theirs = [t for t in (theirs_of(v) for v in frame.get(key, ())) if t != ""]
             if not every:
                 ours, theirs = ours[:1], theirs[:1]
             for i in range(max(len(ours), len(theirs))):

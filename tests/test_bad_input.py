@@ -178,9 +178,15 @@ def decode_counts(path: Path, before: int | None = None) -> dict[str, int]:
     connections of those packets."""
     from netcap.flows.extract import summarize
     from netcap.flows.table import ConnectionTable
+    from netcap.reassembly.streams import StreamStage, segments
 
     counts: dict[str, int] = {}
     flows = ConnectionTable()
+    streams = StreamStage()
+
+    def streamed(tables: dict[str, Any]) -> None:
+        for name, table in tables.items():
+            counts[name] = counts.get(name, 0) + table.n
     with open_capture(path) as src:
         for batch in src:
             if before is not None and batch.first >= before:
@@ -192,10 +198,12 @@ def decode_counts(path: Path, before: int | None = None) -> dict[str, int]:
                 n = sum(1 for p, _ in d.records(name) if before is None or p < before)
                 if n:
                     counts[name] = counts.get(name, 0) + n
+            streamed(streams.update(segments(d)).tables())
             fb = summarize(d)
             ended = flows.update(fb) if fb is not None else None
             if ended is not None:
                 counts["Connection"] = counts.get("Connection", 0) + ended.records.n
+    streamed(streams.flush().tables())
     ended = flows.flush()
     if ended is not None:
         counts["Connection"] = counts.get("Connection", 0) + ended.records.n

@@ -35,7 +35,7 @@ from .decode.linktypes import LINKTYPE_NAMES
 from .flows.extract import FlowBatch, summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import LabelConfig, MetricsState, metric_columns
-from .reassembly.streams import STREAM_PORTS, Segment, StreamOutput, StreamStage, segments
+from .reassembly.streams import STREAM_RECORDS, Segment, StreamOutput, StreamStage, segments
 from .records.derive import add_payload_columns
 from .records.render import warm_tables
 from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch, encode_table
@@ -193,7 +193,7 @@ def runs_analyzers(encode: EncodeOptions) -> bool:
 
 
 def runs_stream_analyzers(encode: EncodeOptions) -> bool:
-    return any(encode.wanted(name) for name in set(STREAM_PORTS.values()))
+    return any(encode.wanted(name) for name in STREAM_RECORDS)
 
 
 def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:

@@ -51,6 +51,11 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("dhcp", "truncated"),
     ("dhcp", "bad_magic"),
     ("dhcp", "bad_option_length"),
+    ("tls", "truncated"),
+    ("tls", "bad_length"),
+    ("tls", "not_tls"),
+    ("tls", "gap"),
+    ("tls", "too_long"),
 )
 
 NONE = 0

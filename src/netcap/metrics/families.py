@@ -122,6 +122,11 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("nc_dns_response_seconds", H,
            "time from a DNS query to its response in packet time (matched by addresses,"
            " ports and ID)", buckets=LATENCY_BUCKETS),
+    Family("nc_tls_hellos", C, "TLS ClientHellos and ServerHellos by TLS version",
+           ("hello", "version")),
+    Family("nc_tls_handshake_seconds", H,
+           "ClientHello to ServerHello on a connection, in packet time",
+           buckets=LATENCY_BUCKETS),
     Family("nc_ntp_messages", C, "NTP messages by version and mode", ("version", "mode")),
     Family("nc_dhcp_messages", C, "DHCPv4 messages by message type (option 53)",
            ("message_type",)),

@@ -150,6 +150,10 @@ _EXTRA_COLUMNS = {"src_ip": "SrcIP", "dst_ip": "DstIP", "src_port": "SrcPort",
                   "dst_port": "DstPort", "src_mac": "SrcMAC", "dst_mac": "DstMAC"}
 
 
+_TLS_VERSION = {0x0304: "tls1.3", 0x0303: "tls1.2", 0x0302: "tls1.1", 0x0301: "tls1.0",
+                0x0300: "ssl3"}
+_JA4_VERSION = {"13": "tls1.3", "12": "tls1.2", "11": "tls1.1", "10": "tls1.0", "s3": "ssl3"}
+
 # The record columns the record metrics read (`_record_metrics`, `_layers`), per record
 # type: decoding for metrics alone builds only these. A test checks that counts from
 # such records equal those from complete records, so this cannot drift unnoticed.
@@ -338,6 +342,8 @@ class MetricsState:
         with self._lock:
             for reason, k in out.errors.items():
                 self._counters["nc_decoding_errors"][tuple(reason.split("/"))] += k
+            if out.tls_handshakes:
+                self._hist["nc_tls_handshake_seconds"][()].add(np.asarray(out.tls_handshakes))
             self._count("nc_tcp_reassembly_gap_bytes", (), out.gap_bytes)
             self._count("nc_tcp_reassembly_overflows", (), out.overflows)
 
@@ -461,6 +467,16 @@ class MetricsState:
                                      col("Duration"), col("TotalSize"))
         elif name == "DNS":
             self._dns_metrics(cols, n)
+        elif name == "TLSClientHello":  # the version offered: JA4's version field
+            for ja4, k in Counter(values(cols.get("Ja4"), n)).items():
+                fp = ja4.decode() if isinstance(ja4, bytes) else str(ja4)
+                self._count("nc_tls_hellos", ("client", _JA4_VERSION.get(fp[1:3], "other")), k)
+        elif name == "TLSServerHello":  # the version chosen
+            chosen = [s or v for s, v in zip(values(cols.get("SupportedVersion"), n),
+                                            values(cols.get("Version"), n), strict=True)]
+            for version, k in Counter(chosen).items():
+                self._count("nc_tls_hellos", ("server", _TLS_VERSION.get(int(version or 0),
+                                                                         "other")), k)
         elif name == "NTP":
             keys = Counter(zip(col("Version").tolist(), col("Mode").tolist(), strict=True))
             for (version, mode), k in keys.items():

@@ -21,16 +21,22 @@ from typing import Any
 import numpy as np
 
 from ..analyzers.dns import parse_dns
+from ..analyzers.tls import HelloReader, ja3, ja3s, ja4
 from ..decode.batch import Decoded
 from ..decode.errors import DecodeError, describe
+from ..gather import gather_u8
 from ..records.table import Ragged, RecordTable
 from ..records.types import RECORDS
 from .tcp import Chunk, Stream
 
 __all__ = ["STREAM_PORTS", "Segment", "StreamStage", "segments"]
 
-# TCP port -> record type of the stream analyzer for it.
-STREAM_PORTS: dict[int, str] = {53: "DNS"}
+# TCP port -> the stream analyzer for it. TLS is also recognized on any other port by
+# its first bytes (a handshake record: 0x16 0x03 0x00-0x04).
+_TLS_PORTS = (443, 465, 563, 636, 853, 989, 990, 992, 993, 994, 995, 4433, 5061, 5223, 5228,
+              8443, 10443)
+STREAM_PORTS: dict[int, str] = {53: "DNS", **{p: "TLS" for p in _TLS_PORTS}}
+STREAM_RECORDS = frozenset({"DNS", "TLSClientHello", "TLSServerHello"})
 TCP_SEGMENT_COLUMNS = frozenset({"SeqNum", "SYN", "FIN", "RST", "_poff", "PayloadSize"})
 
 # (src address, src port, dst address, dst port, seq, SYN, payload, time, packet number)
@@ -45,14 +51,26 @@ def segments(d: Decoded) -> list[Segment] | None:
     if t is None or t.pkt is None or not t.n:
         return None
     sport, dport = np.asarray(t.cols["SrcPort"]), np.asarray(t.cols["DstPort"])
-    rows = np.flatnonzero(_LUT[sport] | _LUT[dport])
+    want = _LUT[sport] | _LUT[dport]
+    data, b = d.batch.data, d.batch
+    poff_all = np.asarray(t.cols["_poff"])
+    size_all = np.asarray(t.cols["PayloadSize"])
+    # TLS on other ports: a segment that starts a handshake record, and the batch's
+    # other segments of the same direction (the rest of a hello split over segments).
+    starts = np.flatnonzero(~want & (size_all >= 6))
+    if starts.size:
+        head = gather_u8(data, poff_all[starts], 3)
+        tls = starts[(head[:, 0] == 0x16) & (head[:, 1] == 3) & (head[:, 2] <= 4)]
+        if tls.size:
+            same = np.isin(sport * 65536 + dport, sport[tls] * 65536 + dport[tls])
+            want |= same & (size_all > 0)
+    rows = np.flatnonzero(want)
     if not rows.size:
         return None
     src, dst = t.cols["SrcIP"], t.cols["DstIP"]
     assert isinstance(src, Ragged) and isinstance(dst, Ragged)
-    data, b = d.batch.data, d.batch
-    poff = np.asarray(t.cols["_poff"])[rows].tolist()
-    size = np.asarray(t.cols["PayloadSize"])[rows].tolist()
+    poff = poff_all[rows].tolist()
+    size = size_all[rows].tolist()
     pkt = t.pkt[rows]
     return list(zip(src.take(rows).tolist(), sport[rows].tolist(), dst.take(rows).tolist(),
                     dport[rows].tolist(), np.asarray(t.cols["SeqNum"])[rows].tolist(),
@@ -65,6 +83,8 @@ def segments(d: Decoded) -> list[Segment] | None:
 class _Direction:
     stream: Stream
     pending: bytearray = field(default_factory=bytearray)  # DNS framing: bytes not yet used
+    tls: HelloReader | None = None  # TLS: the hello reader (None for DNS)
+    done: bool = False  # the analyzer has what it wants: segments are ignored
 
 
 @dataclass
@@ -76,6 +96,7 @@ class StreamOutput:
     errors: Counter[str] = field(default_factory=Counter)  # "protocol/reason" -> count
     gap_bytes: int = 0
     overflows: int = 0
+    tls_handshakes: list[float] = field(default_factory=list)  # ClientHello -> ServerHello, s
 
     def tables(self) -> dict[str, RecordTable]:
         out: dict[str, RecordTable] = {}
@@ -90,6 +111,7 @@ class StreamStage:
         self.max_streams = max_streams
         self.max_buffer = max_buffer
         self._dirs: OrderedDict[tuple[bytes, int, bytes, int], _Direction] = OrderedDict()
+        self._client_hello: dict[tuple[bytes, int, bytes, int], int] = {}  # key -> time
 
     def update(self, segs: list[Segment] | None) -> StreamOutput:
         out = StreamOutput()
@@ -97,28 +119,73 @@ class StreamStage:
             key = (src, sport, dst, dport)
             d = self._dirs.get(key)
             if d is None:
-                d = self._dirs[key] = _Direction(Stream(self.max_buffer))
+                dns = sport == 53 or dport == 53
+                d = self._dirs[key] = _Direction(Stream(self.max_buffer),
+                                                 tls=None if dns else HelloReader())
                 while len(self._dirs) > self.max_streams:  # least recently used go
-                    self._dirs.popitem(last=False)
+                    gone, _ = self._dirs.popitem(last=False)
+                    self._client_hello.pop(gone, None)
             else:
                 self._dirs.move_to_end(key)
+            if d.done:
+                continue
             if syn:
                 d.stream.syn(seq)
             gaps, overflows = d.stream.gaps, d.stream.overflows
             chunks = d.stream.segment(seq, payload, ts)
             out.gap_bytes += d.stream.gaps - gaps
             out.overflows += d.stream.overflows - overflows
-            self._dns(key, d, chunks, pkt, out)
+            self._analyze(key, d, chunks, pkt, out)
         return out
 
     def flush(self) -> StreamOutput:
         out = StreamOutput()
         for key, d in self._dirs.items():
             gaps = d.stream.gaps
-            self._dns(key, d, d.stream.flush(), -1, out)
+            if not d.done:
+                self._analyze(key, d, d.stream.flush(), -1, out)
             out.gap_bytes += d.stream.gaps - gaps
         self._dirs.clear()
+        self._client_hello.clear()
         return out
+
+    def _analyze(self, key: tuple[bytes, int, bytes, int], d: _Direction,
+                 chunks: list[Chunk], pkt: int, out: StreamOutput) -> None:
+        if d.tls is None:
+            self._dns(key, d, chunks, pkt, out)
+            return
+        for c in chunks:
+            if c.skip:
+                out.errors["tls/gap"] += 1  # a hole before the hello: give up
+                d.done = True
+                return
+            try:
+                hellos = d.tls.feed(c.data)
+            except DecodeError as e:
+                out.errors[describe(e.index)] += 1
+                d.done = True
+                return
+            if d.tls.done:
+                d.done = True
+                if d.tls.violation is not None:
+                    out.errors[f"tls/{d.tls.violation}"] += 1
+            for htype, rec in hellos:
+                rec.update(Timestamp=c.ts, SrcIP=key[0], SrcPort=key[1], DstIP=key[2],
+                           DstPort=key[3])
+                if htype == 1:
+                    self._client_hello.setdefault(key, c.ts)
+                    rec["Ja3"] = ja3(rec)[1].encode()
+                    rec["Ja4"] = ja4(rec).encode()
+                    rec.pop("_versions", None)
+                    out.records.setdefault("TLSClientHello", []).append((pkt, rec))
+                else:
+                    start = self._client_hello.pop((key[2], key[3], key[0], key[1]), None)
+                    if start is not None and c.ts >= start:
+                        out.tls_handshakes.append((c.ts - start) / 1e9)
+                    rec["Ja3s"] = ja3s(rec)[1].encode()
+                    out.records.setdefault("TLSServerHello", []).append((pkt, rec))
+            if d.done:
+                return
 
     def _dns(self, key: tuple[bytes, int, bytes, int], d: _Direction, chunks: list[Chunk],
              pkt: int, out: StreamOutput) -> None:
