@@ -50,11 +50,13 @@ FORMAT_TYPE_ENUM = {
     "Ethernet": 7, "ARP": 8, "Dot1Q": 9, "IPv4": 29, "IPv4Option": 30, "IPv6": 31,
     "ICMPv4": 32, "ICMPv6": 33, "UDP": 37, "TCP": 38, "TCPOption": 39, "LLC": 51,
     "IPv6Fragment": 68, "DNS": 41, "DHCPv4": 47, "NTP": 52, "Connection": 3,
+    "TLSClientHello": 64, "TLSServerHello": 94,
 }  # fmt: skip
 
 # What each capture covers (link type, protocols).
 CAPTURES = [
     "zeek_wikipedia.pcap",  # Ethernet, LLC, ARP, IPv4, IPv6, TCP, UDP
+    "ja4_tls12.pcap",  # TLS hellos from reassembled streams
     "zeek_http_bro.org.pcap",  # 751 TCP packets, options, payloads
     "dpkt_dns_icmp.pcap",  # ICMPv4, UDP
     "zeek_icmp_dot1q.pcap",  # VLAN, ARP, ICMPv4
@@ -95,18 +97,25 @@ def decode_file(path: Path) -> dict[str, list[tuple[int, dict[str, Any]]]]:
     (connections, which belong to no one packet, with index -1, in the order they end)."""
     from netcap.flows.extract import summarize
     from netcap.flows.table import ConnectionTable
+    from netcap.reassembly.streams import StreamStage, segments
 
     out: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     flows = ConnectionTable()
+    streams = StreamStage()
     with open_capture(path) as src:
         for batch in src:
             d = decode_batch(batch)
             for name in d.tables:
                 out[name] += d.records(name)
+            for name, table in streams.update(segments(d)).tables().items():
+                assert table.pkt is not None
+                out[name] += list(zip(table.pkt.tolist(), table.to_dicts(), strict=True))
             fb = summarize(d)
             ended = flows.update(fb) if fb is not None else None
             if ended is not None:
                 out["Connection"] += [(-1, r) for r in ended.records.to_dicts()]
+    for name, table in streams.flush().tables().items():
+        out[name] += [(-1, r) for r in table.to_dicts()]
     ended = flows.flush()
     if ended is not None:
         out["Connection"] += [(-1, r) for r in ended.records.to_dicts()]
