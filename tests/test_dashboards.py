@@ -33,7 +33,8 @@ VARIABLES = {"__rate_interval": "30s", "__range": "5m", "__interval": "15s",
 # too short for the processing-rate gauge): their queries may return nothing.
 MAY_BE_EMPTY = {"nc_decoding_errors", "nc_unknown_protocols", "nc_icmp_messages",
                 "nc_ip_fragments", "nc_vlan_tags", "nc_processing_rate_packets_per_second",
-                "nc_ntp_messages", "nc_dhcp_messages"}
+                "nc_ntp_messages", "nc_dhcp_messages", "nc_tls_hellos",
+                "nc_tls_handshake_seconds"}
 # Families of protocols present in CAPTURE: some panel must show data for each.
 PRESENT = {"nc_ethernet_frames", "nc_arp_packets", "nc_ip_packets", "nc_ip_packet_bytes",
            "nc_tcp_segments", "nc_tcp_payload_bytes", "nc_udp_datagrams",
