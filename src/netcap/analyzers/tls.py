@@ -33,8 +33,11 @@ _SCT, _EMS, _TICKET, _PSK, _VERSIONS, _COOKIE, _KEY_SHARE = 18, 23, 35, 41, 43, 
 _NPN, _RENEGOTIATION = 13172, 65281
 
 
+_GREASE = frozenset(0x0A0A + 0x1010 * k for k in range(16))  # RFC 8701 values
+
+
 def _grease(v: int) -> bool:
-    return (v & 0x0F0F) == 0x0A0A and (v >> 8) == (v & 0xFF)
+    return v in _GREASE
 
 
 class _Reader:
@@ -70,13 +73,28 @@ def _u16s(data: bytes) -> list[int]:
 
 
 def _extensions(r: _Reader) -> list[tuple[int, bytes]]:
-    if r.left == 0:
+    """The extensions block at the reader's position, to the end of the message. Read
+    with plain indexing: it is most of a hello's parsing time."""
+    body, p = r.d, r.p
+    n = len(body)
+    if p == n:
         return []  # no extensions block (TLS 1.0 and older hellos)
-    block = _Reader(r.vec(2))
+    if p + 2 > n:
+        raise DecodeError("tls", "truncated")
+    end = p + 2 + ((body[p] << 8) | body[p + 1])
+    if end > n:
+        raise DecodeError("tls", "truncated")
+    p += 2
     out = []
-    while block.left:
-        kind = block.u16()
-        out.append((kind, block.vec(2)))
+    while p < end:
+        if p + 4 > end:
+            raise DecodeError("tls", "truncated")
+        q = p + 4 + ((body[p + 2] << 8) | body[p + 3])
+        if q > end:
+            raise DecodeError("tls", "truncated")
+        out.append(((body[p] << 8) | body[p + 1], body[p + 4 : q]))
+        p = q
+    r.p = end
     return out
 
 
@@ -171,7 +189,7 @@ def _md5(text: str) -> str:
 
 
 def _join(values: list[int]) -> str:
-    return "-".join(str(x) for x in values if not _grease(x))
+    return "-".join([str(x) for x in values if x not in _GREASE])
 
 
 def ja3(rec: dict[str, Any]) -> tuple[str, str]:
@@ -200,11 +218,11 @@ def _sha12(items: list[str]) -> str:
 
 def ja4(rec: dict[str, Any], transport: str = "t") -> str:
     """JA4 of a ClientHello record (transport 't' TCP, 'q' QUIC, 'd' DTLS)."""
-    versions = [v for v in rec.get("_versions", []) if not _grease(v)]
+    versions = [v for v in rec.get("_versions", []) if v not in _GREASE]
     version = _JA4_VERSIONS.get(max(versions) if versions else rec.get("HandshakeVersion", 0),
                                 "00")
-    ciphers = [c for c in rec.get("CipherSuites", []) if not _grease(c)]
-    exts = [e for e in rec.get("Extensions", []) if not _grease(e)]
+    ciphers = [c for c in rec.get("CipherSuites", []) if c not in _GREASE]
+    exts = [e for e in rec.get("Extensions", []) if e not in _GREASE]
     alpns = rec.get("ALPNs", [])
     alpn = "00"
     if alpns and alpns[0]:
@@ -217,8 +235,8 @@ def ja4(rec: dict[str, Any], transport: str = "t") -> str:
             alpn = h[0] + h[-1]
     sni = "d" if _SNI in exts else "i"
     head = f"{transport}{version}{sni}{min(len(ciphers), 99):02d}{min(len(exts), 99):02d}{alpn}"
-    cipher_hash = _sha12(sorted(f"{c:04x}" for c in ciphers))
-    ext_list = sorted(f"{e:04x}" for e in exts if e not in (_SNI, _ALPN))
+    cipher_hash = _sha12(sorted([f"{c:04x}" for c in ciphers]))
+    ext_list = sorted([f"{e:04x}" for e in exts if e not in (_SNI, _ALPN)])
     sigs = [f"{s:04x}" for s in rec.get("SignatureAlgs", [])]
     if not ext_list:
         ext_hash = "000000000000"

@@ -24,6 +24,7 @@ from ..analyzers.dns import parse_dns
 from ..analyzers.tls import HelloReader, ja3, ja3s, ja4
 from ..decode.batch import Decoded
 from ..decode.errors import DecodeError, describe
+from ..flows.extract import _addr_words, _group
 from ..gather import gather_u8
 from ..records.table import Ragged, RecordTable
 from ..records.types import RECORDS
@@ -41,6 +42,7 @@ TCP_SEGMENT_COLUMNS = frozenset({"SeqNum", "SYN", "FIN", "RST", "_poff", "Payloa
 
 # (src address, src port, dst address, dst port, seq, SYN, payload, time, packet number)
 Segment = tuple[bytes, int, bytes, int, int, bool, bytes, int, int]
+_MAX_SEGMENTS = 8  # per direction and batch: a hello in more segments than this ends in a gap
 _LUT = np.zeros(65536, np.bool_)
 _LUT[list(STREAM_PORTS)] = True
 
@@ -64,7 +66,20 @@ def segments(d: Decoded) -> list[Segment] | None:
         if tls.size:
             same = np.isin(sport * 65536 + dport, sport[tls] * 65536 + dport[tls])
             want |= same & (size_all > 0)
-    rows = np.flatnonzero(want)
+    # Analyzers want a stream's first bytes (a hello, a DNS message), not its bulk: per
+    # direction, a batch ships its SYNs and its first _MAX_SEGMENTS segments with data.
+    rows = np.flatnonzero(want & ((size_all > 0) | np.asarray(t.cols["SYN"], np.bool_)))
+    if rows.size > _MAX_SEGMENTS:
+        src_ip, dst_ip = t.cols["SrcIP"], t.cols["DstIP"]
+        assert isinstance(src_ip, Ragged) and isinstance(dst_ip, Ragged)
+        s_hi, s_lo = _addr_words(src_ip.take(rows))
+        d_hi, d_lo = _addr_words(dst_ip.take(rows))
+        ports = (sport[rows].astype(np.uint64) << np.uint64(16)) | dport[rows].astype(np.uint64)
+        order, starts, group = _group([s_hi, s_lo, d_hi, d_lo, ports])
+        rank = np.arange(rows.shape[0]) - starts[group]  # position within its direction
+        keep = np.zeros(rows.shape[0], np.bool_)
+        keep[order] = rank < _MAX_SEGMENTS
+        rows = rows[keep]
     if not rows.size:
         return None
     src, dst = t.cols["SrcIP"], t.cols["DstIP"]
