@@ -208,7 +208,10 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
                         add_payload_columns(table, part.batch.data, False, True)
                 state.add_batch(counted(part, opts.encode))
                 if runs_stream_analyzers(opts.encode):
-                    _streamed(streams.update(segments(part)), state, writer, opts)
+                    tls = (opts.encode.wanted("TLSClientHello")
+                           or opts.encode.wanted("TLSServerHello"))
+                    _streamed(streams.update(segments(part, tls, opts.encode.wanted("DNS"))),
+                              state, writer, opts)
                 flows = summarize(part) if opts.encode.wanted("Connection") else None
                 if flows is not None:
                     _connections(conns.update(flows), conns, state, writer, opts)

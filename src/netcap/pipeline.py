@@ -230,7 +230,9 @@ def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[
         m.add_stage_time("metrics", time.perf_counter() - t2)
         delta = m.delta()
     flows = summarize(decoded) if opts.encode.wanted("Connection") else None
-    segs = segments(decoded) if runs_stream_analyzers(opts.encode) else None
+    segs = segments(decoded, opts.encode.wanted("TLSClientHello")
+                    or opts.encode.wanted("TLSServerHello"),
+                    opts.encode.wanted("DNS")) if runs_stream_analyzers(opts.encode) else None
     return _BATCH, encoded, stats, delta, flows, segs
 
 

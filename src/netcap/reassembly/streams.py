@@ -43,28 +43,33 @@ TCP_SEGMENT_COLUMNS = frozenset({"SeqNum", "SYN", "FIN", "RST", "_poff", "Payloa
 # (src address, src port, dst address, dst port, seq, SYN, payload, time, packet number)
 Segment = tuple[bytes, int, bytes, int, int, bool, bytes, int, int]
 _MAX_SEGMENTS = 8  # per direction and batch: a hello in more segments than this ends in a gap
-_LUT = np.zeros(65536, np.bool_)
-_LUT[list(STREAM_PORTS)] = True
+_PORTS = {kind: np.zeros(65536, np.bool_) for kind in ("DNS", "TLS")}
+for _port, _kind in STREAM_PORTS.items():
+    _PORTS[_kind][_port] = True
 
 
-def segments(d: Decoded) -> list[Segment] | None:
-    """The TCP segments of a decoded batch that a stream analyzer wants."""
+def segments(d: Decoded, tls: bool = True, dns: bool = True) -> list[Segment] | None:
+    """The TCP segments of a decoded batch that a stream analyzer wants (of the TLS and
+    DNS analyzers, those that run)."""
     t = d.tables.get("TCP")
     if t is None or t.pkt is None or not t.n:
         return None
     sport, dport = np.asarray(t.cols["SrcPort"]), np.asarray(t.cols["DstPort"])
-    want = _LUT[sport] | _LUT[dport]
+    want = np.zeros(t.n, np.bool_)
+    for kind, on in (("DNS", dns), ("TLS", tls)):
+        if on:
+            want |= _PORTS[kind][sport] | _PORTS[kind][dport]
     data, b = d.batch.data, d.batch
     poff_all = np.asarray(t.cols["_poff"])
     size_all = np.asarray(t.cols["PayloadSize"])
     # TLS on other ports: a segment that starts a handshake record, and the batch's
     # other segments of the same direction (the rest of a hello split over segments).
-    starts = np.flatnonzero(~want & (size_all >= 6))
+    starts = np.flatnonzero(~want & (size_all >= 6)) if tls else np.zeros(0, np.int64)
     if starts.size:
         head = gather_u8(data, poff_all[starts], 3)
-        tls = starts[(head[:, 0] == 0x16) & (head[:, 1] == 3) & (head[:, 2] <= 4)]
-        if tls.size:
-            same = np.isin(sport * 65536 + dport, sport[tls] * 65536 + dport[tls])
+        hello = starts[(head[:, 0] == 0x16) & (head[:, 1] == 3) & (head[:, 2] <= 4)]
+        if hello.size:
+            same = np.isin(sport * 65536 + dport, sport[hello] * 65536 + dport[hello])
             want |= same & (size_all > 0)
     # Analyzers want a stream's first bytes (a hello, a DNS message), not its bulk: per
     # direction, a batch ships its SYNs and its first _MAX_SEGMENTS segments with data.
