@@ -34,14 +34,18 @@ _WIRE_VARINT, _WIRE_FIXED64, _WIRE_LEN = 0, 1, 2
 _THRESHOLDS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
 
 
-def _tag(number: int, wire: int) -> bytes:
-    v = (number << 3) | wire
+def _varint_bytes(v: int) -> bytes:
+    v &= (1 << 64) - 1  # negative ints: 64-bit two's complement, as proto3 writes them
     out = bytearray()
     while v >= 0x80:
         out.append((v & 0x7F) | 0x80)
         v >>= 7
     out.append(v)
     return bytes(out)
+
+
+def _tag(number: int, wire: int) -> bytes:
+    return _varint_bytes((number << 3) | wire)
 
 
 def _tagged_varints(tag: bytes, values: U64, vmax: int | None = None) -> tuple[U8, I64]:
@@ -198,16 +202,6 @@ def _field_pieces(fl: Field, col: Any, n: int) -> list[AnyPiece]:
         return []
     mat, used = _tagged_varints(tag_bytes, values, vmax)
     return [(mat, np.where(values != 0, used, 0))]
-
-
-def _varint_bytes(v: int) -> bytes:
-    v &= (1 << 64) - 1  # negative ints: 64-bit two's complement, as proto3 writes them
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
 
 
 def _repeated_pieces(fl: Field, col: npt.NDArray[Any]) -> list[AnyPiece]:
