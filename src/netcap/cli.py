@@ -81,6 +81,17 @@ def _flow_flags(p: _Parser) -> None:
                         " early and are counted as evicted (default 100000)")
 
 
+def _selection(p: _Parser, a: argparse.Namespace
+               ) -> tuple[frozenset[str] | None, frozenset[str]]:
+    """-include/-exclude as record-type sets, and -max-flows checked (capture, export)."""
+    if a.max_flows < 1:
+        p.error("-max-flows must be at least 1")
+    try:
+        return _split_types(a.include), _split_types(a.exclude) or frozenset()
+    except ValueError as e:
+        p.error(str(e))
+
+
 def _capture(argv: Sequence[str]) -> int:
     p = _Parser(prog="net capture",
                 description="Decode a capture file into audit-record files, one per type.")
@@ -103,13 +114,7 @@ def _capture(argv: Sequence[str]) -> int:
     a = p.parse_args(argv)
     if a.workers < 0:
         p.error("-workers must be 0 or more")
-    if a.max_flows < 1:
-        p.error("-max-flows must be at least 1")
-    try:
-        include = _split_types(a.include)
-        exclude = _split_types(a.exclude) or frozenset()
-    except ValueError as e:
-        p.error(str(e))
+    include, exclude = _selection(p, a)
 
     from .pipeline import CaptureOptions, WorkerError, run_capture
     from .sinks.ncap import EncodeOptions
@@ -281,13 +286,7 @@ def _export(argv: Sequence[str]) -> int:
     inputs_given = [*a.read, *a.dir, *a.paths]
     if not a.speed > 0:
         p.error("-speed must be above 0")
-    if a.max_flows < 1:
-        p.error("-max-flows must be at least 1")
-    try:
-        include = _split_types(a.include)
-        exclude = _split_types(a.exclude) or frozenset()
-    except ValueError as e:
-        p.error(str(e))
+    include, exclude = _selection(p, a)
     try:
         labels = _label_config(a.labels, a.series_budget, a.label_expiry)
     except ValueError as e:

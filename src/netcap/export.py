@@ -28,9 +28,9 @@ from .pipeline import (
     counted,
     run_capture,
     runs_analyzers,
-    runs_stream_analyzers,
+    stream_segments,
 )
-from .reassembly.streams import StreamOutput, StreamStage, segments
+from .reassembly.streams import StreamOutput, StreamStage
 from .records.derive import add_payload_columns
 from .records.schema import Kind as FieldKind
 from .records.schema import Render
@@ -207,11 +207,9 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
                     for table in part.tables.values():
                         add_payload_columns(table, part.batch.data, False, True)
                 state.add_batch(counted(part, opts.encode))
-                if runs_stream_analyzers(opts.encode):
-                    tls = (opts.encode.wanted("TLSClientHello")
-                           or opts.encode.wanted("TLSServerHello"))
-                    _streamed(streams.update(segments(part, tls, opts.encode.wanted("DNS"))),
-                              state, writer, opts)
+                segs = stream_segments(part, opts.encode)
+                if segs is not None:
+                    _streamed(streams.update(segs), state, writer, opts)
                 flows = summarize(part) if opts.encode.wanted("Connection") else None
                 if flows is not None:
                     _connections(conns.update(flows), conns, state, writer, opts)

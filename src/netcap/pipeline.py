@@ -43,7 +43,7 @@ from .sources.batch import PacketBatch
 from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
 
 __all__ = ["CaptureOptions", "RunStats", "WorkerError", "counted", "run_capture",
-           "runs_analyzers"]
+           "runs_analyzers", "stream_segments"]
 
 # Below this input size a single process is faster than starting workers.
 PARALLEL_MIN_BYTES = 16 << 20
@@ -192,8 +192,12 @@ def runs_analyzers(encode: EncodeOptions) -> bool:
     return any(encode.wanted(name) for name in ANALYZER_RECORDS)
 
 
-def runs_stream_analyzers(encode: EncodeOptions) -> bool:
-    return any(encode.wanted(name) for name in STREAM_RECORDS)
+def stream_segments(decoded: Decoded, encode: EncodeOptions) -> list[Segment] | None:
+    """The segments the wanted stream analyzers (-include/-exclude) need from a batch."""
+    if not any(encode.wanted(name) for name in STREAM_RECORDS):
+        return None
+    tls = encode.wanted("TLSClientHello") or encode.wanted("TLSServerHello")
+    return segments(decoded, tls, encode.wanted("DNS"))
 
 
 def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
@@ -230,9 +234,7 @@ def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[
         m.add_stage_time("metrics", time.perf_counter() - t2)
         delta = m.delta()
     flows = summarize(decoded) if opts.encode.wanted("Connection") else None
-    segs = segments(decoded, opts.encode.wanted("TLSClientHello")
-                    or opts.encode.wanted("TLSServerHello"),
-                    opts.encode.wanted("DNS")) if runs_stream_analyzers(opts.encode) else None
+    segs = stream_segments(decoded, opts.encode)
     return _BATCH, encoded, stats, delta, flows, segs
 
 

@@ -19,7 +19,8 @@ from ..decode.linktypes import LT
 from ..gather import gather_u8
 from ..records.table import Ragged
 
-__all__ = ["APP_PROTOCOLS", "FLOW_COLUMNS", "KEY_BYTES", "FlowBatch", "summarize"]
+__all__ = ["APP_PROTOCOLS", "FLOW_COLUMNS", "KEY_BYTES", "MIX", "FlowBatch", "addr_words",
+           "group_rows", "summarize"]
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -68,7 +69,7 @@ class FlowBatch:
 U64 = npt.NDArray[np.uint64]
 
 
-def _addr_words(col: Any) -> tuple[U64, U64]:
+def addr_words(col: Any) -> tuple[U64, U64]:
     """Addresses as two big-endian 64-bit halves (an IPv4 address is the low 32 bits)."""
     assert isinstance(col, Ragged)
     n = len(col)
@@ -85,11 +86,11 @@ def _addr_words(col: Any) -> tuple[U64, U64]:
     return hi, lo
 
 
-_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                  0x27D4EB2F165667C5, 0xFF51AFD7ED558CCD], np.uint64)
 
 
-def _group(parts: list[U64]) -> tuple[I64, I64, I64]:
+def group_rows(parts: list[U64]) -> tuple[I64, I64, I64]:
     """Rows grouped by equal key parts: (order, group starts in it, group of each sorted
     row). Sorting a 64-bit mix of the parts is much cheaper than sorting whole keys;
     rows with equal mixes are checked to have equal parts, and on a collision the parts
@@ -97,7 +98,7 @@ def _group(parts: list[U64]) -> tuple[I64, I64, I64]:
     with np.errstate(over="ignore"):
         h = np.zeros(parts[0].shape[0], np.uint64)
         for k, part in enumerate(parts):
-            h ^= part * _MIX[k % len(_MIX)]
+            h ^= part * MIX[k % len(MIX)]
             h = (h << np.uint64(23)) | (h >> np.uint64(41))
     order = np.argsort(h, kind="stable")
     sh = h[order]
@@ -127,9 +128,9 @@ def summarize(d: Decoded) -> FlowBatch | None:
     n = sum(t.n for t, _ in parts)
     pkt = np.concatenate([t.pkt for t, _ in parts if t.pkt is not None])
     proto = np.concatenate([np.full(t.n, p, np.int64) for t, p in parts])
-    s_hi, s_lo = (np.concatenate(x) for x in zip(*(_addr_words(t.cols["SrcIP"])
+    s_hi, s_lo = (np.concatenate(x) for x in zip(*(addr_words(t.cols["SrcIP"])
                                                      for t, _ in parts), strict=True))
-    d_hi, d_lo = (np.concatenate(x) for x in zip(*(_addr_words(t.cols["DstIP"])
+    d_hi, d_lo = (np.concatenate(x) for x in zip(*(addr_words(t.cols["DstIP"])
                                                      for t, _ in parts), strict=True))
     v6 = np.concatenate([np.asarray(t.cols["SrcIP"].lens) == 16 for t, _ in parts])  # type: ignore[union-attr]
     sport = np.concatenate([np.asarray(t.cols["SrcPort"]) for t, _ in parts])
@@ -154,7 +155,7 @@ def summarize(d: Decoded) -> FlowBatch | None:
              | (a_port.astype(np.uint64) << np.uint64(16)) | b_port.astype(np.uint64))
 
     # Group by key, in batch (time) order within a group.
-    order, starts, group = _group([a_hi, a_lo, b_hi, b_lo, small])
+    order, starts, group = group_rows([a_hi, a_lo, b_hi, b_lo, small])
     g = np.empty(n, np.int64)
     g[order] = group
     m = int(starts.shape[0])

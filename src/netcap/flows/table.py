@@ -22,7 +22,7 @@ import numpy.typing as npt
 from ..decode.linktypes import LT
 from ..records.table import Ragged, RecordTable
 from ..records.types import RECORDS
-from .extract import _MIX, APP_PROTOCOLS, KEY_BYTES, FlowBatch
+from .extract import APP_PROTOCOLS, KEY_BYTES, MIX, FlowBatch
 
 __all__ = ["ConnectionTable", "Ended"]
 
@@ -233,7 +233,7 @@ def _records(r: _Rows) -> RecordTable:
     words[:, :KEY_BYTES] = r.key
     words[:, 40:48] = r.first_ts.astype("<i8").view(np.uint8).reshape(n, 8)
     with np.errstate(over="ignore"):
-        uid = (words.view("<u8")[:, :5] * _MIX).sum(axis=1, dtype=np.uint64) ^ (
+        uid = (words.view("<u8")[:, :5] * MIX).sum(axis=1, dtype=np.uint64) ^ (
             words.view("<u8")[:, 5])
     cols: dict[str, Any] = {
         "TimestampFirst": r.first_ts,

@@ -24,7 +24,7 @@ from ..analyzers.dns import parse_dns
 from ..analyzers.tls import HelloReader, ja3, ja3s, ja4
 from ..decode.batch import Decoded
 from ..decode.errors import DecodeError, describe
-from ..flows.extract import _addr_words, _group
+from ..flows.extract import addr_words, group_rows
 from ..gather import gather_u8
 from ..records.table import Ragged, RecordTable
 from ..records.types import RECORDS
@@ -77,10 +77,10 @@ def segments(d: Decoded, tls: bool = True, dns: bool = True) -> list[Segment] | 
     if rows.size > _MAX_SEGMENTS:
         src_ip, dst_ip = t.cols["SrcIP"], t.cols["DstIP"]
         assert isinstance(src_ip, Ragged) and isinstance(dst_ip, Ragged)
-        s_hi, s_lo = _addr_words(src_ip.take(rows))
-        d_hi, d_lo = _addr_words(dst_ip.take(rows))
+        s_hi, s_lo = addr_words(src_ip.take(rows))
+        d_hi, d_lo = addr_words(dst_ip.take(rows))
         ports = (sport[rows].astype(np.uint64) << np.uint64(16)) | dport[rows].astype(np.uint64)
-        order, starts, group = _group([s_hi, s_lo, d_hi, d_lo, ports])
+        order, starts, group = group_rows([s_hi, s_lo, d_hi, d_lo, ports])
         rank = np.arange(rows.shape[0]) - starts[group]  # position within its direction
         keep = np.zeros(rows.shape[0], np.bool_)
         keep[order] = rank < _MAX_SEGMENTS
