@@ -55,7 +55,7 @@ class Served:
         deadline = time.monotonic() + 20
         while True:  # the input is processed after the server starts: wait for the end
             m = samples(get(self.url + "/metrics")[2].decode())
-            if m.get("nc_input_files_done_total", 0) >= 1 or time.monotonic() > deadline:
+            if m.get("nc_input_done") == 1 or time.monotonic() > deadline:
                 return m
             time.sleep(0.1)
 

@@ -124,6 +124,7 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
     if opts.backfill is not None:
         opts.backfill.finish(state)
     result.records = int(sum(state.snapshot().counters.get("nc_audit_records", {}).values()))
+    state.set_input_done()  # last, so a scrape that sees it sees everything
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -77,6 +77,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            "packets per second over the last few seconds of processing"),
     Family("nc_last_packet_timestamp_seconds", G, "capture timestamp of the last packet"),
     Family("nc_input_files_done", C, "input files processed to the end"),
+    Family("nc_input_done", G,
+           "1 once all input has been processed and the final values are served, else 0"),
     Family("nc_truncated_inputs", C, "inputs that ended in a cut or damaged record"),
     # -- the audit records -----------------------------------------------------------
     Family("nc_ethernet_frames", C, "Ethernet frames by EtherType", ("ethertype",),

@@ -203,6 +203,8 @@ class MetricsState:
         self.started = time.time()
         self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         self._gauges: dict[str, dict[Labels, float]] = defaultdict(dict)
+        if not partial:
+            self._gauges["nc_input_done"][()] = 0.0
         self._hist: dict[str, dict[Labels, Histogram]] = {
             f.name: defaultdict(lambda f=f: Histogram(f.bounds))  # type: ignore[misc]
             for f in FAMILIES.values() if f.kind is Kind.HISTOGRAM}
@@ -298,6 +300,10 @@ class MetricsState:
             self._count("nc_input_files_done", (), 1)
             if truncated:
                 self._count("nc_truncated_inputs", (), 1)
+
+    def set_input_done(self) -> None:
+        with self._lock:
+            self._gauges["nc_input_done"][()] = 1.0
 
     def add_batch(self, d: Decoded) -> None:
         """Every per-packet metric of one decoded batch."""
