@@ -507,3 +507,80 @@ record(
     f(28, "DstPort", I32, "client port"),
     f(29, "Ja3s", STR, "JA3S: MD5 hex of the JA3S string (as tshark's tls.handshake.ja3s)"),
 )
+
+record(
+    "HTTPCookie",
+    "A cookie from a Cookie (request) or Set-Cookie (response) header.",
+    f(1, "Name", STR, "cookie name"),
+    f(2, "Value", STR, "cookie value"),
+    f(3, "Path", STR, "Path attribute (Set-Cookie)"),
+    f(4, "Domain", STR, "Domain attribute (Set-Cookie)"),
+    f(5, "Expires", U64, "Expires attribute, Unix seconds (Set-Cookie)"),
+    f(6, "MaxAge", I32, "Max-Age attribute, seconds (Set-Cookie)"),
+    f(7, "Secure", BOOL, "Secure attribute (Set-Cookie)"),
+    f(8, "HttpOnly", BOOL, "HttpOnly attribute (Set-Cookie)"),
+    f(9, "SameSite", I32, "SameSite attribute: 1 default, 2 lax, 3 strict, 4 none (Go's"
+      " http.SameSite)"),
+    top_level=False,
+)
+
+# Netcap's `map<string, string>` fields: on the wire a map is a repeated entry message
+# with key = 1 and value = 2, so declaring the entry keeps files byte-identical.
+record(
+    "HTTPMapEntry",
+    "One entry of an HTTP header or parameter map (a protobuf map entry).",
+    f(1, "Key", STR, "header or parameter name"),
+    f(2, "Value", STR, "its value (repeated headers joined with ', ')"),
+    top_level=False,
+)
+
+record(
+    "HTTP",
+    "One HTTP/1.x request and its response, from a reassembled TCP connection.",
+    f(1, "Timestamp", I64, "packet time of the request's first byte, Unix nanoseconds"),
+    f(2, "Proto", STR, "request protocol version, e.g. HTTP/1.1"),
+    f(3, "Method", STR, "request method", label=True),
+    f(4, "Host", STR, "Host header"),
+    f(5, "UserAgent", STR, "User-Agent header"),
+    f(6, "Referer", STR, "Referer header"),
+    f(7, "ReqCookies", MSG, "cookies sent", repeated=True, message="HTTPCookie"),
+    f(8, "ReqContentLength", I32, "request body bytes (as delivered, after chunking)"),
+    f(9, "URL", STR, "request target as sent"),
+    f(10, "ResContentLength", I32, "response body bytes (as delivered, after chunking)"),
+    f(11, "ContentType", STR, "request Content-Type header"),
+    f(12, "StatusCode", I32, "response status code; 0 when no response was seen",
+      label=True),
+    f(13, "SrcIP", STR, "client address", render=IP),
+    f(14, "DstIP", STR, "server address", render=IP),
+    f(15, "ReqContentEncoding", STR, "request Content-Encoding header"),
+    f(16, "ResContentEncoding", STR, "response Content-Encoding header"),
+    f(17, "ServerName", STR, "response Server header"),
+    f(18, "ResCookies", MSG, "cookies set", repeated=True, message="HTTPCookie"),
+    f(19, "ResContentType", STR, "response Content-Type header"),
+    f(20, "DoneAfter", I64, "ns from the request's first byte to the response's end"),
+    f(21, "DNSDoneAfter", I64, "not measured (Netcap field kept for compatibility)"),
+    f(22, "FirstByteAfter", I64, "ns from the request's first byte to the response's first"),
+    f(23, "TLSDoneAfter", I64, "not measured (Netcap field kept for compatibility)"),
+    f(24, "ContentTypeDetected", STR, "request body type sniffed from its first bytes"),
+    f(25, "ResContentTypeDetected", STR, "response body type sniffed from its first bytes"),
+    f(26, "RequestHeader", MSG, "request headers", repeated=True, message="HTTPMapEntry"),
+    f(27, "ResponseHeader", MSG, "response headers", repeated=True, message="HTTPMapEntry"),
+    f(28, "Parameters", MSG, "query parameters of the URL", repeated=True,
+      message="HTTPMapEntry"),
+    f(29, "RequestBody", BYTES, "request body (not kept: always empty)"),
+    f(30, "ResponseBody", BYTES, "response body (not kept: always empty)"),
+    f(31, "SrcPort", I32, "client port (added here, not in the Go Netcap)"),
+    f(32, "DstPort", I32, "server port (added here, not in the Go Netcap)"),
+)
+
+record(
+    "SSH",
+    "An SSH endpoint's identification banner and key-exchange offer, with its HASSH.",
+    f(1, "Timestamp", I64, "packet time of the KEXINIT (or of the banner without one)"),
+    f(2, "HASSH", STR, "HASSH (client) or HASSH-server: MD5 hex of `Algorithms`"),
+    f(3, "Flow", STR, "srcip:srcport->dstip:dstport of the sending side"),
+    f(4, "Notes", STR, "what went wrong, when the KEXINIT was not readable"),
+    f(5, "Ident", STR, "identification banner, e.g. SSH-2.0-OpenSSH_8.9"),
+    f(6, "Algorithms", STR, "the HASSH input: kex;encryption;mac;compression"),
+    f(7, "IsClient", BOOL, "sent by the client (HASSH) rather than the server"),
+)
