@@ -1,7 +1,7 @@
 """Connections against tshark's conversation tables (`-z conv,tcp -z conv,udp`).
 
-For every corpus capture, our Connection records (decode + connection table, as `net
-capture` makes them) are matched to tshark's TCP and UDP conversations by protocol,
+For every corpus capture, our Connection records (as `net capture` writes them) are
+matched to tshark's TCP and UDP conversations by protocol,
 endpoints and start time, and compared: total frames, bytes each way (exact where
 tshark prints bytes, within its rounding where it prints kB/MB), start time and
 duration (to tshark's printed precision). Conversations on one side only count as
@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from netcap.decode.batch import decode_batch
-from netcap.flows.extract import summarize
-from netcap.flows.table import ConnectionTable
-from netcap.sources.capture import CaptureError, open_capture
+from netcap.pipeline import CaptureOptions, run_capture
+from netcap.records.types import RECORDS
+from netcap.sources.capture import CaptureError
+from netcap.sources.ncap import NcapReader
 
 HERE = Path(__file__).parent
 PCAPS = HERE / "data" / "corpus" / "pcaps"
@@ -76,22 +78,19 @@ def tshark_convs(name: str) -> list[Conv] | None:
 
 
 def our_connections(name: str) -> list[dict[str, object]] | None:
-    try:
-        reader = open_capture(str(PCAPS / name))
-    except CaptureError:
-        return None
-    out: list[dict[str, object]] = []
-    flows = ConnectionTable()
-    with reader:
-        for batch in reader:
-            fb = summarize(decode_batch(batch))
-            ended = flows.update(fb) if fb is not None else None
-            if ended is not None:
-                out += ended.records.to_dicts()
-    ended = flows.flush()
-    if ended is not None:
-        out += ended.records.to_dicts()
-    return out
+    """Our Connection records, as `net capture` writes them (the whole pipeline: IP
+    defragmentation included), read back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            run_capture(CaptureOptions(read=str(PCAPS / name), out=tmp, workers=1))
+        except CaptureError:
+            return None
+        path = os.path.join(tmp, "Connection.ncap.gz")
+        if not os.path.exists(path):
+            return []
+        fields = [f.name for f in RECORDS["Connection"].fields]
+        with NcapReader(path) as reader:
+            return [{f: getattr(m, f) for f in fields} for m in reader]
 
 
 def _same_bytes(ours: int, printed: tuple[int, str]) -> bool:

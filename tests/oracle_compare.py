@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from netcap.decode.batch import Decoded, decode_batch
+from netcap.reassembly.ip import Defragmenter, decode_datagrams, fragments
 from netcap.reassembly.streams import StreamStage, segments
 from netcap.sources.capture import CaptureError, open_capture
 
@@ -145,6 +146,7 @@ _RECORD_NAMES = ("Ethernet", "Dot1Q", "ARP", "IPv4", "IPv6", "IPv6Fragment", "IC
 
 def _packets(decoded: list[Decoded]) -> list[Packet]:
     out: list[Packet] = []
+    defrag = Defragmenter()
     stage = StreamStage()  # stream analyzers (DNS over TCP): records at the packet that
     streamed: list[tuple[int, str, dict[str, Any]]] = []  # completed the message
     for dec in decoded:
@@ -158,6 +160,18 @@ def _packets(decoded: list[Decoded]) -> list[Packet]:
             assert table.pkt is not None
             streamed += [(int(p), name, r)
                          for p, r in zip(table.pkt, table.to_dicts(), strict=True)]
+        # Reassembled IP datagrams: their transport and application records belong to
+        # the fragment that completed them (where tshark shows them too).
+        done = defrag.add(fragments(dec))
+        if done:
+            upper = decode_datagrams(done)
+            for name in _RECORD_NAMES:
+                streamed += [(done[p - upper.batch.first].pkt, name, r)
+                             for p, r in upper.records(name)]
+            for name, table in stage.update(segments(upper)).tables().items():
+                assert table.pkt is not None
+                streamed += [(int(p), name, r)
+                             for p, r in zip(table.pkt, table.to_dicts(), strict=True)]
     for pkt, name, rec in streamed:
         out[pkt][2][name].append(rec)
     return out

@@ -20,23 +20,24 @@ import numpy as np
 
 from .decode.batch import decode_batch
 from .flows.extract import summarize
-from .flows.table import ConnectionTable, Ended
+from .flows.table import ConnectionTable
 from .metrics.state import MetricsState, metric_columns
 from .pipeline import (
     CHUNK_BYTES,
     CaptureOptions,
+    Sink,
     counted,
     run_capture,
     runs_analyzers,
     stream_segments,
 )
-from .reassembly.streams import StreamOutput, StreamStage
+from .reassembly.ip import fragments
 from .records.derive import add_payload_columns
 from .records.schema import Kind as FieldKind
 from .records.schema import Render
 from .records.types import RECORDS
 from .sinks.backfill import Backfill
-from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch, encode_table
+from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch
 from .sources.capture import CaptureError, Truncation, open_capture
 from .sources.ncap import NcapError, NcapReader, is_ncap
 
@@ -184,8 +185,7 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
     backfill = opts.backfill
     packets = 0
     clock = 0
-    conns = ConnectionTable(opts.max_flows)
-    streams = StreamStage()
+    sink = Sink(writer, state, ConnectionTable(opts.max_flows), opts.encode, columns)
     with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
         for batch in src:
             decoded = decode_batch(batch, columns=columns,
@@ -208,32 +208,13 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
                     for table in part.tables.values():
                         add_payload_columns(table, part.batch.data, False, True)
                 state.add_batch(counted(part, opts.encode))
-                segs = stream_segments(part, opts.encode)
-                if segs is not None:
-                    _streamed(streams.update(segs), state, writer, opts)
                 flows = summarize(part) if opts.encode.wanted("Connection") else None
-                if flows is not None:
-                    _connections(conns.update(flows), conns, state, writer, opts)
+                sink.take({}, None, flows, stream_segments(part, opts.encode),
+                          fragments(part))
             if len(batch):
                 clock = int(times[-1])
-        _streamed(streams.flush(), state, writer, opts)
-        _connections(conns.flush(), conns, state, writer, opts)
+        sink.finish()
         return packets, src.truncation
-
-
-def _streamed(out: StreamOutput, state: MetricsState, writer: NcapWriter | None,
-              opts: ExportOptions) -> None:
-    tables = {k: v for k, v in out.tables().items() if opts.encode.wanted(k)}
-    state.add_stream_output(tables, out)
-    if writer is not None:
-        writer.append({k: encode_table(t, opts.encode) for k, t in tables.items()})
-
-
-def _connections(ended: Ended | None, table: ConnectionTable, state: MetricsState,
-                 writer: NcapWriter | None, opts: ExportOptions) -> None:
-    state.add_connections(ended, table)
-    if ended is not None and writer is not None and opts.encode.wanted("Connection"):
-        writer.append({"Connection": encode_table(ended.records, opts.encode)})
 
 
 def _export_records(path: str, state: MetricsState, encode: EncodeOptions

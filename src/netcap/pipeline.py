@@ -31,10 +31,12 @@ import numpy as np
 from .analyzers.datagrams import ANALYZER_RECORDS
 from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
+from .decode.fast import Columns
 from .decode.linktypes import LINKTYPE_NAMES
 from .flows.extract import FlowBatch, summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import LabelConfig, MetricsState, metric_columns
+from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
 from .reassembly.streams import STREAM_RECORDS, Segment, StreamOutput, StreamStage, segments
 from .records.derive import add_payload_columns
 from .records.render import warm_tables
@@ -42,7 +44,7 @@ from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch, encode
 from .sources.batch import PacketBatch
 from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
 
-__all__ = ["CaptureOptions", "RunStats", "WorkerError", "counted", "run_capture",
+__all__ = ["CaptureOptions", "RunStats", "Sink", "WorkerError", "counted", "run_capture",
            "runs_analyzers", "stream_segments"]
 
 # Below this input size a single process is faster than starting workers.
@@ -131,8 +133,8 @@ def run_capture(opts: CaptureOptions, state: MetricsState | None = None) -> RunS
     t0 = time.perf_counter()
     _keep_heap()
     writer = NcapWriter(opts.out, opts.read, opts.encode) if opts.out is not None else None
-    sink = _Sink(writer, state if opts.metrics else None, ConnectionTable(opts.max_flows),
-                 StreamStage(), opts.encode)
+    sink = Sink(writer, state if opts.metrics else None, ConnectionTable(opts.max_flows),
+                 opts.encode, _columns(opts))
     n = _workers(opts)
     try:
         stats = _run_single(opts, sink) if n == 1 else _run_parallel(opts, sink, n)
@@ -141,6 +143,7 @@ def run_capture(opts: CaptureOptions, state: MetricsState | None = None) -> RunS
         if writer is not None:
             writer.abort()
         raise
+    stats.errors.update(sink.errors)
     stats.records = writer.close() if writer is not None else {}
     stats.workers = n
     stats.seconds = time.perf_counter() - t0
@@ -148,18 +151,23 @@ def run_capture(opts: CaptureOptions, state: MetricsState | None = None) -> RunS
 
 
 @dataclass
-class _Sink:
-    """Where decoded batches go, in input order: files and/or metrics, and the
-    connection table (the one sequential stage: flows span batches and workers)."""
+class Sink:
+    """Where decoded batches go, in input order: files and/or metrics, and the stages
+    that span batches and workers (so run here, sequentially): IP defragmentation, the
+    stream analyzers and the connection table."""
 
     writer: NcapWriter | None
     state: MetricsState | None
     flows: ConnectionTable
-    streams: StreamStage
     encode: EncodeOptions
+    columns: Columns  # what decoding builds (None: everything, for files)
+    streams: StreamStage = field(default_factory=StreamStage)
+    defrag: Defragmenter = field(default_factory=Defragmenter)
+    errors: Counter[str] = field(default_factory=Counter)  # defragmentation's, for stats
 
     def take(self, encoded: Encoded, delta: dict[str, Any] | None,
-             flows: FlowBatch | None, segs: list[Segment] | None) -> None:
+             flows: FlowBatch | None, segs: list[Segment] | None,
+             frags: list[Fragment] | None) -> None:
         if self.writer is not None:
             self.writer.append(encoded)
         if self.state is not None and delta is not None:
@@ -168,10 +176,40 @@ class _Sink:
             self._streamed(self.streams.update(segs))
         if flows is not None:
             self._ended(self.flows.update(flows))
+        if frags is not None:
+            self._datagrams(self.defrag.add(frags))
 
     def finish(self) -> None:
+        self.defrag.flush()
+        self._datagrams([])
         self._streamed(self.streams.flush())
         self._ended(self.flows.flush())
+
+    def _datagrams(self, done: list[Datagram]) -> None:
+        """Reassembled datagrams: decoded from the transport layer up (their link and
+        IP layers were decoded and counted with their fragments)."""
+        errors = Counter(self.defrag.errors)
+        self.defrag.errors.clear()
+        self.errors.update(errors)
+        if not done and not errors:
+            return
+        upper = decode_datagrams(done, self.columns, runs_analyzers(self.encode))
+        batch = upper.batch
+        if self.writer is not None:
+            self.writer.append(encode_batch(upper, self.encode))
+        if self.state is not None:
+            if self.encode.entropy:
+                for table in upper.tables.values():
+                    add_payload_columns(table, batch.data, False, True)
+            self.state.add_reassembled(counted(upper, self.encode), errors)
+        if not done:
+            return
+        segs = stream_segments(upper, self.encode)
+        if segs is not None:
+            self._streamed(self.streams.update(segs))
+        flows = summarize(upper) if self.encode.wanted("Connection") else None
+        if flows is not None:
+            self._ended(self.flows.update(flows))
 
     def _streamed(self, out: StreamOutput) -> None:
         tables = {k: v for k, v in out.tables().items() if self.encode.wanted(k)}
@@ -185,6 +223,13 @@ class _Sink:
             self.state.add_connections(ended, self.flows)
         if ended is not None and self.writer is not None and self.encode.wanted("Connection"):
             self.writer.append({"Connection": encode_table(ended.records, self.encode)})
+
+
+def _columns(opts: CaptureOptions) -> Columns:
+    """Without files to write, only the columns the metrics read are built."""
+    if opts.out is not None:
+        return None
+    return metric_columns(opts.labels or LabelConfig(), opts.encode.entropy)
 
 
 def runs_analyzers(encode: EncodeOptions) -> bool:
@@ -209,13 +254,11 @@ def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
 
 
 def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[
-        str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None, list[Segment] | None]:
+        str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None, list[Segment] | None,
+        list[Fragment] | None]:
     """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
     t0 = time.perf_counter()
-    # Without files to write, only the columns the metrics read are built.
-    columns = None if opts.out is not None else metric_columns(
-        opts.labels or LabelConfig(), opts.encode.entropy)
-    decoded = decode_batch(batch, columns=columns, analyze=runs_analyzers(opts.encode))
+    decoded = decode_batch(batch, columns=_columns(opts), analyze=runs_analyzers(opts.encode))
     t1 = time.perf_counter()
     stats = RunStats()
     stats.add(decoded)
@@ -235,18 +278,18 @@ def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[
         delta = m.delta()
     flows = summarize(decoded) if opts.encode.wanted("Connection") else None
     segs = stream_segments(decoded, opts.encode)
-    return _BATCH, encoded, stats, delta, flows, segs
+    return _BATCH, encoded, stats, delta, flows, segs, fragments(decoded)
 
 
-def _run_single(opts: CaptureOptions, sink: _Sink) -> RunStats:
+def _run_single(opts: CaptureOptions, sink: Sink) -> RunStats:
     stats = RunStats()
     # copy=False: each batch is used up before the next is read, so it may alias the
     # reader's buffer.
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
                       copy=False) as src:
         for batch in src:
-            _, encoded, batch_stats, delta, flows, segs = _process(batch, opts)
-            sink.take(encoded, delta, flows, segs)
+            _, encoded, batch_stats, delta, flows, segs, frags = _process(batch, opts)
+            sink.take(encoded, delta, flows, segs, frags)
             stats.merge(batch_stats)
         stats.truncation = src.truncation
     return stats
@@ -338,7 +381,7 @@ def _receive(conn: Connection, worker: int) -> Any:
 
 
 Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
-               list[Segment] | None]
+               list[Segment] | None, list[Fragment] | None]
 
 
 def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
@@ -391,7 +434,7 @@ def _sharded(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
         return
 
 
-def _run_parallel(opts: CaptureOptions, sink: _Sink, count: int) -> RunStats:
+def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
     # Open here first, so an unreadable input fails fast with its one-line error.
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
         relay = not src.compressed
@@ -427,9 +470,9 @@ def _run_parallel(opts: CaptureOptions, sink: _Sink, count: int) -> RunStats:
             pair[0].close()
             pair[1].close()
         stream = _relayed if relay else _sharded
-        for encoded, batch_stats, delta, flows, segs in stream([pair[0] for pair in results],
-                                                               stats):
-            sink.take(encoded, delta, flows, segs)
+        for encoded, batch_stats, delta, flows, segs, frags in stream(
+                [pair[0] for pair in results], stats):
+            sink.take(encoded, delta, flows, segs, frags)
             stats.merge(batch_stats)
     finally:
         for p in procs:

@@ -1,7 +1,7 @@
 """The vectorized fast path: the common stack for a whole batch at once.
 
 Covers Ethernet (up to two VLAN tags), BSD loopback, Linux SLL/SLL2 and raw-IP links,
-IPv4 (options, fragments), IPv6 with up to 8 hop-by-hop, routing or destination-options
+IPv4 (options; fragments stop at IP), IPv6 with up to 8 hop-by-hop, routing or destination-options
 headers, and complete TCP (with options), UDP, ICMPv4 and ICMPv6 headers; IP packets
 carrying another protocol, and later fragments, are complete at the IP layer. Every
 packet outside that (IPv6 fragment and AH headers, ARP, LLC, other link types, or
@@ -231,7 +231,9 @@ def decode_fast(batch: PacketBatch, columns: Columns = None) -> FastResult:
     proto[i4] = r.u8(l3[i4] + 9)
     l4[i4] = l3[i4] + hl4
     pend[i4] = np.minimum(l3[i4] + r.u16(l3[i4] + 2), end[i4])
-    transport[i4] = (r.u16(l3[i4] + 6) & 0x1FFF) == 0  # first fragment or none
+    # A fragment (more fragments, or an offset) is complete at the IP layer: its
+    # transport is decoded from the reassembled datagram (reassembly/ip.py).
+    transport[i4] = (r.u16(l3[i4] + 6) & 0x3FFF) == 0
 
     v6 = ok & (et == ETH_IPV6) & (l3 + 40 <= end)
     v6[v6] = (r.u8(l3[v6]) >> 4) == 6
@@ -282,7 +284,7 @@ def decode_fast(batch: PacketBatch, columns: Columns = None) -> FastResult:
 
     icmp4 = v4 & transport & (proto == IPPROTO_ICMP) & (l4 + 8 <= pend)
     icmp6 = v6 & (proto == IPPROTO_ICMPV6) & (l4 + 4 <= pend)
-    # IP packets whose payload is not a transport we decode (or a later fragment) are
+    # IP packets whose payload is not a transport we decode (or a fragment) are
     # complete at the IP layer; the others only if their transport header decoded.
     other = ip & (~transport | ~_any_of(proto, _TRANSPORTS))
     done = other | tcp | udp | icmp4 | icmp6

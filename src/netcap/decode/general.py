@@ -229,7 +229,7 @@ def _ipv4(d: bytes, off: int, end: int, out: list[Rec]) -> None:
         "_poff": off + hl,
     }
     out.append(("IPv4", rec))
-    if ff & 0x1FFF == 0:  # transport decoded from the first fragment only
+    if ff & 0x3FFF == 0:  # not a fragment: fragments go to reassembly/ip.py
         _transport(d, off + hl, pend, d[off + 9], src, dst, out, (rec,))
 
 
@@ -287,12 +287,13 @@ def _ipv6(d: bytes, off: int, end: int, out: list[Rec]) -> None:
                 "NextHeader": d[p], "Reserved1": d[p + 1], "FragmentOffset": fo >> 3,
                 "Reserved2": (fo >> 1) & 0x3, "MoreFragments": bool(fo & 1),
                 "Identification": _u32(d, p + 4), "SrcIP": src, "DstIP": dst,
+                "_poff": p + 8,  # the fragment's data
             }
             out.append(("IPv6Fragment", frag))
-            targets.append(frag)
             nh, p = d[p], p + 8
-            if fo >> 3:
-                return  # a later fragment: no transport header in it
+            if fo >> 3 or fo & 1:  # a fragment (not an atomic one): reassembly/ip.py
+                return
+            targets.append(frag)
             continue
         if pend - p < 2:
             raise DecodeError("ipv6", "ext_truncated")

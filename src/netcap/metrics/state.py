@@ -24,6 +24,7 @@ from ..decode.batch import Decoded
 from ..decode.errors import REASONS
 from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
 from ..flows.extract import TCP_COLUMNS
+from ..reassembly.ip import FRAGMENT_COLUMNS
 from ..reassembly.streams import TCP_SEGMENT_COLUMNS
 from ..records.render import render_column
 from ..records.schema import Render
@@ -43,7 +44,8 @@ from .families import FAMILIES, PAYLOAD_BUCKETS, Kind
 
 if TYPE_CHECKING:
     from ..flows.table import ConnectionTable, Ended
-    from ..reassembly.streams import StreamOutput
+    from ..reassembly.ip import FRAGMENT_COLUMNS
+from ..reassembly.streams import StreamOutput
 
 __all__ = ["Histogram", "LabelConfig", "MetricsState", "Snapshot", "metric_columns"]
 
@@ -177,6 +179,8 @@ def metric_columns(config: LabelConfig, entropy: bool) -> dict[str, frozenset[st
     """Per record type, the columns counting needs with these opt-in labels (and the
     payload columns, for entropy)."""
     cols = dict(_RECORD_COLUMNS)
+    for name, need in FRAGMENT_COLUMNS.items():  # the fragments go to reassembly
+        cols[name] = cols.get(name, frozenset()) | need
     for fam, labels in config.extra.items():
         for name in _FAMILY_RECORDS.get(fam, ()):
             cols[name] = cols.get(name, frozenset()) | {_EXTRA_COLUMNS[x] for x in labels}
@@ -315,18 +319,32 @@ class MetricsState:
             if n:
                 self._gauges["nc_last_packet_timestamp_seconds"][()] = float(b.ts[-1]) / 1e9
                 self._rate(n)
-            self._errors(d.error)
-            for name, t in d.tables.items():
-                self._count("nc_audit_records", (name,), t.n)
-                proto = _RECORD_PROTOCOL.get(name)
-                if proto is not None and t.pkt is not None:
-                    # Packets, not records: a packet may hold several of these. Rows
-                    # are in packet order, so count where the packet changes (np.unique
-                    # sorted them again: 40 ms per million packets).
-                    rows = t.n if name not in ("Dot1Q", "IPv6Fragment") else (
-                        int(np.count_nonzero(np.diff(t.pkt))) + 1 if t.n else 0)
-                    self._count("nc_protocols", (proto,), rows)
+            self._tables(d)
             self._layers(d)
+
+    def add_reassembled(self, d: Decoded, errors: Counter[str]) -> None:
+        """Records decoded from reassembled IP datagrams (their packets were counted as
+        fragments), and what defragmentation met."""
+        with self._lock:
+            self._tables(d)
+            for name, table in d.tables.items():
+                self._record_metrics(name, table.cols, table.n)
+            for reason, k in errors.items():
+                self._counters["nc_decoding_errors"][tuple(reason.split("/"))] += k
+
+    def _tables(self, d: Decoded) -> None:
+        """Decode errors, and records and protocols per table."""
+        self._errors(d.error)
+        for name, t in d.tables.items():
+            self._count("nc_audit_records", (name,), t.n)
+            proto = _RECORD_PROTOCOL.get(name)
+            if proto is not None and t.pkt is not None:
+                # Packets, not records: a packet may hold several of these. Rows
+                # are in packet order, so count where the packet changes (np.unique
+                # sorted them again: 40 ms per million packets).
+                rows = t.n if name not in ("Dot1Q", "IPv6Fragment") else (
+                    int(np.count_nonzero(np.diff(t.pkt))) + 1 if t.n else 0)
+                self._count("nc_protocols", (proto,), rows)
 
     def add_connections(self, ended: Ended | None, table: ConnectionTable) -> None:
         """Connections that ended (and the table's state: open flows, handshake RTTs)."""
@@ -403,8 +421,10 @@ class MetricsState:
                 if x is not None and x.pkt is not None:
                     upper[x.pkt] = True
             v4 = t.get("IPv4")
-            if v4 is not None and v4.pkt is not None:  # later fragments carry no header
-                frag = np.asarray(v4.cols.get("FragOffset", np.zeros(v4.n, np.int64))) > 0
+            if v4 is not None and v4.pkt is not None:  # fragments: see reassembly/ip.py
+                zero = np.zeros(v4.n, np.int64)
+                frag = (np.asarray(v4.cols.get("FragOffset", zero)) > 0) | (
+                    (np.asarray(v4.cols.get("Flags", zero)) & 1) != 0)
                 upper[v4.pkt[frag]] = True
             stuck = has_ip & ~upper & (d.error == 0)
             self._count("nc_unknown_protocols", ("ip_protocol",), int(stuck.sum()))

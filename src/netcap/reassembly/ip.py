@@ -1,0 +1,277 @@
+"""IP defragmentation (IPv4 and IPv6): fragments in, whole datagrams out.
+
+The decoders stop at the IP layer of a fragment (no transport header is read from a
+first fragment any more: the transport and everything above it see the whole
+datagram, as tshark does by default). Workers pick the fragments of their batch
+(`fragments`); the parent's `Defragmenter` holds them across batches in input order and
+hands back each datagram once its last hole is filled, as a raw IP packet
+(`Datagram`) that the pipeline decodes from the transport layer up, at the time and
+packet number of the fragment that completed it.
+
+Rules kept here:
+- a datagram is keyed by (version, source, destination, identification, protocol);
+- overlaps: the first copy of a byte wins (as in TCP reassembly here, and as tshark
+  keeps the earlier first fragment); overlapping bytes that differ are counted
+  (`fragment_overlap`); a second, different end of datagram, or data past the end,
+  is counted once per datagram (`fragment_inconsistent`): the first end holds and
+  bytes past it are cut off (tshark delivers such a datagram too);
+- a datagram longer than 65,535 bytes is dropped (`fragment_too_big`);
+- incomplete datagrams time out after `timeout_ns` of packet time (`fragment_timeout`,
+  counted once per datagram; Linux's default ipfrag_time is 30 s) and are dropped when
+  more than `max_datagrams` wait or their bytes pass `max_bytes`, oldest first
+  (`fragment_evicted`). Memory is bounded by those two limits.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..decode.batch import Decoded, decode_batch
+from ..decode.fast import Columns
+from ..decode.linktypes import LT
+from ..gather import gather_u8
+from ..records.table import Ragged
+from ..sources.batch import PacketBatch
+
+__all__ = ["FRAGMENT_COLUMNS", "Datagram", "Defragmenter", "Fragment", "decode_datagrams",
+           "fragments"]
+
+# Columns the fragment pick reads (decoding for metrics alone must build them).
+FRAGMENT_COLUMNS: dict[str, frozenset[str]] = {
+    "IPv4": frozenset({"Id", "Flags", "FragOffset", "Protocol", "IHL", "_poff", "PayloadSize"}),
+    "IPv6": frozenset({"_poff", "PayloadSize"}),
+    "IPv6Fragment": frozenset({"Identification", "FragmentOffset", "MoreFragments",
+                               "NextHeader", "SrcIP", "DstIP", "_poff"}),
+}
+MAX_DATAGRAM = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    version: int
+    src: bytes
+    dst: bytes
+    ident: int
+    proto: int
+    offset: int  # bytes
+    more: bool
+    data: bytes
+    ts: int
+    pkt: int  # packet number in the input
+    wire: int  # the fragment's frame length on the wire
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """A reassembled datagram as a raw IP packet (LINKTYPE_RAW)."""
+
+    packet: bytes
+    ts: int  # packet time of the fragment that completed it
+    pkt: int  # its packet number
+    wire: int  # frame bytes of all its fragments on the wire
+    fragments: int
+
+
+def fragments(d: Decoded) -> list[Fragment] | None:
+    """The IPv4 and IPv6 fragments of a decoded batch (atomic fragments, offset 0 with
+    no more to come, are whole datagrams and are decoded as such)."""
+    out: list[Fragment] = []
+    b = d.batch
+    v4 = d.tables.get("IPv4")
+    if v4 is not None and v4.pkt is not None and v4.n:
+        flags = np.asarray(v4.cols["Flags"])
+        off = np.asarray(v4.cols["FragOffset"])
+        rows = np.flatnonzero(((flags & 1) != 0) | (off > 0))
+        if rows.size:
+            poff = np.asarray(v4.cols["_poff"])[rows]
+            # Addresses straight from the header (for metrics alone, the table has no
+            # address columns: building them for every packet would cost more).
+            hdr = poff - np.asarray(v4.cols["IHL"])[rows] * 4
+            addrs = gather_u8(b.data, hdr + 12, 8)
+            size = np.asarray(v4.cols["PayloadSize"])[rows].tolist()
+            pkt = v4.pkt[rows]
+            for a, ident, proto, fo, fl, p, z, ts, n, w in zip(
+                    [bytes(x) for x in addrs],
+                    np.asarray(v4.cols["Id"])[rows].tolist(),
+                    np.asarray(v4.cols["Protocol"])[rows].tolist(), off[rows].tolist(),
+                    flags[rows].tolist(), poff.tolist(), size, b.ts[pkt].tolist(),
+                    (pkt + b.first).tolist(), b.wirelen[pkt].tolist(), strict=True):
+                out.append(Fragment(4, a[:4], a[4:], ident, proto, fo * 8, bool(fl & 1),
+                                    b.data[p : p + max(z, 0)].tobytes(), ts, n, w))
+    v6f, v6 = d.tables.get("IPv6Fragment"), d.tables.get("IPv6")
+    if v6f is not None and v6f.pkt is not None and v6f.n and v6 is not None \
+            and v6.pkt is not None:
+        fo = np.asarray(v6f.cols["FragmentOffset"])
+        more = np.asarray(v6f.cols["MoreFragments"], np.bool_)
+        rows = np.flatnonzero((fo > 0) | more)
+        if rows.size:
+            src, dst = v6f.cols["SrcIP"], v6f.cols["DstIP"]
+            assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+            pkt = v6f.pkt[rows]
+            # The fragment's data ends where its IPv6 header's payload ends.
+            hdr = np.searchsorted(v6.pkt, pkt, side="right") - 1
+            end = (np.asarray(v6.cols["_poff"]) + np.asarray(v6.cols["PayloadSize"]))[hdr]
+            start = np.asarray(v6f.cols["_poff"])[rows]
+            for s, t, ident, proto, o, m, p, e, ts, n, w in zip(
+                    src.take(rows).tolist(), dst.take(rows).tolist(),
+                    np.asarray(v6f.cols["Identification"])[rows].tolist(),
+                    np.asarray(v6f.cols["NextHeader"])[rows].tolist(), fo[rows].tolist(),
+                    more[rows].tolist(), start.tolist(), end.tolist(), b.ts[pkt].tolist(),
+                    (pkt + b.first).tolist(), b.wirelen[pkt].tolist(), strict=True):
+                out.append(Fragment(6, s, t, ident, proto, o * 8, m,
+                                    b.data[p : max(p, e)].tobytes(), ts, n, w))
+    if not out:
+        return None
+    out.sort(key=lambda f: f.pkt)  # input order across both versions
+    return out
+
+
+Key = tuple[int, bytes, bytes, int, int]
+
+
+@dataclass
+class _Pending:
+    first_ts: int
+    pieces: dict[int, bytes] = field(default_factory=dict)  # offset -> data
+    end: int | None = None  # datagram length, once the last fragment is seen
+    size: int = 0  # bytes held
+    wire: int = 0
+    count: int = 0
+    inconsistent: bool = False  # two ends, or data past the end (counted once)
+
+
+class Defragmenter:
+    def __init__(self, timeout_ns: int = 30 * 10**9, max_datagrams: int = 4096,
+                 max_bytes: int = 32 << 20) -> None:
+        self.timeout_ns = timeout_ns
+        self.max_datagrams = max_datagrams
+        self.max_bytes = max_bytes
+        self._pending: OrderedDict[Key, _Pending] = OrderedDict()  # oldest first
+        self._bytes = 0
+        self.errors: Counter[str] = Counter()  # "ipv4/fragment_overlap" -> count
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, frags: list[Fragment] | None) -> list[Datagram]:
+        out: list[Datagram] = []
+        for f in frags or ():
+            self._expire(f.ts)
+            done = self._add(f)
+            if done is not None:
+                out.append(done)
+        return out
+
+    def flush(self) -> None:
+        """End of input: what is still incomplete is dropped (counted as timed out)."""
+        for key in list(self._pending):
+            self._drop(key, "fragment_timeout")
+
+    def _count(self, version: int, reason: str) -> None:
+        self.errors[f"ipv{version}/{reason}"] += 1
+
+    def _drop(self, key: Key, reason: str) -> None:
+        p = self._pending.pop(key)
+        self._bytes -= p.size
+        self._count(key[0], reason)
+
+    def _expire(self, now: int) -> None:
+        while self._pending:
+            key, p = next(iter(self._pending.items()))
+            if now - p.first_ts <= self.timeout_ns:
+                break
+            self._drop(key, "fragment_timeout")
+
+    def _add(self, f: Fragment) -> Datagram | None:
+        key = (f.version, f.src, f.dst, f.ident, f.proto)
+        p = self._pending.get(key)
+        if p is None:
+            p = self._pending[key] = _Pending(f.ts)
+            if len(self._pending) > self.max_datagrams:
+                self._drop(next(iter(self._pending)), "fragment_evicted")
+        p.wire += f.wire
+        p.count += 1
+        stop = f.offset + len(f.data)
+        if stop > MAX_DATAGRAM:
+            self._drop(key, "fragment_too_big")
+            return None
+        if not f.more:
+            if p.end is not None and p.end != stop:
+                p.inconsistent = True  # a second, different end: the first one holds
+            p.end = stop if p.end is None else p.end
+        self._put(p, f.offset, f.data, f.version)
+        if p.end is not None and max(o + len(x) for o, x in p.pieces.items()) > p.end:
+            p.inconsistent = True  # data past the end: cut off when joined
+        if p.end is None or not self._complete(p):
+            while self._bytes > self.max_bytes and self._pending:
+                self._drop(next(iter(self._pending)), "fragment_evicted")
+            return None
+        del self._pending[key]
+        self._bytes -= p.size
+        if p.inconsistent:
+            self._count(f.version, "fragment_inconsistent")
+        payload = b"".join(p.pieces[o] for o in sorted(p.pieces))[: p.end]
+        return Datagram(_header(f, len(payload)) + payload, f.ts, f.pkt, p.wire, p.count)
+
+    def _put(self, p: _Pending, offset: int, data: bytes, version: int) -> None:
+        """Keep the bytes of [offset, offset + len) not held yet (first copy wins)."""
+        start, stop = offset, offset + len(data)
+        conflict = False
+        for o in sorted(p.pieces):
+            have = p.pieces[o]
+            a, z = max(start, o), min(stop, o + len(have))
+            if a < z and have[a - o : z - o] != data[a - offset : z - offset]:
+                conflict = True
+        if conflict:
+            self._count(version, "fragment_overlap")
+        # Insert the parts of [start, stop) that no piece covers.
+        pos = start
+        for o in sorted(p.pieces):
+            end = o + len(p.pieces[o])
+            if end <= pos:
+                continue
+            if o >= stop:
+                break
+            if o > pos:
+                p.pieces[pos] = data[pos - offset : o - offset]
+                p.size += o - pos
+                self._bytes += o - pos
+            pos = max(pos, end)
+        if pos < stop:
+            p.pieces[pos] = data[pos - offset :]
+            p.size += stop - pos
+            self._bytes += stop - pos
+
+    @staticmethod
+    def _complete(p: _Pending) -> bool:
+        pos = 0
+        for o in sorted(p.pieces):
+            if o > pos:
+                return False
+            pos = max(pos, o + len(p.pieces[o]))
+        return p.end is not None and pos >= p.end
+
+
+def _header(f: Fragment, size: int) -> bytes:
+    """A minimal IP header for the whole datagram: what the transport decoders read."""
+    if f.version == 4:
+        return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + size, f.ident, 0, 64, f.proto, 0,
+                           f.src, f.dst)
+    return struct.pack("!IHBB16s16s", 6 << 28, size, f.proto, 64, f.src, f.dst)
+
+
+def decode_datagrams(done: list[Datagram], columns: Columns = None,
+                     analyze: bool = True) -> Decoded:
+    """Reassembled datagrams decoded from the transport layer up: their link and IP
+    layers were decoded (and counted) with their fragments. Packet i of the result is
+    datagram i; `first` is the packet number of the first one."""
+    batch = PacketBatch.from_packets([d.packet for d in done], [d.ts for d in done], LT.RAW,
+                                     wirelen=[d.wire for d in done],
+                                     first=done[0].pkt if done else 0)
+    full = decode_batch(batch, columns=columns, analyze=analyze)
+    return Decoded(batch, {k: t for k, t in full.tables.items() if k not in ("IPv4", "IPv6")},
+                   full.error)
