@@ -108,8 +108,8 @@ def test_any_fragmentation_in_any_order(payload: bytes, data: st.DataObject) -> 
     cuts = sorted(data.draw(st.sets(st.integers(1, max(1, (len(payload) - 1) // 8)),
                                     max_size=20)))
     bounds = [0, *(c * 8 for c in cuts if c * 8 < len(payload)), len(payload)]
-    frags = [frag(a, payload[a:z], z < len(payload)) for a, z in zip(bounds[:-1], bounds[1:], strict=True)
-             if z > a]
+    frags = [frag(a, payload[a:z], z < len(payload))
+             for a, z in zip(bounds[:-1], bounds[1:], strict=True) if z > a]
     frags += data.draw(st.lists(st.sampled_from(frags), max_size=4))  # duplicates
     order = data.draw(st.permutations(frags))
     d = Defragmenter()

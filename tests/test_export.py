@@ -421,12 +421,15 @@ def test_records_backfill_and_replay_match_the_capture(tmp_path: Path) -> None:
     from_records = backfill(str(records), "-replay", "-speed", "20")
     assert time.monotonic() - start > 0.8  # 18.2 s of packet time at 20x
 
-    def split(lines: list[str]) -> tuple[list[str], str]:
+    def split(lines: list[str]) -> tuple[list[str], list[str]]:
         # Connections count when they end: in the capture when the table lets them go
-        # (linger, timeouts, end of input), from records at their last packet. So only
-        # their final total is compared.
-        conn = [ln for ln in lines if 'type="Connection"' in ln]
-        return [ln for ln in lines if ln not in conn], conn[-1].split()[1]
+        # (linger, timeouts, end of input), from records at their last packet; HTTP
+        # transactions when their response ends, from records at the request. So only
+        # their final totals are compared.
+        late = ('type="Connection"', 'type="HTTP"')
+        staged = [[ln for ln in lines if kind in ln] for kind in late]
+        rest = [ln for ln in lines if not any(kind in ln for kind in late)]
+        return rest, [s[-1].split()[1] for s in staged]
 
     assert from_capture and split(from_records) == split(from_capture)
     last_tcp = [ln for ln in from_records if ln.startswith('nc_audit_records_total{type="TCP"}')]

@@ -50,7 +50,7 @@ FORMAT_TYPE_ENUM = {
     "Ethernet": 7, "ARP": 8, "Dot1Q": 9, "IPv4": 29, "IPv4Option": 30, "IPv6": 31,
     "ICMPv4": 32, "ICMPv6": 33, "UDP": 37, "TCP": 38, "TCPOption": 39, "LLC": 51,
     "IPv6Fragment": 68, "DNS": 41, "DHCPv4": 47, "NTP": 52, "Connection": 3,
-    "TLSClientHello": 64, "TLSServerHello": 94,
+    "TLSClientHello": 64, "TLSServerHello": 94, "HTTP": 63, "SSH": 98,
 }  # fmt: skip
 
 # What each capture covers (link type, protocols).

@@ -37,7 +37,7 @@ from .flows.extract import FlowBatch, summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import LabelConfig, MetricsState, metric_columns
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
-from .reassembly.streams import STREAM_RECORDS, Segment, StreamOutput, StreamStage, segments
+from .reassembly.streams import KIND_RECORDS, Segment, StreamOutput, StreamStage, segments
 from .records.derive import add_payload_columns
 from .records.render import warm_tables
 from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch, encode_table
@@ -239,10 +239,9 @@ def runs_analyzers(encode: EncodeOptions) -> bool:
 
 def stream_segments(decoded: Decoded, encode: EncodeOptions) -> list[Segment] | None:
     """The segments the wanted stream analyzers (-include/-exclude) need from a batch."""
-    if not any(encode.wanted(name) for name in STREAM_RECORDS):
-        return None
-    tls = encode.wanted("TLSClientHello") or encode.wanted("TLSServerHello")
-    return segments(decoded, tls, encode.wanted("DNS"))
+    kinds = frozenset(k for k, names in KIND_RECORDS.items()
+                      if any(encode.wanted(n) for n in names))
+    return segments(decoded, kinds) if kinds else None
 
 
 def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:

@@ -3,17 +3,32 @@ order (the sequential stage, like the connection table), reassembled per directi
 handed to the analyzer for the port.
 
 Workers pick the segments (`segments`: TCP packets to or from a stream port, with their
-payload); the parent (`StreamStage`) owns the streams. For now one analyzer: DNS over
-TCP (RFC 1035 4.2.2: each message after a 2-byte length; several per stream, in either
-direction). A gap in a stream drops the message it cuts; framing restarts with the next
-delivered chunk, which is right when that chunk starts a message (DNS messages usually
-travel in segments of their own) and otherwise ends in a counted decode error. Streams
-are bounded in number (`max_streams`: the least recently used go) and each direction in
-buffered bytes (see `tcp.Stream`).
+payload); the parent (`StreamStage`) owns the streams. The analyzers:
+
+- DNS over TCP (RFC 1035 4.2.2: each message after a 2-byte length; several per
+  stream, in either direction). A gap drops the message it cuts; framing restarts with
+  the next delivered chunk, which is right when that chunk starts a message (DNS
+  messages usually travel in segments of their own) and otherwise ends in a counted
+  decode error.
+- TLS hellos (`analyzers/tls.py`), per direction, on TLS ports and on any port whose
+  stream starts with a handshake record.
+- SSH banners and KEXINITs (`analyzers/ssh.py`), per direction.
+- HTTP/1.x (`analyzers/http.py`), per connection: both directions feed one
+  `HttpConnection`, which pairs requests with responses; it needs every byte (bodies
+  are framed, not kept), and FIN/RST, so its segments are all shipped.
+
+The first three want a stream's first bytes only: per direction and batch the workers
+ship SYNs and the first `_MAX_SEGMENTS` data segments, and a direction whose analyzer is
+done ignores the rest. An analyzer that meets a protocol violation is detached from
+its stream and the violation counted (`nc_decoding_errors{protocol,reason}`). Streams
+are bounded in number (`max_streams`: the least recently used go; an HTTP connection
+that goes is closed, so what it completed is kept) and each direction in buffered
+bytes (see `tcp.Stream`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +36,8 @@ from typing import Any
 import numpy as np
 
 from ..analyzers.dns import parse_dns
+from ..analyzers.http import HttpConnection
+from ..analyzers.ssh import SshReader
 from ..analyzers.tls import HelloReader, ja3, ja3s, ja4
 from ..decode.batch import Decoded
 from ..decode.errors import DecodeError, describe
@@ -30,61 +47,78 @@ from ..records.table import Ragged, RecordTable
 from ..records.types import RECORDS
 from .tcp import Chunk, Stream
 
-__all__ = ["STREAM_PORTS", "Segment", "StreamStage", "segments"]
+__all__ = ["KIND_RECORDS", "STREAM_PORTS", "STREAM_RECORDS", "Segment", "StreamStage",
+           "segments"]
 
 # TCP port -> the stream analyzer for it. TLS is also recognized on any other port by
 # its first bytes (a handshake record: 0x16 0x03 0x00-0x04).
 _TLS_PORTS = (443, 465, 563, 636, 853, 989, 990, 992, 993, 994, 995, 4433, 5061, 5223, 5228,
               8443, 10443)
-STREAM_PORTS: dict[int, str] = {53: "DNS", **{p: "TLS" for p in _TLS_PORTS}}
-STREAM_RECORDS = frozenset({"DNS", "TLSClientHello", "TLSServerHello"})
+_HTTP_PORTS = (80, 81, 3128, 8000, 8008, 8080, 8081, 8888)
+_SSH_PORTS = (22, 2222)
+STREAM_PORTS: dict[int, str] = {53: "DNS", **{p: "TLS" for p in _TLS_PORTS},
+                                **{p: "HTTP" for p in _HTTP_PORTS},
+                                **{p: "SSH" for p in _SSH_PORTS}}
+# The record types of each stream analyzer (it runs when one of them is wanted).
+KIND_RECORDS: dict[str, tuple[str, ...]] = {
+    "DNS": ("DNS",), "TLS": ("TLSClientHello", "TLSServerHello"), "HTTP": ("HTTP",),
+    "SSH": ("SSH",)}
+STREAM_RECORDS = frozenset(r for rs in KIND_RECORDS.values() for r in rs)
 TCP_SEGMENT_COLUMNS = frozenset({"SeqNum", "SYN", "FIN", "RST", "_poff", "PayloadSize"})
+ALL_KINDS = frozenset(KIND_RECORDS)
 
-# (src address, src port, dst address, dst port, seq, SYN, payload, time, packet number)
-Segment = tuple[bytes, int, bytes, int, int, bool, bytes, int, int]
+# (src address, src port, dst address, dst port, seq, flags, payload, time, packet number);
+# flags: SYN 1, FIN 2, RST 4.
+Segment = tuple[bytes, int, bytes, int, int, int, bytes, int, int]
+SYN, FIN, RST = 1, 2, 4
 _MAX_SEGMENTS = 8  # per direction and batch: a hello in more segments than this ends in a gap
-_PORTS = {kind: np.zeros(65536, np.bool_) for kind in ("DNS", "TLS")}
-for _port, _kind in STREAM_PORTS.items():
-    _PORTS[_kind][_port] = True
+_PORTS = {kind: np.zeros(65536, np.bool_) for kind in KIND_RECORDS}
+for _port, _name in STREAM_PORTS.items():
+    _PORTS[_name][_port] = True
 
 
-def segments(d: Decoded, tls: bool = True, dns: bool = True) -> list[Segment] | None:
-    """The TCP segments of a decoded batch that a stream analyzer wants (of the TLS and
-    DNS analyzers, those that run)."""
+def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS) -> list[Segment] | None:
+    """The TCP segments of a decoded batch that the stream analyzers `kinds` want."""
     t = d.tables.get("TCP")
-    if t is None or t.pkt is None or not t.n:
+    if t is None or t.pkt is None or not t.n or not kinds:
         return None
     sport, dport = np.asarray(t.cols["SrcPort"]), np.asarray(t.cols["DstPort"])
     want = np.zeros(t.n, np.bool_)
-    for kind, on in (("DNS", dns), ("TLS", tls)):
-        if on:
-            want |= _PORTS[kind][sport] | _PORTS[kind][dport]
+    for kind in kinds - {"HTTP"}:
+        want |= _PORTS[kind][sport] | _PORTS[kind][dport]
     data, b = d.batch.data, d.batch
     poff_all = np.asarray(t.cols["_poff"])
     size_all = np.asarray(t.cols["PayloadSize"])
+    syn = np.asarray(t.cols["SYN"], np.bool_)
+    closing = np.asarray(t.cols["FIN"], np.bool_) | np.asarray(t.cols["RST"], np.bool_)
     # TLS on other ports: a segment that starts a handshake record, and the batch's
     # other segments of the same direction (the rest of a hello split over segments).
-    starts = np.flatnonzero(~want & (size_all >= 6)) if tls else np.zeros(0, np.int64)
+    http = (_PORTS["HTTP"][sport] | _PORTS["HTTP"][dport]) if "HTTP" in kinds else None
+    others = ~want if http is None else ~want & ~http
+    starts = np.flatnonzero(others & (size_all >= 6)) if "TLS" in kinds else np.zeros(
+        0, np.int64)
     if starts.size:
         head = gather_u8(data, poff_all[starts], 3)
         hello = starts[(head[:, 0] == 0x16) & (head[:, 1] == 3) & (head[:, 2] <= 4)]
         if hello.size:
             same = np.isin(sport * 65536 + dport, sport[hello] * 65536 + dport[hello])
             want |= same & (size_all > 0)
-    # Analyzers want a stream's first bytes (a hello, a DNS message), not its bulk: per
+    # Analyzers of hellos and banners want a stream's first bytes, not its bulk: per
     # direction, a batch ships its SYNs and its first _MAX_SEGMENTS segments with data.
-    rows = np.flatnonzero(want & ((size_all > 0) | np.asarray(t.cols["SYN"], np.bool_)))
+    rows = np.flatnonzero(want & ((size_all > 0) | syn))
     if rows.size > _MAX_SEGMENTS:
         src_ip, dst_ip = t.cols["SrcIP"], t.cols["DstIP"]
         assert isinstance(src_ip, Ragged) and isinstance(dst_ip, Ragged)
         s_hi, s_lo = addr_words(src_ip.take(rows))
         d_hi, d_lo = addr_words(dst_ip.take(rows))
         ports = (sport[rows].astype(np.uint64) << np.uint64(16)) | dport[rows].astype(np.uint64)
-        order, starts, group = group_rows([s_hi, s_lo, d_hi, d_lo, ports])
-        rank = np.arange(rows.shape[0]) - starts[group]  # position within its direction
+        order, first, group = group_rows([s_hi, s_lo, d_hi, d_lo, ports])
+        rank = np.arange(rows.shape[0]) - first[group]  # position within its direction
         keep = np.zeros(rows.shape[0], np.bool_)
         keep[order] = rank < _MAX_SEGMENTS
         rows = rows[keep]
+    if http is not None:  # HTTP: every segment with data, SYN, FIN or RST
+        rows = np.union1d(rows, np.flatnonzero(http & ((size_all > 0) | syn | closing)))
     if not rows.size:
         return None
     src, dst = t.cols["SrcIP"], t.cols["DstIP"]
@@ -92,18 +126,28 @@ def segments(d: Decoded, tls: bool = True, dns: bool = True) -> list[Segment] | 
     poff = poff_all[rows].tolist()
     size = size_all[rows].tolist()
     pkt = t.pkt[rows]
+    flags = (syn[rows] * SYN) | (np.asarray(t.cols["FIN"], np.bool_)[rows] * FIN) | (
+        np.asarray(t.cols["RST"], np.bool_)[rows] * RST)
     return list(zip(src.take(rows).tolist(), sport[rows].tolist(), dst.take(rows).tolist(),
                     dport[rows].tolist(), np.asarray(t.cols["SeqNum"])[rows].tolist(),
-                    np.asarray(t.cols["SYN"])[rows].tolist(),
+                    flags.astype(np.int64).tolist(),
                     [data[o : o + s].tobytes() for o, s in zip(poff, size, strict=True)],
                     b.ts[pkt].tolist(), (pkt + b.first).tolist(), strict=True))
 
 
+Key = tuple[bytes, int, bytes, int]  # (src address, src port, dst address, dst port)
+
+
 @dataclass
 class _Direction:
+    kind: str  # "DNS", "TLS", "SSH" or "HTTP"
     stream: Stream
     pending: bytearray = field(default_factory=bytearray)  # DNS framing: bytes not yet used
-    tls: HelloReader | None = None  # TLS: the hello reader (None for DNS)
+    tls: HelloReader | None = None
+    ssh: SshReader | None = None
+    http: HttpConnection | None = None  # shared by both directions of the connection
+    from_client: bool = True  # HTTP: which side this is
+    closed: bool = False  # FIN or RST seen
     done: bool = False  # the analyzer has what it wants: segments are ignored
 
 
@@ -118,6 +162,9 @@ class StreamOutput:
     overflows: int = 0
     tls_handshakes: list[float] = field(default_factory=list)  # ClientHello -> ServerHello, s
 
+    def add(self, name: str, pkt: int, rec: dict[str, Any]) -> None:
+        self.records.setdefault(name, []).append((pkt, _raw(rec)))
+
     def tables(self) -> dict[str, RecordTable]:
         out: dict[str, RecordTable] = {}
         for name, rows in self.records.items():
@@ -126,54 +173,194 @@ class StreamOutput:
         return out
 
 
+def _raw(rec: dict[str, Any]) -> dict[str, Any]:
+    """Record tables hold strings as bytes: text from the analyzers (HTTP and SSH give
+    str, bytes outside ASCII decoded as Latin-1) becomes UTF-8, nested entries too."""
+    for k, v in rec.items():
+        if isinstance(v, str):
+            rec[k] = v.encode()
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            for item in v:
+                _raw(item)
+    return rec
+
+
+def _kind(sport: int, dport: int) -> tuple[str, bool]:
+    """The analyzer for a new direction, and whether it is the client side (the side
+    that talks to the well-known port). Other ports: TLS found by content."""
+    kind = STREAM_PORTS.get(dport)
+    if kind is not None:
+        return kind, True
+    kind = STREAM_PORTS.get(sport)
+    if kind is not None:
+        return kind, False
+    return "TLS", sport > dport
+
+
+def _flow(key: Key) -> str:
+    return (f"{ipaddress.ip_address(key[0])}:{key[1]}->"
+            f"{ipaddress.ip_address(key[2])}:{key[3]}")
+
+
 class StreamStage:
     def __init__(self, max_streams: int = 10_000, max_buffer: int = 256 * 1024) -> None:
         self.max_streams = max_streams
         self.max_buffer = max_buffer
-        self._dirs: OrderedDict[tuple[bytes, int, bytes, int], _Direction] = OrderedDict()
-        self._client_hello: dict[tuple[bytes, int, bytes, int], int] = {}  # key -> time
+        self._dirs: OrderedDict[Key, _Direction] = OrderedDict()
+        self._client_hello: dict[Key, int] = {}  # key -> time
 
     def update(self, segs: list[Segment] | None) -> StreamOutput:
         out = StreamOutput()
-        for src, sport, dst, dport, seq, syn, payload, ts, pkt in segs or ():
+        for src, sport, dst, dport, seq, flags, payload, ts, pkt in segs or ():
             key = (src, sport, dst, dport)
             d = self._dirs.get(key)
             if d is None:
-                dns = sport == 53 or dport == 53
-                d = self._dirs[key] = _Direction(Stream(self.max_buffer),
-                                                 tls=None if dns else HelloReader())
+                d = self._dirs[key] = self._new(key)
                 while len(self._dirs) > self.max_streams:  # least recently used go
-                    gone, _ = self._dirs.popitem(last=False)
+                    gone, g = self._dirs.popitem(last=False)
                     self._client_hello.pop(gone, None)
+                    self._end(gone, g, ts, -1, out)
             else:
                 self._dirs.move_to_end(key)
             if d.done:
                 continue
-            if syn:
+            if flags & SYN:
                 d.stream.syn(seq)
             gaps, overflows = d.stream.gaps, d.stream.overflows
             chunks = d.stream.segment(seq, payload, ts)
             out.gap_bytes += d.stream.gaps - gaps
             out.overflows += d.stream.overflows - overflows
             self._analyze(key, d, chunks, pkt, out)
+            if flags & (FIN | RST) and d.http is not None:
+                d.closed = True
+                back = self._dirs.get((dst, dport, src, sport))
+                if flags & RST or back is None or back.closed:
+                    self._close_http(key, d, back, ts, pkt, out)
         return out
 
     def flush(self) -> StreamOutput:
+        """End of input: what every direction holds is delivered, HTTP connections
+        closed, SSH banners without a KEXINIT recorded."""
         out = StreamOutput()
-        for key, d in self._dirs.items():
-            gaps = d.stream.gaps
-            if not d.done:
-                self._analyze(key, d, d.stream.flush(), -1, out)
-            out.gap_bytes += d.stream.gaps - gaps
+        for key, d in list(self._dirs.items()):
+            if key in self._dirs:
+                self._end(key, d, None, -1, out)
         self._dirs.clear()
         self._client_hello.clear()
         return out
 
-    def _analyze(self, key: tuple[bytes, int, bytes, int], d: _Direction,
-                 chunks: list[Chunk], pkt: int, out: StreamOutput) -> None:
-        if d.tls is None:
-            self._dns(key, d, chunks, pkt, out)
+    def _new(self, key: Key) -> _Direction:
+        kind, client = _kind(key[1], key[3])
+        d = _Direction(kind, Stream(self.max_buffer), from_client=client)
+        if kind == "TLS":
+            d.tls = HelloReader()
+        elif kind == "SSH":
+            d.ssh = SshReader(client)
+        elif kind == "HTTP":
+            back = self._dirs.get((key[2], key[3], key[0], key[1]))
+            d.http = back.http if back is not None and back.http is not None \
+                else HttpConnection()
+        return d
+
+    def _end(self, key: Key, d: _Direction, ts: int | None, pkt: int,
+             out: StreamOutput) -> None:
+        """A direction leaves the stage (end of input, or evicted)."""
+        gaps = d.stream.gaps
+        if not d.done:
+            self._analyze(key, d, d.stream.flush(), pkt, out)
+        out.gap_bytes += d.stream.gaps - gaps
+        if d.ssh is not None and not d.done:
+            for rec in d.ssh.finish():
+                self._ssh_record(key, rec, d.stream.last_ts, pkt, out)
+        if d.http is not None:
+            back = self._dirs.get((key[2], key[3], key[0], key[1]))
+            self._close_http(key, d, back, ts, pkt, out)
+
+    def _close_http(self, key: Key, d: _Direction, back: _Direction | None, ts: int | None,
+                    pkt: int, out: StreamOutput) -> None:
+        """Both directions of an HTTP connection end: deliver what they buffered, then
+        close the connection (a response delimited by the close completes)."""
+        assert d.http is not None
+        for k, x in ((key, d), ((key[2], key[3], key[0], key[1]), back)):
+            if x is not None and self._dirs.get(k) is x:
+                del self._dirs[k]
+                if not x.done:
+                    self._analyze(k, x, x.stream.flush(), pkt, out)
+        end = ts if ts is not None else max(d.stream.last_ts,
+                                            back.stream.last_ts if back else 0)
+        client = key if d.from_client else (key[2], key[3], key[0], key[1])
+        self._http_records(client, d.http, d.http.close(end), pkt, out)
+
+    def _analyze(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
+                 out: StreamOutput) -> None:
+        if not chunks:
             return
+        if d.kind == "DNS":
+            self._dns(key, d, chunks, pkt, out)
+        elif d.kind == "HTTP":
+            self._http(key, d, chunks, pkt, out)
+        elif d.kind == "SSH":
+            self._ssh(key, d, chunks, pkt, out)
+        else:
+            self._tls(key, d, chunks, pkt, out)
+
+    def _http(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
+              out: StreamOutput) -> None:
+        conn = d.http
+        assert conn is not None
+        client = key if d.from_client else (key[2], key[3], key[0], key[1])
+        for c in chunks:
+            recs = conn.gap(d.from_client, c.skip) if c.skip else []
+            recs += (conn.client if d.from_client else conn.server)(c.data, c.ts)
+            self._http_records(client, conn, recs, pkt, out)
+            if conn.done:
+                break
+        if conn.done:
+            d.done = True
+            back = self._dirs.get((key[2], key[3], key[0], key[1]))
+            if back is not None:
+                back.done = True
+
+    def _http_records(self, client: Key, conn: HttpConnection, recs: list[dict[str, Any]],
+                      pkt: int, out: StreamOutput) -> None:
+        for rec in recs:
+            rec.update(SrcIP=client[0], SrcPort=client[1], DstIP=client[2], DstPort=client[3])
+            out.add("HTTP", pkt, rec)
+        if conn.done and conn.violation is not None and not getattr(conn, "_counted", False):
+            out.errors[f"http/{conn.violation}"] += 1
+            conn._counted = True  # type: ignore[attr-defined]
+
+    def _ssh(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
+             out: StreamOutput) -> None:
+        reader = d.ssh
+        assert reader is not None
+        for c in chunks:
+            if c.skip:
+                recs = reader.finish()  # a hole before the KEXINIT: keep the banner
+                out.errors["ssh/gap"] += 1
+                d.done = True
+            else:
+                try:
+                    recs = reader.feed(c.data)
+                except DecodeError as e:
+                    out.errors[describe(e.index)] += 1
+                    recs, d.done = reader.finish(), True
+            for rec in recs:
+                self._ssh_record(key, rec, c.ts, pkt, out)
+            if reader.done or d.done:
+                d.done = True
+                if reader.violation is not None:
+                    out.errors[f"ssh/{reader.violation}"] += 1
+                return
+
+    def _ssh_record(self, key: Key, rec: dict[str, Any], ts: int, pkt: int,
+                    out: StreamOutput) -> None:
+        rec.update(Timestamp=ts, Flow=_flow(key))
+        out.add("SSH", pkt, rec)
+
+    def _tls(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
+             out: StreamOutput) -> None:
+        assert d.tls is not None
         for c in chunks:
             if c.skip:
                 out.errors["tls/gap"] += 1  # a hole before the hello: give up
@@ -197,18 +384,18 @@ class StreamStage:
                     rec["Ja3"] = ja3(rec)[1].encode()
                     rec["Ja4"] = ja4(rec).encode()
                     rec.pop("_versions", None)
-                    out.records.setdefault("TLSClientHello", []).append((pkt, rec))
+                    out.add("TLSClientHello", pkt, rec)
                 else:
                     start = self._client_hello.pop((key[2], key[3], key[0], key[1]), None)
                     if start is not None and c.ts >= start:
                         out.tls_handshakes.append((c.ts - start) / 1e9)
                     rec["Ja3s"] = ja3s(rec)[1].encode()
-                    out.records.setdefault("TLSServerHello", []).append((pkt, rec))
+                    out.add("TLSServerHello", pkt, rec)
             if d.done:
                 return
 
-    def _dns(self, key: tuple[bytes, int, bytes, int], d: _Direction, chunks: list[Chunk],
-             pkt: int, out: StreamOutput) -> None:
+    def _dns(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
+             out: StreamOutput) -> None:
         for c in chunks:
             if c.skip:  # a gap: the message it cuts is lost; start over after it
                 d.pending.clear()
@@ -226,4 +413,4 @@ class StreamStage:
                     continue
                 rec.update(Timestamp=c.ts, SrcIP=key[0], SrcPort=key[1], DstIP=key[2],
                            DstPort=key[3])
-                out.records.setdefault("DNS", []).append((pkt, rec))
+                out.add("DNS", pkt, rec)

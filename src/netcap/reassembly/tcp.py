@@ -51,6 +51,7 @@ class Stream:
         self.conflicts = 0  # overlapping bytes that differed
         self.overflows = 0  # times the buffer limit forced a skip
         self.finished = False
+        self.last_ts = 0  # packet time of the latest segment
 
     def syn(self, seq: int) -> None:
         """A SYN with this sequence number: data starts at seq + 1."""
@@ -59,6 +60,7 @@ class Stream:
 
     def segment(self, seq: int, data: bytes, ts: int) -> list[Chunk]:
         """Add one segment's payload; the chunks that became deliverable."""
+        self.last_ts = max(self.last_ts, ts)
         if not data:
             return []
         if self.next_seq is None:  # picked up mid-way
