@@ -127,6 +127,10 @@ def test_promtool_accepts_the_exposition(served: Served) -> None:
     (PCAPS / "dpkt_dns_icmp.pcap", "nc_dns_response_seconds_count"),
     (PCAPS / "zeek_dhcp.pcap", 'nc_dhcp_messages_total{message_type="inform"}'),
     (PCAPS / "zeek_ntp.pcap", 'nc_ntp_messages_total{mode="server",version="4"}'),
+    (PCAPS / "zeek_http_pipelined-requests.pcap",
+     'nc_http_requests_total{method="GET",status="200"}'),
+    (PCAPS / "sv_ssh-hassh.pcap", 'nc_ssh_endpoints_total{kexinit="yes",side="server"'),
+    (PCAPS / "ja3_ssl-chrome.pcap", 'nc_tls_hellos_total{hello="server",version="tls1.2"}'),
 ])
 def test_capture_and_its_records_give_the_same_record_metrics(tmp_path: Path, capture: Path,
                                                               expect: str) -> None:
@@ -144,7 +148,8 @@ def test_capture_and_its_records_give_the_same_record_metrics(tmp_path: Path, ca
                        "nc_icmp_messages", "nc_tcp_payload_bytes", "nc_udp_payload_bytes",
                        "nc_ip_packet_bytes", "nc_vlan_tags", "nc_dns_", "nc_ntp_",
                        "nc_connections_total", "nc_connection_",
-                       "nc_dhcp_")
+                       "nc_dhcp_", "nc_http_requests", "nc_http_response_body", "nc_ssh_",
+                       "nc_tls_hellos")
     pick = {k: v for k, v in ma.items() if k.startswith(record_families)}
     assert pick and pick == {k: v for k, v in mb.items() if k.startswith(record_families)}
     assert any(k.startswith(expect) and v > 0 for k, v in pick.items()), expect
@@ -434,3 +439,42 @@ def test_records_backfill_and_replay_match_the_capture(tmp_path: Path) -> None:
     assert from_capture and split(from_records) == split(from_capture)
     last_tcp = [ln for ln in from_records if ln.startswith('nc_audit_records_total{type="TCP"}')]
     assert last_tcp[-1].split()[1] == "751"
+
+
+def test_application_metrics_and_text_labels() -> None:
+    """HTTP, SSH and TLS metrics from the real exporter: values from the corpus captures
+    (zeek's pipelined HTTP: 5 GETs answered 200; suricata's HASSH pair), text labels
+    (host, user agent, content type, SNI, JA3/JA4, HASSH) only when asked for and under
+    the series budget."""
+    http = Served("-read", str(PCAPS / "zeek_http_pipelined-requests.pcap"))
+    http_labels = Served("-read", str(PCAPS / "zeek_http_pipelined-requests.pcap"),
+                         "-labels", "nc_http_requests=host,content_type",
+                         "-series-budget", "2")
+    ssh = Served("-read", str(PCAPS / "sv_ssh-hassh.pcap"), "-labels",
+                 "nc_ssh_endpoints=hassh")
+    tls = Served("-read", str(PCAPS / "ja3_ssl-chrome.pcap"), "-labels",
+                 "nc_tls_hellos=sni,ja3,ja4")
+    try:
+        m, ml, ms, mt = http.metrics(), http_labels.metrics(), ssh.metrics(), tls.metrics()
+    finally:
+        for s in (http, http_labels, ssh, tls):
+            s.stop()
+    assert m['nc_http_requests_total{method="GET",status="200"}'] == 5
+    assert m["nc_http_response_seconds_count"] == 5 and m["nc_http_response_seconds_sum"] > 0
+    assert m["nc_http_response_body_bytes_count"] == 5
+    assert not any("host=" in k for k in m)
+    # 5 requests: CSS, JavaScript, then 3 PNGs; a budget of 2 series folds the PNGs
+    labelled = {k: v for k, v in ml.items() if k.startswith("nc_http_requests_total")}
+    assert sum(labelled.values()) == 5 and len(labelled) == 3
+    assert labelled[('nc_http_requests_total{content_type="text/css",host="www.mozilla.org",'
+                     'method="GET",status="200"}')] == 1
+    assert labelled[('nc_http_requests_total{content_type="other",host="other",'
+                     'method="GET",status="200"}')] == 3
+    assert ml['nc_metric_label_overflow_total{metric="nc_http_requests"}'] > 0
+    assert ms[('nc_ssh_endpoints_total{hassh="2dd6531c7e89d3c925db9214711be76a",'
+               'kexinit="yes",side="client",version="2.0"}')] == 1
+    assert ms[('nc_ssh_endpoints_total{hassh="6832f1ce43d4397c2c0a3e2f8c94334e",'
+               'kexinit="yes",side="server",version="2.0"}')] == 1
+    client = [k for k in mt if k.startswith('nc_tls_hellos_total{hello="client"')]
+    assert client and 'sni="apis.google.com"' in client[0] and 'ja4="t' in client[0]
+    assert any(k.startswith('nc_tls_hellos_total{hello="server",ja3="') for k in mt)

@@ -21,7 +21,7 @@ import numpy as np
 from .decode.batch import decode_batch
 from .flows.extract import summarize
 from .flows.table import ConnectionTable
-from .metrics.state import MetricsState, metric_columns
+from .metrics.state import TEXT_COLUMNS, MetricsState, metric_columns
 from .pipeline import (
     CHUNK_BYTES,
     CaptureOptions,
@@ -254,7 +254,7 @@ def _columns(record_type: str, msgs: list[Any]) -> dict[str, Any]:
             continue
         if f.kind is FieldKind.STRING:
             # addresses, already text (for opt-in labels), and label-safe text fields
-            if f.render is not Render.NONE or f.label:
+            if f.render is not Render.NONE or f.label or f.name in TEXT_COLUMNS:
                 cols[f.name] = np.asarray([getattr(m, f.name) for m in msgs], dtype=str)
         elif f.kind is FieldKind.DOUBLE:
             cols[f.name] = np.fromiter((getattr(m, f.name) for m in msgs), np.float64, len(msgs))

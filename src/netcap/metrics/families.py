@@ -52,6 +52,10 @@ ENTROPY_BUCKETS: tuple[float, ...] = (1, 2, 3, 4, 5, 6, 7, 7.5, 7.9, 8)
 LATENCY_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                       0.25, 0.5, 1, 2.5, 5, 10)
 
+# HTTP bodies (bytes): from empty to large downloads.
+BODY_BUCKETS: tuple[float, ...] = (0, 256, 1024, 4096, 16384, 65536, 262144, 1048576,
+                                   16777216, 268435456)
+
 # Connection durations (seconds) and sizes (bytes both ways).
 DURATION_BUCKETS: tuple[float, ...] = (0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800,
                                        3600)
@@ -124,11 +128,26 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("nc_dns_response_seconds", H,
            "time from a DNS query to its response in packet time (matched by addresses,"
            " ports and ID)", buckets=LATENCY_BUCKETS),
-    Family("nc_tls_hellos", C, "TLS ClientHellos and ServerHellos by TLS version",
-           ("hello", "version")),
+    Family("nc_tls_hellos", C, "TLS ClientHellos and ServerHellos by TLS version (opt-in:"
+           " server name, JA3 (JA3S for server hellos) and JA4)", ("hello", "version"),
+           ("sni", "ja3", "ja4")),
     Family("nc_tls_handshake_seconds", H,
            "ClientHello to ServerHello on a connection, in packet time",
            buckets=LATENCY_BUCKETS),
+    Family("nc_http_requests", C,
+           "HTTP requests by method and response status code (status `none`: no response"
+           " seen); opt-in: Host, User-Agent and response Content-Type",
+           ("method", "status"), ("host", "user_agent", "content_type")),
+    Family("nc_http_response_seconds", H,
+           "time from an HTTP request's first byte to its response's first byte, in packet"
+           " time", buckets=LATENCY_BUCKETS),
+    Family("nc_http_response_body_bytes", H,
+           "HTTP response body sizes as delivered (after de-chunking, before decoding)",
+           buckets=BODY_BUCKETS),
+    Family("nc_ssh_endpoints", C,
+           "SSH clients and servers seen (banner read) by SSH protocol version and whether"
+           " their KEXINIT was read; opt-in: HASSH (client) or HASSH-server",
+           ("side", "version", "kexinit"), ("hassh",)),
     Family("nc_ntp_messages", C, "NTP messages by version and mode", ("version", "mode")),
     Family("nc_dhcp_messages", C, "DHCPv4 messages by message type (option 53)",
            ("message_type",)),

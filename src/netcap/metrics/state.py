@@ -149,12 +149,43 @@ class LabelConfig:
 
 # Where each optional label's value comes from in the audit records.
 _EXTRA_COLUMNS = {"src_ip": "SrcIP", "dst_ip": "DstIP", "src_port": "SrcPort",
-                  "dst_port": "DstPort", "src_mac": "SrcMAC", "dst_mac": "DstMAC"}
+                  "dst_port": "DstPort", "src_mac": "SrcMAC", "dst_mac": "DstMAC",
+                  "host": "Host", "user_agent": "UserAgent", "content_type": "ResContentType",
+                  "sni": "SNI", "ja3": "Ja3", "ja4": "Ja4", "hassh": "HASSH"}
+# Opt-in labels whose values are text from the traffic: shown as sent (invalid UTF-8
+# replaced), cut to _MAX_LABEL_TEXT characters so one value cannot bloat a scrape.
+_TEXT_LABELS = frozenset({"host", "user_agent", "content_type", "sni", "ja3", "ja4", "hassh"})
+# The text fields the record metrics read (records read back from files keep them).
+TEXT_COLUMNS = frozenset(_EXTRA_COLUMNS[x] for x in _TEXT_LABELS) | {"Ja3s", "Ident"}
+_MAX_LABEL_TEXT = 128
 
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else ("" if v is None else
+                                                                     str(v))
+
+
+def _label_text(v: Any) -> str:
+    return _text(v)[:_MAX_LABEL_TEXT]
+
+
+_HTTP_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT",
+                 "TRACE", "other")
+_HTTP_METHOD_INDEX = {m: i for i, m in enumerate(_HTTP_METHODS)}
+# Status: 0 "other" (outside 100-599), 1..500 the codes 100..599, 501 "none".
+_HTTP_STATUS = ("other", *(str(c) for c in range(100, 600)), "none")
+_HTTP_LABELS = [(m, st) for m in _HTTP_METHODS for st in _HTTP_STATUS]
+# SSH: key = side * 6 + version * 2 + kexinit read
+_SSH_VERSIONS = ("2.0", "1.99", "other")
+_SSH_VERSION_INDEX = {"2.0": 0, "1.99": 1}
+_SSH_LABELS = [(side, v, k) for side in ("client", "server") for v in _SSH_VERSIONS
+               for k in ("no", "yes")]
 
 _TLS_VERSION = {0x0304: "tls1.3", 0x0303: "tls1.2", 0x0302: "tls1.1", 0x0301: "tls1.0",
                 0x0300: "ssl3"}
 _JA4_VERSION = {"13": "tls1.3", "12": "tls1.2", "11": "tls1.1", "10": "tls1.0", "s3": "ssl3"}
+_TLS_VERSIONS = ("tls1.3", "tls1.2", "tls1.1", "tls1.0", "ssl3", "other")
+_TLS_VERSION_INDEX = {v: i for i, v in enumerate(_TLS_VERSIONS)}
 
 # The record columns the record metrics read (`_record_metrics`, `_layers`), per record
 # type: decoding for metrics alone builds only these. A test checks that counts from
@@ -258,7 +289,12 @@ class MetricsState:
         texts: list[list[str]] = []
         for label in extra:
             col = cols.get(_EXTRA_COLUMNS[label])
-            if isinstance(col, Ragged):
+            if label in _TEXT_LABELS:
+                index: dict[Any, int] = {}
+                ids.append(np.fromiter((index.setdefault(v, len(index))
+                                        for v in values(col, n)), np.int64, n))
+                texts.append([_label_text(v) for v in index])
+            elif isinstance(col, Ragged):
                 how = Render.MAC if label.endswith("mac") else Render.IP
                 padded = np.zeros((n, 17), np.uint8)  # 16 address bytes + length
                 starts = col.starts
@@ -494,15 +530,41 @@ class MetricsState:
         elif name == "DNS":
             self._dns_metrics(cols, n)
         elif name == "TLSClientHello":  # the version offered: JA4's version field
-            for ja4, k in Counter(values(cols.get("Ja4"), n)).items():
-                fp = ja4.decode() if isinstance(ja4, bytes) else str(ja4)
-                self._count("nc_tls_hellos", ("client", _JA4_VERSION.get(fp[1:3], "other")), k)
+            ja4s = [_text(v) for v in values(cols.get("Ja4"), n)]
+            tls = np.fromiter((_TLS_VERSION_INDEX[_JA4_VERSION.get(fp[1:3], "other")]
+                               for fp in ja4s), np.int64, n)
+            self._count_by("nc_tls_hellos", tls, [("client", v) for v in _TLS_VERSIONS],
+                           cols)
         elif name == "TLSServerHello":  # the version chosen
             chosen = [s or v for s, v in zip(values(cols.get("SupportedVersion"), n),
                                             values(cols.get("Version"), n), strict=True)]
-            for version, k in Counter(chosen).items():
-                self._count("nc_tls_hellos", ("server", _TLS_VERSION.get(int(version or 0),
-                                                                         "other")), k)
+            tls = np.fromiter((_TLS_VERSION_INDEX[_TLS_VERSION.get(int(v or 0), "other")]
+                               for v in chosen), np.int64, n)
+            # A server's fingerprint is its JA3S; it sends no server name or JA4.
+            self._count_by("nc_tls_hellos", tls, [("server", v) for v in _TLS_VERSIONS],
+                           {"Ja3": cols.get("Ja3s")})
+        elif name == "HTTP":
+            methods = [_text(m).upper() for m in values(cols.get("Method"), n)]
+            codes = col("StatusCode")
+            status = np.where((codes >= 100) & (codes <= 599), codes - 99, 0)
+            status[codes == 0] = 501  # "none": no response seen
+            method = np.fromiter((_HTTP_METHOD_INDEX.get(m, len(_HTTP_METHODS) - 1)
+                                  for m in methods), np.int64, n)
+            self._count_by("nc_http_requests", method * 502 + status, _HTTP_LABELS, cols)
+            first = col("FirstByteAfter")
+            answered = (codes > 0) & (first > 0)
+            self._hist["nc_http_response_seconds"][()].add(first[answered] / 1e9)
+            self._hist["nc_http_response_body_bytes"][()].add(col("ResContentLength")[codes > 0])
+        elif name == "SSH":
+            idents = [_text(v) for v in values(cols.get("Ident"), n)]
+            hasshes = [_text(v) for v in values(cols.get("HASSH"), n)]
+            clients = values(cols.get("IsClient"), n)
+            side = np.asarray([0 if c else 1 for c in clients], np.int64)
+            proto = np.asarray([_SSH_VERSION_INDEX.get(i[4:].split("-", 1)[0], 2)
+                                for i in idents], np.int64)
+            kexinit = np.asarray([1 if h else 0 for h in hasshes], np.int64)
+            self._count_by("nc_ssh_endpoints", side * 6 + proto * 2 + kexinit, _SSH_LABELS,
+                           cols)
         elif name == "NTP":
             keys = Counter(zip(col("Version").tolist(), col("Mode").tolist(), strict=True))
             for (version, mode), k in keys.items():
