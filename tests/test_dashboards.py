@@ -34,12 +34,13 @@ VARIABLES = {"__rate_interval": "30s", "__range": "5m", "__interval": "15s",
 MAY_BE_EMPTY = {"nc_decoding_errors", "nc_unknown_protocols", "nc_icmp_messages",
                 "nc_ip_fragments", "nc_vlan_tags", "nc_processing_rate_packets_per_second",
                 "nc_ntp_messages", "nc_dhcp_messages", "nc_tls_hellos",
-                "nc_tls_handshake_seconds"}
+                "nc_tls_handshake_seconds", "nc_ssh_endpoints"}
 # Families of protocols present in CAPTURE: some panel must show data for each.
 PRESENT = {"nc_ethernet_frames", "nc_arp_packets", "nc_ip_packets", "nc_ip_packet_bytes",
            "nc_tcp_segments", "nc_tcp_payload_bytes", "nc_udp_datagrams",
            "nc_udp_payload_bytes", "nc_protocols", "nc_audit_records", "nc_connections",
-           "nc_connection_bytes", "nc_dns_messages", "nc_dns_questions"}
+           "nc_connection_bytes", "nc_dns_messages", "nc_dns_questions", "nc_http_requests",
+           "nc_http_response_seconds", "nc_http_response_body_bytes"}
 PROMQL_WORDS = {"sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk",
                 "quantile", "count_values", "group", "by", "without", "on", "ignoring",
                 "group_left", "group_right", "bool", "offset", "and", "or", "unless", "inf",

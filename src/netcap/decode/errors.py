@@ -77,6 +77,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("http", "http09"),
     ("http", "no_request"),
     ("http", "truncated"),
+    ("ssh", "gap"),
 )
 
 NONE = 0

@@ -340,11 +340,7 @@ class StreamStage:
                 out.errors["ssh/gap"] += 1
                 d.done = True
             else:
-                try:
-                    recs = reader.feed(c.data)
-                except DecodeError as e:
-                    out.errors[describe(e.index)] += 1
-                    recs, d.done = reader.finish(), True
+                recs = reader.feed(c.data)  # never raises: a violation ends the reader
             for rec in recs:
                 self._ssh_record(key, rec, c.ts, pkt, out)
             if reader.done or d.done:
