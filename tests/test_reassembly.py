@@ -110,3 +110,36 @@ def test_dns_over_tcp_across_segments_and_gaps() -> None:
     assert later.records == {}
     flushed = stage.flush()
     assert len(flushed.records["DNS"]) == 1 and flushed.gap_bytes == len(framed) - 3
+
+
+def test_hidden_http_bodies_give_the_same_records() -> None:
+    """Counting only, the workers ship HTTP body segments that no parser needs as their
+    length (`segments(hide_bodies=True)`): on every corpus capture the HTTP records, and
+    all other stream records, equal those from shipping every byte."""
+    from pathlib import Path
+
+    from netcap.decode.batch import decode_batch
+    from netcap.reassembly.streams import StreamStage, segments
+    from netcap.reassembly.tcp import Hidden
+    from netcap.sources.capture import CaptureError, open_capture
+
+    hidden = 0
+    for path in sorted((Path(__file__).parent / "data" / "corpus" / "pcaps").iterdir()):
+        outs = []
+        for hide in (False, True):
+            stage = StreamStage(detail=False, fingerprints=False)
+            recs: list[tuple[str, dict[str, object]]] = []
+            try:
+                for batch in open_capture(str(path), batch_packets=64):  # runs span batches
+                    segs = segments(decode_batch(batch), hide_bodies=hide)
+                    hidden += sum(isinstance(s[6], Hidden) for s in segs or ())
+                    for name, t in stage.update(segs).tables().items():
+                        recs += [(name, r) for r in t.to_dicts()]
+            except CaptureError:
+                break
+            for name, t in stage.flush().tables().items():
+                recs += [(name, r) for r in t.to_dicts()]
+            outs.append(recs)
+        if len(outs) == 2:
+            assert outs[0] == outs[1], path.name
+    assert hidden > 100  # the corpus's binary bodies (images, gzip, the ISO download)

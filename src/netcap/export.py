@@ -209,7 +209,7 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
                         add_payload_columns(table, part.batch.data, False, True)
                 state.add_batch(counted(part, opts.encode))
                 flows = summarize(part) if opts.encode.wanted("Connection") else None
-                sink.take({}, None, flows, stream_segments(part, opts.encode),
+                sink.take({}, None, flows, stream_segments(part, opts.encode, writer is None),
                           fragments(part))
             if len(batch):
                 clock = int(times[-1])

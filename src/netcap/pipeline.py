@@ -14,6 +14,7 @@ previous results.
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import multiprocessing
 import os
@@ -37,6 +38,7 @@ from .flows.extract import FlowBatch, summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import LabelConfig, MetricsState, metric_columns
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
+from .reassembly.pool import StreamPool, split
 from .reassembly.streams import KIND_RECORDS, Segment, StreamOutput, StreamStage, segments
 from .records.derive import add_payload_columns
 from .records.render import warm_tables
@@ -93,6 +95,8 @@ class CaptureOptions:
     metrics: bool = False  # also count metrics (into the state given to run_capture)
     labels: LabelConfig | None = None  # opt-in labels for the metrics counted in workers
     max_flows: int = 100_000  # connection table size (past it, least recent flows end)
+    # Set for parallel runs: workers split stream segments into this many parts (pool.py).
+    stream_parts: int = 0
 
 
 def _keep_heap() -> None:
@@ -140,6 +144,7 @@ def run_capture(opts: CaptureOptions, state: MetricsState | None = None) -> RunS
         stats = _run_single(opts, sink) if n == 1 else _run_parallel(opts, sink, n)
         sink.finish()
     except BaseException:
+        sink.close()
         if writer is not None:
             writer.abort()
         raise
@@ -161,19 +166,35 @@ class Sink:
     flows: ConnectionTable
     encode: EncodeOptions
     columns: Columns  # what decoding builds (None: everything, for files)
-    streams: StreamStage = field(default_factory=StreamStage)
+    streams: StreamStage = field(init=False)
+    pool: StreamPool | None = None  # the stream stage in processes (parallel runs)
     defrag: Defragmenter = field(default_factory=Defragmenter)
     errors: Counter[str] = field(default_factory=Counter)  # defragmentation's, for stats
 
+    def __post_init__(self) -> None:
+        # Records only counted (no files): the analyzers skip what no metric reads.
+        labels = self.state.config.extra.get("nc_tls_hellos", ()) if self.state else ()
+        self.streams = StreamStage(detail=self.writer is not None,
+                                   fingerprints=self.writer is not None or "ja3" in labels)
+
+    def start_pool(self, count: int) -> None:
+        counting = self.state.config if self.writer is None and self.state else None
+        self.pool = StreamPool(count, self.streams.detail, self.streams.fingerprints,
+                               counting)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
     def take(self, encoded: Encoded, delta: dict[str, Any] | None,
-             flows: FlowBatch | None, segs: list[Segment] | None,
+             flows: FlowBatch | None, segs: list[Segment] | list[bytes] | None,
              frags: list[Fragment] | None) -> None:
         if self.writer is not None:
             self.writer.append(encoded)
         if self.state is not None and delta is not None:
             self.state.merge(delta)
         if segs is not None:
-            self._streamed(self.streams.update(segs))
+            self._stream(segs)
         if flows is not None:
             self._ended(self.flows.update(flows))
         if frags is not None:
@@ -182,8 +203,20 @@ class Sink:
     def finish(self) -> None:
         self.defrag.flush()
         self._datagrams([])
-        self._streamed(self.streams.flush())
+        for out in self.pool.flush() if self.pool is not None else [self.streams.flush()]:
+            self._streamed(out)
         self._ended(self.flows.flush())
+
+    def _stream(self, segs: list[Segment] | list[bytes]) -> None:
+        """Segments (or, from parallel workers, parts already split by partition) into
+        the stream stage."""
+        if self.pool is None:
+            self._streamed(self.streams.update(segs))  # type: ignore[arg-type]
+            return
+        if segs and not isinstance(segs[0], bytes):
+            segs = split(segs, self.pool.count) or []
+        for out in self.pool.update(segs):  # type: ignore[arg-type]
+            self._streamed(out)
 
     def _datagrams(self, done: list[Datagram]) -> None:
         """Reassembled datagrams: decoded from the transport layer up (their link and
@@ -204,14 +237,18 @@ class Sink:
             self.state.add_reassembled(counted(upper, self.encode), errors)
         if not done:
             return
-        segs = stream_segments(upper, self.encode)
+        segs = stream_segments(upper, self.encode, self.writer is None)
         if segs is not None:
-            self._streamed(self.streams.update(segs))
+            self._stream(segs)
         flows = summarize(upper) if self.encode.wanted("Connection") else None
         if flows is not None:
             self._ended(self.flows.update(flows))
 
-    def _streamed(self, out: StreamOutput) -> None:
+    def _streamed(self, out: StreamOutput | dict[str, Any]) -> None:
+        if isinstance(out, dict):  # counted by a stream process: its metrics
+            if self.state is not None:
+                self.state.merge(out)
+            return
         tables = {k: v for k, v in out.tables().items() if self.encode.wanted(k)}
         if self.state is not None:
             self.state.add_stream_output(tables, out)
@@ -237,11 +274,13 @@ def runs_analyzers(encode: EncodeOptions) -> bool:
     return any(encode.wanted(name) for name in ANALYZER_RECORDS)
 
 
-def stream_segments(decoded: Decoded, encode: EncodeOptions) -> list[Segment] | None:
-    """The segments the wanted stream analyzers (-include/-exclude) need from a batch."""
+def stream_segments(decoded: Decoded, encode: EncodeOptions,
+                    counting_only: bool) -> list[Segment] | None:
+    """The segments the wanted stream analyzers (-include/-exclude) need from a batch
+    (with `counting_only`, no records written: HTTP body bytes are not shipped)."""
     kinds = frozenset(k for k, names in KIND_RECORDS.items()
                       if any(encode.wanted(n) for n in names))
-    return segments(decoded, kinds) if kinds else None
+    return segments(decoded, kinds, hide_bodies=counting_only) if kinds else None
 
 
 def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
@@ -253,8 +292,8 @@ def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
 
 
 def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[
-        str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None, list[Segment] | None,
-        list[Fragment] | None]:
+        str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
+        list[Segment] | list[bytes] | None, list[Fragment] | None]:
     """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
     t0 = time.perf_counter()
     decoded = decode_batch(batch, columns=_columns(opts), analyze=runs_analyzers(opts.encode))
@@ -276,8 +315,9 @@ def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[
         m.add_stage_time("metrics", time.perf_counter() - t2)
         delta = m.delta()
     flows = summarize(decoded) if opts.encode.wanted("Connection") else None
-    segs = stream_segments(decoded, opts.encode)
-    return _BATCH, encoded, stats, delta, flows, segs, fragments(decoded)
+    segs = stream_segments(decoded, opts.encode, opts.out is None)
+    parts = split(segs, opts.stream_parts) if opts.stream_parts else segs
+    return _BATCH, encoded, stats, delta, flows, parts, fragments(decoded)
 
 
 def _run_single(opts: CaptureOptions, sink: Sink) -> RunStats:
@@ -380,7 +420,7 @@ def _receive(conn: Connection, worker: int) -> Any:
 
 
 Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
-               list[Segment] | None, list[Fragment] | None]
+               list[Segment] | list[bytes] | None, list[Fragment] | None]
 
 
 def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
@@ -434,6 +474,8 @@ def _sharded(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
 
 
 def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
+    # The stream stage gets processes of its own too (as many as decode workers).
+    opts = dataclasses.replace(opts, stream_parts=count)
     # Open here first, so an unreadable input fails fast with its one-line error.
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
         relay = not src.compressed
@@ -468,6 +510,7 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
         for pair in ring:
             pair[0].close()
             pair[1].close()
+        sink.start_pool(count)  # forked now: it inherits none of the workers' pipe ends
         stream = _relayed if relay else _sharded
         for encoded, batch_stats, delta, flows, segs, frags in stream(
                 [pair[0] for pair in results], stats):

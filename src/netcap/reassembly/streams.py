@@ -17,10 +17,11 @@ payload); the parent (`StreamStage`) owns the streams. The analyzers:
   `HttpConnection`, which pairs requests with responses; it needs every byte (bodies
   are framed, not kept), and FIN/RST, so its segments are all shipped.
 
-The first three want a stream's first bytes only: per direction and batch the workers
-ship SYNs and the first `_MAX_SEGMENTS` data segments, and a direction whose analyzer is
-done ignores the rest. An analyzer that meets a protocol violation is detached from
-its stream and the violation counted (`nc_decoding_errors{protocol,reason}`). Streams
+DNS and HTTP get every segment. TLS and SSH want a stream's first bytes only (a hello,
+a banner and KEXINIT): per direction and batch the workers ship SYNs and the first
+`_MAX_SEGMENTS` data segments, and a direction whose analyzer is done ignores the rest.
+An analyzer that meets a protocol violation is detached from its stream and the
+violation counted (`nc_decoding_errors{protocol,reason}`). Streams
 are bounded in number (`max_streams`: the least recently used go; an HTTP connection
 that goes is closed, so what it completed is kept) and each direction in buffered
 bytes (see `tcp.Stream`).
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..analyzers.dns import parse_dns
 from ..analyzers.http import HttpConnection
@@ -45,10 +47,13 @@ from ..flows.extract import addr_words, group_rows
 from ..gather import gather_u8
 from ..records.table import Ragged, RecordTable
 from ..records.types import RECORDS
-from .tcp import Chunk, Stream
+from .tcp import Chunk, Hidden, Stream
 
 __all__ = ["KIND_RECORDS", "STREAM_PORTS", "STREAM_RECORDS", "Segment", "StreamStage",
            "segments"]
+
+I64 = npt.NDArray[np.int64]
+Key = tuple[bytes, int, bytes, int]  # (src address, src port, dst address, dst port)
 
 # TCP port -> the stream analyzer for it. TLS is also recognized on any other port by
 # its first bytes (a handshake record: 0x16 0x03 0x00-0x04).
@@ -69,22 +74,33 @@ ALL_KINDS = frozenset(KIND_RECORDS)
 
 # (src address, src port, dst address, dst port, seq, flags, payload, time, packet number);
 # flags: SYN 1, FIN 2, RST 4.
-Segment = tuple[bytes, int, bytes, int, int, int, bytes, int, int]
+Segment = tuple[bytes, int, bytes, int, int, int, "bytes | Hidden", int, int]
 SYN, FIN, RST = 1, 2, 4
-_MAX_SEGMENTS = 8  # per direction and batch: a hello in more segments than this ends in a gap
+_MAX_SEGMENTS = 4  # per direction and batch: a hello in more segments than this ends in a gap
 _PORTS = {kind: np.zeros(65536, np.bool_) for kind in KIND_RECORDS}
 for _port, _name in STREAM_PORTS.items():
     _PORTS[_name][_port] = True
 
 
-def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS) -> list[Segment] | None:
-    """The TCP segments of a decoded batch that the stream analyzers `kinds` want."""
+def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
+             hide_bodies: bool = False) -> list[Segment] | None:
+    """The TCP segments of a decoded batch that the stream analyzers `kinds` want.
+
+    `hide_bodies` (records only counted, not written): HTTP segments that cannot hold a
+    byte of a message head or of chunked framing are shipped as their length only
+    (`Hidden`), and runs of them in one direction as one. Heads and chunk-size lines
+    are ASCII lines ending in CRLF, so a segment holds such a byte only if it contains
+    CRLF, or lies wholly inside one line (then all its bytes are text), or a head starts
+    in it and runs past its end (then its last byte is text), or it starts with the LF
+    of a CRLF split over segments. A segment with none of these is body bytes: on bulk
+    binary bodies most segments are. (A head line longer than a segment that holds
+    non-ASCII bytes can be hidden; the transaction is then lost as an `http/gap`.)"""
     t = d.tables.get("TCP")
     if t is None or t.pkt is None or not t.n or not kinds:
         return None
     sport, dport = np.asarray(t.cols["SrcPort"]), np.asarray(t.cols["DstPort"])
-    want = np.zeros(t.n, np.bool_)
-    for kind in kinds - {"HTTP"}:
+    want = np.zeros(t.n, np.bool_)  # hellos and banners: a stream's first segments
+    for kind in kinds & {"TLS", "SSH"}:
         want |= _PORTS[kind][sport] | _PORTS[kind][dport]
     data, b = d.batch.data, d.batch
     poff_all = np.asarray(t.cols["_poff"])
@@ -94,7 +110,12 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS) -> list[Segment] | N
     # TLS on other ports: a segment that starts a handshake record, and the batch's
     # other segments of the same direction (the rest of a hello split over segments).
     http = (_PORTS["HTTP"][sport] | _PORTS["HTTP"][dport]) if "HTTP" in kinds else None
-    others = ~want if http is None else ~want & ~http
+    # DNS over TCP: every segment (a zone transfer is many messages)
+    dns = (_PORTS["DNS"][sport] | _PORTS["DNS"][dport]) if "DNS" in kinds else None
+    others = ~want
+    for every in (http, dns):
+        if every is not None:
+            others &= ~every
     starts = np.flatnonzero(others & (size_all >= 6)) if "TLS" in kinds else np.zeros(
         0, np.int64)
     if starts.size:
@@ -117,8 +138,21 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS) -> list[Segment] | N
         keep = np.zeros(rows.shape[0], np.bool_)
         keep[order] = rank < _MAX_SEGMENTS
         rows = rows[keep]
+    seq_all = np.asarray(t.cols["SeqNum"])
+    hidden_len: I64 | None = None
     if http is not None:  # HTTP: every segment with data, SYN, FIN or RST
-        rows = np.union1d(rows, np.flatnonzero(http & ((size_all > 0) | syn | closing)))
+        hrows = np.flatnonzero(http & ((size_all > 0) | syn | closing))
+        if hide_bodies and hrows.size:
+            hrows, run_rows, run_len, run_seq = _hide(d, hrows, sport, dport)
+            if run_rows.size:  # each run stands on its last row, from its first byte
+                hidden_len = np.zeros(t.n, np.int64)
+                hidden_len[run_rows] = run_len
+                seq_all = seq_all.copy()
+                seq_all[run_rows] = run_seq
+                hrows = np.union1d(hrows, run_rows)
+        rows = np.union1d(rows, hrows)
+    if dns is not None:
+        rows = np.union1d(rows, np.flatnonzero(dns & ((size_all > 0) | syn)))
     if not rows.size:
         return None
     src, dst = t.cols["SrcIP"], t.cols["DstIP"]
@@ -128,14 +162,70 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS) -> list[Segment] | N
     pkt = t.pkt[rows]
     flags = (syn[rows] * SYN) | (np.asarray(t.cols["FIN"], np.bool_)[rows] * FIN) | (
         np.asarray(t.cols["RST"], np.bool_)[rows] * RST)
+    if hidden_len is None:
+        payloads: list[bytes | Hidden] = [data[o : o + s].tobytes()
+                                          for o, s in zip(poff, size, strict=True)]
+    else:
+        payloads = [Hidden(h) if h else data[o : o + s].tobytes()
+                    for o, s, h in zip(poff, size, hidden_len[rows].tolist(), strict=True)]
     return list(zip(src.take(rows).tolist(), sport[rows].tolist(), dst.take(rows).tolist(),
-                    dport[rows].tolist(), np.asarray(t.cols["SeqNum"])[rows].tolist(),
-                    flags.astype(np.int64).tolist(),
-                    [data[o : o + s].tobytes() for o, s in zip(poff, size, strict=True)],
+                    dport[rows].tolist(), seq_all[rows].tolist(),
+                    flags.astype(np.int64).tolist(), payloads,
                     b.ts[pkt].tolist(), (pkt + b.first).tolist(), strict=True))
 
 
-Key = tuple[bytes, int, bytes, int]  # (src address, src port, dst address, dst port)
+# Bytes of a head line: printable ASCII, tab, CR, LF.
+_TEXT = np.zeros(256, np.bool_)
+_TEXT[0x20:0x7F] = True
+_TEXT[[9, 10, 13]] = True
+
+
+def _hide(d: Decoded, rows: I64, sport: I64, dport: I64) -> tuple[I64, I64, I64, I64]:
+    """Of the HTTP segments `rows`: those still shipped, and per run of consecutive
+    hidden segments of one direction (contiguous in sequence space, see `segments`) its
+    last row, the run's length and its first sequence number."""
+    t = d.tables["TCP"]
+    data = d.batch.data
+    poff = np.asarray(t.cols["_poff"])[rows]
+    size = np.asarray(t.cols["PayloadSize"])[rows]
+    seq = np.asarray(t.cols["SeqNum"])[rows]
+    flags = (np.asarray(t.cols["SYN"], np.bool_) | np.asarray(t.cols["FIN"], np.bool_)
+             | np.asarray(t.cols["RST"], np.bool_))[rows]
+    cand = np.flatnonzero((size > 1) & ~flags)
+    cand = cand[(data[poff[cand]] != 10) & ~_TEXT[data[poff[cand] + size[cand] - 1]]]
+    if cand.size:  # and no CRLF inside: bytes.find on one copy of the span
+        base = int(poff[cand].min())
+        blob = data[base : int((poff[cand] + size[cand]).max())].tobytes()
+        keep = np.fromiter((blob.find(b"\r\n", o, o + n) < 0 for o, n in
+                            zip((poff[cand] - base).tolist(), size[cand].tolist(),
+                                strict=True)), np.bool_, cand.size)
+        cand = cand[keep]
+    none = np.zeros(0, np.int64)
+    if not cand.size:
+        return rows, none, none, none
+    hide = np.zeros(rows.size, np.bool_)
+    hide[cand] = True
+    # Runs: a hidden segment joins the previous segment of its direction if that one
+    # was hidden too and it continues it in sequence space.
+    src, dst = t.cols["SrcIP"], t.cols["DstIP"]
+    assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+    s_hi, s_lo = addr_words(src.take(rows))
+    d_hi, d_lo = addr_words(dst.take(rows))
+    ports = (sport[rows].astype(np.uint64) << np.uint64(16)) | dport[rows].astype(np.uint64)
+    order, _, group = group_rows([s_hi, s_lo, d_hi, d_lo, ports])
+    o_hide, o_seq, o_size, o_group = hide[order], seq[order], size[order], group[order]
+    joins = np.zeros(rows.size, np.bool_)
+    joins[1:] = ((o_group[1:] == o_group[:-1]) & o_hide[1:] & o_hide[:-1]
+                 & ((o_seq[:-1] + o_size[:-1]) % (1 << 32) == o_seq[1:]))
+    run = np.cumsum(~joins) - 1  # run number of each (ordered) row
+    total = np.bincount(run, weights=o_size).astype(np.int64)
+    run_seq = o_seq[np.flatnonzero(~joins)]
+    last = np.ones(rows.size, np.bool_)
+    last[:-1] = ~joins[1:]
+    ends = o_hide & last
+    shipped = np.ones(rows.size, np.bool_)
+    shipped[order[o_hide]] = False
+    return rows[shipped], rows[order[ends]], total[run[ends]], run_seq[run[ends]]
 
 
 @dataclass
@@ -165,12 +255,46 @@ class StreamOutput:
     def add(self, name: str, pkt: int, rec: dict[str, Any]) -> None:
         self.records.setdefault(name, []).append((pkt, _raw(rec)))
 
+    def canonical(self) -> StreamOutput:
+        """Records in one order whatever the partitioning (see `pool.py`): by packet
+        (end of input last), then time, then connection; one connection's records keep
+        the order they were made in (a stable sort)."""
+        for rows in self.records.values():
+            rows.sort(key=_order)
+        return self
+
+    @staticmethod
+    def merged(outs: list[StreamOutput]) -> StreamOutput:
+        """The outputs of several partitions for one batch, as one."""
+        m = StreamOutput()
+        for o in outs:
+            for name, rows in o.records.items():
+                m.records.setdefault(name, []).extend(rows)
+            m.errors.update(o.errors)
+            m.gap_bytes += o.gap_bytes
+            m.overflows += o.overflows
+            m.tls_handshakes.extend(o.tls_handshakes)
+        return m.canonical()
+
     def tables(self) -> dict[str, RecordTable]:
         out: dict[str, RecordTable] = {}
         for name, rows in self.records.items():
             out[name] = RecordTable.from_rows(RECORDS[name], [r for _, r in rows],
                                               [p for p, _ in rows])
         return out
+
+
+def _order(row: tuple[int, dict[str, Any]]) -> tuple[int, int, Any]:
+    pkt, rec = row
+    conn = rec.get("Flow") or (rec.get("SrcIP"), rec.get("SrcPort"), rec.get("DstIP"),
+                               rec.get("DstPort"))
+    return (pkt if pkt >= 0 else 1 << 62, rec.get("Timestamp", 0), conn)
+
+
+def _shipped(c: Chunk) -> bytes:
+    """A chunk's bytes: only HTTP segments are ever shipped as `Hidden` counts."""
+    assert isinstance(c.data, bytes)
+    return c.data
 
 
 def _raw(rec: dict[str, Any]) -> dict[str, Any]:
@@ -203,9 +327,17 @@ def _flow(key: Key) -> str:
 
 
 class StreamStage:
-    def __init__(self, max_streams: int = 10_000, max_buffer: int = 256 * 1024) -> None:
+    """`detail`: records are written, so complete (HTTP header maps, cookies, query
+    parameters); without, only what the metrics read. `fingerprints`: compute JA3/JA3S
+    (for records, or opt-in labels); JA4 is always computed (its version field is the
+    offered TLS version the metrics count)."""
+
+    def __init__(self, max_streams: int = 10_000, max_buffer: int = 256 * 1024,
+                 detail: bool = True, fingerprints: bool = True) -> None:
         self.max_streams = max_streams
         self.max_buffer = max_buffer
+        self.detail = detail
+        self.fingerprints = fingerprints
         self._dirs: OrderedDict[Key, _Direction] = OrderedDict()
         self._client_hello: dict[Key, int] = {}  # key -> time
 
@@ -236,7 +368,7 @@ class StreamStage:
                 back = self._dirs.get((dst, dport, src, sport))
                 if flags & RST or back is None or back.closed:
                     self._close_http(key, d, back, ts, pkt, out)
-        return out
+        return out.canonical()
 
     def flush(self) -> StreamOutput:
         """End of input: what every direction holds is delivered, HTTP connections
@@ -247,7 +379,7 @@ class StreamStage:
                 self._end(key, d, None, -1, out)
         self._dirs.clear()
         self._client_hello.clear()
-        return out
+        return out.canonical()
 
     def _new(self, key: Key) -> _Direction:
         kind, client = _kind(key[1], key[3])
@@ -259,7 +391,7 @@ class StreamStage:
         elif kind == "HTTP":
             back = self._dirs.get((key[2], key[3], key[0], key[1]))
             d.http = back.http if back is not None and back.http is not None \
-                else HttpConnection()
+                else HttpConnection(self.detail)
         return d
 
     def _end(self, key: Key, d: _Direction, ts: int | None, pkt: int,
@@ -311,7 +443,10 @@ class StreamStage:
         client = key if d.from_client else (key[2], key[3], key[0], key[1])
         for c in chunks:
             recs = conn.gap(d.from_client, c.skip) if c.skip else []
-            recs += (conn.client if d.from_client else conn.server)(c.data, c.ts)
+            if isinstance(c.data, Hidden):  # body bytes not shipped: skipped as such
+                recs += conn.gap(d.from_client, c.data.n)
+            else:
+                recs += (conn.client if d.from_client else conn.server)(c.data, c.ts)
             self._http_records(client, conn, recs, pkt, out)
             if conn.done:
                 break
@@ -340,7 +475,7 @@ class StreamStage:
                 out.errors["ssh/gap"] += 1
                 d.done = True
             else:
-                recs = reader.feed(c.data)  # never raises: a violation ends the reader
+                recs = reader.feed(_shipped(c))  # never raises: a violation ends it
             for rec in recs:
                 self._ssh_record(key, rec, c.ts, pkt, out)
             if reader.done or d.done:
@@ -363,7 +498,7 @@ class StreamStage:
                 d.done = True
                 return
             try:
-                hellos = d.tls.feed(c.data)
+                hellos = d.tls.feed(_shipped(c))
             except DecodeError as e:
                 out.errors[describe(e.index)] += 1
                 d.done = True
@@ -377,7 +512,8 @@ class StreamStage:
                            DstPort=key[3])
                 if htype == 1:
                     self._client_hello.setdefault(key, c.ts)
-                    rec["Ja3"] = ja3(rec)[1].encode()
+                    if self.fingerprints:
+                        rec["Ja3"] = ja3(rec)[1].encode()
                     rec["Ja4"] = ja4(rec).encode()
                     rec.pop("_versions", None)
                     out.add("TLSClientHello", pkt, rec)
@@ -385,7 +521,8 @@ class StreamStage:
                     start = self._client_hello.pop((key[2], key[3], key[0], key[1]), None)
                     if start is not None and c.ts >= start:
                         out.tls_handshakes.append((c.ts - start) / 1e9)
-                    rec["Ja3s"] = ja3s(rec)[1].encode()
+                    if self.fingerprints:
+                        rec["Ja3s"] = ja3s(rec)[1].encode()
                     out.add("TLSServerHello", pkt, rec)
             if d.done:
                 return
@@ -395,7 +532,7 @@ class StreamStage:
         for c in chunks:
             if c.skip:  # a gap: the message it cuts is lost; start over after it
                 d.pending.clear()
-            d.pending += c.data
+            d.pending += _shipped(c)
             while len(d.pending) >= 2:
                 size = (d.pending[0] << 8) | d.pending[1]
                 if len(d.pending) < 2 + size:

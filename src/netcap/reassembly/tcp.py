@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Chunk", "Stream"]
+__all__ = ["Chunk", "Hidden", "Stream"]
 
 _MOD = 1 << 32
 
@@ -32,10 +32,25 @@ def _after(a: int, b: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Hidden:
+    """Bytes that were on the wire but not shipped to the stage (HTTP body bytes no
+    parser needs, see `streams.segments`): reassembled like data (ordered, trimmed by
+    retransmissions), delivered as a count, never as bytes."""
+
+    n: int
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, s: slice) -> Hidden:
+        return Hidden(len(range(*s.indices(self.n))))
+
+
+@dataclass(frozen=True, slots=True)
 class Chunk:
     """In-order stream bytes. `skip`: bytes missing right before this chunk (a gap)."""
 
-    data: bytes
+    data: bytes | Hidden
     skip: int
     ts: int  # packet time of the segment that completed it
 
@@ -44,7 +59,7 @@ class Stream:
     def __init__(self, max_buffer: int = 256 * 1024) -> None:
         self.max_buffer = max_buffer
         self.next_seq: int | None = None  # sequence number of the next byte to deliver
-        self._pending: dict[int, tuple[bytes, int]] = {}  # offset from next_seq -> data
+        self._pending: dict[int, tuple[bytes | Hidden, int]] = {}  # offset from next_seq
         self._buffered = 0
         self.delivered = 0  # bytes delivered
         self.gaps = 0  # bytes skipped
@@ -58,7 +73,7 @@ class Stream:
         if self.next_seq is None:
             self.next_seq = (seq + 1) % _MOD
 
-    def segment(self, seq: int, data: bytes, ts: int) -> list[Chunk]:
+    def segment(self, seq: int, data: bytes | Hidden, ts: int) -> list[Chunk]:
         """Add one segment's payload; the chunks that became deliverable."""
         self.last_ts = max(self.last_ts, ts)
         if not data:
@@ -66,6 +81,10 @@ class Stream:
         if self.next_seq is None:  # picked up mid-way
             self.next_seq = seq
         off = _after(seq, self.next_seq)
+        if off == 0 and not self._pending:  # the common case: the next bytes, in order
+            self.next_seq = (self.next_seq + len(data)) % _MOD
+            self.delivered += len(data)
+            return [Chunk(data, 0, ts)]
         if off < 0:  # starts before what was delivered: keep only the new bytes
             if off + len(data) <= 0:
                 return []  # a retransmission of delivered bytes
@@ -75,7 +94,8 @@ class Stream:
         if have is not None:  # same start: the first copy wins
             old = have[0]
             common = min(len(old), len(data))
-            if old[:common] != data[:common]:
+            if isinstance(old, bytes) and isinstance(data, bytes) \
+                    and old[:common] != data[:common]:
                 self.conflicts += 1
             if len(data) <= len(old):
                 return self._deliver()

@@ -1,0 +1,138 @@
+"""The stream stage in several processes: connections partitioned by their endpoints.
+
+The stream analyzers (HTTP, TLS, SSH, DNS over TCP) are the costliest sequential work:
+in one process they would cap the pipeline at one core. A connection's state never
+depends on another connection's, so each connection belongs to one partition
+(`partition_of`: a hash of its endpoints, the same for both directions) and each
+partition has a `StreamStage` of its own in a forked process.
+
+The decode workers split each batch's segments by partition and pickle each part
+(`split`), so the parent forwards bytes it never unpickles. Per batch the parent sends
+every partition its part and takes back every partition's output before the next batch
+(`StreamPool.update`): outputs merge in input order, and `StreamOutput.canonical`
+sorts each batch's records the same way however many partitions there are, so the
+files do not depend on the number of processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import traceback
+import zlib
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ..metrics.state import LabelConfig, MetricsState
+from .streams import Segment, StreamOutput, StreamStage
+
+__all__ = ["StreamPool", "partition_of", "split"]
+
+
+def partition_of(seg: Segment, count: int) -> int:
+    a, b = (seg[0], seg[1]), (seg[2], seg[3])
+    lo, hi = (a, b) if a <= b else (b, a)
+    return zlib.crc32(lo[0] + lo[1].to_bytes(2, "big") + hi[0] + hi[1].to_bytes(2, "big")) \
+        % count
+
+
+def split(segs: list[Segment] | None, count: int) -> list[bytes] | None:
+    """A batch's segments as one pickled part per partition (None: no segments)."""
+    if not segs:
+        return None
+    parts: list[list[Segment]] = [[] for _ in range(count)]
+    for seg in segs:
+        parts[partition_of(seg, count)].append(seg)
+    return [pickle.dumps(p, pickle.HIGHEST_PROTOCOL) for p in parts]
+
+
+_FLUSH = b""
+
+
+def _serve(conn: Connection, stage: StreamStage, counting: LabelConfig | None) -> None:
+    """A partition's process: parts in, outputs out, until the flush. Counting only (no
+    records written), it sends the metrics of its records instead of the records."""
+
+    def result(out: StreamOutput) -> Result:
+        if counting is None:
+            return out
+        m = MetricsState(counting, partial=True)
+        m.add_stream_output(out.tables(), out)
+        return m.delta()
+
+    try:
+        while True:
+            blob = conn.recv_bytes()
+            if blob == _FLUSH:
+                conn.send(("ok", result(stage.flush())))
+                return
+            conn.send(("ok", result(stage.update(pickle.loads(blob)))))
+    except (EOFError, OSError):  # the parent went away
+        return
+    except BaseException as e:  # a bug: reported to the parent, never a hang
+        conn.send(("fail", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+
+
+# What a partition sends back per batch: its output, or (counting only) a metrics delta.
+Result = StreamOutput | dict[str, Any]
+
+
+class StreamPool:
+    def __init__(self, count: int, detail: bool, fingerprints: bool,
+                 counting: LabelConfig | None = None) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.count = count
+        self._conns: list[Connection] = []
+        self._procs: list[Any] = []
+        for _ in range(count):
+            ours, theirs = ctx.Pipe(duplex=True)
+            stage = StreamStage(detail=detail, fingerprints=fingerprints)
+            p = ctx.Process(target=_serve, args=(theirs, stage, counting), daemon=True)
+            p.start()
+            theirs.close()
+            self._conns.append(ours)
+            self._procs.append(p)
+
+    def update(self, parts: list[bytes] | None) -> list[Result]:
+        if parts is None:
+            return []
+        for conn, blob in zip(self._conns, parts, strict=True):
+            if blob != _EMPTY:
+                conn.send_bytes(blob)
+        return self._collect([b != _EMPTY for b in parts])
+
+    def flush(self) -> list[Result]:
+        for conn in self._conns:
+            conn.send_bytes(_FLUSH)
+        out = self._collect([True] * self.count)
+        self.close()
+        return out
+
+    def _collect(self, sent: list[bool]) -> list[Result]:
+        """The partitions' results: outputs merged into one (in canonical order), or
+        metrics deltas (each added on its own)."""
+        outs: list[Result] = []
+        for conn, was_sent in zip(self._conns, sent, strict=True):
+            if not was_sent:
+                continue
+            try:
+                status, value = conn.recv()
+            except EOFError:
+                raise RuntimeError("a stream process exited without a result") from None
+            if status != "ok":
+                raise RuntimeError(f"stream process: {value}")
+            outs.append(value)
+        records = [o for o in outs if isinstance(o, StreamOutput)]
+        deltas: list[Result] = [o for o in outs if not isinstance(o, StreamOutput)]
+        return [StreamOutput.merged(records), *deltas] if records else deltas
+
+    def close(self) -> None:
+        for conn in self._conns:
+            conn.close()
+        for p in self._procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+
+
+_EMPTY = pickle.dumps([], pickle.HIGHEST_PROTOCOL)
