@@ -143,3 +143,22 @@ def test_hidden_http_bodies_give_the_same_records() -> None:
         if len(outs) == 2:
             assert outs[0] == outs[1], path.name
     assert hidden > 100  # the corpus's binary bodies (images, gzip, the ISO download)
+
+
+def test_stage_bounds_out_of_order_bytes_in_total() -> None:
+    """Many streams each holding out-of-order bytes: past the stage's total, the fullest
+    direction gives up waiting (an overflow, its hole a gap) and the total stays bounded;
+    the bytes after the hole still reach the analyzer."""
+    from netcap.reassembly.streams import StreamStage
+
+    stage = StreamStage(max_total=10_000)
+    out_overflows = gaps = 0
+    for i in range(40):  # 40 DNS-over-TCP streams, each missing its first 100 bytes
+        src = bytes([10, 0, 0, i])
+        seg = (src, 40000 + i, bytes([10, 0, 0, 200]), 53, 1100, 0, b"x" * 1000, i, i)
+        out = stage.update([(src, 40000 + i, bytes([10, 0, 0, 200]), 53, 999, 1, b"", i, i),
+                            seg])
+        out_overflows += out.overflows
+        gaps += out.gap_bytes
+        assert stage._buffered <= 10_000
+    assert out_overflows >= 30 and gaps == out_overflows * 100

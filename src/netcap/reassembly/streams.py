@@ -333,9 +333,12 @@ class StreamStage:
     offered TLS version the metrics count)."""
 
     def __init__(self, max_streams: int = 10_000, max_buffer: int = 256 * 1024,
-                 detail: bool = True, fingerprints: bool = True) -> None:
+                 detail: bool = True, fingerprints: bool = True,
+                 max_total: int = 64 << 20) -> None:
         self.max_streams = max_streams
-        self.max_buffer = max_buffer
+        self.max_buffer = max_buffer  # out-of-order bytes per direction
+        self.max_total = max_total  # and in all (past it the fullest direction gives up)
+        self._buffered = 0
         self.detail = detail
         self.fingerprints = fingerprints
         self._dirs: OrderedDict[Key, _Direction] = OrderedDict()
@@ -358,17 +361,32 @@ class StreamStage:
                 continue
             if flags & SYN:
                 d.stream.syn(seq)
-            gaps, overflows = d.stream.gaps, d.stream.overflows
+            gaps, overflows, held = d.stream.gaps, d.stream.overflows, d.stream.buffered
             chunks = d.stream.segment(seq, payload, ts)
             out.gap_bytes += d.stream.gaps - gaps
             out.overflows += d.stream.overflows - overflows
+            self._buffered += d.stream.buffered - held
             self._analyze(key, d, chunks, pkt, out)
+            if self._buffered > self.max_total:
+                self._shed(pkt, out)
             if flags & (FIN | RST) and d.http is not None:
                 d.closed = True
                 back = self._dirs.get((dst, dport, src, sport))
                 if flags & RST or back is None or back.closed:
                     self._close_http(key, d, back, ts, pkt, out)
         return out.canonical()
+
+    def _shed(self, pkt: int, out: StreamOutput) -> None:
+        """Out-of-order bytes of all streams past `max_total`: the direction holding the
+        most delivers what it has, with gaps, and goes on from there."""
+        key, d = max(self._dirs.items(), key=lambda kv: kv[1].stream.buffered)
+        held, gaps = d.stream.buffered, d.stream.gaps
+        chunks = d.stream.shed()
+        self._buffered -= held
+        out.gap_bytes += d.stream.gaps - gaps
+        out.overflows += 1
+        if not d.done:
+            self._analyze(key, d, chunks, pkt, out)
 
     def flush(self) -> StreamOutput:
         """End of input: what every direction holds is delivered, HTTP connections
@@ -379,6 +397,7 @@ class StreamStage:
                 self._end(key, d, None, -1, out)
         self._dirs.clear()
         self._client_hello.clear()
+        self._buffered = 0
         return out.canonical()
 
     def _new(self, key: Key) -> _Direction:
@@ -397,6 +416,7 @@ class StreamStage:
     def _end(self, key: Key, d: _Direction, ts: int | None, pkt: int,
              out: StreamOutput) -> None:
         """A direction leaves the stage (end of input, or evicted)."""
+        self._buffered -= d.stream.buffered
         gaps = d.stream.gaps
         if not d.done:
             self._analyze(key, d, d.stream.flush(), pkt, out)
@@ -416,6 +436,7 @@ class StreamStage:
         for k, x in ((key, d), ((key[2], key[3], key[0], key[1]), back)):
             if x is not None and self._dirs.get(k) is x:
                 del self._dirs[k]
+                self._buffered -= x.stream.buffered
                 if not x.done:
                     self._analyze(k, x, x.stream.flush(), pkt, out)
         end = ts if ts is not None else max(d.stream.last_ts,

@@ -144,6 +144,20 @@ class Stream:
             return chunks
         return self._deliver()
 
+    @property
+    def buffered(self) -> int:
+        """Bytes waiting out of order."""
+        return self._buffered
+
+    def shed(self) -> list[Chunk]:
+        """Give up waiting (memory is short): what is buffered, in order, with the gaps
+        before each piece; the stream goes on after it (counted as an overflow)."""
+        self.overflows += 1
+        out: list[Chunk] = []
+        while self._pending:
+            out += self._skip_to_first()
+        return out
+
     def flush(self) -> list[Chunk]:
         """Everything still buffered, in order, with the gaps between (end of input)."""
         out: list[Chunk] = []
