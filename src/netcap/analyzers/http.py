@@ -9,7 +9,9 @@ How the bytes are cut (our own framing, so every position is known exactly):
 - A message head ends at the first CRLF CRLF; it is parsed by llhttp (`httptools`), a
   fresh parser per message, fed only the head. llhttp is strict (no bare LF, no obs-fold,
   no duplicate Content-Length, no Content-Length with Transfer-Encoding, only the known
-  methods): its refusals are the anomaly signal `bad_request` / `bad_response`.
+  methods): its refusals are the anomaly signal `bad_request` / `bad_response`. The header
+  fields are then read from the accepted head with a regex (exact because llhttp is
+  strict; with detail=False only the ones the record and the framing use).
   We frame the body ourselves (RFC 9112 section 6.3) because llhttp cannot be told that a
   response answers HEAD or a CONNECT, and because a gap can only be skipped when we know
   how many body bytes remain: responses to HEAD, 1xx, 204 and 304 have no body; then
@@ -37,7 +39,8 @@ How the bytes are cut (our own framing, so every position is known exactly):
 Bounds: a message head (or chunk trailer) at most `MAX_HEADER` bytes, a chunk-size line at
 most `MAX_LINE`, at most `MAX_QUEUE` requests waiting for a response (else `too_long`);
 the only bytes kept are an incomplete head or line and the first `SNIFF` bytes of a body.
-Bodies are not kept: RequestBody / ResponseBody stay unset.
+Bodies are not kept: RequestBody / ResponseBody stay unset. Body bytes that do not end their
+body (or chunk) are only counted, without copying or parsing: most chunks are such.
 
 Record fields: a field is present when its value was seen (header fields only when the
 header was sent; FirstByteAfter / DoneAfter only when measured; ContentTypeDetected /
@@ -80,23 +83,27 @@ SNIFF = 512  # body bytes kept for content sniffing (as Go's http.DetectContentT
 _IDLE, _HEAD, _LEN, _SIZE, _DATA, _CRLF, _TRAILER, _CLOSE, _PAUSE = range(9)
 _BODY_STATES = (_LEN, _DATA, _CLOSE)
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+# The LF ending the last line of a head and the empty line after it: the leftmost match
+# is the earliest empty line (one scan, where two finds looked at most bytes twice).
+_EMPTY_LINE = re.compile(rb"\n\r?\n")
 
 
 class _Head:
-    """httptools callbacks collecting one message head."""
+    """httptools callbacks collecting one message head.
 
-    __slots__ = ("complete", "headers", "url")
+    The header fields are not collected by callback (one Python call per field cost more
+    than llhttp's whole parse): once llhttp has accepted the complete head, they are read
+    from `raw`, the head as llhttp was given it (see `_fields`)."""
+
+    __slots__ = ("complete", "raw", "url")
 
     def __init__(self) -> None:
         self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.raw = b""
         self.complete = False
 
     def on_url(self, url: bytes) -> None:
         self.url += url  # called more than once when the head arrives in pieces
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self.complete = True
@@ -138,7 +145,7 @@ class _Dir:
         self.start_ts = 0
         self.body_len = 0
         self.sniff = bytearray()
-        self.sniff_open = True
+        self.sniff_open = True  # body bytes still go to sniff (not after a gap or SNIFF)
         self.txn: _Txn | None = None
 
 
@@ -146,29 +153,65 @@ def _s(b: bytes) -> str:
     return b.decode("latin-1")
 
 
-def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[dict[str, str]], dict[str, str]]:
+# Header fields of a head that llhttp accepted: it is strict (see the module docstring), so
+# every field line follows a CRLF (the start line holds none) and is a token name, ':',
+# optional blanks (which llhttp skips too) and a value without CR, LF or NUL, kept as llhttp
+# reports it (trailing blanks included). Checked against llhttp's own on_header reports.
+# Matched in the head decoded once (latin-1 maps each byte to one character).
+_FIELD = re.compile(r"\r\n([^:\r\n]+):[ \t]*([^\r]*)")
+
+
+def _fields(head: bytes) -> list[tuple[str, str]]:
+    """The (name, value) header fields of a complete, accepted head with CRLF line ends."""
+    return _FIELD.findall(_s(head))
+
+
+def _headers(raw: list[tuple[str, str]]) -> tuple[list[dict[str, str]], dict[str, str]]:
     """The header map entries (first spelling, repeated values joined with ", ") and the
     same keyed by lower-case name."""
     entries: list[dict[str, str]] = []
     lower: dict[str, dict[str, str]] = {}
-    for name, value in raw:
-        key, val = _s(name), _s(value).strip(" \t")
-        entry = lower.get(key.lower())
+    for key, val in raw:
+        val = val.strip(" \t")
+        low = key.lower()
+        entry = lower.get(low)
         if entry is None:
-            entry = lower[key.lower()] = {"Key": key, "Value": val}
+            entry = lower[low] = {"Key": key, "Value": val}
             entries.append(entry)
         else:
             entry["Value"] += ", " + val
     return entries, {k: e["Value"] for k, e in lower.items()}
 
 
-def _cookies(raw: list[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
+# The headers a record or the framing reads (the rest only matter with detail=True), by
+# lower-case name, and their field lines (as `_FIELD`; bytes case folding is ASCII, as
+# token names are).
+_USED_KEYS = {name.encode(): name for name in (
+    "host", "user-agent", "referer", "content-type", "content-encoding", "server",
+    "content-length", "transfer-encoding")}
+_USED = re.compile(rb"\r\n(" + rb"|".join(map(re.escape, _USED_KEYS)) + rb"):[ \t]*([^\r]*)",
+                   re.IGNORECASE)
+
+
+def _used_headers(head: bytes) -> dict[str, str]:
+    """`_headers(_fields(head))[1]` restricted to the `_USED` headers, for detail=False:
+    one regex scan finds just them, no other field is decoded."""
+    h: dict[str, str] = {}
+    for name, value in _USED.findall(head):
+        key = _USED_KEYS[name.lower()]
+        val = value.rstrip(b" \t").decode("latin-1")
+        prev = h.get(key)
+        h[key] = val if prev is None else prev + ", " + val
+    return h
+
+
+def _cookies(raw: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Cookie headers: "a=b; c=d" pairs."""
     out: list[dict[str, Any]] = []
     for name, value in raw:
-        if name.lower() != b"cookie":
+        if name.lower() != "cookie":
             continue
-        for part in _s(value).split(";", MAX_ITEMS)[:MAX_ITEMS]:
+        for part in value.split(";", MAX_ITEMS)[:MAX_ITEMS]:
             key, _, val = part.strip(" \t").partition("=")
             if key and len(out) < MAX_ITEMS:
                 out.append({"Name": key.strip(" \t"), "Value": val.strip(" \t")})
@@ -246,7 +289,11 @@ _MAGIC = ((b"%PDF-", "application/pdf"), (b"%!PS-Adobe-", "application/postscrip
           (b"Rar!\x1a\x07\x00", "application/x-rar-compressed"),
           (b"Rar!\x1a\x07\x01\x00", "application/x-rar-compressed"),
           (b"\x00asm", "application/wasm"), (b"wOFF", "font/woff"), (b"wOF2", "font/woff2"))
+_MAGIC_PREFIXES = tuple(magic for magic, _ in _MAGIC)
 _BINARY = frozenset([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x1B), *range(0x1C, 0x20)])
+# Every byte that is not binary: deleting these (bytes.translate, in C) leaves only the
+# binary bytes, instead of a Python loop over up to SNIFF bytes per body.
+_NOT_BINARY = bytes(b for b in range(256) if b not in _BINARY)
 
 
 def detect_content_type(data: bytes) -> str:
@@ -254,19 +301,21 @@ def detect_content_type(data: bytes) -> str:
     data = data[:SNIFF]
     text = data.lstrip(b"\t\n\x0c\r ")
     upper = text[:16].upper()
-    for tag in _HTML_TAGS:
-        if upper.startswith(tag) and len(text) > len(tag) and text[len(tag)] in b" >":
-            return "text/html; charset=utf-8"
+    if upper.startswith(_HTML_TAGS):  # one C call rules out most bodies
+        for tag in _HTML_TAGS:  # in order: "<B" is tried before "<BODY"
+            if upper.startswith(tag) and len(text) > len(tag) and text[len(tag)] in b" >":
+                return "text/html; charset=utf-8"
     if text.startswith(b"<?xml"):
         return "text/xml; charset=utf-8"
-    for magic, kind in _MAGIC:
-        if data.startswith(magic):
-            return kind
+    if data.startswith(_MAGIC_PREFIXES):
+        for magic, kind in _MAGIC:
+            if data.startswith(magic):
+                return kind
     if data[:4] == b"RIFF" and data[8:14] == b"WEBPVP":
         return "image/webp"
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return "audio/wave"
-    if any(b in _BINARY for b in data):
+    if data.translate(None, _NOT_BINARY):
         return "application/octet-stream"
     return "text/plain; charset=utf-8"
 
@@ -274,7 +323,10 @@ def detect_content_type(data: bytes) -> str:
 class HttpConnection:
     """One TCP connection's HTTP/1.x transactions (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, detail: bool = True) -> None:
+        # detail=False: records for counting only (no header maps, cookies or query
+        # parameters: a third of the work on header-heavy traffic).
+        self.detail = detail
         self._c = _Dir(True)
         self._s = _Dir(False)
         self._waiting: deque[_Txn] = deque()  # requests without a (final) response yet
@@ -292,8 +344,14 @@ class HttpConnection:
     def server(self, data: bytes, ts: int) -> list[dict[str, Any]]:
         return self._feed(self._s, data, ts)
 
-    def gap(self, from_client: bool, nbytes: int) -> list[dict[str, Any]]:
+    def gap(self, from_client: bool, nbytes: int, ts: int | None = None
+            ) -> list[dict[str, Any]]:
+        """`nbytes` of this direction are not here: missing, or (with `ts`, the time
+        of the segment that ended them) on the wire but not shipped, as body bytes no
+        parser needs (see `reassembly.streams.segments`)."""
         d = self._c if from_client else self._s
+        if ts is not None:
+            d.ts = ts
         if self.done or nbytes <= 0:
             return self._take()
         if d.state in _BODY_STATES and not d.buf and (d.state == _CLOSE
@@ -324,16 +382,33 @@ class HttpConnection:
     def _feed(self, d: _Dir, data: bytes, ts: int) -> list[dict[str, Any]]:
         if self.done or not data:
             return self._take()
-        if not d.buf:
-            d.buf_ts = ts
-        d.new_from = len(d.buf)
         d.ts = ts
-        d.buf += data
-        self._run(d)
+        st = d.state
+        if st in _BODY_STATES and not self._resume:
+            # Fast path, most chunks: body bytes that do not reach the end of the body (or
+            # of the chunk's data). Only counted; just the first SNIFF bytes are kept. In a
+            # body state d.buf is always empty (_run consumes every byte of a body).
+            n = len(data)
+            if st == _CLOSE or n < d.remaining:
+                d.body_len += n
+                if d.sniff_open:
+                    d.sniff += data[: SNIFF - len(d.sniff)]
+                    d.sniff_open = len(d.sniff) < SNIFF
+                if st != _CLOSE:
+                    d.remaining -= n
+                return []  # nothing completed (and _out is empty between calls)
+        buf = d.buf
+        if buf:  # an incomplete head or line waits: the new bytes go after it
+            d.new_from = len(buf)
+            buf += data
+            self._run(d, buf)
+        else:  # read data in place: only an unconsumed rest is copied into d.buf
+            d.buf_ts, d.new_from = ts, 0
+            self._run(d, data)
         if self._resume and not self.done:
             self._resume = False
             self._c.new_from = 0
-            self._run(self._c)
+            self._run(self._c, self._c.buf)
         return self._take()
 
     def _take(self) -> list[dict[str, Any]]:
@@ -343,17 +418,19 @@ class HttpConnection:
     def _bad(self, d: _Dir) -> None:
         self._stop("bad_request" if d.client else "bad_response")
 
-    def _run(self, d: _Dir) -> None:
-        """Consume as much of d.buf as can be framed."""
-        buf = d.buf
+    def _run(self, d: _Dir, buf: bytes | bytearray) -> None:
+        """Consume as much of buf (d.buf, or the new chunk when d.buf was empty) as can
+        be framed. Positions only move forward in buf: the consumed bytes are dropped
+        once at the end, never per message or chunk."""
         pos, n = 0, len(buf)
         while pos < n and not self.done:
             st = d.state
             if st in _BODY_STATES:
                 take = n - pos if st == _CLOSE else min(d.remaining, n - pos)
                 d.body_len += take
-                if d.sniff_open and len(d.sniff) < SNIFF:
+                if d.sniff_open:
                     d.sniff += buf[pos : pos + min(take, SNIFF - len(d.sniff))]
+                    d.sniff_open = len(d.sniff) < SNIFF
                 pos += take
                 if st != _CLOSE:
                     d.remaining -= take
@@ -372,7 +449,7 @@ class HttpConnection:
                             else httptools.HttpResponseParser(d.head))
                 d.start_ts = d.buf_ts if pos < d.new_from else d.ts
             elif st == _HEAD:
-                end = self._head(d, pos)
+                end = self._head(d, buf, pos)
                 if end < 0:
                     break  # the head is incomplete: keep it (from pos) in buf
                 pos = end
@@ -430,16 +507,17 @@ class HttpConnection:
                     self._stop("too_long")
                 break
         if self.done:
-            buf.clear()
-        else:
+            d.buf.clear()
+        elif buf is d.buf:
             del buf[:pos]
             d.buf_ts = d.ts if pos >= d.new_from else d.buf_ts
+        elif pos < n:
+            d.buf += buf[pos:]  # d.buf was empty and d.buf_ts is this chunk's time
 
-    def _head(self, d: _Dir, pos: int) -> int:
-        """Give the new bytes of the head at pos to the parser; the position after the
-        head once it is complete, else -1."""
-        buf = d.buf
-        stop = _head_end(buf, pos + max(0, d.fed - 2))
+    def _head(self, d: _Dir, buf: bytes | bytearray, pos: int) -> int:
+        """Give the new bytes of the head at pos in buf to the parser; the position after
+        the head once it is complete, else -1."""
+        stop = _head_end(buf, pos + d.fed - 2 if d.fed > 2 else pos)
         complete = stop >= 0
         if not complete:
             stop = len(buf)
@@ -451,11 +529,8 @@ class HttpConnection:
         start = pos + d.fed
         if stop > start:
             piece = bytes(buf[start:stop])
-            if b"\n" in piece and piece.count(b"\n") != piece.count(b"\r\n"):
-                # Bare LF line ends (RFC 9112 2.2 lets a recipient accept them; tshark,
-                # zeek and common servers do): llhttp wants CRLF, so it is given CRLF.
-                prev = b"\r" if start > pos and buf[start - 1] == 13 else b""
-                piece = _BARE_LF.sub(b"\r\n", prev + piece)[len(prev) :]
+            if piece.count(b"\n") != piece.count(b"\r\n"):
+                piece = _crlf(piece, start > pos and buf[start - 1] == 13)
             try:
                 parser.feed_data(piece)
             except httptools.HttpParserUpgrade:
@@ -469,30 +544,33 @@ class HttpConnection:
             d.fed = stop - pos
         if not complete:
             if d.client and not d.line_checked:
-                self._http09(d, pos)
+                self._http09(d, buf, pos)
             return -1
         if not d.head.complete:  # pragma: no cover - llhttp completes every head
             self._bad(d)
             return -1
+        # The head as llhttp read it, for its header fields (start == pos: it came in one
+        # piece, which is then the whole head).
+        d.head.raw = piece if start == pos else _crlf(bytes(buf[pos:stop]), False)
         if d.client:
             self._request(d)
         else:
             self._response(d)
         return stop
 
-    def _http09(self, d: _Dir, pos: int) -> None:
-        nl = d.buf.find(b"\n", pos, pos + d.fed)
+    def _http09(self, d: _Dir, buf: bytes | bytearray, pos: int) -> None:
+        nl = buf.find(b"\n", pos, pos + d.fed)
         if nl < 0:
             return
         d.line_checked = True
-        if d.buf[pos:nl].rstrip(b"\r").count(b" ") != 1 or not d.head.url:
+        if buf[pos:nl].rstrip(b"\r").count(b" ") != 1 or not d.head.url:
             return  # a request line with a version: go on reading the head
         assert isinstance(d.parser, httptools.HttpRequestParser)
         url = _s(d.head.url)
         rec: dict[str, Any] = {"Timestamp": d.start_ts, "Proto": "HTTP/0.9",
                                "Method": _s(d.parser.get_method()), "URL": url,
                                "StatusCode": 0, "ReqContentLength": 0, "ResContentLength": 0}
-        params = _parameters(url)
+        params = _parameters(url) if self.detail else None
         if params:
             rec["Parameters"] = params
         self._order.append(_Txn(rec, rec["Method"], d.start_ts))
@@ -501,9 +579,13 @@ class HttpConnection:
     def _request(self, d: _Dir) -> None:
         parser = d.parser
         assert isinstance(parser, httptools.HttpRequestParser)
-        method = _s(parser.get_method())
-        url = _s(d.head.url)
-        entries, h = _headers(d.head.headers)
+        method = parser.get_method().decode("latin-1")
+        url = d.head.url.decode("latin-1")
+        if self.detail:
+            fields = _fields(d.head.raw)
+            entries, h = _headers(fields)
+        else:
+            fields, entries, h = [], [], _used_headers(d.head.raw)
         version = "HTTP/" + parser.get_http_version()
         rec: dict[str, Any] = {"Timestamp": d.start_ts, "Proto": version, "Method": method,
                                "URL": url, "StatusCode": 0, "ReqContentLength": 0,
@@ -513,14 +595,15 @@ class HttpConnection:
                            ("content-encoding", "ReqContentEncoding")):
             if key in h:
                 rec[field] = h[key]
-        cookies = _cookies(d.head.headers)
-        if cookies:
-            rec["ReqCookies"] = cookies
-        if entries:
-            rec["RequestHeader"] = entries
-        params = _parameters(url)
-        if params:
-            rec["Parameters"] = params
+        if self.detail:
+            cookies = _cookies(fields)
+            if cookies:
+                rec["ReqCookies"] = cookies
+            if entries:
+                rec["RequestHeader"] = entries
+            params = _parameters(url)
+            if params:
+                rec["Parameters"] = params
         if len(self._waiting) >= MAX_QUEUE:
             self._stop("too_long")
             return
@@ -539,7 +622,11 @@ class HttpConnection:
         if 100 <= status < 200 and status != 101:
             d.state = _IDLE  # interim: the final response is still to come
             return
-        entries, h = _headers(d.head.headers)
+        if self.detail:
+            fields = _fields(d.head.raw)
+            entries, h = _headers(fields)
+        else:
+            fields, entries, h = [], [], _used_headers(d.head.raw)
         rec = txn.rec
         rec["StatusCode"] = status
         rec["FirstByteAfter"] = d.start_ts - txn.start
@@ -548,14 +635,14 @@ class HttpConnection:
             if key in h:
                 rec[field] = h[key]
         cookies: list[dict[str, Any]] = []
-        for name, value in d.head.headers:
-            if name.lower() == b"set-cookie" and len(cookies) < MAX_ITEMS:
-                c = _set_cookie(_s(value))
+        for name, value in fields:
+            if name.lower() == "set-cookie" and len(cookies) < MAX_ITEMS:
+                c = _set_cookie(value)
                 if c is not None:
                     cookies.append(c)
         if cookies:
             rec["ResCookies"] = cookies
-        if entries:
+        if entries and self.detail:
             rec["ResponseHeader"] = entries
         d.txn = txn
         if status == 101 or (txn.method == "CONNECT" and 200 <= status < 300):
@@ -568,7 +655,8 @@ class HttpConnection:
 
     def _frame(self, d: _Dir, h: dict[str, str], has_body: bool) -> None:
         """Choose how the body after a complete head ends (RFC 9112 6.3)."""
-        d.body_len, d.sniff, d.sniff_open = 0, bytearray(), True
+        # Sniffing only for complete records (counting reads no sniffed type).
+        d.body_len, d.sniff, d.sniff_open = 0, bytearray(), self.detail
         te, cl = h.get("transfer-encoding"), h.get("content-length")
         if not has_body:
             self._complete(d)
@@ -644,14 +732,19 @@ class HttpConnection:
         self._waiting.clear()
 
 
-def _head_end(buf: bytearray, start: int) -> int:
+def _head_end(buf: bytes | bytearray, start: int) -> int:
     """The position after the empty line that ends a head (CRLF CRLF, or with bare LFs),
     searching from start; -1 when there is none yet."""
-    a = buf.find(b"\n\r\n", start)
-    b = buf.find(b"\n\n", start, a + 2 if a >= 0 else len(buf))
-    if b >= 0:
-        return b + 2
-    return a + 3 if a >= 0 else -1
+    m = _EMPTY_LINE.search(buf, start)
+    return -1 if m is None else m.end()
+
+
+def _crlf(piece: bytes, after_cr: bool) -> bytes:
+    """piece with bare LF line ends made CRLF (after_cr: the byte before piece is a CR).
+    RFC 9112 2.2 lets a recipient accept them (tshark, zeek and common servers do); llhttp
+    wants CRLF, so it is given CRLF."""
+    prev = b"\r" if after_cr else b""
+    return _BARE_LF.sub(b"\r\n", prev + piece)[len(prev) :]
 
 
 def _chunk_size(line: bytes) -> int:

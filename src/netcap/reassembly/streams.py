@@ -465,7 +465,7 @@ class StreamStage:
         for c in chunks:
             recs = conn.gap(d.from_client, c.skip) if c.skip else []
             if isinstance(c.data, Hidden):  # body bytes not shipped: skipped as such
-                recs += conn.gap(d.from_client, c.data.n)
+                recs += conn.gap(d.from_client, c.data.n, c.ts)
             else:
                 recs += (conn.client if d.from_client else conn.server)(c.data, c.ts)
             self._http_records(client, conn, recs, pkt, out)
