@@ -64,7 +64,9 @@ def test_parallel_bad_input_is_capture_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["zeek_wikipedia.pcap", "zeek_http_iso-download.pcap.gz",
-                                  "dpkt_dns_icmp.pcap"])  # DNS: responses in later batches
+                                  "dpkt_dns_icmp.pcap",  # DNS: responses in later batches
+                                  "ja4_tls-handshake.pcapng", "sv_ssh-hassh.pcap",
+                                  "tcpdump_dns_tcp.pcap"])  # stream records counted apart
 def test_parallel_metrics_equal_single(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """Workers count metrics per batch and the parent merges them: the same values as
     counting in one process (stage times and the rate aside)."""
@@ -89,4 +91,4 @@ def test_parallel_metrics_equal_single(monkeypatch: pytest.MonkeyPatch, name: st
 
     one, many = counted(1), counted(2)
     assert one == many
-    assert one[0]["nc_packets"][()] > 20
+    assert one[0]["nc_packets"][()] >= 11

@@ -201,6 +201,15 @@ _RECORD_COLUMNS: dict[str, frozenset[str]] = {
     "ICMPv4": frozenset({"TypeCode"}),
     "ICMPv6": frozenset({"TypeCode"}),
 }
+# The same for the stream analyzers' records (DNS: all of them), counted in the stream
+# processes (`reassembly/pool.py`); opt-in label columns are kept too.
+STREAM_RECORD_COLUMNS: dict[str, frozenset[str]] = {
+    "HTTP": frozenset({"Method", "StatusCode", "FirstByteAfter", "ResContentLength", "Host",
+                       "UserAgent", "ResContentType"}),
+    "TLSClientHello": frozenset({"Ja4", "Ja3", "SNI"}),
+    "TLSServerHello": frozenset({"SupportedVersion", "Version", "Ja3s"}),
+    "SSH": frozenset({"Ident", "HASSH", "IsClient"}),
+}
 # The record types whose columns feed each family's opt-in labels.
 _FAMILY_RECORDS = {"nc_ethernet_frames": ("Ethernet",), "nc_ip_packets": ("IPv4", "IPv6"),
                    "nc_tcp_segments": ("TCP",), "nc_udp_datagrams": ("UDP",)}

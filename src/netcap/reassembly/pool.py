@@ -23,7 +23,7 @@ import zlib
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..metrics.state import LabelConfig, MetricsState
+from ..metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState
 from .streams import Segment, StreamOutput, StreamStage
 
 __all__ = ["StreamPool", "partition_of", "split"]
@@ -57,7 +57,7 @@ def _serve(conn: Connection, stage: StreamStage, counting: LabelConfig | None) -
         if counting is None:
             return out
         m = MetricsState(counting, partial=True)
-        m.add_stream_output(out.tables(), out)
+        m.add_stream_output(out.tables(STREAM_RECORD_COLUMNS), out)
         return m.delta()
 
     try:

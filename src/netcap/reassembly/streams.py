@@ -74,7 +74,8 @@ ALL_KINDS = frozenset(KIND_RECORDS)
 
 # (src address, src port, dst address, dst port, seq, flags, payload, time, packet number);
 # flags: SYN 1, FIN 2, RST 4.
-Segment = tuple[bytes, int, bytes, int, int, int, "bytes | Hidden", int, int]
+# payload: the bytes, or (HTTP bodies, see `segments`) the count of bytes not shipped
+Segment = tuple[bytes, int, bytes, int, int, int, bytes | int, int, int]
 SYN, FIN, RST = 1, 2, 4
 _MAX_SEGMENTS = 4  # per direction and batch: a hello in more segments than this ends in a gap
 _PORTS = {kind: np.zeros(65536, np.bool_) for kind in KIND_RECORDS}
@@ -163,10 +164,10 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
     flags = (syn[rows] * SYN) | (np.asarray(t.cols["FIN"], np.bool_)[rows] * FIN) | (
         np.asarray(t.cols["RST"], np.bool_)[rows] * RST)
     if hidden_len is None:
-        payloads: list[bytes | Hidden] = [data[o : o + s].tobytes()
+        payloads: list[bytes | int] = [data[o : o + s].tobytes()
                                           for o, s in zip(poff, size, strict=True)]
     else:
-        payloads = [Hidden(h) if h else data[o : o + s].tobytes()
+        payloads = [h if h else data[o : o + s].tobytes()
                     for o, s, h in zip(poff, size, hidden_len[rows].tolist(), strict=True)]
     return list(zip(src.take(rows).tolist(), sport[rows].tolist(), dst.take(rows).tolist(),
                     dport[rows].tolist(), seq_all[rows].tolist(),
@@ -276,11 +277,14 @@ class StreamOutput:
             m.tls_handshakes.extend(o.tls_handshakes)
         return m.canonical()
 
-    def tables(self) -> dict[str, RecordTable]:
+    def tables(self, only: dict[str, frozenset[str]] | None = None
+               ) -> dict[str, RecordTable]:
+        """The records as tables (with `only`, just those columns of the types named)."""
         out: dict[str, RecordTable] = {}
         for name, rows in self.records.items():
             out[name] = RecordTable.from_rows(RECORDS[name], [r for _, r in rows],
-                                              [p for p, _ in rows])
+                                              [p for p, _ in rows],
+                                              None if only is None else only.get(name))
         return out
 
 
@@ -362,7 +366,8 @@ class StreamStage:
             if flags & SYN:
                 d.stream.syn(seq)
             gaps, overflows, held = d.stream.gaps, d.stream.overflows, d.stream.buffered
-            chunks = d.stream.segment(seq, payload, ts)
+            chunks = d.stream.segment(
+                seq, Hidden(payload) if isinstance(payload, int) else payload, ts)
             out.gap_bytes += d.stream.gaps - gaps
             out.overflows += d.stream.overflows - overflows
             self._buffered += d.stream.buffered - held
