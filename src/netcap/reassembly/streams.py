@@ -127,8 +127,16 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
             want |= same & (size_all > 0)
     # Analyzers of hellos and banners want a stream's first bytes, not its bulk: per
     # direction, a batch ships its SYNs and its first _MAX_SEGMENTS segments with data.
+    # A TLS direction's hellos come before its first application-data record: segments
+    # from one starting with such a record header (0x17 0x03 0x00-0x04) on are not
+    # shipped (so established TLS flows cost nothing in later batches).
     rows = np.flatnonzero(want & ((size_all > 0) | syn))
-    if rows.size > _MAX_SEGMENTS:
+    if rows.size:
+        app = np.zeros(rows.size, np.bool_)
+        tls_rows = np.flatnonzero((size_all[rows] >= 3) & ~_PORTS["SSH"][sport[rows]]
+                                  & ~_PORTS["SSH"][dport[rows]])
+        head = gather_u8(data, poff_all[rows[tls_rows]], 3)
+        app[tls_rows] = (head[:, 0] == 0x17) & (head[:, 1] == 3) & (head[:, 2] <= 4)
         src_ip, dst_ip = t.cols["SrcIP"], t.cols["DstIP"]
         assert isinstance(src_ip, Ragged) and isinstance(dst_ip, Ragged)
         s_hi, s_lo = addr_words(src_ip.take(rows))
@@ -136,8 +144,11 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
         ports = (sport[rows].astype(np.uint64) << np.uint64(16)) | dport[rows].astype(np.uint64)
         order, first, group = group_rows([s_hi, s_lo, d_hi, d_lo, ports])
         rank = np.arange(rows.shape[0]) - first[group]  # position within its direction
+        o_app = app[order].astype(np.int64)
+        before = np.cumsum(o_app) - o_app  # application records earlier in the batch...
+        seen = before - before[first[group]]  # ...and in this direction
         keep = np.zeros(rows.shape[0], np.bool_)
-        keep[order] = rank < _MAX_SEGMENTS
+        keep[order] = (rank < _MAX_SEGMENTS) & (seen == 0) & (o_app == 0)
         rows = rows[keep]
     seq_all = np.asarray(t.cols["SeqNum"])
     hidden_len: I64 | None = None
