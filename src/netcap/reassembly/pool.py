@@ -3,7 +3,7 @@
 The stream analyzers (HTTP, TLS, SSH, DNS over TCP) are the costliest sequential work:
 in one process they would cap the pipeline at one core. A connection's state never
 depends on another connection's, so each connection belongs to one partition
-(`partition_of`: a hash of its endpoints, the same for both directions) and each
+(`partitions`: a hash of its endpoints, the same for both directions) and each
 partition has a `StreamStage` of its own in a forked process.
 
 The decode workers split each batch's segments by partition and pickle each part
@@ -19,21 +19,34 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import traceback
-import zlib
 from multiprocessing.connection import Connection
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from ..flows.extract import MIX, addr_words
 from ..metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState
+from ..records.table import Ragged
 from .streams import Segment, StreamOutput, StreamStage
 
-__all__ = ["StreamPool", "partition_of", "split"]
+I64 = npt.NDArray[np.int64]
+
+__all__ = ["StreamPool", "partitions", "split"]
 
 
-def partition_of(seg: Segment, count: int) -> int:
-    a, b = (seg[0], seg[1]), (seg[2], seg[3])
-    lo, hi = (a, b) if a <= b else (b, a)
-    return zlib.crc32(lo[0] + lo[1].to_bytes(2, "big") + hi[0] + hi[1].to_bytes(2, "big")) \
-        % count
+def partitions(segs: list[Segment], count: int) -> I64:
+    """Each segment's partition: a hash of its two endpoints that does not depend on
+    the direction (both directions of a connection meet in one stage), vectorized."""
+    ends = []
+    for addrs, ports in (([s[0] for s in segs], [s[1] for s in segs]),
+                         ([s[2] for s in segs], [s[3] for s in segs])):
+        hi, lo = addr_words(Ragged.from_list(addrs))
+        port = np.asarray(ports, np.uint64)
+        ends.append((hi * MIX[0]) ^ (lo * MIX[1]) ^ (port * MIX[2]))
+    mixed = (ends[0] + ends[1]) * MIX[3]  # + is symmetric; wraps mod 2**64
+    out: I64 = ((mixed >> np.uint64(33)) % np.uint64(count)).astype(np.int64)
+    return out
 
 
 def split(segs: list[Segment] | None, count: int) -> list[bytes] | None:
@@ -41,8 +54,8 @@ def split(segs: list[Segment] | None, count: int) -> list[bytes] | None:
     if not segs:
         return None
     parts: list[list[Segment]] = [[] for _ in range(count)]
-    for seg in segs:
-        parts[partition_of(seg, count)].append(seg)
+    for seg, k in zip(segs, partitions(segs, count).tolist(), strict=True):
+        parts[k].append(seg)
     return [pickle.dumps(p, pickle.HIGHEST_PROTOCOL) for p in parts]
 
 
