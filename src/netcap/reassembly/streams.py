@@ -117,6 +117,18 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
     for every in (http, dns):
         if every is not None:
             others &= ~every
+    if http is not None:  # HTTP on other ports: a connection with a segment that
+        # starts an HTTP message, both directions (every segment, as on HTTP ports)
+        first = np.flatnonzero(others & (size_all >= 4))
+        if first.size:
+            word = gather_u8(data, poff_all[first], 4).view(">u4")[:, 0].astype(np.int64)
+            talk = first[np.isin(word, _HTTP_WORDS)]
+            if talk.size:
+                pair = np.concatenate([sport[talk] * 65536 + dport[talk],
+                                       dport[talk] * 65536 + sport[talk]])
+                found = np.isin(sport * 65536 + dport, pair) & others
+                http = http | found
+                others &= ~found
     starts = np.flatnonzero(others & (size_all >= 6)) if "TLS" in kinds else np.zeros(
         0, np.int64)
     if starts.size:
@@ -242,7 +254,7 @@ def _hide(d: Decoded, rows: I64, sport: I64, dport: I64) -> tuple[I64, I64, I64,
 
 @dataclass
 class _Direction:
-    kind: str  # "DNS", "TLS", "SSH" or "HTTP"
+    kind: str | None  # "DNS", "TLS", "SSH" or "HTTP"; None: not known before data
     stream: Stream
     pending: bytearray = field(default_factory=bytearray)  # DNS framing: bytes not yet used
     tls: HelloReader | None = None
@@ -324,16 +336,31 @@ def _raw(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def _kind(sport: int, dport: int) -> tuple[str, bool]:
-    """The analyzer for a new direction, and whether it is the client side (the side
-    that talks to the well-known port). Other ports: TLS found by content."""
+def _kind(sport: int, dport: int) -> tuple[str | None, bool]:
+    """The analyzer for a new direction by its ports, and whether it is the client side
+    (the side that talks to the well-known port); None: decided by its first bytes."""
     kind = STREAM_PORTS.get(dport)
     if kind is not None:
         return kind, True
     kind = STREAM_PORTS.get(sport)
     if kind is not None:
         return kind, False
-    return "TLS", sport > dport
+    return None, sport > dport
+
+
+# First bytes of an HTTP message (a request method and its space, or a status line):
+# HTTP on other ports is found by them, as TLS by its handshake record.
+_HTTP_STARTS = (b"GET ", b"POST", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"PATC", b"CONN",
+                b"TRAC", b"HTTP")
+_HTTP_WORDS = np.frombuffer(b"".join(_HTTP_STARTS), ">u4").astype(np.int64)
+
+
+def _sniff(data: bytes) -> tuple[str, bool | None]:
+    """The analyzer for a direction on other ports by its first bytes (and whether they
+    are a client's: a request; None: not known)."""
+    if data[:4] in _HTTP_STARTS:
+        return "HTTP", not data.startswith(b"HTTP")
+    return "TLS", None
 
 
 def _flow(key: Key) -> str:
@@ -419,15 +446,21 @@ class StreamStage:
     def _new(self, key: Key) -> _Direction:
         kind, client = _kind(key[1], key[3])
         d = _Direction(kind, Stream(self.max_buffer), from_client=client)
+        if kind is not None:
+            self._start(key, d)
+        return d
+
+    def _start(self, key: Key, d: _Direction) -> None:
+        """The analyzer for the direction's kind (HTTP: shared with the other side)."""
+        kind = d.kind
         if kind == "TLS":
             d.tls = HelloReader()
         elif kind == "SSH":
-            d.ssh = SshReader(client)
+            d.ssh = SshReader(d.from_client)
         elif kind == "HTTP":
             back = self._dirs.get((key[2], key[3], key[0], key[1]))
             d.http = back.http if back is not None and back.http is not None \
                 else HttpConnection(self.detail)
-        return d
 
     def _end(self, key: Key, d: _Direction, ts: int | None, pkt: int,
              out: StreamOutput) -> None:
@@ -464,6 +497,16 @@ class StreamStage:
                  out: StreamOutput) -> None:
         if not chunks:
             return
+        if d.kind is None:  # other ports: the other side's kind, or the first bytes'
+            back = self._dirs.get((key[2], key[3], key[0], key[1]))
+            if back is not None and back.kind is not None:
+                d.kind, d.from_client = back.kind, not back.from_client
+            else:
+                first = chunks[0].data
+                d.kind, client = _sniff(first if isinstance(first, bytes) else b"")
+                if client is not None:
+                    d.from_client = client
+            self._start(key, d)
         if d.kind == "DNS":
             self._dns(key, d, chunks, pkt, out)
         elif d.kind == "HTTP":
