@@ -84,7 +84,8 @@ def _stream(name: str, port: int) -> list[bytes]:
     streams used here have no retransmissions)."""
     out: dict[tuple[int, int], bytearray] = {}
     for batch in open_capture(str(PCAPS / name)):
-        for seg in segments(decode_batch(batch)) or ():
+        segs = segments(decode_batch(batch))
+        for seg in segs.rows() if segs is not None else ():
             if port in (seg[1], seg[3]):
                 out.setdefault((seg[1], seg[3]), bytearray()).extend(seg[6])
     return [bytes(v) for v in out.values()]

@@ -39,7 +39,7 @@ from .flows.table import ConnectionTable, Ended
 from .metrics.state import LabelConfig, MetricsState, metric_columns
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
 from .reassembly.pool import StreamPool, split
-from .reassembly.streams import KIND_RECORDS, Segment, StreamOutput, StreamStage, segments
+from .reassembly.streams import KIND_RECORDS, SegmentBatch, StreamOutput, StreamStage, segments
 from .records.derive import add_payload_columns
 from .records.render import warm_tables
 from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch, encode_table
@@ -187,7 +187,7 @@ class Sink:
             self.pool.close()
 
     def take(self, encoded: Encoded, delta: dict[str, Any] | None,
-             flows: FlowBatch | None, segs: list[Segment] | list[bytes] | None,
+             flows: FlowBatch | None, segs: SegmentBatch | list[bytes] | None,
              frags: list[Fragment] | None) -> None:
         if self.writer is not None:
             self.writer.append(encoded)
@@ -207,15 +207,15 @@ class Sink:
             self._streamed(out)
         self._ended(self.flows.flush())
 
-    def _stream(self, segs: list[Segment] | list[bytes]) -> None:
+    def _stream(self, segs: SegmentBatch | list[bytes]) -> None:
         """Segments (or, from parallel workers, parts already split by partition) into
         the stream stage."""
         if self.pool is None:
-            self._streamed(self.streams.update(segs))  # type: ignore[arg-type]
+            assert isinstance(segs, SegmentBatch)
+            self._streamed(self.streams.update(segs))
             return
-        if segs and not isinstance(segs[0], bytes):
-            segs = split(segs, self.pool.count) or []
-        for out in self.pool.update(segs):  # type: ignore[arg-type]
+        parts = split(segs, self.pool.count) if isinstance(segs, SegmentBatch) else segs
+        for out in self.pool.update(parts):
             self._streamed(out)
 
     def _datagrams(self, done: list[Datagram]) -> None:
@@ -275,7 +275,7 @@ def runs_analyzers(encode: EncodeOptions) -> bool:
 
 
 def stream_segments(decoded: Decoded, encode: EncodeOptions,
-                    counting_only: bool) -> list[Segment] | None:
+                    counting_only: bool) -> SegmentBatch | None:
     """The segments the wanted stream analyzers (-include/-exclude) need from a batch
     (with `counting_only`, no records written: HTTP body bytes are not shipped)."""
     kinds = frozenset(k for k, names in KIND_RECORDS.items()
@@ -293,7 +293,7 @@ def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
 
 def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[
         str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
-        list[Segment] | list[bytes] | None, list[Fragment] | None]:
+        SegmentBatch | list[bytes] | None, list[Fragment] | None]:
     """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
     t0 = time.perf_counter()
     decoded = decode_batch(batch, columns=_columns(opts), analyze=runs_analyzers(opts.encode))
@@ -420,7 +420,7 @@ def _receive(conn: Connection, worker: int) -> Any:
 
 
 Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
-               list[Segment] | list[bytes] | None, list[Fragment] | None]
+               SegmentBatch | list[bytes] | None, list[Fragment] | None]
 
 
 def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:

@@ -27,36 +27,32 @@ import numpy.typing as npt
 
 from ..flows.extract import MIX, addr_words
 from ..metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState
-from ..records.table import Ragged
-from .streams import Segment, StreamOutput, StreamStage
+from .streams import SegmentBatch, StreamOutput, StreamStage
 
 I64 = npt.NDArray[np.int64]
 
 __all__ = ["StreamPool", "partitions", "split"]
 
 
-def partitions(segs: list[Segment], count: int) -> I64:
+def partitions(segs: SegmentBatch, count: int) -> I64:
     """Each segment's partition: a hash of its two endpoints that does not depend on
     the direction (both directions of a connection meet in one stage), vectorized."""
     ends = []
-    for addrs, ports in (([s[0] for s in segs], [s[1] for s in segs]),
-                         ([s[2] for s in segs], [s[3] for s in segs])):
-        hi, lo = addr_words(Ragged.from_list(addrs))
-        port = np.asarray(ports, np.uint64)
-        ends.append((hi * MIX[0]) ^ (lo * MIX[1]) ^ (port * MIX[2]))
+    for addrs, ports in ((segs.src, segs.sport), (segs.dst, segs.dport)):
+        hi, lo = addr_words(addrs)
+        ends.append((hi * MIX[0]) ^ (lo * MIX[1]) ^ (ports.astype(np.uint64) * MIX[2]))
     mixed = (ends[0] + ends[1]) * MIX[3]  # + is symmetric; wraps mod 2**64
     out: I64 = ((mixed >> np.uint64(33)) % np.uint64(count)).astype(np.int64)
     return out
 
 
-def split(segs: list[Segment] | None, count: int) -> list[bytes] | None:
+def split(segs: SegmentBatch | None, count: int) -> list[bytes] | None:
     """A batch's segments as one pickled part per partition (None: no segments)."""
-    if not segs:
+    if segs is None or not len(segs):
         return None
-    parts: list[list[Segment]] = [[] for _ in range(count)]
-    for seg, k in zip(segs, partitions(segs, count).tolist(), strict=True):
-        parts[k].append(seg)
-    return [pickle.dumps(p, pickle.HIGHEST_PROTOCOL) for p in parts]
+    part = partitions(segs, count)
+    return [pickle.dumps(segs.take(np.flatnonzero(part == k)), pickle.HIGHEST_PROTOCOL)
+            for k in range(count)]
 
 
 _FLUSH = b""
@@ -110,9 +106,8 @@ class StreamPool:
         if parts is None:
             return []
         for conn, blob in zip(self._conns, parts, strict=True):
-            if blob != _EMPTY:
-                conn.send_bytes(blob)
-        return self._collect([b != _EMPTY for b in parts])
+            conn.send_bytes(blob)
+        return self._collect([True] * self.count)
 
     def flush(self) -> list[Result]:
         for conn in self._conns:
@@ -147,5 +142,3 @@ class StreamPool:
             if p.is_alive():
                 p.terminate()
 
-
-_EMPTY = pickle.dumps([], pickle.HIGHEST_PROTOCOL)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,8 +50,8 @@ from ..records.table import Ragged, RecordTable
 from ..records.types import RECORDS
 from .tcp import Chunk, Hidden, Stream
 
-__all__ = ["KIND_RECORDS", "STREAM_PORTS", "STREAM_RECORDS", "Segment", "StreamStage",
-           "segments"]
+__all__ = ["KIND_RECORDS", "STREAM_PORTS", "STREAM_RECORDS", "Segment", "SegmentBatch",
+           "StreamStage", "segments"]
 
 I64 = npt.NDArray[np.int64]
 Key = tuple[bytes, int, bytes, int]  # (src address, src port, dst address, dst port)
@@ -84,7 +85,7 @@ for _port, _name in STREAM_PORTS.items():
 
 
 def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
-             hide_bodies: bool = False) -> list[Segment] | None:
+             hide_bodies: bool = False) -> SegmentBatch | None:
     """The TCP segments of a decoded batch that the stream analyzers `kinds` want.
 
     `hide_bodies` (records only counted, not written): HTTP segments that cannot hold a
@@ -181,21 +182,74 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
         return None
     src, dst = t.cols["SrcIP"], t.cols["DstIP"]
     assert isinstance(src, Ragged) and isinstance(dst, Ragged)
-    poff = poff_all[rows].tolist()
-    size = size_all[rows].tolist()
     pkt = t.pkt[rows]
     flags = (syn[rows] * SYN) | (np.asarray(t.cols["FIN"], np.bool_)[rows] * FIN) | (
         np.asarray(t.cols["RST"], np.bool_)[rows] * RST)
-    if hidden_len is None:
-        payloads: list[bytes | int] = [data[o : o + s].tobytes()
-                                          for o, s in zip(poff, size, strict=True)]
-    else:
-        payloads = [h if h else data[o : o + s].tobytes()
-                    for o, s, h in zip(poff, size, hidden_len[rows].tolist(), strict=True)]
-    return list(zip(src.take(rows).tolist(), sport[rows].tolist(), dst.take(rows).tolist(),
-                    dport[rows].tolist(), seq_all[rows].tolist(),
-                    flags.astype(np.int64).tolist(), payloads,
-                    b.ts[pkt].tolist(), (pkt + b.first).tolist(), strict=True))
+    hidden = np.zeros(rows.size, np.int64) if hidden_len is None else hidden_len[rows]
+    size = np.where(hidden > 0, 0, size_all[rows])
+    view = data.data  # payloads joined from views of the batch: one copy of each
+    blob = b"".join([view[o : o + n] for o, n in zip(poff_all[rows].tolist(), size.tolist(),
+                                                      strict=True) if n])
+    return SegmentBatch(src.take(rows), sport[rows], dst.take(rows), dport[rows],
+                        seq_all[rows], flags.astype(np.int64), blob, size, hidden,
+                        b.ts[pkt], pkt + b.first)
+
+
+@dataclass
+class SegmentBatch:
+    """A batch's stream segments, columnar: cheap to pickle between processes (arrays
+    and one bytes object instead of a tuple per segment). `rows` gives them as the
+    `Segment` tuples the stage reads."""
+
+    src: Ragged
+    sport: I64
+    dst: Ragged
+    dport: I64
+    seq: I64
+    flags: I64
+    payload: bytes  # the shipped payloads back to back
+    size: I64  # bytes of each in `payload` (0 for hidden ones)
+    hidden: I64  # > 0: that many body bytes not shipped (see `segments`)
+    ts: I64
+    pkt: I64
+
+    def __len__(self) -> int:
+        return int(self.sport.shape[0])
+
+    @staticmethod
+    def from_rows(segs: list[Segment]) -> SegmentBatch:
+        """From `Segment` tuples (tests)."""
+        def col(i: int) -> I64:
+            return np.asarray([s[i] for s in segs], np.int64).reshape(-1)
+
+        data = [s[6] for s in segs]
+        return SegmentBatch(
+            Ragged.from_list([s[0] for s in segs]), col(1), Ragged.from_list([s[2] for s in segs]),
+            col(3), col(4), col(5), b"".join(x for x in data if isinstance(x, bytes)),
+            np.asarray([len(x) if isinstance(x, bytes) else 0 for x in data], np.int64),
+            np.asarray([x if isinstance(x, int) else 0 for x in data], np.int64), col(7), col(8))
+
+    def rows(self) -> Iterator[Segment]:
+        pos = 0
+        blob = self.payload
+        for s, sp, d, dp, q, f, n, h, t, p in zip(
+                self.src.tolist(), self.sport.tolist(), self.dst.tolist(),
+                self.dport.tolist(), self.seq.tolist(), self.flags.tolist(),
+                self.size.tolist(), self.hidden.tolist(), self.ts.tolist(),
+                self.pkt.tolist(), strict=True):
+            yield s, sp, d, dp, q, f, h if h else blob[pos : pos + n], t, p
+            pos += n
+
+    def take(self, rows: I64) -> SegmentBatch:
+        starts = np.cumsum(self.size) - self.size
+        view = memoryview(self.payload)
+        blob = b"".join([view[o : o + n] for o, n in zip(starts[rows].tolist(),
+                                                         self.size[rows].tolist(),
+                                                         strict=True) if n])
+        return SegmentBatch(self.src.take(rows), self.sport[rows], self.dst.take(rows),
+                            self.dport[rows], self.seq[rows], self.flags[rows], blob,
+                            self.size[rows], self.hidden[rows], self.ts[rows],
+                            self.pkt[rows])
 
 
 # Bytes of a head line: printable ASCII, tab, CR, LF.
@@ -386,9 +440,10 @@ class StreamStage:
         self._dirs: OrderedDict[Key, _Direction] = OrderedDict()
         self._client_hello: dict[Key, int] = {}  # key -> time
 
-    def update(self, segs: list[Segment] | None) -> StreamOutput:
+    def update(self, segs: SegmentBatch | list[Segment] | None) -> StreamOutput:
         out = StreamOutput()
-        for src, sport, dst, dport, seq, flags, payload, ts, pkt in segs or ():
+        rows = segs.rows() if isinstance(segs, SegmentBatch) else segs or ()
+        for src, sport, dst, dport, seq, flags, payload, ts, pkt in rows:
             key = (src, sport, dst, dport)
             d = self._dirs.get(key)
             if d is None:
