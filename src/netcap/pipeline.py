@@ -38,11 +38,19 @@ from .flows.extract import FlowBatch, summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import LabelConfig, MetricsState, metric_columns
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
-from .reassembly.pool import StreamPool, split
+from .reassembly.pool import Result as PoolResult
+from .reassembly.pool import StreamPool, merge_encoded, split
 from .reassembly.streams import KIND_RECORDS, SegmentBatch, StreamOutput, StreamStage, segments
 from .records.derive import add_payload_columns
 from .records.render import warm_tables
-from .sinks.ncap import Encoded, EncodeOptions, NcapWriter, encode_batch, encode_table
+from .sinks.ncap import (
+    Encoded,
+    EncodeOptions,
+    NcapWriter,
+    encode_batch,
+    encode_table,
+    file_bytes,
+)
 from .sources.batch import PacketBatch
 from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
 
@@ -178,9 +186,9 @@ class Sink:
                                    fingerprints=self.writer is not None or "ja3" in labels)
 
     def start_pool(self, count: int) -> None:
-        counting = self.state.config if self.writer is None and self.state else None
         self.pool = StreamPool(count, self.streams.detail, self.streams.fingerprints,
-                               counting)
+                               self.state.config if self.state is not None else None,
+                               self.encode, self.writer is not None)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -203,8 +211,10 @@ class Sink:
     def finish(self) -> None:
         self.defrag.flush()
         self._datagrams([])
-        for out in self.pool.flush() if self.pool is not None else [self.streams.flush()]:
-            self._streamed(out)
+        if self.pool is not None:
+            self._pooled(self.pool.flush())
+        else:
+            self._streamed(self.streams.flush())
         self._ended(self.flows.flush())
 
     def _stream(self, segs: SegmentBatch | list[bytes]) -> None:
@@ -215,8 +225,18 @@ class Sink:
             self._streamed(self.streams.update(segs))
             return
         parts = split(segs, self.pool.count) if isinstance(segs, SegmentBatch) else segs
-        for out in self.pool.update(parts):
-            self._streamed(out)
+        self._pooled(self.pool.update(parts))
+
+    def _pooled(self, results: list[PoolResult]) -> None:
+        """The stream processes' results for one batch: their metrics, and their encoded
+        records interleaved into the order one process would write."""
+        for delta, _ in results:
+            if delta is not None and self.state is not None:
+                self.state.merge(delta)
+        parts = [enc for _, enc in results if enc is not None]
+        if parts and self.writer is not None:
+            self.writer.append({name: file_bytes(body, n, self.encode)
+                                for name, (body, n) in merge_encoded(parts).items()})
 
     def _datagrams(self, done: list[Datagram]) -> None:
         """Reassembled datagrams: decoded from the transport layer up (their link and
@@ -244,11 +264,7 @@ class Sink:
         if flows is not None:
             self._ended(self.flows.update(flows))
 
-    def _streamed(self, out: StreamOutput | dict[str, Any]) -> None:
-        if isinstance(out, dict):  # counted by a stream process: its metrics
-            if self.state is not None:
-                self.state.merge(out)
-            return
+    def _streamed(self, out: StreamOutput) -> None:
         tables = {k: v for k, v in out.tables().items() if self.encode.wanted(k)}
         if self.state is not None:
             self.state.add_stream_output(tables, out)

@@ -8,10 +8,12 @@ partition has a `StreamStage` of its own in a forked process.
 
 The decode workers split each batch's segments by partition and pickle each part
 (`split`), so the parent forwards bytes it never unpickles. Per batch the parent sends
-every partition its part and takes back every partition's output before the next batch
-(`StreamPool.update`): outputs merge in input order, and `StreamOutput.canonical`
-sorts each batch's records the same way however many partitions there are, so the
-files do not depend on the number of processes.
+every partition its part and takes back every partition's result before the next batch
+(`StreamPool.update`), so results merge in input order. A partition counts the metrics
+of its records itself and, when records are written, encodes them, with each record's
+size and canonical sort key (`record_order`): the parent interleaves them
+(`merge_encoded`) into the order one process would write, so the files do not depend on
+the number of processes.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ import numpy.typing as npt
 
 from ..flows.extract import MIX, addr_words
 from ..metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState
-from .streams import SegmentBatch, StreamOutput, StreamStage
+from ..records.encode import encode_delimited_sized
+from ..sinks.ncap import EncodeOptions
+from .streams import SegmentBatch, StreamOutput, StreamStage, record_order
 
 I64 = npt.NDArray[np.int64]
 
-__all__ = ["StreamPool", "partitions", "split"]
+__all__ = ["StreamPool", "merge_encoded", "partitions", "split"]
 
 
 def partitions(segs: SegmentBatch, count: int) -> I64:
@@ -57,17 +61,33 @@ def split(segs: SegmentBatch | None, count: int) -> list[bytes] | None:
 
 _FLUSH = b""
 
+# What a partition sends back per batch: the metrics of its records (when counting) and,
+# when writing, its records encoded per type with each record's size and sort key.
+Encoded = dict[str, tuple[bytes, list[int], list[Any]]]
+Result = tuple[dict[str, Any] | None, Encoded | None]
 
-def _serve(conn: Connection, stage: StreamStage, counting: LabelConfig | None) -> None:
-    """A partition's process: parts in, outputs out, until the flush. Counting only (no
-    records written), it sends the metrics of its records instead of the records."""
+
+def _serve(conn: Connection, stage: StreamStage, counting: LabelConfig | None,
+           encode: EncodeOptions, write: bool) -> None:
+    """A partition's process: parts in, results out, until the flush."""
 
     def result(out: StreamOutput) -> Result:
-        if counting is None:
-            return out
-        m = MetricsState(counting, partial=True)
-        m.add_stream_output(out.tables(STREAM_RECORD_COLUMNS), out)
-        return m.delta()
+        # Only wanted record types (-include/-exclude) are counted or written.
+        tables = {k: t for k, t in out.tables(None if write else STREAM_RECORD_COLUMNS).items()
+                  if encode.wanted(k)}
+        delta = None
+        if counting is not None:
+            m = MetricsState(counting, partial=True)
+            m.add_stream_output(tables, out)
+            delta = m.delta()
+        if not write:
+            return delta, None
+        encoded: Encoded = {}
+        for name, table in tables.items():
+            body, sizes = encode_delimited_sized(table)
+            encoded[name] = (body.tobytes(), sizes.tolist(),
+                             [record_order(r) for r in out.records[name]])
+        return delta, encoded
 
     try:
         while True:
@@ -82,13 +102,28 @@ def _serve(conn: Connection, stage: StreamStage, counting: LabelConfig | None) -
         conn.send(("fail", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
 
 
-# What a partition sends back per batch: its output, or (counting only) a metrics delta.
-Result = StreamOutput | dict[str, Any]
+def merge_encoded(parts: list[Encoded]) -> dict[str, tuple[bytes, int]]:
+    """The partitions' encoded records of one batch, per type, interleaved into the
+    canonical order (`StreamOutput.canonical`: the order one process would write)."""
+    out: dict[str, tuple[bytes, int]] = {}
+    for name in sorted({n for p in parts for n in p}):
+        pieces = []
+        for k, p in enumerate(parts):
+            if name not in p:
+                continue
+            body, sizes, keys = p[name]
+            pos = 0
+            for i, (size, key) in enumerate(zip(sizes, keys, strict=True)):
+                pieces.append((key, k, i, body[pos : pos + size]))
+                pos += size
+        pieces.sort(key=lambda x: (x[0], x[1], x[2]))
+        out[name] = (b"".join(x[3] for x in pieces), len(pieces))
+    return out
 
 
 class StreamPool:
     def __init__(self, count: int, detail: bool, fingerprints: bool,
-                 counting: LabelConfig | None = None) -> None:
+                 counting: LabelConfig | None, encode: EncodeOptions, write: bool) -> None:
         ctx = multiprocessing.get_context("fork")
         self.count = count
         self._conns: list[Connection] = []
@@ -96,7 +131,8 @@ class StreamPool:
         for _ in range(count):
             ours, theirs = ctx.Pipe(duplex=True)
             stage = StreamStage(detail=detail, fingerprints=fingerprints)
-            p = ctx.Process(target=_serve, args=(theirs, stage, counting), daemon=True)
+            p = ctx.Process(target=_serve, args=(theirs, stage, counting, encode, write),
+                            daemon=True)
             p.start()
             theirs.close()
             self._conns.append(ours)
@@ -117,8 +153,6 @@ class StreamPool:
         return out
 
     def _collect(self, sent: list[bool]) -> list[Result]:
-        """The partitions' results: outputs merged into one (in canonical order), or
-        metrics deltas (each added on its own)."""
         outs: list[Result] = []
         for conn, was_sent in zip(self._conns, sent, strict=True):
             if not was_sent:
@@ -130,9 +164,7 @@ class StreamPool:
             if status != "ok":
                 raise RuntimeError(f"stream process: {value}")
             outs.append(value)
-        records = [o for o in outs if isinstance(o, StreamOutput)]
-        deltas: list[Result] = [o for o in outs if not isinstance(o, StreamOutput)]
-        return [StreamOutput.merged(records), *deltas] if records else deltas
+        return outs
 
     def close(self) -> None:
         for conn in self._conns:

@@ -51,7 +51,7 @@ from ..records.types import RECORDS
 from .tcp import Chunk, Hidden, Stream
 
 __all__ = ["KIND_RECORDS", "STREAM_PORTS", "STREAM_RECORDS", "Segment", "SegmentBatch",
-           "StreamStage", "segments"]
+           "StreamStage", "record_order", "segments"]
 
 I64 = npt.NDArray[np.int64]
 Key = tuple[bytes, int, bytes, int]  # (src address, src port, dst address, dst port)
@@ -338,7 +338,7 @@ class StreamOutput:
         (end of input last), then time, then connection; one connection's records keep
         the order they were made in (a stable sort)."""
         for rows in self.records.values():
-            rows.sort(key=_order)
+            rows.sort(key=record_order)
         return self
 
     @staticmethod
@@ -365,7 +365,8 @@ class StreamOutput:
         return out
 
 
-def _order(row: tuple[int, dict[str, Any]]) -> tuple[int, int, Any]:
+def record_order(row: tuple[int, dict[str, Any]]) -> tuple[int, int, Any]:
+    """The canonical sort key of a (packet, record) row (see `StreamOutput.canonical`)."""
     pkt, rec = row
     conn = rec.get("Flow") or (rec.get("SrcIP"), rec.get("SrcPort"), rec.get("DstIP"),
                                rec.get("DstPort"))

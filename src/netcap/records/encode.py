@@ -24,7 +24,8 @@ from .render import render_column, render_pieces
 from .schema import Field, Kind, Render
 from .table import Children, Piece, Ragged, RecordTable, compact_pieces, exclusive_cumsum
 
-__all__ = ["encode_delimited", "encode_delimited_array", "encode_rows", "varint_matrix"]
+__all__ = ["encode_delimited", "encode_delimited_array", "encode_delimited_sized", "encode_rows",
+           "varint_matrix"]
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -261,8 +262,15 @@ def encode_delimited(table: RecordTable) -> bytes:
 
 def encode_delimited_array(table: RecordTable) -> U8:
     """`encode_delimited` as a numpy byte array (no copy into a bytes object)."""
+    return encode_delimited_sized(table)[0]
+
+
+def encode_delimited_sized(table: RecordTable) -> tuple[U8, I64]:
+    """`encode_delimited_array` and the size of each delimited record in it (so records
+    encoded apart can be interleaved)."""
     n = table.n
     pieces = _table_pieces(table)
     total = np.add.reduce([_lens(p) for p in pieces]) if pieces else np.zeros(n, np.int64)
     lmat, lbytes = varint_matrix(total.astype(np.uint64))
-    return _assemble([(lmat, lbytes), *pieces], n).data
+    sizes = np.asarray(total, np.int64) + np.asarray(lbytes, np.int64)
+    return _assemble([(lmat, lbytes), *pieces], n).data, sizes

@@ -74,8 +74,15 @@ def encode_batch(decoded: Decoded, opts: EncodeOptions) -> Encoded:
 
 def encode_table(table: RecordTable, opts: EncodeOptions) -> tuple[bytes, int]:
     """One record table as file bytes (one gzip member) and its record count."""
-    body = encode_delimited_array(table)
-    return (_gzip(body, opts.level) if opts.compress else body.tobytes(), table.n)
+    return file_bytes(encode_delimited_array(table), table.n, opts)
+
+
+def file_bytes(body: bytes | npt.NDArray[np.uint8], count: int, opts: EncodeOptions
+               ) -> tuple[bytes, int]:
+    """Delimited records as file bytes (one gzip member unless uncompressed)."""
+    if opts.compress:
+        return _gzip(body, opts.level), count
+    return (body.tobytes() if isinstance(body, np.ndarray) else bytes(body)), count
 
 
 def header_bytes(record_type: str, source: str, payloads: bool, created_ns: int) -> bytes:
