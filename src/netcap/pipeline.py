@@ -294,9 +294,14 @@ def stream_segments(decoded: Decoded, encode: EncodeOptions,
                     counting_only: bool) -> SegmentBatch | None:
     """The segments the wanted stream analyzers (-include/-exclude) need from a batch
     (with `counting_only`, no records written: HTTP body bytes are not shipped)."""
-    kinds = frozenset(k for k, names in KIND_RECORDS.items()
-                      if any(encode.wanted(n) for n in names))
+    kinds = _stream_kinds(encode)
     return segments(decoded, kinds, hide_bodies=counting_only) if kinds else None
+
+
+def _stream_kinds(encode: EncodeOptions) -> frozenset[str]:
+    """The stream analyzers whose records are wanted (-include/-exclude)."""
+    return frozenset(k for k, names in KIND_RECORDS.items()
+                     if any(encode.wanted(n) for n in names))
 
 
 def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
@@ -491,7 +496,8 @@ def _sharded(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
 
 def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
     # The stream stage gets processes of its own too (as many as decode workers).
-    opts = dataclasses.replace(opts, stream_parts=count)
+    if _stream_kinds(opts.encode):
+        opts = dataclasses.replace(opts, stream_parts=count)
     # Open here first, so an unreadable input fails fast with its one-line error.
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
         relay = not src.compressed
@@ -526,7 +532,8 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
         for pair in ring:
             pair[0].close()
             pair[1].close()
-        sink.start_pool(count)  # forked now: it inherits none of the workers' pipe ends
+        if opts.stream_parts:  # forked now: it inherits none of the workers' pipe ends
+            sink.start_pool(count)
         stream = _relayed if relay else _sharded
         for encoded, batch_stats, delta, flows, segs, frags in stream(
                 [pair[0] for pair in results], stats):
