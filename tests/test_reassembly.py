@@ -177,3 +177,23 @@ def test_both_directions_of_a_connection_share_a_partition() -> None:
     for count in (2, 3):
         p = partitions(SegmentBatch.from_rows(segs), count)
         assert (p[0::2] == p[1::2]).all() and set(p.tolist()) == set(range(count))
+
+
+def test_a_killed_stream_process_is_a_worker_error() -> None:
+    """A stream partition that dies (a bug, the OOM killer) ends the run with the one
+    error the command line reports in one line (exit 3), never a hang."""
+    import pickle
+
+    import pytest
+
+    from netcap.procs import WorkerError
+    from netcap.reassembly.pool import StreamPool
+    from netcap.sinks.ncap import EncodeOptions
+
+    pool = StreamPool(2, detail=False, fingerprints=False, counting=None,
+                      encode=EncodeOptions(), write=False)
+    pool._procs[1].kill()
+    pool._procs[1].join()
+    with pytest.raises(WorkerError):
+        pool.update([pickle.dumps(None), pickle.dumps(None)])
+    pool.close()

@@ -308,6 +308,7 @@ def _export(argv: Sequence[str]) -> int:
     from .exporter.server import Exporter
     from .metrics.collector import make_registry
     from .metrics.state import MetricsState
+    from .procs import WorkerError
 
     try:
         inputs = expand_inputs(inputs_given)
@@ -341,6 +342,11 @@ def _export(argv: Sequence[str]) -> int:
         print(f"net export: {e}", file=sys.stderr)
         server.stop()
         return 2
+    except WorkerError as e:  # a bug or a killed process: say so in one line
+        print(f"net export: internal error: {str(e).splitlines()[0]}"
+              " (run with -workers 1 to see more)", file=sys.stderr)
+        server.stop()
+        return 3
     for note in result.truncated or []:
         print(f"net export: warning: {note}", file=sys.stderr)
     if not a.quiet:

@@ -37,6 +37,7 @@ from .decode.linktypes import LINKTYPE_NAMES
 from .flows.extract import FlowBatch, summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import LabelConfig, MetricsState, metric_columns
+from .procs import WorkerError
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
 from .reassembly.pool import Result as PoolResult
 from .reassembly.pool import StreamPool, merge_encoded, split
@@ -422,10 +423,6 @@ def _worker(target: Callable[..., None], args: tuple[Any, ...], out: Connection,
         out.send((_FAIL, f"worker {index}: {type(e).__name__}: {e}", traceback.format_exc()))
     finally:
         out.close()
-
-
-class WorkerError(RuntimeError):
-    """A worker process failed (a bug, or killed); str() starts with one summary line."""
 
 
 def _receive(conn: Connection, worker: int) -> Any:

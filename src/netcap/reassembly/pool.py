@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from ..flows.extract import MIX, addr_words
 from ..metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState
+from ..procs import WorkerError
 from ..records.encode import encode_delimited_sized
 from ..sinks.ncap import EncodeOptions
 from .streams import SegmentBatch, StreamOutput, StreamStage, record_order
@@ -141,16 +142,21 @@ class StreamPool:
     def update(self, parts: list[bytes] | None) -> list[Result]:
         if parts is None:
             return []
-        for conn, blob in zip(self._conns, parts, strict=True):
-            conn.send_bytes(blob)
+        self._send(parts)
         return self._collect([True] * self.count)
 
     def flush(self) -> list[Result]:
-        for conn in self._conns:
-            conn.send_bytes(_FLUSH)
+        self._send([_FLUSH] * self.count)
         out = self._collect([True] * self.count)
         self.close()
         return out
+
+    def _send(self, blobs: list[bytes]) -> None:
+        for conn, blob in zip(self._conns, blobs, strict=True):
+            try:
+                conn.send_bytes(blob)
+            except OSError:
+                raise WorkerError("a stream process is gone") from None
 
     def _collect(self, sent: list[bool]) -> list[Result]:
         outs: list[Result] = []
@@ -160,9 +166,9 @@ class StreamPool:
             try:
                 status, value = conn.recv()
             except EOFError:
-                raise RuntimeError("a stream process exited without a result") from None
+                raise WorkerError("a stream process exited without a result") from None
             if status != "ok":
-                raise RuntimeError(f"stream process: {value}")
+                raise WorkerError(f"stream process: {value}")
             outs.append(value)
         return outs
 
