@@ -150,12 +150,7 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
                                   & ~_PORTS["SSH"][dport[rows]])
         head = gather_u8(data, poff_all[rows[tls_rows]], 3)
         app[tls_rows] = (head[:, 0] == 0x17) & (head[:, 1] == 3) & (head[:, 2] <= 4)
-        src_ip, dst_ip = t.cols["SrcIP"], t.cols["DstIP"]
-        assert isinstance(src_ip, Ragged) and isinstance(dst_ip, Ragged)
-        s_hi, s_lo = addr_words(src_ip.take(rows))
-        d_hi, d_lo = addr_words(dst_ip.take(rows))
-        ports = (sport[rows].astype(np.uint64) << np.uint64(16)) | dport[rows].astype(np.uint64)
-        order, first, group = group_rows([s_hi, s_lo, d_hi, d_lo, ports])
+        order, first, group = _directions(t, rows)
         rank = np.arange(rows.shape[0]) - first[group]  # position within its direction
         o_app = app[order].astype(np.int64)
         before = np.cumsum(o_app) - o_app  # application records earlier in the batch...
@@ -168,7 +163,7 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
     if http is not None:  # HTTP: every segment with data, SYN, FIN or RST
         hrows = np.flatnonzero(http & ((size_all > 0) | syn | closing))
         if hide_bodies and hrows.size:
-            hrows, run_rows, run_len, run_seq = _hide(d, hrows, sport, dport)
+            hrows, run_rows, run_len, run_seq = _hide(d, hrows)
             if run_rows.size:  # each run stands on its last row, from its first byte
                 hidden_len = np.zeros(t.n, np.int64)
                 hidden_len[run_rows] = run_len
@@ -252,13 +247,24 @@ class SegmentBatch:
                             self.pkt[rows])
 
 
+def _directions(t: RecordTable, rows: I64) -> tuple[I64, I64, I64]:
+    """TCP rows grouped by direction (addresses and ports): `group_rows`' result."""
+    src, dst = t.cols["SrcIP"], t.cols["DstIP"]
+    assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+    s_hi, s_lo = addr_words(src.take(rows))
+    d_hi, d_lo = addr_words(dst.take(rows))
+    sport = np.asarray(t.cols["SrcPort"])[rows].astype(np.uint64)
+    dport = np.asarray(t.cols["DstPort"])[rows].astype(np.uint64)
+    return group_rows([s_hi, s_lo, d_hi, d_lo, (sport << np.uint64(16)) | dport])
+
+
 # Bytes of a head line: printable ASCII, tab, CR, LF.
 _TEXT = np.zeros(256, np.bool_)
 _TEXT[0x20:0x7F] = True
 _TEXT[[9, 10, 13]] = True
 
 
-def _hide(d: Decoded, rows: I64, sport: I64, dport: I64) -> tuple[I64, I64, I64, I64]:
+def _hide(d: Decoded, rows: I64) -> tuple[I64, I64, I64, I64]:
     """Of the HTTP segments `rows`: those still shipped, and per run of consecutive
     hidden segments of one direction (contiguous in sequence space, see `segments`) its
     last row, the run's length and its first sequence number."""
@@ -285,12 +291,7 @@ def _hide(d: Decoded, rows: I64, sport: I64, dport: I64) -> tuple[I64, I64, I64,
     hide[cand] = True
     # Runs: a hidden segment joins the previous segment of its direction if that one
     # was hidden too and it continues it in sequence space.
-    src, dst = t.cols["SrcIP"], t.cols["DstIP"]
-    assert isinstance(src, Ragged) and isinstance(dst, Ragged)
-    s_hi, s_lo = addr_words(src.take(rows))
-    d_hi, d_lo = addr_words(dst.take(rows))
-    ports = (sport[rows].astype(np.uint64) << np.uint64(16)) | dport[rows].astype(np.uint64)
-    order, _, group = group_rows([s_hi, s_lo, d_hi, d_lo, ports])
+    order, _, group = _directions(t, rows)
     o_hide, o_seq, o_size, o_group = hide[order], seq[order], size[order], group[order]
     joins = np.zeros(rows.size, np.bool_)
     joins[1:] = ((o_group[1:] == o_group[:-1]) & o_hide[1:] & o_hide[:-1]
