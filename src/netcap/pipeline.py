@@ -177,6 +177,7 @@ class Sink:
     columns: Columns  # what decoding builds (None: everything, for files)
     streams: StreamStage = field(init=False)
     pool: StreamPool | None = None  # the stream stage in processes (parallel runs)
+    _held: StreamOutput | None = None  # the last stream output, applied one step behind
     defrag: Defragmenter = field(default_factory=Defragmenter)
     errors: Counter[str] = field(default_factory=Counter)  # defragmentation's, for stats
 
@@ -213,8 +214,11 @@ class Sink:
         self.defrag.flush()
         self._datagrams([])
         if self.pool is not None:
-            self._pooled(self.pool.flush())
+            for group in self.pool.flush():
+                self._pooled(group)
         else:
+            if self._held is not None:
+                self._streamed(self._held)
             self._streamed(self.streams.flush())
         self._ended(self.flows.flush())
 
@@ -222,11 +226,17 @@ class Sink:
         """Segments (or, from parallel workers, parts already split by partition) into
         the stream stage."""
         if self.pool is None:
+            # One step behind, as the pool's results come: the files are the same
+            # whatever the number of processes.
             assert isinstance(segs, SegmentBatch)
-            self._streamed(self.streams.update(segs))
+            out = self.streams.update(segs)
+            if self._held is not None:
+                self._streamed(self._held)
+            self._held = out
             return
         parts = split(segs, self.pool.count) if isinstance(segs, SegmentBatch) else segs
-        self._pooled(self.pool.update(parts))
+        for group in self.pool.update(parts):
+            self._pooled(group)
 
     def _pooled(self, results: list[PoolResult]) -> None:
         """The stream processes' results for one batch: their metrics, and their encoded

@@ -8,7 +8,7 @@ partition has a `StreamStage` of its own in a forked process.
 
 The decode workers split each batch's segments by partition and pickle each part
 (`split`), so the parent forwards bytes it never unpickles. Per batch the parent sends
-every partition its part and takes back every partition's result before the next batch
+every partition its part and takes back every partition's result, one batch behind
 (`StreamPool.update`), so results merge in input order. A partition counts the metrics
 of its records itself and, when records are written, encodes them, with each record's
 size and canonical sort key (`record_order`): the parent interleaves them
@@ -129,6 +129,7 @@ class StreamPool:
         self.count = count
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
+        self._outstanding = False  # a batch was sent whose results are not taken yet
         for _ in range(count):
             ours, theirs = ctx.Pipe(duplex=True)
             stage = StreamStage(detail=detail, fingerprints=fingerprints)
@@ -139,17 +140,25 @@ class StreamPool:
             self._conns.append(ours)
             self._procs.append(p)
 
-    def update(self, parts: list[bytes] | None) -> list[Result]:
+    def update(self, parts: list[bytes] | None) -> list[list[Result]]:
+        """Send a batch's parts; the results of the batch sent before (one step behind,
+        so the partitions work while the parent takes the next batch from the workers;
+        taken before sending, so neither side can block on a full pipe)."""
         if parts is None:
             return []
+        groups = [self._collect()] if self._outstanding else []
         self._send(parts)
-        return self._collect([True] * self.count)
+        self._outstanding = True
+        return groups
 
-    def flush(self) -> list[Result]:
+    def flush(self) -> list[list[Result]]:
+        """End of input: the last batch's results, then what the partitions held."""
+        groups = [self._collect()] if self._outstanding else []
+        self._outstanding = False
         self._send([_FLUSH] * self.count)
-        out = self._collect([True] * self.count)
+        groups.append(self._collect())
         self.close()
-        return out
+        return groups
 
     def _send(self, blobs: list[bytes]) -> None:
         for conn, blob in zip(self._conns, blobs, strict=True):
@@ -158,11 +167,9 @@ class StreamPool:
             except OSError:
                 raise WorkerError("a stream process is gone") from None
 
-    def _collect(self, sent: list[bool]) -> list[Result]:
+    def _collect(self) -> list[Result]:
         outs: list[Result] = []
-        for conn, was_sent in zip(self._conns, sent, strict=True):
-            if not was_sent:
-                continue
+        for conn in self._conns:
             try:
                 status, value = conn.recv()
             except EOFError:
