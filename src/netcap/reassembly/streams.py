@@ -332,7 +332,9 @@ class StreamOutput:
     tls_handshakes: list[float] = field(default_factory=list)  # ClientHello -> ServerHello, s
 
     def add(self, name: str, pkt: int, rec: dict[str, Any]) -> None:
-        self.records.setdefault(name, []).append((pkt, _raw(rec)))
+        # HTTP and SSH give text as str; the other analyzers give bytes already.
+        self.records.setdefault(name, []).append(
+            (pkt, _raw(rec) if name in _TEXT_RECORDS else rec))
 
     def canonical(self) -> StreamOutput:
         """Records in one order whatever the partitioning (see `pool.py`): by packet
@@ -378,6 +380,9 @@ def _shipped(c: Chunk) -> bytes:
     """A chunk's bytes: only HTTP segments are ever shipped as `Hidden` counts."""
     assert isinstance(c.data, bytes)
     return c.data
+
+
+_TEXT_RECORDS = frozenset({"HTTP", "SSH"})
 
 
 def _raw(rec: dict[str, Any]) -> dict[str, Any]:
