@@ -57,7 +57,9 @@ def test_type_enum_matches() -> None:
     assert ENUM == TYPE_ENUM
 
 
-ADDED = {("TLSClientHello", 29): ("Ja4", "string"), ("HTTP", 31): ("SrcPort", "int32"),
+ADDED = {("TLSClientHello", 29): ("Ja4", "string"),
+         ("TLSClientHello", 30): ("SupportedVersions", "repeated int32"),
+         ("HTTP", 31): ("SrcPort", "int32"),
          ("HTTP", 32): ("DstPort", "int32")}
 # A protobuf map is on the wire a repeated entry message (key = 1, value = 2): we declare
 # the entry (`HTTPMapEntry`), which is not a message of netcap.proto.

@@ -126,7 +126,7 @@ def test_hidden_http_bodies_give_the_same_records() -> None:
     for path in sorted((Path(__file__).parent / "data" / "corpus" / "pcaps").iterdir()):
         outs = []
         for hide in (False, True):
-            stage = StreamStage(detail=False, fingerprints=False)
+            stage = StreamStage(detail=False, fingerprints=frozenset())
             recs: list[tuple[str, dict[str, object]]] = []
             try:
                 for batch in open_capture(str(path), batch_packets=64):  # runs span batches
@@ -190,7 +190,7 @@ def test_a_killed_stream_process_is_a_worker_error() -> None:
     from netcap.reassembly.pool import StreamPool
     from netcap.sinks.ncap import EncodeOptions
 
-    pool = StreamPool(2, detail=False, fingerprints=False, counting=None,
+    pool = StreamPool(2, detail=False, fingerprints=frozenset(), counting=None,
                       encode=EncodeOptions(), write=False)
     pool._procs[1].kill()
     pool._procs[1].join()

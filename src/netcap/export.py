@@ -21,7 +21,7 @@ import numpy as np
 from .decode.batch import decode_batch
 from .flows.extract import summarize
 from .flows.table import ConnectionTable
-from .metrics.state import TEXT_COLUMNS, MetricsState, metric_columns
+from .metrics.state import LIST_COLUMNS, TEXT_COLUMNS, MetricsState, metric_columns
 from .pipeline import (
     CHUNK_BYTES,
     CaptureOptions,
@@ -249,6 +249,9 @@ def _columns(record_type: str, msgs: list[Any]) -> dict[str, Any]:
         if f.kind is FieldKind.MESSAGE and f.repeated:  # sub-records as dicts (DNS
             # questions, DHCP options: the application metrics read them)
             cols[f.name] = [[_message_dict(x) for x in getattr(m, f.name)] for m in msgs]
+            continue
+        if f.repeated and f.name in LIST_COLUMNS:  # repeated numbers the metrics read
+            cols[f.name] = [list(getattr(m, f.name)) for m in msgs]
             continue
         if f.repeated or f.kind in (FieldKind.MESSAGE, FieldKind.BYTES):
             continue

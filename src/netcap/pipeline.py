@@ -41,7 +41,14 @@ from .procs import WorkerError
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
 from .reassembly.pool import Result as PoolResult
 from .reassembly.pool import StreamPool, merge_encoded, split
-from .reassembly.streams import KIND_RECORDS, SegmentBatch, StreamOutput, StreamStage, segments
+from .reassembly.streams import (
+    FINGERPRINTS,
+    KIND_RECORDS,
+    SegmentBatch,
+    StreamOutput,
+    StreamStage,
+    segments,
+)
 from .records.derive import add_payload_columns
 from .records.render import warm_tables
 from .sinks.ncap import (
@@ -184,8 +191,10 @@ class Sink:
     def __post_init__(self) -> None:
         # Records only counted (no files): the analyzers skip what no metric reads.
         labels = self.state.config.extra.get("nc_tls_hellos", ()) if self.state else ()
-        self.streams = StreamStage(detail=self.writer is not None,
-                                   fingerprints=self.writer is not None or "ja3" in labels)
+        self.streams = StreamStage(
+            detail=self.writer is not None,
+            fingerprints=FINGERPRINTS if self.writer is not None
+            else FINGERPRINTS & frozenset(labels))
 
     def start_pool(self, count: int) -> None:
         self.pool = StreamPool(count, self.streams.detail, self.streams.fingerprints,

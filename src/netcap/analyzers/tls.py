@@ -186,7 +186,7 @@ def parse_client_hello(body: bytes) -> dict[str, Any]:
             elif (e - v - 1) & 1:
                 bad = bad or "bad_length"
             else:
-                rec["_versions"] = _u16s(body, v + 1, (e - v - 1) >> 1)
+                rec["SupportedVersions"] = list(_u16s(body, v + 1, (e - v - 1) >> 1))
         elif kind == _STATUS:
             rec["OSCP"] = True
     if bad is not None:
@@ -373,7 +373,7 @@ def ja4(rec: dict[str, Any], transport: str = "t") -> str:
     alpns = rec.get("ALPNs")
     # The extensions' order does not count (browsers shuffle them): sorted, they make one
     # cache entry.
-    return _ja4(transport, rec.get("HandshakeVersion", 0), tuple(rec.get("_versions", ())),
+    return _ja4(transport, rec.get("HandshakeVersion", 0), tuple(rec.get("SupportedVersions", ())),
                 tuple(rec.get("CipherSuites", ())), tuple(sorted(rec.get("Extensions", ()))),
                 tuple(rec.get("SignatureAlgs", ())), alpns[0] if alpns else b"")
 

@@ -158,11 +158,20 @@ _TEXT_LABELS = frozenset({"host", "user_agent", "content_type", "sni", "ja3", "j
 # The text fields the record metrics read (records read back from files keep them).
 TEXT_COLUMNS = frozenset(_EXTRA_COLUMNS[x] for x in _TEXT_LABELS) | {"Ja3s", "Ident"}
 _MAX_LABEL_TEXT = 128
+# The repeated number fields the record metrics read (kept for records read from files).
+LIST_COLUMNS = frozenset({"SupportedVersions"})
 
 
 def _text(v: Any) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else ("" if v is None else
                                                                      str(v))
+
+
+def _offered(supported: Any, legacy: Any) -> int:
+    """A ClientHello's highest version: of supported_versions without GREASE values
+    (RFC 8701: 0x?A?A), else the legacy version field."""
+    versions = [v for v in supported or () if v & 0x0F0F != 0x0A0A]
+    return max(versions) if versions else int(legacy or 0)
 
 
 def _label_text(v: Any) -> str:
@@ -183,7 +192,6 @@ _SSH_LABELS = [(side, v, k) for side in ("client", "server") for v in _SSH_VERSI
 
 _TLS_VERSION = {0x0304: "tls1.3", 0x0303: "tls1.2", 0x0302: "tls1.1", 0x0301: "tls1.0",
                 0x0300: "ssl3"}
-_JA4_VERSION = {"13": "tls1.3", "12": "tls1.2", "11": "tls1.1", "10": "tls1.0", "s3": "ssl3"}
 _TLS_VERSIONS = ("tls1.3", "tls1.2", "tls1.1", "tls1.0", "ssl3", "other")
 _TLS_VERSION_INDEX = {v: i for i, v in enumerate(_TLS_VERSIONS)}
 
@@ -206,7 +214,8 @@ _RECORD_COLUMNS: dict[str, frozenset[str]] = {
 STREAM_RECORD_COLUMNS: dict[str, frozenset[str]] = {
     "HTTP": frozenset({"Method", "StatusCode", "FirstByteAfter", "ResContentLength", "Host",
                        "UserAgent", "ResContentType"}),
-    "TLSClientHello": frozenset({"Ja4", "Ja3", "SNI"}),
+    "TLSClientHello": frozenset({"SupportedVersions", "HandshakeVersion", "Ja4", "Ja3",
+                                 "SNI"}),
     "TLSServerHello": frozenset({"SupportedVersion", "Version", "Ja3s"}),
     "SSH": frozenset({"Ident", "HASSH", "IsClient"}),
 }
@@ -538,10 +547,11 @@ class MetricsState:
                                      col("Duration"), col("TotalSize"))
         elif name == "DNS":
             self._dns_metrics(cols, n)
-        elif name == "TLSClientHello":  # the version offered: JA4's version field
-            ja4s = [_text(v) for v in values(cols.get("Ja4"), n)]
-            tls = np.fromiter((_TLS_VERSION_INDEX[_JA4_VERSION.get(fp[1:3], "other")]
-                               for fp in ja4s), np.int64, n)
+        elif name == "TLSClientHello":  # the highest version offered (as JA4's)
+            tls = np.fromiter((_TLS_VERSION_INDEX[_TLS_VERSION.get(_offered(s, h), "other")]
+                               for s, h in zip(values(cols.get("SupportedVersions"), n),
+                                               values(cols.get("HandshakeVersion"), n),
+                                               strict=True)), np.int64, n)
             self._count_by("nc_tls_hellos", tls, [("client", v) for v in _TLS_VERSIONS],
                            cols)
         elif name == "TLSServerHello":  # the version chosen

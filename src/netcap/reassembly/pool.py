@@ -123,7 +123,7 @@ def merge_encoded(parts: list[Encoded]) -> dict[str, tuple[bytes, int]]:
 
 
 class StreamPool:
-    def __init__(self, count: int, detail: bool, fingerprints: bool,
+    def __init__(self, count: int, detail: bool, fingerprints: frozenset[str],
                  counting: LabelConfig | None, encode: EncodeOptions, write: bool) -> None:
         ctx = multiprocessing.get_context("fork")
         self.count = count

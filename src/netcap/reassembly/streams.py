@@ -72,6 +72,7 @@ KIND_RECORDS: dict[str, tuple[str, ...]] = {
 STREAM_RECORDS = frozenset(r for rs in KIND_RECORDS.values() for r in rs)
 TCP_SEGMENT_COLUMNS = frozenset({"SeqNum", "SYN", "FIN", "RST", "_poff", "PayloadSize"})
 ALL_KINDS = frozenset(KIND_RECORDS)
+FINGERPRINTS = frozenset({"ja3", "ja4"})
 
 # (src address, src port, dst address, dst port, seq, flags, payload, time, packet number);
 # flags: SYN 1, FIN 2, RST 4.
@@ -431,12 +432,11 @@ def _flow(key: Key) -> str:
 
 class StreamStage:
     """`detail`: records are written, so complete (HTTP header maps, cookies, query
-    parameters); without, only what the metrics read. `fingerprints`: compute JA3/JA3S
-    (for records, or opt-in labels); JA4 is always computed (its version field is the
-    offered TLS version the metrics count)."""
+    parameters); without, only what the metrics read. `fingerprints`: which of "ja3"
+    (JA3 and JA3S) and "ja4" to compute (for records, or opt-in labels)."""
 
     def __init__(self, max_streams: int = 10_000, max_buffer: int = 256 * 1024,
-                 detail: bool = True, fingerprints: bool = True,
+                 detail: bool = True, fingerprints: frozenset[str] = FINGERPRINTS,
                  max_total: int = 64 << 20) -> None:
         self.max_streams = max_streams
         self.max_buffer = max_buffer  # out-of-order bytes per direction
@@ -654,16 +654,16 @@ class StreamStage:
                            DstPort=key[3])
                 if htype == 1:
                     self._client_hello.setdefault(key, c.ts)
-                    if self.fingerprints:
+                    if "ja3" in self.fingerprints:
                         rec["Ja3"] = ja3(rec)[1].encode()
-                    rec["Ja4"] = ja4(rec).encode()
-                    rec.pop("_versions", None)
+                    if "ja4" in self.fingerprints:
+                        rec["Ja4"] = ja4(rec).encode()
                     out.add("TLSClientHello", pkt, rec)
                 else:
                     start = self._client_hello.pop((key[2], key[3], key[0], key[1]), None)
                     if start is not None and c.ts >= start:
                         out.tls_handshakes.append((c.ts - start) / 1e9)
-                    if self.fingerprints:
+                    if "ja3" in self.fingerprints:
                         rec["Ja3s"] = ja3s(rec)[1].encode()
                     out.add("TLSServerHello", pkt, rec)
             if d.done:

@@ -475,6 +475,8 @@ record(
     f(27, "DstPort", I32, "server port"),
     f(28, "Extensions", I32, "extension types, in order", repeated=True),
     f(29, "Ja4", STR, "JA4 fingerprint (TLS client; added here, not in the Go Netcap)"),
+    f(30, "SupportedVersions", I32, "supported_versions extension: the versions offered, in"
+      " order (added here, not in the Go Netcap)", repeated=True),
 )
 
 record(
