@@ -478,3 +478,25 @@ def test_application_metrics_and_text_labels() -> None:
     client = [k for k in mt if k.startswith('nc_tls_hellos_total{hello="client"')]
     assert client and 'sni="apis.google.com"' in client[0] and 'ja4="t' in client[0]
     assert any(k.startswith('nc_tls_hellos_total{hello="server",ja3="') for k in mt)
+
+
+def test_backfill_counts_stream_records_in_their_own_step(tmp_path: Path) -> None:
+    """Backfill samples stream-analyzer records at the step of packet time they complete
+    in (not a step later): each TLS hello of FoxIO's capture is in the first sample
+    after its packet time."""
+    capture = PCAPS / "ja4_tls-handshake.pcapng"
+    out = tmp_path / "records"
+    om = tmp_path / "tls.om"
+    r = subprocess.run([*net_cmd(), "export", "-read", str(capture), "-exit", "-backfill",
+                        str(om), "-step", "1s", "-out", str(out), "-address", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    from netcap.sources.ncap import NcapReader
+
+    hellos = sorted(m.Timestamp for m in NcapReader(str(out / "TLSClientHello.ncap.gz")))
+    samples = [(int(ln.split()[2].split(".")[0]), float(ln.split()[1]))
+               for ln in om.read_text().splitlines()
+               if ln.startswith('nc_audit_records_total{type="TLSClientHello"}')]
+    assert len(hellos) > 50 and samples
+    for t, count in samples:  # a sample at second t counts what happened before t
+        assert count == sum(h < t * 10**9 for h in hellos), (t, count)

@@ -185,7 +185,8 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
     backfill = opts.backfill
     packets = 0
     clock = 0
-    sink = Sink(writer, state, ConnectionTable(opts.max_flows), opts.encode, columns)
+    sink = Sink(writer, state, ConnectionTable(opts.max_flows), opts.encode, columns,
+                lag=False)  # stream records count in the slice of time they complete in
     with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
         for batch in src:
             decoded = decode_batch(batch, columns=columns,

@@ -185,6 +185,9 @@ class Sink:
     streams: StreamStage = field(init=False)
     pool: StreamPool | None = None  # the stream stage in processes (parallel runs)
     _held: StreamOutput | None = None  # the last stream output, applied one step behind
+    # One step behind (as the pool's results come), so files do not depend on the number
+    # of processes; off for replay and backfill, where a step is a slice of packet time.
+    lag: bool = True
     defrag: Defragmenter = field(default_factory=Defragmenter)
     errors: Counter[str] = field(default_factory=Counter)  # defragmentation's, for stats
 
@@ -235,10 +238,11 @@ class Sink:
         """Segments (or, from parallel workers, parts already split by partition) into
         the stream stage."""
         if self.pool is None:
-            # One step behind, as the pool's results come: the files are the same
-            # whatever the number of processes.
             assert isinstance(segs, SegmentBatch)
             out = self.streams.update(segs)
+            if not self.lag:
+                self._streamed(out)
+                return
             if self._held is not None:
                 self._streamed(self._held)
             self._held = out
