@@ -33,15 +33,12 @@ import ipaddress
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..analyzers.dns import parse_dns
-from ..analyzers.http import HttpConnection
-from ..analyzers.ssh import SshReader
-from ..analyzers.tls import HelloReader, ja3, ja3s, ja4
 from ..decode.batch import Decoded
 from ..decode.errors import DecodeError, describe
 from ..flows.extract import addr_words, group_rows
@@ -49,6 +46,11 @@ from ..gather import gather_u8
 from ..records.table import Ragged, RecordTable
 from ..records.types import RECORDS
 from .tcp import Chunk, Hidden, Stream
+
+if TYPE_CHECKING:  # imported when a stream first needs them (start-up time of export)
+    from ..analyzers.http import HttpConnection
+    from ..analyzers.ssh import SshReader
+    from ..analyzers.tls import HelloReader
 
 __all__ = ["KIND_RECORDS", "STREAM_PORTS", "STREAM_RECORDS", "Segment", "SegmentBatch",
            "StreamStage", "record_order", "segments"]
@@ -516,10 +518,16 @@ class StreamStage:
         """The analyzer for the direction's kind (HTTP: shared with the other side)."""
         kind = d.kind
         if kind == "TLS":
+            from ..analyzers.tls import HelloReader
+
             d.tls = HelloReader()
         elif kind == "SSH":
+            from ..analyzers.ssh import SshReader
+
             d.ssh = SshReader(d.from_client)
         elif kind == "HTTP":
+            from ..analyzers.http import HttpConnection
+
             back = self._dirs.get((key[2], key[3], key[0], key[1]))
             d.http = back.http if back is not None and back.http is not None \
                 else HttpConnection(self.detail)
@@ -633,6 +641,8 @@ class StreamStage:
 
     def _tls(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
              out: StreamOutput) -> None:
+        from ..analyzers.tls import ja3, ja3s, ja4
+
         assert d.tls is not None
         for c in chunks:
             if c.skip:
