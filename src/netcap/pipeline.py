@@ -522,7 +522,8 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
         relay = not src.compressed
         seed = src.handover() if relay else None
-    warm_tables()  # built once, shared with the forked workers
+    if opts.out is not None or (opts.labels is not None and opts.labels.extra):
+        warm_tables()  # text of addresses: built once, shared with the forked workers
     ctx = multiprocessing.get_context("fork")
     results = [ctx.Pipe(duplex=False) for _ in range(count)]  # (parent end, worker end)
     ring = [ctx.Pipe(duplex=False) for _ in range(count)] if relay else []  # into worker i
