@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # imported when a stream first needs them (start-up time of e
     from ..analyzers.ssh import SshReader
     from ..analyzers.tls import HelloReader
 
-__all__ = ["KIND_RECORDS", "STREAM_PORTS", "STREAM_RECORDS", "Segment", "SegmentBatch",
+__all__ = ["KIND_RECORDS", "STREAM_PORTS", "Segment", "SegmentBatch",
            "StreamStage", "record_order", "segments"]
 
 I64 = npt.NDArray[np.int64]
@@ -71,7 +71,6 @@ STREAM_PORTS: dict[int, str] = {53: "DNS", **{p: "TLS" for p in _TLS_PORTS},
 KIND_RECORDS: dict[str, tuple[str, ...]] = {
     "DNS": ("DNS",), "TLS": ("TLSClientHello", "TLSServerHello"), "HTTP": ("HTTP",),
     "SSH": ("SSH",)}
-STREAM_RECORDS = frozenset(r for rs in KIND_RECORDS.values() for r in rs)
 TCP_SEGMENT_COLUMNS = frozenset({"SeqNum", "SYN", "FIN", "RST", "_poff", "PayloadSize"})
 ALL_KINDS = frozenset(KIND_RECORDS)
 FINGERPRINTS = frozenset({"ja3", "ja4"})

@@ -149,19 +149,21 @@ class Stream:
         """Bytes waiting out of order."""
         return self._buffered
 
-    def shed(self) -> list[Chunk]:
-        """Give up waiting (memory is short): what is buffered, in order, with the gaps
-        before each piece; the stream goes on after it (counted as an overflow)."""
-        self.overflows += 1
+    def _drain(self) -> list[Chunk]:
+        """Everything buffered, in order, with the gaps before each piece."""
         out: list[Chunk] = []
         while self._pending:
             out += self._skip_to_first()
         return out
 
+    def shed(self) -> list[Chunk]:
+        """Give up waiting (memory is short): `_drain`, and the stream goes on after it
+        (counted as an overflow)."""
+        self.overflows += 1
+        return self._drain()
+
     def flush(self) -> list[Chunk]:
         """Everything still buffered, in order, with the gaps between (end of input)."""
-        out: list[Chunk] = []
-        while self._pending:
-            out += self._skip_to_first()
+        out = self._drain()
         self.finished = True
         return out
