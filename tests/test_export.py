@@ -314,26 +314,36 @@ def test_opt_in_labels_budget_and_expiry() -> None:
         len(k) == 4 for k in state.snapshot().counters["nc_tcp_segments"])
 
 
-@pytest.mark.parametrize("everything", [False, True])
-def test_metrics_only_decoding_counts_the_same(everything: bool) -> None:
+@pytest.mark.parametrize(("everything", "stages"), [(False, True), (True, True),
+                                                    (False, False)])
+def test_metrics_only_decoding_counts_the_same(everything: bool, stages: bool) -> None:
     """Decoding for metrics alone builds only the columns the metrics read: on every
-    corpus capture, with no opt-in labels and with all of them (and entropy), the counts
-    equal those from complete records (so the column list cannot drift)."""
+    corpus capture, with no opt-in labels and with all of them (and entropy), and with
+    the later stages' columns left out (their record types excluded), the counts equal
+    those from complete records (so the column lists cannot drift)."""
     from netcap.decode.batch import decode_batch
-    from netcap.metrics.state import LabelConfig, MetricsState, metric_columns
+    from netcap.metrics.state import LabelConfig, MetricsState
+    from netcap.pipeline import counting_columns
     from netcap.records.derive import add_payload_columns
+    from netcap.sinks.ncap import EncodeOptions
     from netcap.sources.capture import CaptureError, open_capture
 
     extra = {f.name: f.optional for f in FAMILIES.values() if f.optional}
     config = LabelConfig(extra if everything else {}, budget=100_000)
-    columns = metric_columns(config, entropy=everything)
+    # Excluding these skips flows, the datagram analyzers and the stream stage.
+    exclude = frozenset() if stages else frozenset(
+        {"Connection", "DNS", "NTP", "DHCPv4", "TLSClientHello", "TLSServerHello",
+         "HTTP", "SSH"})
+    columns = counting_columns(config, EncodeOptions(entropy=everything, exclude=exclude))
+    if not stages:
+        assert "SrcIP" not in columns["TCP"] and "SrcIP" not in columns["UDP"]
     full, lean = MetricsState(config), MetricsState(config)
     packets = 0
     for path in sorted(PCAPS.iterdir()):
         try:
             for batch in open_capture(str(path), batch_packets=512):
                 for state, cols in ((full, None), (lean, columns)):
-                    d = decode_batch(batch, columns=cols)
+                    d = decode_batch(batch, columns=cols, analyze=stages)
                     if everything:
                         for table in d.tables.values():
                             add_payload_columns(table, batch.data, False, True)

@@ -21,12 +21,13 @@ import numpy as np
 from .decode.batch import decode_batch
 from .flows.extract import summarize
 from .flows.table import ConnectionTable
-from .metrics.state import LIST_COLUMNS, TEXT_COLUMNS, MetricsState, metric_columns
+from .metrics.state import LIST_COLUMNS, TEXT_COLUMNS, MetricsState
 from .pipeline import (
     CHUNK_BYTES,
     CaptureOptions,
     Sink,
     counted,
+    counting_columns,
     run_capture,
     runs_analyzers,
     stream_segments,
@@ -165,8 +166,7 @@ def _stepped_capture(path: str, out: str | None, state: MetricsState, opts: Expo
         step = min(step, _REPLAY_SLICE_NS)
     writer = NcapWriter(out, path, opts.encode) if out is not None else None
     # Records to write must be complete; for counting alone, the metric columns do.
-    columns = None if writer is not None else metric_columns(state.config,
-                                                             opts.encode.entropy)
+    columns = None if writer is not None else counting_columns(state.config, opts.encode)
     try:
         truncation = _stepped_batches(path, state, opts, pacer, step, writer, columns)
     except BaseException:

@@ -306,7 +306,15 @@ def _columns(opts: CaptureOptions) -> Columns:
     """Without files to write, only the columns the metrics read are built."""
     if opts.out is not None:
         return None
-    return metric_columns(opts.labels or LabelConfig(), opts.encode.entropy)
+    return counting_columns(opts.labels or LabelConfig(), opts.encode)
+
+
+def counting_columns(labels: LabelConfig, encode: EncodeOptions) -> dict[str, frozenset[str]]:
+    """The columns to decode for counting alone: the metrics' and those of the stages
+    that run for the wanted record types (-include/-exclude)."""
+    return metric_columns(labels, encode.entropy, flows=encode.wanted("Connection"),
+                          datagrams=runs_analyzers(encode),
+                          streams=bool(_stream_kinds(encode)))
 
 
 def runs_analyzers(encode: EncodeOptions) -> bool:

@@ -23,7 +23,7 @@ from ..analyzers.datagrams import UDP_COLUMNS
 from ..decode.batch import Decoded
 from ..decode.errors import REASONS
 from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
-from ..flows.extract import TCP_COLUMNS
+from ..flows.extract import FLOW_COLUMNS, TCP_COLUMNS
 from ..reassembly.ip import FRAGMENT_COLUMNS
 from ..reassembly.streams import TCP_SEGMENT_COLUMNS
 from ..records.render import render_column
@@ -204,8 +204,8 @@ _RECORD_COLUMNS: dict[str, frozenset[str]] = {
     "IPv4": frozenset({"Protocol", "Length", "Flags", "FragOffset"}),
     "IPv6": frozenset({"NextHeader", "Length"}),
     "TCP": frozenset({"SrcPort", "DstPort", "FIN", "SYN", "RST", "PSH", "ACK", "URG",
-                      "PayloadSize"}) | TCP_COLUMNS | TCP_SEGMENT_COLUMNS,  # + flows, streams
-    "UDP": frozenset({"SrcPort", "DstPort", "PayloadSize"}) | UDP_COLUMNS,  # + analyzers
+                      "PayloadSize"}),
+    "UDP": frozenset({"SrcPort", "DstPort", "PayloadSize"}),
     "ICMPv4": frozenset({"TypeCode"}),
     "ICMPv6": frozenset({"TypeCode"}),
 }
@@ -224,10 +224,20 @@ _FAMILY_RECORDS = {"nc_ethernet_frames": ("Ethernet",), "nc_ip_packets": ("IPv4"
                    "nc_tcp_segments": ("TCP",), "nc_udp_datagrams": ("UDP",)}
 
 
-def metric_columns(config: LabelConfig, entropy: bool) -> dict[str, frozenset[str]]:
+def metric_columns(config: LabelConfig, entropy: bool, *, flows: bool = True,
+                   datagrams: bool = True, streams: bool = True) -> dict[str, frozenset[str]]:
     """Per record type, the columns counting needs with these opt-in labels (and the
-    payload columns, for entropy)."""
+    payload columns, for entropy), plus those the later stages read from the decoded
+    batch when they run: the connection table (`flows`), the datagram analyzers and the
+    stream segments (addresses cost most: they are built only when one of these runs)."""
     cols = dict(_RECORD_COLUMNS)
+    if flows:
+        cols["TCP"] |= TCP_COLUMNS
+        cols["UDP"] |= FLOW_COLUMNS
+    if datagrams:
+        cols["UDP"] |= UDP_COLUMNS
+    if streams:
+        cols["TCP"] |= TCP_SEGMENT_COLUMNS
     for name, need in FRAGMENT_COLUMNS.items():  # the fragments go to reassembly
         cols[name] = cols.get(name, frozenset()) | need
     for fam, labels in config.extra.items():
