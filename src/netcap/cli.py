@@ -81,6 +81,63 @@ def _flow_flags(p: _Parser) -> None:
                         " early and are counted as evicted (default 100000)")
 
 
+def _live_flags(p: _Parser) -> None:
+    p.add_argument("-iface", "--iface", metavar="IF",
+                   help="capture live from this interface (see -interfaces)")
+    p.bool_flag("interfaces", "list the network interfaces and exit")
+    p.bool_flag("promisc", "live capture: put the interface in promiscuous mode",
+                default=True)
+    p.add_argument("-snaplen", "--snaplen", metavar="N", type=int, default=1514,
+                   help="live capture: bytes kept of each packet (default 1514)")
+    p.add_argument("-bpf", "--bpf", metavar="EXPR",
+                   help="only packets matching this tcpdump-syntax filter (live and files)")
+    p.add_argument("-flush-interval", "--flush-interval", metavar="DURATION", default="5s",
+                   help="live capture: write audit-record files out this often (default 5s)")
+
+
+def _live_checks(p: _Parser, a: argparse.Namespace, inputs: list[str]) -> float:
+    """Flag combinations of live capture; returns the flush interval in seconds."""
+    if a.iface is not None and inputs:
+        p.error("-iface and file inputs exclude each other")
+    if not 1 <= a.snaplen <= 262144:
+        p.error("-snaplen must be between 1 and 262144")
+    flush_ns = _duration_ns(a.flush_interval)
+    if not flush_ns or flush_ns <= 0:
+        p.error(f"bad -flush-interval {a.flush_interval!r}: want a duration such as 5s")
+    if a.bpf is not None:
+        from .sources.live import LiveError, check_bpf
+
+        try:
+            check_bpf(a.bpf)
+        except LiveError as e:
+            print(f"{p.prog}: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+    return flush_ns / 1e9
+
+
+def _print_interfaces() -> int:
+    from .sources.live import list_interfaces
+
+    rows = [(str(i.index), i.name, ",".join(i.flags) or "-", i.mac or "-", str(i.mtu),
+             " ".join(i.addresses) or "-") for i in list_interfaces()]
+    head = ("INDEX", "NAME", "FLAGS", "MAC", "MTU", "ADDRESSES")
+    widths = [max(len(r[k]) for r in [head, *rows]) for k in range(len(head) - 1)]
+    for r in [head, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    return 0
+
+
+def _stop_on_signals() -> Any:
+    """An event set by SIGINT or SIGTERM (a live capture then closes its files)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
 def _selection(p: _Parser, a: argparse.Namespace
                ) -> tuple[frozenset[str] | None, frozenset[str]]:
     """-include/-exclude as record-type sets, and -max-flows checked (capture, export)."""
@@ -95,7 +152,7 @@ def _selection(p: _Parser, a: argparse.Namespace
 def _capture(argv: Sequence[str]) -> int:
     p = _Parser(prog="net capture",
                 description="Decode a capture file into audit-record files, one per type.")
-    p.add_argument("-read", "--read", metavar="FILE", required=True,
+    p.add_argument("-read", "--read", metavar="FILE",
                    help="pcap or pcapng file (gzip-compressed too)")
     p.add_argument("-out", "--out", metavar="DIR", default=".",
                    help="directory for the <Type>.ncap.gz files (default .)")
@@ -111,20 +168,29 @@ def _capture(argv: Sequence[str]) -> int:
                    help="decoding processes (default: one per CPU for inputs of 16 MiB"
                         " or more; 1 = no extra processes)")
     _flow_flags(p)
+    _live_flags(p)
     a = p.parse_args(argv)
+    if a.interfaces:
+        return _print_interfaces()
     if a.workers < 0:
         p.error("-workers must be 0 or more")
+    if (a.read is None) == (a.iface is None):
+        p.error("give one input: -read FILE or -iface IF")
+    flush = _live_checks(p, a, [a.read] if a.read else [])
     include, exclude = _selection(p, a)
 
     from .pipeline import CaptureOptions, WorkerError, run_capture
     from .sinks.ncap import EncodeOptions
     from .sources.capture import CaptureError
 
+    encode = EncodeOptions(compress=a.compress, payload=a.payload, entropy=a.entropy,
+                           include=include, exclude=exclude)
+    if a.iface is not None:
+        return _capture_live(a, encode, flush)
     try:
         stats = run_capture(CaptureOptions(
             read=a.read, out=a.out, workers=a.workers, max_flows=a.max_flows,
-            encode=EncodeOptions(compress=a.compress, payload=a.payload, entropy=a.entropy,
-                                 include=include, exclude=exclude),
+            encode=encode, bpf=a.bpf,
         ))
     except CaptureError as e:
         print(f"net capture: {e}", file=sys.stderr)
@@ -143,6 +209,35 @@ def _capture(argv: Sequence[str]) -> int:
         print(f"net capture: warning: {t.path}: {t.reason} at byte {t.offset};"
               f" {stats.packets} complete packets before it were decoded", file=sys.stderr)
         return 1
+    return 0
+
+
+def _capture_live(a: argparse.Namespace, encode: Any, flush: float) -> int:
+    from .live import LiveOptions, open_live, run_live
+    from .sources.live import LiveError
+
+    opts = LiveOptions(iface=a.iface, out=a.out, encode=encode, snaplen=a.snaplen,
+                       promisc=a.promisc, bpf=a.bpf, flush_seconds=flush,
+                       max_flows=a.max_flows)
+    try:
+        src = open_live(opts)
+    except LiveError as e:
+        print(f"net capture: {e}", file=sys.stderr)
+        return 2
+    stop = _stop_on_signals()
+    if not a.quiet:
+        print(f"net capture: capturing on {a.iface} into {a.out} (Ctrl-C to stop)",
+              file=sys.stderr, flush=True)
+    try:
+        stats = run_live(src, opts, None, stop)
+    except LiveError as e:
+        print(f"net capture: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"net capture: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    if not a.quiet:
+        _summary(stats, a.out)
     return 0
 
 
@@ -281,9 +376,15 @@ def _export(argv: Sequence[str]) -> int:
                    help="comma-separated record types not to count or write (e.g."
                         " Connection,DNS: their stages are skipped too)")
     _flow_flags(p)
+    _live_flags(p)
     p.bool_flag("quiet", "print no summary")
     a = p.parse_args(argv)
+    if a.interfaces:
+        return _print_interfaces()
     inputs_given = [*a.read, *a.dir, *a.paths]
+    flush = _live_checks(p, a, inputs_given)
+    if a.iface is not None and (a.replay or a.backfill or a.exit):
+        p.error("-replay, -backfill and -exit apply to file inputs, not -iface")
     if not a.speed > 0:
         p.error("-speed must be above 0")
     include, exclude = _selection(p, a)
@@ -294,49 +395,61 @@ def _export(argv: Sequence[str]) -> int:
     step_ns = _duration_ns(a.step)
     if step_ns is None or step_ns <= 0:
         p.error(f"bad -step {a.step!r}: want a duration such as 15s, 1m or 500ms")
-    if not inputs_given:
-        p.error("no input: give -read FILE, -dir DIR or a directory")
+    if not inputs_given and a.iface is None:
+        p.error("no input: give -read FILE, -dir DIR, a directory or -iface IF")
     host, _, port_text = a.address.rpartition(":")
     if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
         p.error(f"bad -address {a.address!r}: want HOST:PORT")
     host = host.strip("[]") or "127.0.0.1"
-
-    import signal
-    import threading
 
     from .export import ExportError, ExportOptions, expand_inputs, run_export
     from .exporter.server import Exporter
     from .metrics.collector import make_registry
     from .metrics.state import MetricsState
     from .procs import WorkerError
+    from .sinks.ncap import EncodeOptions
 
-    try:
-        inputs = expand_inputs(inputs_given)
-    except ExportError as e:
-        print(f"net export: {e}", file=sys.stderr)
-        return 2
+    encode = EncodeOptions(entropy=a.entropy, include=include, exclude=exclude)
+    live: Any = None
+    if a.iface is not None:  # opened first: a bad interface is the one error to show
+        from .live import LiveOptions, open_live
+        from .sources.live import LiveError
+
+        live_opts = LiveOptions(iface=a.iface, out=a.out, encode=encode, snaplen=a.snaplen,
+                                promisc=a.promisc, bpf=a.bpf, flush_seconds=flush,
+                                max_flows=a.max_flows, labels=labels)
+        try:
+            live = open_live(live_opts)
+        except LiveError as e:
+            print(f"net export: {e}", file=sys.stderr)
+            return 2
+    else:
+        try:
+            inputs = expand_inputs(inputs_given)
+        except ExportError as e:
+            print(f"net export: {e}", file=sys.stderr)
+            return 2
     state = MetricsState(labels)
     try:
         server = Exporter(make_registry(state), host, int(port_text))
     except OSError as e:
         print(f"net export: cannot serve on {a.address}: {e.strerror or e}", file=sys.stderr)
+        if live is not None:
+            live.close()
         return 2
     server.start()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = _stop_on_signals()
+    if live is not None:
+        return _export_live(live, live_opts, state, stop, server, a.quiet, host)
     try:
         from .sinks.backfill import Backfill
-        from .sinks.ncap import EncodeOptions
 
         backfill = Backfill(a.backfill, step_ns) if a.backfill else None
-        result = run_export(ExportOptions(inputs=tuple(inputs), out=a.out,
-                                          encode=EncodeOptions(entropy=a.entropy,
-                                                               include=include,
-                                                               exclude=exclude),
+        result = run_export(ExportOptions(inputs=tuple(inputs), out=a.out, encode=encode,
                                           max_flows=a.max_flows,
                                           workers=max(a.workers, 0), backfill=backfill,
-                                          replay_speed=a.speed if a.replay else None),
+                                          replay_speed=a.speed if a.replay else None,
+                                          bpf=a.bpf),
                             state)
     except ExportError as e:
         print(f"net export: {e}", file=sys.stderr)
@@ -357,6 +470,27 @@ def _export(argv: Sequence[str]) -> int:
         stop.wait()
     server.stop()
     return 1 if result.truncated else 0
+
+
+def _export_live(src: Any, opts: Any, state: Any, stop: Any, server: Any, quiet: bool,
+                 host: str) -> int:
+    from .live import run_live
+    from .sources.live import LiveError
+
+    if not quiet:
+        print(f"net export: capturing on {opts.iface}; metrics on"
+              f" http://{host}:{server.port}/metrics (Ctrl-C to stop)", file=sys.stderr,
+              flush=True)
+    try:
+        stats = run_live(src, opts, state, stop)
+    except LiveError as e:
+        print(f"net export: {e}", file=sys.stderr)
+        return 2
+    finally:
+        server.stop()
+    if not quiet:
+        print(f"net export: {opts.iface}: {stats.packets} packets", file=sys.stderr)
+    return 0
 
 
 _COMMANDS = {

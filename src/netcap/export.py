@@ -39,6 +39,7 @@ from .records.schema import Render
 from .records.types import RECORDS
 from .sinks.backfill import Backfill
 from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch
+from .sources.bpf import bpf_filter
 from .sources.capture import CaptureError, Truncation, open_capture
 from .sources.ncap import NcapError, NcapReader, is_ncap
 
@@ -56,6 +57,7 @@ class ExportOptions:
     backfill: Backfill | None = None  # sample metrics at packet time (captures only)
     replay_speed: float | None = None  # pace captures by packet time (1.0: real time)
     max_flows: int = 100_000  # connection table size
+    bpf: str | None = None  # tcpdump-syntax filter for captures (not audit records)
 
 
 @dataclass
@@ -114,7 +116,8 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
                 stats = run_capture(CaptureOptions(read=path, out=out, encode=opts.encode,
                                                    workers=opts.workers, metrics=True,
                                                    labels=state.config,
-                                                   max_flows=opts.max_flows), state)
+                                                   max_flows=opts.max_flows,
+                                                   bpf=opts.bpf), state)
                 packets, t = stats.packets, stats.truncation
             result.packets += packets
             truncated = None if t is None else f"{t.path}: {t.reason} at byte {t.offset}"
@@ -189,6 +192,8 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
                 lag=False)  # stream records count in the slice of time they complete in
     with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
         for batch in src:
+            if opts.bpf:
+                batch = bpf_filter(batch, opts.bpf)
             decoded = decode_batch(batch, columns=columns,
                                    analyze=runs_analyzers(opts.encode))
             if writer is not None:  # before the metrics' entropy columns are added

@@ -60,6 +60,7 @@ from .sinks.ncap import (
     file_bytes,
 )
 from .sources.batch import PacketBatch
+from .sources.bpf import bpf_filter
 from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
 
 __all__ = ["CaptureOptions", "RunStats", "Sink", "WorkerError", "counted", "run_capture",
@@ -113,6 +114,7 @@ class CaptureOptions:
     max_flows: int = 100_000  # connection table size (past it, least recent flows end)
     # Set for parallel runs: workers split stream segments into this many parts (pool.py).
     stream_parts: int = 0
+    bpf: str | None = None  # tcpdump-syntax filter: only matching packets are decoded
 
 
 def _keep_heap() -> None:
@@ -154,7 +156,7 @@ def run_capture(opts: CaptureOptions, state: MetricsState | None = None) -> RunS
     _keep_heap()
     writer = NcapWriter(opts.out, opts.read, opts.encode) if opts.out is not None else None
     sink = Sink(writer, state if opts.metrics else None, ConnectionTable(opts.max_flows),
-                 opts.encode, _columns(opts))
+                 opts.encode, decode_columns(opts))
     n = _workers(opts)
     try:
         stats = _run_single(opts, sink) if n == 1 else _run_parallel(opts, sink, n)
@@ -221,6 +223,14 @@ class Sink:
             self._ended(self.flows.update(flows))
         if frags is not None:
             self._datagrams(self.defrag.add(frags))
+
+    def advance(self, now: int) -> None:
+        """The packet clock moved to `now` (wall time, in a live capture): flows and
+        fragments that timed out by then end, though no packet came to say so."""
+        self.defrag.advance(now)
+        self._datagrams([])
+        if self.encode.wanted("Connection"):
+            self._ended(self.flows.advance(now))
 
     def finish(self) -> None:
         self.defrag.flush()
@@ -302,7 +312,7 @@ class Sink:
             self.writer.append({"Connection": encode_table(ended.records, self.encode)})
 
 
-def _columns(opts: CaptureOptions) -> Columns:
+def decode_columns(opts: CaptureOptions) -> Columns:
     """Without files to write, only the columns the metrics read are built."""
     if opts.out is not None:
         return None
@@ -344,12 +354,14 @@ def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
                    decoded.error)
 
 
-def _process(batch: PacketBatch, opts: CaptureOptions) -> tuple[
+def process_batch(batch: PacketBatch, opts: CaptureOptions) -> tuple[
         str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
         SegmentBatch | list[bytes] | None, list[Fragment] | None]:
     """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
     t0 = time.perf_counter()
-    decoded = decode_batch(batch, columns=_columns(opts), analyze=runs_analyzers(opts.encode))
+    if opts.bpf:
+        batch = bpf_filter(batch, opts.bpf)
+    decoded = decode_batch(batch, columns=decode_columns(opts), analyze=runs_analyzers(opts.encode))
     t1 = time.perf_counter()
     stats = RunStats()
     stats.add(decoded)
@@ -380,7 +392,7 @@ def _run_single(opts: CaptureOptions, sink: Sink) -> RunStats:
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
                       copy=False) as src:
         for batch in src:
-            _, encoded, batch_stats, delta, flows, segs, frags = _process(batch, opts)
+            _, encoded, batch_stats, delta, flows, segs, frags = process_batch(batch, opts)
             sink.take(encoded, delta, flows, segs, frags)
             stats.merge(batch_stats)
         stats.truncation = src.truncation
@@ -423,7 +435,7 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
             if walk.cols is not None:
                 for lo in range(0, count, _BATCH_PACKETS):
                     hi = min(count, lo + _BATCH_PACKETS)
-                    out.send(_process(walk.batch(lo, hi, first + lo), opts))
+                    out.send(process_batch(walk.batch(lo, hi, first + lo), opts))
             out.send((_CHUNK, walk.stop, walk.end))
             if mapped is not None and walk.next > start:  # done with these pages: keep
                 # the RSS at one chunk (the page cache keeps them)
@@ -437,7 +449,7 @@ def _shard(opts: CaptureOptions, index: int, count: int, out: Connection) -> Non
     """Batches index, index + count, ... of a stream every worker reads in full."""
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
         for batch in src.shard(index, count):
-            out.send(_process(batch, opts))
+            out.send(process_batch(batch, opts))
         out.send((_END, src.truncation, src.batches))
 
 

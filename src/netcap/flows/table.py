@@ -174,6 +174,12 @@ class ConnectionTable:
         self.clock = max(self.clock, int(fb.last_ts.max()) if len(fb) else 0)
         return self._expire()
 
+    def advance(self, now: int) -> Ended | None:
+        """Move the packet clock to `now` (if later) and end what timed out by then: a
+        live capture's clock follows the wall clock while no packets arrive."""
+        self.clock = max(self.clock, now)
+        return self._expire()
+
     def _expire(self) -> Ended | None:
         r = self._rows
         now = self.clock

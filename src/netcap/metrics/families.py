@@ -84,6 +84,17 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("nc_input_done", G,
            "1 once all input has been processed and the final values are served, else 0"),
     Family("nc_truncated_inputs", C, "inputs that ended in a cut or damaged record"),
+    # -- live capture health (-iface) ---------------------------------------------------
+    Family("nc_capture_received_packets", C,
+           "packets the kernel delivered to the live capture (libpcap ps_recv; on lo both"
+           " the sent and the received copy, of which one is decoded)", ("interface",)),
+    Family("nc_capture_dropped_packets", C,
+           "packets the live capture lost: where=kernel (its buffer was full, libpcap"
+           " ps_drop) or interface (dropped by the interface or its driver, ps_ifdrop)",
+           ("interface", "where")),
+    Family("nc_capture_lag_seconds", G,
+           "wall-clock time minus the timestamp of the last packet processed: how far"
+           " processing is behind the live capture", ("interface",)),
     # -- the audit records -----------------------------------------------------------
     Family("nc_ethernet_frames", C, "Ethernet frames by EtherType", ("ethertype",),
            ("src_mac", "dst_mac")),

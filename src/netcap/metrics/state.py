@@ -369,6 +369,16 @@ class MetricsState:
             if truncated:
                 self._count("nc_truncated_inputs", (), 1)
 
+    def set_capture_health(self, iface: str, received: int, dropped: int, ifdropped: int,
+                           lag_seconds: float) -> None:
+        """A live capture's counters (libpcap's totals since it opened) and lag."""
+        with self._lock:
+            self._counters["nc_capture_received_packets"][(iface,)] = float(received)
+            drops = self._counters["nc_capture_dropped_packets"]
+            drops[(iface, "kernel")] = float(dropped)
+            drops[(iface, "interface")] = float(ifdropped)
+            self._gauges["nc_capture_lag_seconds"][(iface,)] = lag_seconds
+
     def set_input_done(self) -> None:
         with self._lock:
             self._gauges["nc_input_done"][()] = 1.0

@@ -169,6 +169,11 @@ class Defragmenter:
                 out.append(done)
         return out
 
+    def advance(self, now: int) -> None:
+        """The packet clock moved to `now` without fragments (a quiet live link):
+        incomplete datagrams older than the timeout are dropped."""
+        self._expire(now)
+
     def flush(self) -> None:
         """End of input: what is still incomplete is dropped (counted as timed out)."""
         for key in list(self._pending):

@@ -13,6 +13,8 @@ A gzip file of several members is one stream to every gzip reader (RFC 1952; Go'
 Files are written under a temporary name (`*.part`) and renamed on `close()`, so a file
 with the final name is always complete; a run that fails or is interrupted removes its
 `.part` files (one that is killed outright leaves them behind, never a final name).
+A live capture writes final names at once and flushes them every few seconds instead
+(`NcapWriter.live`): it has no end to wait for.
 Compression is ISA-L (gzip-compatible, several times faster than zlib at the same ratio).
 """
 
@@ -111,10 +113,20 @@ class _File:
 
 @dataclass
 class NcapWriter:
+    """Appends encoded batches to one file per record type.
+
+    `live` (a live capture, which may be killed at any time): files get their final
+    names at once, `append` takes *uncompressed* bytes (encode with compress=False)
+    and holds them, and `flush` writes what is held as one gzip member per file and
+    hands it to the OS. A killed process so leaves files readable up to its last
+    flush, without the cost of a gzip member per small batch."""
+
     out_dir: str
     source: str
     opts: EncodeOptions = field(default_factory=EncodeOptions)
     files: dict[str, _File] = field(default_factory=dict)
+    live: bool = False
+    _held: dict[str, list[bytes]] = field(default_factory=dict)
 
     def write(self, decoded: Decoded) -> None:
         """Encode and append one batch (the single-process path)."""
@@ -124,31 +136,54 @@ class NcapWriter:
         for name, (data, count) in encoded.items():
             f = self.files.get(name) or self._open(name)
             f.records += count
-            f.fh.write(data)
+            if self.live:
+                self._held.setdefault(name, []).append(data)
+            else:
+                f.fh.write(data)
+
+    def flush(self) -> None:
+        """Live: write the records held so far and pass them to the OS."""
+        for name, chunks in self._held.items():
+            body = b"".join(chunks)
+            if body:
+                self.files[name].fh.write(_gzip(body, self.opts.level)
+                                          if self.opts.compress else body)
+        self._held = {}
+        for f in self.files.values():
+            f.fh.flush()
 
     def _open(self, name: str) -> _File:
         os.makedirs(self.out_dir, exist_ok=True)
         ext = ".ncap.gz" if self.opts.compress else ".ncap"
         final = os.path.join(self.out_dir, name + ext)
-        part = final + ".part"
+        part = final if self.live else final + ".part"
         fh = open(part, "wb")  # noqa: SIM115 - closed in close()
         f = self.files[name] = _File(final, part, fh)
         head = header_bytes(name, self.source, self.opts.payload, time.time_ns())
         fh.write(_gzip(head, self.opts.level) if self.opts.compress else head)
+        if self.live:
+            fh.flush()  # a file that exists is readable, even if nothing else comes
         return f
 
     def close(self) -> dict[str, int]:
         """Finish every file; returns records written per type."""
+        if self.live:
+            self.flush()
         counts: dict[str, int] = {}
         for name, f in self.files.items():
             f.fh.close()
-            os.replace(f.part, f.final)
+            if not self.live:
+                os.replace(f.part, f.final)
             counts[name] = f.records
         self.files = {}
         return counts
 
     def abort(self) -> None:
-        """Stop without publishing: the `.part` files are removed."""
+        """Stop without publishing: the `.part` files are removed. (Live files keep
+        what was captured: they are closed as they are.)"""
+        if self.live:
+            self.close()
+            return
         for f in self.files.values():
             f.fh.close()
             with contextlib.suppress(OSError):
