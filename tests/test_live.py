@@ -266,6 +266,41 @@ def test_loopback_packets_are_counted_once() -> None:
         assert net.wait(10) == 0
 
 
+def _iff_promisc(iface: str) -> bool:
+    return bool(int(Path(f"/sys/class/net/{iface}/flags").read_text(), 16) & 0x100)
+
+
+@pytest.mark.parametrize("promisc", [True, False])
+def test_snaplen_and_promisc(link: Link, promisc: bool) -> None:
+    """-snaplen keeps that many bytes of each packet while the byte counts stay the
+    lengths on the wire; -promisc (the default) puts the interface in promiscuous mode
+    for as long as the capture runs, -promisc=false leaves it alone."""
+    port = free_port()
+    assert not _iff_promisc(link.host_if)
+    net = subprocess.Popen([*net_cmd(), "export", "-iface", link.host_if, "-address",
+                            f"127.0.0.1:{port}", "-snaplen", "128", "-bpf", "udp",
+                            f"-promisc={str(promisc).lower()}"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_line(net, b"capturing on")
+        assert _iff_promisc(link.host_if) == promisc
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            for _ in range(3):  # 1000-byte datagrams, echoed
+                s.sendto(bytes(1000), (PEER_IP, UDP_PORT))
+                assert len(s.recvfrom(2000)[0]) == 1000
+        time.sleep(0.5)
+        m = _metrics(port)
+        assert _value(m, "nc_packets_total") == 6
+        assert _value(m, "nc_bytes_total") == 6 * (14 + 20 + 8 + 1000)  # on the wire
+        assert _value(m, "nc_ip_packet_bytes_sum") == 6 * (20 + 8 + 1000)  # IP header's
+        assert _value(m, "nc_udp_payload_bytes_sum") == 6 * (128 - 14 - 20 - 8)  # kept
+    finally:
+        net.send_signal(signal.SIGINT)
+        assert net.wait(10) == 0
+    assert not _iff_promisc(link.host_if)
+
+
 def _dump_count(path: Path) -> tuple[int, int]:
     """(records `net dump -json` prints, its exit status)."""
     r = subprocess.run([*net_cmd(), "dump", "-read", str(path), "-json"],
