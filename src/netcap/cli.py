@@ -22,6 +22,11 @@ from . import __version__
 
 __all__ = ["main"]
 
+# numpy's OpenBLAS starts a thread per core at import, which spins for a while: ~60 ms
+# of CPU taken from the decoding workers on a 2-core machine, for linear algebra that
+# netcap never does. Set before anything imports numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 _TRUE = {"1", "t", "true", "yes", "on"}
 _FALSE = {"0", "f", "false", "no", "off"}
 
