@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import PCAPS, free_port, net_cmd
+from helpers import PCAPS, free_port, net_cmd, prometheus
+from test_dashboards import exprs, query, substitute
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="live capture needs root")
 
@@ -266,6 +267,38 @@ def test_loopback_packets_are_counted_once() -> None:
         assert net.wait(10) == 0
 
 
+def test_capture_health_panels_on_real_prometheus(link: Link, tmp_path: Path) -> None:
+    """The Overview dashboard's live-capture panels, queried on a real Prometheus that
+    scrapes a live exporter, show this interface's traffic."""
+    port = free_port()
+    net = subprocess.Popen([*net_cmd(), "export", "-iface", link.host_if,
+                            "-address", f"127.0.0.1:{port}"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_line(net, b"capturing on")
+        with prometheus(tmp_path, port) as base:
+            scrapes, deadline = 0.0, time.monotonic() + 60
+            while time.monotonic() < deadline:  # pings while Prometheus scrapes
+                _run("ping", "-c", "2", "-i", "0.5", "-W", "2", PEER_IP)
+                r = query(base, 'count_over_time(nc_capture_received_packets_total[1m])')
+                scrapes = max([float(v["value"][1]) for v in r["data"]["result"]], default=0)
+                if scrapes >= 4:
+                    break
+            assert scrapes >= 4, "Prometheus did not scrape the live exporter 4 times"
+            live = [(t, e) for d, t, e in exprs() if t.startswith("Live capture")]
+            assert len(live) == 3
+            for title, expr in live:
+                r = query(base, substitute(expr))
+                assert r["status"] == "success", (title, r)
+                series = {v["metric"].get("interface") for v in r["data"]["result"]}
+                assert series == {link.host_if}, (title, expr, r["data"]["result"])
+            received = query(base, substitute(live[0][1]))["data"]["result"]
+            assert float(received[0]["value"][1]) > 0
+    finally:
+        net.send_signal(signal.SIGINT)
+        assert net.wait(10) == 0
+
+
 def _iff_promisc(iface: str) -> bool:
     return bool(int(Path(f"/sys/class/net/{iface}/flags").read_text(), 16) & 0x100)
 
@@ -371,6 +404,34 @@ def test_interfaces_lists_the_veth(link: Link) -> None:
 
 
 # -- errors: one line, exit status 2 -----------------------------------------------------
+
+def test_interface_removed_while_capturing(tmp_path: Path) -> None:
+    """The interface goes away mid-capture: one line, exit status 2, and the records
+    captured so far are in readable files."""
+    tag = str(os.getpid() % 100000)
+    a, b = f"ncx{tag}", f"ncy{tag}"
+    out = tmp_path / "gone"
+    try:
+        _run("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+        _run("ip", "addr", "add", "10.198.0.1/24", "dev", a)
+        _run("ip", "link", "set", a, "up")
+        _run("ip", "link", "set", b, "up")
+        net = subprocess.Popen([*net_cmd(), "capture", "-iface", a, "-out", str(out),
+                                "-bpf", "arp"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+        _wait_line(net, b"capturing on")
+        # Pings into the void (no one answers at .2): ARP requests leave through `a`.
+        _run("ping", "-c", "2", "-i", "0.5", "-W", "1", "-I", a, "10.198.0.2", check=False)
+        _run("ip", "link", "del", a)
+        _, err = net.communicate(timeout=20)
+    finally:
+        _run("ip", "link", "del", a, check=False)
+    assert net.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert lines[-1] == f"net capture: {a}: capture failed: The interface went down"
+    assert "Traceback" not in err.decode()
+    count, rc = _dump_count(out / "ARP.ncap.gz")
+    assert rc == 0 and count >= 1  # written out when the capture failed
 
 def _one_line_error(cmd: list[str]) -> str:
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
