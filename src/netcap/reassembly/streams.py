@@ -33,6 +33,8 @@ import ipaddress
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -399,6 +401,18 @@ def _raw(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
+@cache
+def _analyzers() -> Any:
+    """The stream analyzer modules, imported on first use (an export that meets no TLS,
+    SSH or HTTP stream does not pay for them) and then held: an import statement in the
+    per-direction path cost ~1 µs a time."""
+    from ..analyzers import http, ssh, tls
+
+    return SimpleNamespace(HelloReader=tls.HelloReader, SshReader=ssh.SshReader,
+                           HttpConnection=http.HttpConnection, ja3=tls.ja3, ja3s=tls.ja3s,
+                           ja4=tls.ja4)
+
+
 def _kind(sport: int, dport: int) -> tuple[str | None, bool]:
     """The analyzer for a new direction by its ports, and whether it is the client side
     (the side that talks to the well-known port); None: decided by its first bytes."""
@@ -517,19 +531,13 @@ class StreamStage:
         """The analyzer for the direction's kind (HTTP: shared with the other side)."""
         kind = d.kind
         if kind == "TLS":
-            from ..analyzers.tls import HelloReader
-
-            d.tls = HelloReader()
+            d.tls = _analyzers().HelloReader()
         elif kind == "SSH":
-            from ..analyzers.ssh import SshReader
-
-            d.ssh = SshReader(d.from_client)
+            d.ssh = _analyzers().SshReader(d.from_client)
         elif kind == "HTTP":
-            from ..analyzers.http import HttpConnection
-
             back = self._dirs.get((key[2], key[3], key[0], key[1]))
             d.http = back.http if back is not None and back.http is not None \
-                else HttpConnection(self.detail)
+                else _analyzers().HttpConnection(self.detail)
 
     def _end(self, key: Key, d: _Direction, ts: int | None, pkt: int,
              out: StreamOutput) -> None:
@@ -640,8 +648,6 @@ class StreamStage:
 
     def _tls(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
              out: StreamOutput) -> None:
-        from ..analyzers.tls import ja3, ja3s, ja4
-
         assert d.tls is not None
         for c in chunks:
             if c.skip:
@@ -664,16 +670,16 @@ class StreamStage:
                 if htype == 1:
                     self._client_hello.setdefault(key, c.ts)
                     if "ja3" in self.fingerprints:
-                        rec["Ja3"] = ja3(rec)[1].encode()
+                        rec["Ja3"] = _analyzers().ja3(rec)[1].encode()
                     if "ja4" in self.fingerprints:
-                        rec["Ja4"] = ja4(rec).encode()
+                        rec["Ja4"] = _analyzers().ja4(rec).encode()
                     out.add("TLSClientHello", pkt, rec)
                 else:
                     start = self._client_hello.pop((key[2], key[3], key[0], key[1]), None)
                     if start is not None and c.ts >= start:
                         out.tls_handshakes.append((c.ts - start) / 1e9)
                     if "ja3" in self.fingerprints:
-                        rec["Ja3s"] = ja3s(rec)[1].encode()
+                        rec["Ja3s"] = _analyzers().ja3s(rec)[1].encode()
                     out.add("TLSServerHello", pkt, rec)
             if d.done:
                 return
