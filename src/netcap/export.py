@@ -39,7 +39,6 @@ from .records.schema import Render
 from .records.types import RECORDS
 from .sinks.backfill import Backfill
 from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch
-from .sources.bpf import bpf_filter
 from .sources.capture import CaptureError, Truncation, open_capture
 from .sources.ncap import NcapError, NcapReader, is_ncap
 
@@ -193,6 +192,8 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
     with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
         for batch in src:
             if opts.bpf:
+                from .sources.bpf import bpf_filter  # libpcap: loaded only for -bpf
+
                 batch = bpf_filter(batch, opts.bpf)
             decoded = decode_batch(batch, columns=columns,
                                    analyze=runs_analyzers(opts.encode))

@@ -60,7 +60,6 @@ from .sinks.ncap import (
     file_bytes,
 )
 from .sources.batch import PacketBatch
-from .sources.bpf import bpf_filter
 from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
 
 __all__ = ["CaptureOptions", "RunStats", "Sink", "WorkerError", "counted", "run_capture",
@@ -360,6 +359,8 @@ def process_batch(batch: PacketBatch, opts: CaptureOptions) -> tuple[
     """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
     t0 = time.perf_counter()
     if opts.bpf:
+        from .sources.bpf import bpf_filter  # libpcap: loaded only for -bpf
+
         batch = bpf_filter(batch, opts.bpf)
     decoded = decode_batch(batch, columns=decode_columns(opts), analyze=runs_analyzers(opts.encode))
     t1 = time.perf_counter()
@@ -538,8 +539,9 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
     # The stream stage gets processes of its own too (as many as decode workers).
     if _stream_kinds(opts.encode):
         opts = dataclasses.replace(opts, stream_parts=count)
-    # Open here first, so an unreadable input fails fast with its one-line error.
-    with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
+    # Open here first, so an unreadable input fails fast with its one-line error (reading
+    # only its start: the workers read the rest).
+    with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=1 << 16) as src:
         relay = not src.compressed
         seed = src.handover() if relay else None
     if opts.out is not None or (opts.labels is not None and opts.labels.extra):
