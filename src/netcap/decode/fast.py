@@ -425,9 +425,9 @@ def _build(
         ihl = h.u8(0) & 0x0F
         cols4: dict[str, object] = {
             "Version": np.full(p4.size, 4, np.int64), "IHL": ihl,
-            "TOS": h.u8(1), "Length": h.u16(2), "Id": h.u16(4), "Flags": ff >> 13,
-            "FragOffset": ff & 0x1FFF, "TTL": h.u8(8), "Protocol": h.u8(9),
-            "Checksum": h.u16(10), "SrcIP": lambda: h.bytes(12, 4),
+            "TOS": lambda: h.u8(1), "Length": h.u16(2), "Id": lambda: h.u16(4),
+            "Flags": ff >> 13, "FragOffset": ff & 0x1FFF, "TTL": lambda: h.u8(8),
+            "Protocol": h.u8(9), "Checksum": lambda: h.u16(10), "SrcIP": lambda: h.bytes(12, 4),
             "DstIP": lambda: h.bytes(16, 4),
         }
         if _wants(columns, "IPv4", "Options", "Padding"):
@@ -439,12 +439,12 @@ def _build(
     if p6.size:
         a = l3[p6]
         h = _Header(batch.data, a, 40)
-        word = h.u32(0)
         src[p6], alen[p6] = a + 8, 16
         tables["IPv6"] = _table("IPv6", batch, p6, {
-            "Version": np.full(p6.size, 6, np.int64), "TrafficClass": (word >> 20) & 0xFF,
-            "FlowLabel": word & 0xFFFFF, "Length": h.u16(4), "NextHeader": h.u8(6),
-            "HopLimit": h.u8(7), "SrcIP": lambda: h.bytes(8, 16),
+            "Version": np.full(p6.size, 6, np.int64),
+            "TrafficClass": lambda: (h.u32(0) >> 20) & 0xFF,
+            "FlowLabel": lambda: h.u32(0) & 0xFFFFF, "Length": h.u16(4), "NextHeader": h.u8(6),
+            "HopLimit": lambda: h.u8(7), "SrcIP": lambda: h.bytes(8, 16),
             "DstIP": lambda: h.bytes(24, 16),
             "PayloadSize": pend[p6] - a - 40, "SrcPort": sport[p6], "DstPort": dport[p6],
             "_poff": a + 40,
@@ -468,12 +468,13 @@ def _build(
         b12, fl = h.u8(12), h.u8(13)
         doff = b12 >> 4
         cols: dict[str, object] = {
-            "SrcPort": sport[pt], "DstPort": dport[pt], "SeqNum": h.u32(4),
-            "AckNum": h.u32(8), "DataOffset": doff,
+            "SrcPort": sport[pt], "DstPort": dport[pt], "SeqNum": lambda: h.u32(4),
+            "AckNum": lambda: h.u32(8), "DataOffset": doff,
             "FIN": (fl & 0x01) != 0, "SYN": (fl & 0x02) != 0, "RST": (fl & 0x04) != 0,
             "PSH": (fl & 0x08) != 0, "ACK": (fl & 0x10) != 0, "URG": (fl & 0x20) != 0,
-            "ECE": (fl & 0x40) != 0, "CWR": (fl & 0x80) != 0, "NS": (b12 & 0x01) != 0,
-            "Window": h.u16(14), "Checksum": h.u16(16), "Urgent": h.u16(18),
+            "ECE": lambda: (fl & 0x40) != 0, "CWR": lambda: (fl & 0x80) != 0,
+            "NS": lambda: (b12 & 0x01) != 0, "Window": lambda: h.u16(14),
+            "Checksum": lambda: h.u16(16), "Urgent": lambda: h.u16(18),
         }
         if _wants(columns, "TCP", "Options", "Padding"):
             cols.update(_option_columns(opts, pt, n, batch.data, "TCPOption"))
@@ -488,20 +489,20 @@ def _build(
         upend = np.where(ulen == 0, pend[pu], np.minimum(pend[pu], a + ulen))
         tables["UDP"] = _table("UDP", batch, pu, {
             "SrcPort": sport[pu], "DstPort": dport[pu], "Length": ulen,
-            "Checksum": h.u16(6), "PayloadSize": upend - a - 8, **ips(pu), "_poff": a + 8,
+            "Checksum": lambda: h.u16(6), "PayloadSize": upend - a - 8, **ips(pu), "_poff": a + 8,
         }, columns)
 
     pi = np.flatnonzero(icmp4)
     if pi.size:
         h = _Header(batch.data, l4[pi], 8)
         tables["ICMPv4"] = _table("ICMPv4", batch, pi, {
-            "TypeCode": h.u16(0), "Checksum": h.u16(2), "Id": h.u16(4),
-            "Seq": h.u16(6), **ips(pi),
+            "TypeCode": h.u16(0), "Checksum": lambda: h.u16(2), "Id": lambda: h.u16(4),
+            "Seq": lambda: h.u16(6), **ips(pi),
         }, columns)
     pi = np.flatnonzero(icmp6)
     if pi.size:
         h = _Header(batch.data, l4[pi], 4)
         tables["ICMPv6"] = _table("ICMPv6", batch, pi, {
-            "TypeCode": h.u16(0), "Checksum": h.u16(2), **ips(pi),
+            "TypeCode": h.u16(0), "Checksum": lambda: h.u16(2), **ips(pi),
         }, columns)
     return tables
