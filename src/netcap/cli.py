@@ -491,6 +491,9 @@ def _export_live(src: Any, opts: Any, state: Any, stop: Any, server: Any, quiet:
     except LiveError as e:
         print(f"net export: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the audit-record directory (-out)
+        print(f"net export: {e.filename or opts.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
     finally:
         server.stop()
     if not quiet:
