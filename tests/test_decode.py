@@ -113,3 +113,30 @@ def test_aliasing_batches_decode_the_same() -> None:
                             {k: t.to_dicts() for k, t in d.tables.items()}))
         assert aliased == [(d.error.tolist(), {k: t.to_dicts() for k, t in d.tables.items()})
                            for d in copied], name
+
+
+_OPTION_BYTES = st.one_of(
+    st.binary(max_size=40),
+    # lists built from real option shapes, so well-formed ones are common too
+    st.lists(st.sampled_from([b"\x00", b"\x01", b"\x02\x04\x05\xb4", b"\x03\x03\x07",
+                              b"\x04\x02", b"\x08\x0a" + bytes(8), b"\x05\x0a" + bytes(8),
+                              b"\x01\x01\x08\x0a" + bytes(8), b"\x02", b"\x08\x0b",
+                              b"\xfe\x01", b"\x13\x12" + bytes(16)]), max_size=6)
+    .map(lambda xs: b"".join(xs)[:40]))
+
+
+@given(st.lists(_OPTION_BYTES, min_size=1, max_size=12))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_option_check_alone_finds_the_same_malformed_lists(areas: list[bytes]) -> None:
+    """Counting alone checks option lists without keeping the options (and takes the
+    usual NOP NOP Timestamps area as it is): it must call the same lists malformed."""
+    from netcap.decode.fast import _Reader, _tlv_options
+
+    data = b"".join(areas) + bytes(64)
+    start = np.cumsum([0] + [len(a) for a in areas[:-1]]).astype(np.int64)
+    stop = start + np.asarray([len(a) for a in areas], np.int64)
+    r = _Reader(np.frombuffer(data, np.uint8))
+    rows = np.arange(len(areas), dtype=np.int64)
+    full = _tlv_options(r, rows, start, stop, keep=True)
+    checked = _tlv_options(r, rows, start, stop, keep=False)
+    assert checked.bad.tolist() == full.bad.tolist()

@@ -226,7 +226,8 @@ def decode_fast(batch: PacketBatch, columns: Columns = None) -> FastResult:
     good4 = (hl4 >= 20) & (l3[i4] + hl4 <= end[i4]) & (tot >= hl4)
     v4[i4[~good4]] = False
     i4, hl4 = i4[good4], hl4[good4]
-    opt4 = _tlv_options(r, i4, l3[i4] + 20, l3[i4] + hl4)
+    opt4 = _tlv_options(r, i4, l3[i4] + 20, l3[i4] + hl4,
+                        _wants(columns, "IPv4", "Options", "Padding"))
     v4[i4[opt4.bad]] = False
     proto[i4] = r.u8(l3[i4] + 9)
     l4[i4] = l3[i4] + hl4
@@ -273,7 +274,8 @@ def decode_fast(batch: PacketBatch, columns: Columns = None) -> FastResult:
     tcp[it[~good]] = False
     it = np.flatnonzero(tcp)
     doff = r.u8(l4[it] + 12) >> 4
-    opts = _tlv_options(r, it, l4[it] + 20, l4[it] + doff * 4)
+    opts = _tlv_options(r, it, l4[it] + 20, l4[it] + doff * 4,
+                        _wants(columns, "TCP", "Options", "Padding"))
     if opts.bad.any():
         tcp[it[opts.bad]] = False
 
@@ -307,9 +309,12 @@ class _Options:
     pad_end: I64
 
 
-def _tlv_options(r: _Reader, rows: I64, start: I64, stop: I64) -> _Options:
+def _tlv_options(r: _Reader, rows: I64, start: I64, stop: I64, keep: bool = True
+                 ) -> _Options:
     """Walk all packets' TCP or IPv4 option lists (the same layout) in lock-step, one
-    option per step."""
+    option per step. Without `keep` (no records to write) only `bad` is found."""
+    if not keep:
+        return _tlv_checked(r, rows, start, stop)
     m = rows.shape[0]
     bad = np.zeros(m, np.bool_)
     pad_start = np.full(m, -1, np.int64)
@@ -346,6 +351,33 @@ def _tlv_options(r: _Reader, rows: I64, start: I64, stop: I64) -> _Options:
     ds = np.concatenate(dst)[order] if dst else np.zeros(0, np.int64)
     dlen = np.where((kind_all == 0) | (kind_all == 1), 0, len_all - 2)
     return _Options(rows, bad, parent[order], kind_all, len_all, ds, dlen, pad_start, stop)
+
+
+def _tlv_checked(r: _Reader, rows: I64, start: I64, stop: I64) -> _Options:
+    """`_tlv_options`' walk for `bad` alone (the options themselves are not kept). The
+    usual TCP option area, NOP NOP Timestamps filling 12 bytes, is well formed as it
+    stands, so only the other lists are walked."""
+    m = rows.shape[0]
+    bad = np.zeros(m, np.bool_)
+    pos = start.copy()
+    active = np.flatnonzero(pos < stop)
+    if active.size:
+        usual = (stop[active] - pos[active] == 12) & (r.u32(pos[active]) == 0x0101080A)
+        active = active[~usual]
+    for _ in range(_MAX_OPTION_STEPS + 1):
+        if active.shape[0] == 0:
+            break
+        p, e = pos[active], stop[active]
+        kind = r.u8(p)
+        other = kind > 1  # not EOL (0) or NOP (1): a length follows
+        has_len = p + 1 < e
+        ln = np.where(other, np.where(has_len, r.u8(p + 1), 0), 1)
+        broken = other & (~has_len | (ln < 2) | (p + ln > e))
+        bad[active[broken]] = True
+        pos[active] = p + ln
+        active = active[~broken & (kind != 0) & (pos[active] < e)]
+    none = np.zeros(0, np.int64)
+    return _Options(rows, bad, none, none, none, none, none, np.full(m, -1, np.int64), stop)
 
 
 def _option_columns(opts: _Options, rows: I64, n: int, data: U8, child: str
