@@ -443,8 +443,9 @@ def _build(
     sport = np.zeros(n, np.int64)
     dport = np.zeros(n, np.int64)
     tu = np.flatnonzero(done & (tcp | udp))
-    sport[tu] = r.u16(l4[tu])
-    dport[tu] = r.u16(l4[tu] + 2)
+    ports = _Header(batch.data, l4[tu], 4)  # one gather for both
+    sport[tu] = ports.u16(0)
+    dport[tu] = ports.u16(2)
 
     src = np.zeros(n, np.int64)  # offset of the source address; dst follows it
     alen = np.zeros(n, np.int64)
