@@ -100,17 +100,10 @@ class PcapParser:
         stop: tuple[int, str] | None = None
         # Hot loop (most of a pcap's reading time): only follow the incl_len chain, with
         # as little per record as possible (~25% faster than checking each record's end
-        # here; ~18% more by letting the read of a length past the buffer end the loop
-        # instead of comparing positions). The one record that may run past the buffer
-        # is the last one found.
-        try:
-            while True:
-                ap(pos)
-                pos += hlen + len_at(buf, pos + 8)[0]
-        except struct.error:  # no length field at pos: the walk stops there
-            offs.pop()
-        if offs and offs[-1] > last:  # the record before it has a cut header
-            pos = offs.pop()
+        # here). The one record that may run past the buffer is the last one found.
+        while pos <= last:
+            ap(pos)
+            pos += hlen + len_at(buf, pos + 8)[0]
         if pos > n:  # the last record is incomplete: it is where the next read starts
             pos = offs.pop()
             (incl,) = len_at(buf, pos + 8)
