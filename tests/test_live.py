@@ -516,3 +516,12 @@ def test_bpf_filters_capture_files(name: str, expr: str, tmp_path: Path) -> None
     finally:
         net.terminate()
         net.wait(10)
+
+
+def test_bpf_does_not_apply_to_audit_records(tmp_path: Path) -> None:
+    out = tmp_path / "records"
+    r = subprocess.run([*net_cmd(), "capture", "-read", str(PCAPS / "dpkt_http.pcap"), "-out",
+                        str(out), "-quiet"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    err = _one_line_error([*net_cmd(), "export", str(out), "-bpf", "tcp", "-exit"])
+    assert "-bpf filters packets" in err

@@ -434,6 +434,11 @@ def _export(argv: Sequence[str]) -> int:
         except ExportError as e:
             print(f"net export: {e}", file=sys.stderr)
             return 2
+        from .sources.ncap import is_ncap
+
+        if a.bpf is not None and all(is_ncap(x) for x in inputs):
+            p.error("-bpf filters packets: it applies to captures and -iface, not to"
+                    " audit-record files")
     state = MetricsState(labels)
     try:
         server = Exporter(make_registry(state), host, int(port_text))
