@@ -156,7 +156,8 @@ def _selection(p: _Parser, a: argparse.Namespace
 
 def _capture(argv: Sequence[str]) -> int:
     p = _Parser(prog="net capture",
-                description="Decode a capture file into audit-record files, one per type.")
+                description="Decode a capture file, or live traffic (-iface), into audit-record"
+                            " files, one per type.")
     p.add_argument("-read", "--read", metavar="FILE",
                    help="pcap or pcapng file (gzip-compressed too)")
     p.add_argument("-out", "--out", metavar="DIR", default=".",
@@ -507,7 +508,7 @@ def _export_live(src: Any, opts: Any, state: Any, stop: Any, server: Any, quiet:
 
 
 _COMMANDS = {
-    "capture": (_capture, "decode a capture file into audit-record files"),
+    "capture": (_capture, "decode a capture file or live traffic into audit-record files"),
     "dump": (_dump, "print an audit-record file as a table, JSON or CSV"),
     "export": (_export, "serve Prometheus metrics about captures and audit records"),
 }
