@@ -344,7 +344,8 @@ def _label_config(specs: list[str], budget: int, expiry: str | None) -> Any:
 
 def _export(argv: Sequence[str]) -> int:
     p = _Parser(prog="net export",
-                description="Serve Prometheus metrics about captures and audit records.")
+                description="Serve Prometheus metrics about captures, live traffic (-iface)"
+                            " and audit records.")
     p.add_argument("-read", "--read", metavar="FILE", action="append", default=[],
                    help="pcap/pcapng capture (gzip too) or audit-record file; repeatable")
     p.add_argument("-dir", "--dir", metavar="DIR", action="append", default=[],
