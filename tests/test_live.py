@@ -157,6 +157,21 @@ def _tcpdump_count(pcap: Path, expr: str = "") -> int:
     return len(out.splitlines())
 
 
+def _stop_both(td: subprocess.Popen[bytes], net: subprocess.Popen[bytes], sig: int) -> None:
+    """tcpdump first (it has seen all by now), then net with `sig`: both exit 0."""
+    td.send_signal(signal.SIGINT)
+    assert td.wait(10) == 0
+    net.send_signal(sig)
+    assert net.wait(10) == 0
+
+
+def _kill_left(*procs: subprocess.Popen[bytes]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
 def _live_export(link: Link, tmp: Path, bpf: str | None
                  ) -> tuple[Path, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
     """tcpdump and `net export -iface` on the same interface through `_traffic()`;
@@ -175,15 +190,9 @@ def _live_export(link: Link, tmp: Path, bpf: str | None
         _traffic()
         time.sleep(1.0)  # both have read everything (the link is silent now)
         metrics = _metrics(port)
-        td.send_signal(signal.SIGINT)
-        assert td.wait(10) == 0
-        net.send_signal(signal.SIGINT)  # a quiet link must not hold the exit up
-        assert net.wait(10) == 0
+        _stop_both(td, net, signal.SIGINT)  # a quiet link must not hold the exit up
     finally:
-        for p in (td, net):
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
+        _kill_left(td, net)
     return pcap, metrics
 
 
@@ -371,15 +380,9 @@ def test_capture_sigterm_closes_files(link: Link, tmp_path: Path) -> None:
         _wait_line(net, b"capturing on")
         _traffic()
         time.sleep(1.0)
-        td.send_signal(signal.SIGINT)
-        assert td.wait(10) == 0
-        net.send_signal(signal.SIGTERM)  # within the default 5 s flush interval
-        assert net.wait(10) == 0
+        _stop_both(td, net, signal.SIGTERM)  # within the default 5 s flush interval
     finally:
-        for p in (td, net):
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
+        _kill_left(td, net)
     assert _dump_count(out / "Ethernet.ncap.gz")[0] == _tcpdump_count(pcap)
     assert _dump_count(out / "TCP.ncap.gz")[0] == _tcpdump_count(pcap, "tcp")
     assert _dump_count(out / "UDP.ncap.gz")[0] == 10
