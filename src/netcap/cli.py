@@ -230,6 +230,9 @@ def _capture_live(a: argparse.Namespace, encode: Any, flush: float) -> int:
     except LiveError as e:
         print(f"net capture: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"net capture: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
     stop = _stop_on_signals()
     if not a.quiet:
         print(f"net capture: capturing on {a.iface} into {a.out} (Ctrl-C to stop)",
@@ -429,6 +432,9 @@ def _export(argv: Sequence[str]) -> int:
             live = open_live(live_opts)
         except LiveError as e:
             print(f"net export: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:
+            print(f"net export: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
             return 2
     else:
         try:

@@ -11,6 +11,8 @@ closed cleanly when `stop` is set (SIGINT/SIGTERM).
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -44,7 +46,12 @@ class LiveOptions:
 
 def open_live(opts: LiveOptions) -> LiveCapture:
     """Open the interface (raises LiveError: unknown interface, no permission, bad
-    -bpf), before anything else starts."""
+    -bpf; OSError: an -out directory that cannot be made or written), before anything
+    else starts: a capture that runs for days should not fail at its first record."""
+    if opts.out is not None:
+        os.makedirs(opts.out, exist_ok=True)
+        if not os.access(opts.out, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), opts.out)
     return LiveCapture(opts.iface, opts.snaplen, opts.promisc, opts.bpf)
 
 
