@@ -255,11 +255,13 @@ def test_flows_time_out_on_a_quiet_link(link: Link) -> None:
         assert net.wait(10) == 0
 
 
-def test_loopback_packets_are_counted_once() -> None:
+@pytest.mark.parametrize("iface", ["lo", "any"])
+def test_loopback_packets_are_counted_once(iface: str) -> None:
     """On lo the kernel shows a capture each packet twice (sent and received); libpcap
-    keeps one, so the metrics count each datagram once."""
+    keeps one, so the metrics count each datagram once. `any` (Linux cooked capture,
+    another link type) too."""
     port, target = free_port(), free_port()
-    net = subprocess.Popen([*net_cmd(), "export", "-iface", "lo", "-address",
+    net = subprocess.Popen([*net_cmd(), "export", "-iface", iface, "-address",
                             f"127.0.0.1:{port}", "-bpf", f"udp dst port {target}"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -271,6 +273,7 @@ def test_loopback_packets_are_counted_once() -> None:
         m = _metrics(port)
         assert _value(m, "nc_packets_total") == 20
         assert _value(m, "nc_udp_datagrams_total") == 20
+        assert _value(m, "nc_decoding_errors_total") == 0
     finally:
         net.send_signal(signal.SIGINT)
         assert net.wait(10) == 0
