@@ -3,13 +3,15 @@
 #             http://127.0.0.1:7777/metrics until Ctrl-C
 # make test   ruff, mypy and pytest (what CI runs: .ci/run)
 # make bench  time `net capture` against tshark on a 1,000,000-packet capture (needs tshark)
+# make bench-live  the live capture rate with zero kernel drops on a veth pair (root,
+#             needs tcpreplay: apt-get install tcpreplay)
 
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean compile
+.PHONY: run test bench bench-live clean compile
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +35,9 @@ test: $(STAMP)
 
 bench: compile
 	$(BIN)/python bench/run_bench.py
+
+bench-live: compile
+	$(BIN)/python bench/live_bench.py
 
 clean:
 	rm -rf out bench/out
