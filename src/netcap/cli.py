@@ -143,6 +143,25 @@ def _stop_on_signals() -> Any:
     return stop
 
 
+def _live_options(a: argparse.Namespace, encode: Any, flush: float,
+                  labels: Any = None) -> Any:
+    from .live import LiveOptions
+
+    return LiveOptions(iface=a.iface, out=a.out, encode=encode, snaplen=a.snaplen,
+                       promisc=a.promisc, bpf=a.bpf, flush_seconds=flush,
+                       max_flows=a.max_flows, labels=labels)
+
+
+def _live_failed(prog: str, e: Exception, out: str | None) -> int:
+    """The one line for a live capture that cannot start or go on: a LiveError says
+    itself; an OSError is the audit-record directory (-out). Exit status 2."""
+    if isinstance(e, OSError):
+        print(f"{prog}: {e.filename or out}: {e.strerror or e}", file=sys.stderr)
+    else:
+        print(f"{prog}: {e}", file=sys.stderr)
+    return 2
+
+
 def _selection(p: _Parser, a: argparse.Namespace
                ) -> tuple[frozenset[str] | None, frozenset[str]]:
     """-include/-exclude as record-type sets, and -max-flows checked (capture, export)."""
@@ -219,32 +238,22 @@ def _capture(argv: Sequence[str]) -> int:
 
 
 def _capture_live(a: argparse.Namespace, encode: Any, flush: float) -> int:
-    from .live import LiveOptions, open_live, run_live
+    from .live import open_live, run_live
     from .sources.live import LiveError
 
-    opts = LiveOptions(iface=a.iface, out=a.out, encode=encode, snaplen=a.snaplen,
-                       promisc=a.promisc, bpf=a.bpf, flush_seconds=flush,
-                       max_flows=a.max_flows)
+    opts = _live_options(a, encode, flush)
     try:
         src = open_live(opts)
-    except LiveError as e:
-        print(f"net capture: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"net capture: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
-        return 2
+    except (LiveError, OSError) as e:
+        return _live_failed("net capture", e, a.out)
     stop = _stop_on_signals()
     if not a.quiet:
         print(f"net capture: capturing on {a.iface} into {a.out} (Ctrl-C to stop)",
               file=sys.stderr, flush=True)
     try:
         stats = run_live(src, opts, None, stop)
-    except LiveError as e:
-        print(f"net capture: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"net capture: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
-        return 2
+    except (LiveError, OSError) as e:
+        return _live_failed("net capture", e, a.out)
     if not a.quiet:
         _summary(stats, a.out)
     return 0
@@ -422,20 +431,14 @@ def _export(argv: Sequence[str]) -> int:
     encode = EncodeOptions(entropy=a.entropy, include=include, exclude=exclude)
     live: Any = None
     if a.iface is not None:  # opened first: a bad interface is the one error to show
-        from .live import LiveOptions, open_live
+        from .live import open_live
         from .sources.live import LiveError
 
-        live_opts = LiveOptions(iface=a.iface, out=a.out, encode=encode, snaplen=a.snaplen,
-                                promisc=a.promisc, bpf=a.bpf, flush_seconds=flush,
-                                max_flows=a.max_flows, labels=labels)
+        live_opts = _live_options(a, encode, flush, labels)
         try:
             live = open_live(live_opts)
-        except LiveError as e:
-            print(f"net export: {e}", file=sys.stderr)
-            return 2
-        except OSError as e:
-            print(f"net export: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
-            return 2
+        except (LiveError, OSError) as e:
+            return _live_failed("net export", e, a.out)
     else:
         try:
             inputs = expand_inputs(inputs_given)
@@ -501,12 +504,8 @@ def _export_live(src: Any, opts: Any, state: Any, stop: Any, server: Any, quiet:
               flush=True)
     try:
         stats = run_live(src, opts, state, stop)
-    except LiveError as e:
-        print(f"net export: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # the audit-record directory (-out)
-        print(f"net export: {e.filename or opts.out}: {e.strerror or e}", file=sys.stderr)
-        return 2
+    except (LiveError, OSError) as e:
+        return _live_failed("net export", e, opts.out)
     finally:
         server.stop()
     if not quiet:
