@@ -312,14 +312,19 @@ class _Options:
 def _tlv_options(r: _Reader, rows: I64, start: I64, stop: I64, keep: bool = True
                  ) -> _Options:
     """Walk all packets' TCP or IPv4 option lists (the same layout) in lock-step, one
-    option per step. Without `keep` (no records to write) only `bad` is found."""
-    if not keep:
-        return _tlv_checked(r, rows, start, stop)
+    option per step.
+
+    Without `keep` (no records to write) only `bad` is found: the options are not
+    collected, and the usual TCP option area, NOP NOP Timestamps filling 12 bytes, is
+    taken as well formed as it stands, so only the other lists are walked."""
     m = rows.shape[0]
     bad = np.zeros(m, np.bool_)
     pad_start = np.full(m, -1, np.int64)
     pos = start.copy()
     active = np.flatnonzero(pos < stop)
+    if not keep and active.size:
+        usual = (stop[active] - pos[active] == 12) & (r.u32(pos[active]) == 0x0101080A)
+        active = active[~usual]
     par: list[I64] = []
     kinds: list[I64] = []
     lens: list[I64] = []
@@ -329,21 +334,21 @@ def _tlv_options(r: _Reader, rows: I64, start: I64, stop: I64, keep: bool = True
             break
         p, e = pos[active], stop[active]
         kind = r.u8(p)
-        eol, nop = kind == 0, kind == 1
-        other = ~(eol | nop)
+        eol = kind == 0
+        other = kind > 1  # not EOL (0) or NOP (1): a length follows
         has_len = p + 1 < e
         ln = np.where(other, np.where(has_len, r.u8(p + 1), 0), 1)
         broken = other & (~has_len | (ln < 2) | (p + ln > e))
         bad[active[broken]] = True
-        keep = ~broken
-        par.append(active[keep])
-        kinds.append(kind[keep])
-        lens.append(ln[keep])
-        dst.append(p[keep] + 2)
-        pad_start[active[eol]] = p[eol] + 1
+        whole = ~broken
+        if keep:
+            par.append(active[whole])
+            kinds.append(kind[whole])
+            lens.append(ln[whole])
+            dst.append(p[whole] + 2)
+            pad_start[active[eol]] = p[eol] + 1
         pos[active] = p + ln
-        cont = keep & ~eol & (pos[active] < e)
-        active = active[cont]
+        active = active[whole & ~eol & (pos[active] < e)]
     parent = np.concatenate(par) if par else np.zeros(0, np.int64)
     order = np.argsort(parent, kind="stable")
     kind_all = np.concatenate(kinds)[order] if kinds else np.zeros(0, np.int64)
@@ -351,33 +356,6 @@ def _tlv_options(r: _Reader, rows: I64, start: I64, stop: I64, keep: bool = True
     ds = np.concatenate(dst)[order] if dst else np.zeros(0, np.int64)
     dlen = np.where((kind_all == 0) | (kind_all == 1), 0, len_all - 2)
     return _Options(rows, bad, parent[order], kind_all, len_all, ds, dlen, pad_start, stop)
-
-
-def _tlv_checked(r: _Reader, rows: I64, start: I64, stop: I64) -> _Options:
-    """`_tlv_options`' walk for `bad` alone (the options themselves are not kept). The
-    usual TCP option area, NOP NOP Timestamps filling 12 bytes, is well formed as it
-    stands, so only the other lists are walked."""
-    m = rows.shape[0]
-    bad = np.zeros(m, np.bool_)
-    pos = start.copy()
-    active = np.flatnonzero(pos < stop)
-    if active.size:
-        usual = (stop[active] - pos[active] == 12) & (r.u32(pos[active]) == 0x0101080A)
-        active = active[~usual]
-    for _ in range(_MAX_OPTION_STEPS + 1):
-        if active.shape[0] == 0:
-            break
-        p, e = pos[active], stop[active]
-        kind = r.u8(p)
-        other = kind > 1  # not EOL (0) or NOP (1): a length follows
-        has_len = p + 1 < e
-        ln = np.where(other, np.where(has_len, r.u8(p + 1), 0), 1)
-        broken = other & (~has_len | (ln < 2) | (p + ln > e))
-        bad[active[broken]] = True
-        pos[active] = p + ln
-        active = active[~broken & (kind != 0) & (pos[active] < e)]
-    none = np.zeros(0, np.int64)
-    return _Options(rows, bad, none, none, none, none, none, np.full(m, -1, np.int64), stop)
 
 
 def _option_columns(opts: _Options, rows: I64, n: int, data: U8, child: str
