@@ -13,6 +13,7 @@ the damage was processed); 2 bad usage or unusable input. Errors are one line on
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -526,6 +527,17 @@ def _usage() -> str:
             "run 'net <command> -h' for the flags of a command\n")
 
 
+def _tune_gc() -> None:
+    """Run the cycle collector less often. The stream stage allocates a few objects per
+    segment (chunks, record dicts) and holds thousands of streams, so with the default
+    threshold (a young collection every 700 allocations) the collector took ~8% of
+    `net export` with every analyzer on the bench capture (7.46 -> 6.70 s of CPU with
+    50,000, the same as with no collector at all). Objects alive now (modules, tables)
+    are frozen out of the collections; cycles are still collected, only later."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
@@ -535,6 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"netcap {__version__}")
         return 0
     cmd = _COMMANDS.get(args[0])
+    _tune_gc()
     if cmd is None:
         print(f"net: unknown command {args[0]!r} (commands: {', '.join(_COMMANDS)})",
               file=sys.stderr)

@@ -36,7 +36,7 @@ from .decode.fast import Columns
 from .decode.linktypes import LINKTYPE_NAMES
 from .flows.extract import FlowBatch, summarize
 from .flows.table import ConnectionTable, Ended
-from .metrics.state import LabelConfig, MetricsState, metric_columns
+from .metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState, metric_columns
 from .procs import WorkerError
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
 from .reassembly.pool import Result as PoolResult
@@ -298,7 +298,9 @@ class Sink:
             self._ended(self.flows.update(flows))
 
     def _streamed(self, out: StreamOutput) -> None:
-        tables = {k: v for k, v in out.tables().items() if self.encode.wanted(k)}
+        # Counting alone: only the columns the metrics read (as the stream processes do).
+        only = None if self.writer is not None else STREAM_RECORD_COLUMNS
+        tables = {k: v for k, v in out.tables(only).items() if self.encode.wanted(k)}
         if self.state is not None:
             self.state.add_stream_output(tables, out)
         if self.writer is not None:
