@@ -527,10 +527,11 @@ def _usage() -> str:
             "run 'net <command> -h' for the flags of a command\n")
 
 
-def _tune_gc() -> None:
-    """Run the cycle collector less often. The stream stage allocates a few objects per
-    segment (chunks, record dicts) and holds thousands of streams, so with the default
-    threshold (a young collection every 700 allocations) the collector took ~8% of
+def tune_gc() -> None:
+    """Run the cycle collector less often: a setting of the `net` process, made in `run`
+    (not in `main`, which tests call in their own process). The stream stage allocates a
+    few objects per segment (chunks, record dicts) and holds thousands of streams, so with
+    the default threshold (a young collection every 700 allocations) the collector took ~8% of
     `net export` with every analyzer on the bench capture (7.46 -> 6.70 s of CPU with
     50,000, the same as with no collector at all). Objects alive now (modules, tables)
     are frozen out of the collections; cycles are still collected, only later."""
@@ -547,7 +548,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"netcap {__version__}")
         return 0
     cmd = _COMMANDS.get(args[0])
-    _tune_gc()
     if cmd is None:
         print(f"net: unknown command {args[0]!r} (commands: {', '.join(_COMMANDS)})",
               file=sys.stderr)
@@ -571,6 +571,7 @@ def run() -> None:
     HTTP thread: measured 45-60 ms after a 1M-packet export, 5-10% of the whole run. By
     now every output file is closed, worker processes are joined and the summary is
     printed, so after flushing stdout/stderr nothing is left to clean up."""
+    tune_gc()
     code = main()
     try:
         sys.stdout.flush()
