@@ -30,8 +30,54 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PCAP = ROOT / "bench" / "out" / "bench.pcap"
 
-Calls = list[tuple[str, tuple[Any, ...]]]
 SEGMENT_LOOP = "segments: a minimal in-order loop"
+
+
+class ObjectCalls:
+    """The calls made on each object of one stateful analyzer class (a TLS or SSH
+    direction, an HTTP connection), recorded in order, with what a fresh object of the
+    same kind is made from (`ctor`, read off the object at its first call)."""
+
+    def __init__(self, label: str, cls: type, methods: tuple[str, ...],
+                 ctor: Callable[[Any], tuple[Any, ...]]) -> None:
+        self.label = label
+        self.cls = cls
+        self.ctor = ctor
+        self.originals: dict[str, Callable[..., Any]] = {m: getattr(cls, m) for m in methods}
+        self.objects: dict[int, tuple[tuple[Any, ...], list[tuple[str, tuple[Any, ...]]]]] = {}
+        self._keep: list[object] = []  # recorded objects stay alive: their ids stay unique
+
+    def install(self) -> None:
+        for name, orig in self.originals.items():
+            setattr(self.cls, name, self._recording(name, orig))
+
+    def _recording(self, name: str, orig: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(obj: Any, *args: Any) -> Any:
+            entry = self.objects.get(id(obj))
+            if entry is None:
+                self._keep.append(obj)
+                entry = self.objects[id(obj)] = (self.ctor(obj), [])
+            entry[1].append((name, args))
+            return orig(obj, *args)
+        return wrapper
+
+    @property
+    def inputs(self) -> int:
+        return sum(len(calls) for _, calls in self.objects.values())
+
+    def replay(self) -> int:
+        """The same calls on fresh objects, through the unwrapped methods; records made."""
+        from netcap.decode.errors import DecodeError
+
+        n = 0
+        for ctor_args, calls in self.objects.values():
+            obj = self.cls(*ctor_args)
+            for name, args in calls:
+                try:
+                    n += len(self.originals[name](obj, *args))
+                except DecodeError:  # the stage feeds a direction no more after one
+                    break
+        return n
 
 
 class Recorder:
@@ -39,48 +85,31 @@ class Recorder:
     add up their CPU time."""
 
     def __init__(self) -> None:
-        self.tls: dict[int, list[bytes]] = defaultdict(list)
-        self.ssh: dict[int, tuple[bool, list[bytes]]] = {}
-        self.http: dict[int, tuple[bool, Calls]] = {}
+        from netcap.analyzers import http, ssh, tls
+
+        self.objects = [
+            ObjectCalls("TLS hellos (HelloReader.feed)", tls.HelloReader, ("feed",),
+                        lambda r: ()),
+            ObjectCalls("HTTP (HttpConnection calls)", http.HttpConnection,
+                        ("client", "server", "gap", "close"), lambda c: (c.detail,)),
+            ObjectCalls("SSH (SshReader.feed)", ssh.SshReader, ("feed",),
+                        lambda r: (r.is_client,))]
         self.dns: list[bytes] = []
         self.dns_full: list[bytes] = []
         self.dhcp: list[bytes] = []
         self.segments: list[Any] = []  # the SegmentBatches the stream stage was given
         self.stage_cpu: dict[str, float] = defaultdict(float)
-        self.keep: list[object] = []  # analyzer objects stay alive: their ids stay unique
 
     def install(self) -> None:
         from netcap import pipeline
-        from netcap.analyzers import datagrams, http, ssh, tls
+        from netcap.analyzers import datagrams
         from netcap.flows.table import ConnectionTable
         from netcap.metrics.state import MetricsState
         from netcap.reassembly import streams
 
         rec = self
-
-        feed = tls.HelloReader.feed
-
-        def tls_feed(self: Any, data: bytes) -> Any:
-            if not rec.tls.get(id(self)):
-                rec.keep.append(self)
-            rec.tls[id(self)].append(bytes(data))
-            return feed(self, data)
-
-        tls.HelloReader.feed = tls_feed  # type: ignore[method-assign]
-
-        ssh_feed = ssh.SshReader.feed
-
-        def ssh_feed_rec(self: Any, data: bytes) -> Any:
-            if id(self) not in rec.ssh:
-                rec.keep.append(self)
-                rec.ssh[id(self)] = (self.is_client, [])
-            rec.ssh[id(self)][1].append(bytes(data))
-            return ssh_feed(self, data)
-
-        ssh.SshReader.feed = ssh_feed_rec  # type: ignore[method-assign]
-
-        for name in ("client", "server", "gap", "close"):
-            setattr(http.HttpConnection, name, self._http_call(http.HttpConnection, name))
+        for calls in self.objects:
+            calls.install()
 
         def recorded(store: list[bytes], fn: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
             def wrapper(msg: bytes) -> Any:
@@ -113,18 +142,6 @@ class Recorder:
                           (MetricsState, "delta")):
             setattr(cls, name, self._timed(f"{cls.__name__}.{name}", getattr(cls, name)))
 
-    def _http_call(self, cls: type, name: str) -> Callable[..., Any]:
-        orig = getattr(cls, name)
-        rec = self
-
-        def wrapper(self: Any, *args: Any) -> Any:
-            if id(self) not in rec.http:
-                rec.keep.append(self)
-                rec.http[id(self)] = (self.detail, [])
-            rec.http[id(self)][1].append((name, args))
-            return orig(self, *args)
-        return wrapper
-
     def _timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kw: Any) -> Any:
@@ -148,38 +165,8 @@ def _best(fn: Callable[[], int], repeat: int) -> tuple[float, int]:
 
 def replay(rec: Recorder, repeat: int) -> dict[str, tuple[float, int, int]]:
     """Each analyzer's inputs into fresh analyzers: {name: (cpu s, inputs, objects)}."""
-    from netcap.analyzers import dhcp, dns, http, ssh, tls
+    from netcap.analyzers import dhcp, dns
     from netcap.decode.errors import DecodeError
-
-    # Fresh objects; their methods are called through the originals kept before install().
-    hello_reader, ssh_reader, http_conn = tls.HelloReader, ssh.SshReader, http.HttpConnection
-
-    def run_tls() -> int:
-        n = 0
-        for feeds in rec.tls.values():
-            r = hello_reader()
-            for data in feeds:
-                try:
-                    n += len(tls_feed_orig(r, data))
-                except DecodeError:
-                    break
-        return n
-
-    def run_ssh() -> int:
-        n = 0
-        for is_client, feeds in rec.ssh.values():
-            r = ssh_reader(is_client)
-            for data in feeds:
-                n += len(ssh_feed_orig(r, data))
-        return n
-
-    def run_http() -> int:
-        n = 0
-        for detail, calls in rec.http.values():
-            c = http_conn(detail)
-            for name, args in calls:
-                n += len(http_orig[name](c, *args))
-        return n
 
     def run_parser(parse: Callable[[bytes], Any], msgs: list[bytes]) -> Callable[[], int]:
         def run() -> int:
@@ -209,14 +196,8 @@ def replay(rec: Recorder, repeat: int) -> dict[str, tuple[float, int, int]]:
 
     out: dict[str, tuple[float, int, int]] = {}
     for name, fn, inputs, objs in (
-            (SEGMENT_LOOP, run_segments,
-             sum(len(b) for b in rec.segments), 0),
-            ("TLS hellos (HelloReader.feed)", run_tls,
-             sum(len(v) for v in rec.tls.values()), len(rec.tls)),
-            ("HTTP (HttpConnection calls)", run_http,
-             sum(len(c) for _, c in rec.http.values()), len(rec.http)),
-            ("SSH (SshReader.feed)", run_ssh,
-             sum(len(f) for _, f in rec.ssh.values()), len(rec.ssh)),
+            (SEGMENT_LOOP, run_segments, sum(len(b) for b in rec.segments), 0),
+            *((c.label, c.replay, c.inputs, len(c.objects)) for c in rec.objects),
             ("DNS datagrams (check_dns)", run_parser(dns.check_dns, rec.dns), len(rec.dns), 0),
             ("DNS over TCP / full (parse_dns)", run_parser(dns.parse_dns, rec.dns_full),
              len(rec.dns_full), 0),
@@ -225,12 +206,6 @@ def replay(rec: Recorder, repeat: int) -> dict[str, tuple[float, int, int]]:
             cpu, _ = _best(fn, repeat)
             out[name] = (cpu, inputs, objs)
     return out
-
-
-# The unwrapped methods, taken before install() replaces them.
-tls_feed_orig: Callable[..., Any]
-ssh_feed_orig: Callable[..., Any]
-http_orig: dict[str, Callable[..., Any]]
 
 
 def main() -> int:
@@ -247,13 +222,10 @@ def main() -> int:
         sys.exit(f"{args.pcap}: missing (python bench/make_bench_pcap.py builds it)")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-    global tls_feed_orig, ssh_feed_orig, http_orig
-    from netcap.analyzers import http, ssh, tls
     from netcap.cli import main as net
+    from netcap.cli import tune_gc
 
-    tls_feed_orig, ssh_feed_orig = tls.HelloReader.feed, ssh.SshReader.feed
-    http_orig = {n: getattr(http.HttpConnection, n) for n in ("client", "server", "gap", "close")}
-
+    tune_gc()  # as the `net` program does before main()
     rec = Recorder()
     rec.install()
     t0, c0 = time.perf_counter(), time.process_time()
