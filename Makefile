@@ -1,19 +1,31 @@
 # make run    create .venv, install netcap, capture the sample pcap (audit records in
 #             out/sample, a few TCP records shown), then serve its metrics on
 #             http://127.0.0.1:7777/metrics until Ctrl-C
-# make test   ruff, mypy and pytest (what CI runs: .ci/run)
-# make bench  time `net capture` against tshark on a 1,000,000-packet capture (needs tshark)
-# make bench-live  the live capture rate with zero kernel drops on a veth pair (root,
-#             needs tcpreplay: apt-get install tcpreplay)
+# make test   ruff, mypy and pytest (what CI runs: .ci/run calls it)
+# make bench  time `net capture` against tshark on a 1,000,000-packet capture
+# make bench-live  the live capture rate with zero kernel drops on a veth pair (root)
+#
+# Each target first installs the Debian packages it needs that are missing (tools/setup:
+# as root, or through sudo; else it prints the command to run as root and stops): Python's
+# venv for all of them, and for `test` prometheus, iproute2, tcpdump, ping, setpriv, sysctl.
 
-PYTHON ?= python3.11
+# The Python that makes .venv: the first of python3.13, python3.12, python3.11 and python3 that
+# is 3.11 or newer (`make PYTHON=python3.12 ...` chooses another). Expanded only by the recipes
+# that use it, so `make clean` never looks.
+PYTHON ?= $(shell tools/setup python 2>/dev/null)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# What tools/setup installs: for the goals given that need more than Python's venv, else `run`.
+SETUP_FOR := $(or $(filter test bench bench-live,$(MAKECMDGOALS)),run)
 
-.PHONY: run test bench bench-live clean compile
+.PHONY: run test bench bench-live clean compile setup
 
-$(STAMP): pyproject.toml
+# Phony, so it checks on every make (a few `command -v`s); installs only what is missing.
+setup:
+	PYTHON='$(PYTHON)' tools/setup $(SETUP_FOR)
+
+$(STAMP): pyproject.toml | setup
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
 	touch $@

@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from helpers import PCAPS, free_port, net_cmd, prometheus
 from test_dashboards import exprs, query, substitute
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="live capture needs root")
+pytestmark = pytest.mark.needs("ip", "tcpdump", "ping", "setpriv", "sysctl", root=True)
 
 HOST_IP, PEER_IP = "10.199.0.1", "10.199.0.2"
 HTTP_PORT, UDP_PORT = 8000, 9999
@@ -279,6 +279,7 @@ def test_loopback_packets_are_counted_once(iface: str) -> None:
         assert net.wait(10) == 0
 
 
+@pytest.mark.needs("prometheus")
 def test_capture_health_panels_on_real_prometheus(link: Link, tmp_path: Path) -> None:
     """The Overview dashboard's live-capture panels, queried on a real Prometheus that
     scrapes a live exporter, show this interface's traffic."""
