@@ -169,6 +169,50 @@ def test_command_help(cmd: str, h: str) -> None:
             assert flag in r.stdout
 
 
+def help_sections(text: str) -> dict[str, list[str]]:
+    """Section title (up to any parenthesis) -> the flags listed under it, from -h output."""
+    out: dict[str, list[str]] = {}
+    title = ""
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            title = line[:-1].split(" (")[0]
+            out[title] = []
+        elif title and line.startswith("  -"):
+            out[title].append(line.split()[0])
+    return out
+
+
+EXPORT_GROUPS = {
+    "options": ["-h"],
+    "input": ["-read", "-dir", "-include", "-exclude", "-workers", "-max-flows", "-bpf"],
+    "live capture": ["-iface", "-interfaces", "-promisc=false", "-snaplen", "-flush-interval"],
+    "output": ["-out", "-quiet"],
+    "metrics": ["-address", "-exit", "-labels", "-series-budget", "-label-expiry", "-entropy"],
+    "replay and backfill": ["-replay", "-speed", "-backfill", "-step"],
+}
+
+
+def test_help_groups_flags() -> None:
+    """Every flag is listed once, in Go's spelling, under its group (nothing is left in the
+    catch-all "options" but -h); a boolean that is on by default shows how to turn it off."""
+    r = net("export", "-h")
+    assert r.returncode == 0, r.stderr
+    assert help_sections(r.stdout) == EXPORT_GROUPS
+    assert ", --" not in r.stdout and "\n  --" not in r.stdout  # one spelling (--x works too)
+    # export serves on after the input until Ctrl-C, unless -exit.
+    assert "until Ctrl-C" in " ".join(r.stdout.split()) and "with -exit it stops" in \
+        " ".join(r.stdout.split())
+    r = net("capture", "-h")
+    sections = help_sections(r.stdout)
+    assert sections["output"] == ["-out", "-compress=false", "-payload", "-entropy", "-quiet"]
+    assert sections["live capture"] == EXPORT_GROUPS["live capture"]
+    assert sections["options"] == ["-h"] and set(sections) == {
+        "options", "input", "live capture", "output"}
+    r = net("dump", "-h")
+    assert help_sections(r.stdout) == {"options": ["-h"], "input": ["-read"],
+                                       "output": ["-json", "-csv", "-header"]}
+
+
 def test_help_wins_over_missing_required() -> None:
     r = net("capture", "-compress=false", "-h")
     assert r.returncode == 0 and r.stdout.startswith("usage: net capture")

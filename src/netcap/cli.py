@@ -32,15 +32,33 @@ _TRUE = {"1", "t", "true", "yes", "on"}
 _FALSE = {"0", "f", "false", "no", "off"}
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help in the Go spelling: each flag once (`-read FILE`; `--read` works but is not
+    listed), and a boolean that is on by default as the way to turn it off
+    (`-compress=false`), since `-compress` alone changes nothing."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings:
+            return super()._format_action_invocation(action)
+        flag = action.option_strings[0]
+        if action.nargs == 0:
+            return f"{flag}=false" if action.default is True else flag
+        return f"{flag} {self._format_args(action, action.dest.upper())}"
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
         self._bool_flags: set[str] = set()
 
-    def bool_flag(self, name: str, help: str, default: bool = False) -> None:
-        self.add_argument(f"-{name}", f"--{name}", dest=name, action="store_true",
-                          default=default, help=help + (" (default true)" if default else ""))
+    def bool_flag(self, name: str, help: str, default: bool = False,
+                  group: Any = None) -> None:
+        """A boolean flag, in `group` (an argument group of this parser) if given. For one
+        that is on by default, `help` says what `-name=false` does."""
+        (group or self).add_argument(f"-{name}", f"--{name}", dest=name, action="store_true",
+                                     default=default, help=help)
         self._bool_flags.add(name)
 
     def _get_option_tuples(self, option_string: str) -> list[Any]:
@@ -69,6 +87,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
 
 
+_FLAG_SPELLING = ("Flags are spelled as in Go's flag package: -flag, -flag=value,"
+                  " -flag=false for a boolean; --flag works too; never abbreviated.")
+
+
 def _split_types(value: str | None) -> frozenset[str] | None:
     if not value:
         return None
@@ -81,24 +103,26 @@ def _split_types(value: str | None) -> frozenset[str] | None:
     return names
 
 
-def _flow_flags(p: _Parser) -> None:
-    p.add_argument("-max-flows", "--max-flows", metavar="N", type=int, default=100_000,
+def _flow_flags(g: Any) -> None:
+    g.add_argument("-max-flows", "--max-flows", metavar="N", type=int, default=100_000,
                    help="connections tracked at once; past it the least recently seen end"
                         " early and are counted as evicted (default 100000)")
 
 
-def _live_flags(p: _Parser) -> None:
-    p.add_argument("-iface", "--iface", metavar="IF",
-                   help="capture live from this interface (see -interfaces)")
-    p.bool_flag("interfaces", "list the network interfaces and exit")
-    p.bool_flag("promisc", "live capture: put the interface in promiscuous mode",
-                default=True)
-    p.add_argument("-snaplen", "--snaplen", metavar="N", type=int, default=1514,
-                   help="live capture: bytes kept of each packet (default 1514)")
-    p.add_argument("-bpf", "--bpf", metavar="EXPR",
-                   help="only packets matching this tcpdump-syntax filter (live and files)")
-    p.add_argument("-flush-interval", "--flush-interval", metavar="DURATION", default="5s",
-                   help="live capture: write audit-record files out this often (default 5s)")
+def _live_flags(p: _Parser, g_in: Any) -> None:
+    """The live-capture group; -bpf goes with the inputs (g_in), as it filters files too."""
+    g_in.add_argument("-bpf", "--bpf", metavar="EXPR",
+                      help="only packets matching this tcpdump-syntax filter (live and files)")
+    g = p.add_argument_group("live capture (root, or CAP_NET_RAW and CAP_NET_ADMIN)")
+    g.add_argument("-iface", "--iface", metavar="IF",
+                   help="capture live from this interface instead of files (see -interfaces)")
+    p.bool_flag("interfaces", "list the network interfaces and exit", group=g)
+    p.bool_flag("promisc", "do not put the interface in promiscuous mode (default: do)",
+                default=True, group=g)
+    g.add_argument("-snaplen", "--snaplen", metavar="N", type=int, default=1514,
+                   help="bytes kept of each packet (default 1514)")
+    g.add_argument("-flush-interval", "--flush-interval", metavar="DURATION", default="5s",
+                   help="write audit-record files out this often (default 5s)")
 
 
 def _live_checks(p: _Parser, a: argparse.Namespace, inputs: list[str]) -> float:
@@ -175,26 +199,31 @@ def _selection(p: _Parser, a: argparse.Namespace
 
 
 def _capture(argv: Sequence[str]) -> int:
-    p = _Parser(prog="net capture",
+    p = _Parser(prog="net capture", usage="net capture -read FILE | -iface IF [flags]",
                 description="Decode a capture file, or live traffic (-iface), into audit-record"
-                            " files, one per type.")
-    p.add_argument("-read", "--read", metavar="FILE",
-                   help="pcap or pcapng file (gzip-compressed too)")
-    p.add_argument("-out", "--out", metavar="DIR", default=".",
-                   help="directory for the <Type>.ncap.gz files (default .)")
-    p.bool_flag("compress", "gzip the audit-record files", default=True)
-    p.bool_flag("payload", "include payload bytes in TCP and UDP records")
-    p.bool_flag("entropy", "compute payload entropy for Ethernet, IP, TCP and UDP records")
-    p.bool_flag("quiet", "print no summary")
-    p.add_argument("-include", "--include", metavar="TYPES",
-                   help="comma-separated record types to write (default all)")
-    p.add_argument("-exclude", "--exclude", metavar="TYPES",
-                   help="comma-separated record types not to write")
-    p.add_argument("-workers", "--workers", metavar="N", type=int, default=0,
-                   help="decoding processes (default: one per CPU for inputs of 16 MiB"
-                        " or more; 1 = no extra processes)")
-    _flow_flags(p)
-    _live_flags(p)
+                            " files, one per type.",
+                epilog=_FLAG_SPELLING)
+    g_in = p.add_argument_group("input")
+    g_in.add_argument("-read", "--read", metavar="FILE",
+                      help="pcap or pcapng file (gzip-compressed too)")
+    g_in.add_argument("-include", "--include", metavar="TYPES",
+                      help="comma-separated record types to write (default all)")
+    g_in.add_argument("-exclude", "--exclude", metavar="TYPES",
+                      help="comma-separated record types not to write")
+    g_in.add_argument("-workers", "--workers", metavar="N", type=int, default=0,
+                      help="decoding processes (default: one per CPU for inputs of 16 MiB"
+                           " or more; 1 = no extra processes)")
+    _flow_flags(g_in)
+    _live_flags(p, g_in)
+    g_out = p.add_argument_group("output")
+    g_out.add_argument("-out", "--out", metavar="DIR", default=".",
+                       help="directory for the <Type>.ncap.gz files (default .)")
+    p.bool_flag("compress", "write uncompressed <Type>.ncap files (default: gzip)",
+                default=True, group=g_out)
+    p.bool_flag("payload", "include payload bytes in TCP and UDP records", group=g_out)
+    p.bool_flag("entropy", "compute payload entropy for Ethernet, IP, TCP and UDP records",
+                group=g_out)
+    p.bool_flag("quiet", "print no summary", group=g_out)
     a = p.parse_args(argv)
     if a.interfaces:
         return _print_interfaces()
@@ -278,12 +307,16 @@ def _summary(stats: Any, out: str) -> None:
 
 
 def _dump(argv: Sequence[str]) -> int:
-    p = _Parser(prog="net dump", description="Print the records of an audit-record file.")
-    p.add_argument("-read", "--read", metavar="FILE", required=True,
-                   help="audit-record file (.ncap or .ncap.gz)")
-    p.bool_flag("json", "one JSON object per line")
-    p.bool_flag("csv", "CSV with a header line")
-    p.bool_flag("header", "print the file header to stderr first")
+    p = _Parser(prog="net dump", usage="net dump -read FILE [flags]",
+                description="Print the records of an audit-record file (a table by default).",
+                epilog=_FLAG_SPELLING)
+    g_in = p.add_argument_group("input")
+    g_in.add_argument("-read", "--read", metavar="FILE", required=True,
+                      help="audit-record file (.ncap or .ncap.gz)")
+    g_out = p.add_argument_group("output")
+    p.bool_flag("json", "one JSON object per line", group=g_out)
+    p.bool_flag("csv", "CSV with a header line", group=g_out)
+    p.bool_flag("header", "print the file header to stderr first", group=g_out)
     a = p.parse_args(argv)
     if a.json and a.csv:
         p.error("-json and -csv are exclusive")
@@ -356,48 +389,63 @@ def _label_config(specs: list[str], budget: int, expiry: str | None) -> Any:
 
 
 def _export(argv: Sequence[str]) -> int:
-    p = _Parser(prog="net export",
+    p = _Parser(prog="net export", usage="net export [flags] [DIR|FILE ...]",
                 description="Serve Prometheus metrics about captures, live traffic (-iface)"
-                            " and audit records.")
-    p.add_argument("-read", "--read", metavar="FILE", action="append", default=[],
-                   help="pcap/pcapng capture (gzip too) or audit-record file; repeatable")
-    p.add_argument("-dir", "--dir", metavar="DIR", action="append", default=[],
-                   help="directory of audit-record files (.ncap, .ncap.gz)")
-    p.add_argument("paths", nargs="*", metavar="DIR|FILE",
-                   help="more inputs, e.g. `net export .` for the audit records here")
-    p.add_argument("-address", "--address", metavar="HOST:PORT", default="127.0.0.1:7777",
-                   help="where to serve /metrics (default 127.0.0.1:7777)")
-    p.add_argument("-out", "--out", metavar="DIR", help="also write audit-record files here")
-    p.add_argument("-workers", "--workers", metavar="N", type=int, default=0,
-                   help="decoding processes, as for capture (default: one per CPU for"
-                        " captures of 16 MiB or more)")
-    p.add_argument("-backfill", "--backfill", metavar="OUT.om",
-                   help="also write the metrics at packet time as OpenMetrics, for"
-                        " `promtool tsdb create-blocks-from openmetrics` (captures)")
-    p.add_argument("-step", "--step", metavar="DURATION", default="15s",
-                   help="packet-time interval between backfill samples (default 15s)")
-    p.add_argument("-labels", "--labels", metavar="FAMILY=LABEL,...", action="append",
-                   default=[], help="turn on high-cardinality labels for a metric family,"
-                   " e.g. nc_tcp_segments=src_ip,dst_port (see docs/metrics.md); repeatable")
-    p.add_argument("-series-budget", "--series-budget", metavar="N", type=int, default=1000,
-                   help="series per metric family; past it new label values become"
-                        " `other` (default 1000)")
-    p.add_argument("-label-expiry", "--label-expiry", metavar="DURATION",
-                   help="forget series with opt-in labels not updated for this long")
-    p.bool_flag("entropy", "payload entropy histograms (and PayloadEntropy in written records)")
-    p.bool_flag("replay", "pace captures by their packet timestamps (see -speed)")
-    p.add_argument("-speed", "--speed", metavar="F", type=float, default=1.0,
-                   help="replay speed: 1.0 real time, 10 ten times faster (default 1.0)")
-    p.bool_flag("exit", "exit once the input is processed instead of serving on")
-    p.add_argument("-include", "--include", metavar="TYPES",
-                   help="comma-separated record types to count (and write with -out);"
-                        " default all")
-    p.add_argument("-exclude", "--exclude", metavar="TYPES",
-                   help="comma-separated record types not to count or write (e.g."
-                        " Connection,DNS: their stages are skipped too)")
-    _flow_flags(p)
-    _live_flags(p)
-    p.bool_flag("quiet", "print no summary")
+                            " and audit records. It serves /metrics until Ctrl-C (SIGINT) or"
+                            " SIGTERM, also after the input is done (nc_input_done turns 1);"
+                            " with -exit it stops once the input is processed.",
+                epilog=_FLAG_SPELLING)
+    g_in = p.add_argument_group("input")
+    g_in.add_argument("-read", "--read", metavar="FILE", action="append", default=[],
+                      help="pcap/pcapng capture (gzip too) or audit-record file; repeatable")
+    g_in.add_argument("-dir", "--dir", metavar="DIR", action="append", default=[],
+                      help="directory of audit-record files (.ncap, .ncap.gz)")
+    g_in.add_argument("paths", nargs="*", metavar="DIR|FILE",
+                      help="more inputs, e.g. `net export .` for the audit records here")
+    g_in.add_argument("-include", "--include", metavar="TYPES",
+                      help="comma-separated record types to count (and write with -out);"
+                           " default all")
+    g_in.add_argument("-exclude", "--exclude", metavar="TYPES",
+                      help="comma-separated record types not to count or write (e.g."
+                           " Connection,DNS: their stages are skipped too)")
+    g_in.add_argument("-workers", "--workers", metavar="N", type=int, default=0,
+                      help="decoding processes, as for capture (default: one per CPU for"
+                           " captures of 16 MiB or more)")
+    _flow_flags(g_in)
+    _live_flags(p, g_in)
+    g_out = p.add_argument_group("output")
+    g_out.add_argument("-out", "--out", metavar="DIR", help="also write audit-record files here")
+    p.bool_flag("quiet", "print no summary", group=g_out)
+    g_metrics = p.add_argument_group("metrics")
+    g_metrics.add_argument("-address", "--address", metavar="HOST:PORT",
+                           default="127.0.0.1:7777",
+                           help="where to serve /metrics (default 127.0.0.1:7777)")
+    p.bool_flag("exit", "exit once the input is processed instead of serving until Ctrl-C",
+                group=g_metrics)
+    g_metrics.add_argument("-labels", "--labels", metavar="FAMILY=LABEL,...", action="append",
+                           default=[], help="turn on high-cardinality labels for a metric"
+                           " family, e.g. nc_tcp_segments=src_ip,dst_port (see"
+                           " docs/metrics.md); repeatable")
+    g_metrics.add_argument("-series-budget", "--series-budget", metavar="N", type=int,
+                           default=1000, help="series per metric family; past it new label"
+                           " values become `other` (default 1000)")
+    g_metrics.add_argument("-label-expiry", "--label-expiry", metavar="DURATION",
+                           help="forget series with opt-in labels not updated for this long")
+    p.bool_flag("entropy", "payload entropy histograms (and PayloadEntropy in written"
+                " records)", group=g_metrics)
+    g_time = p.add_argument_group(
+        "replay and backfill (file inputs)",
+        "A file is exported as fast as it decodes, so Prometheus scrapes only its totals and"
+        " rate panels stay empty: replay it at packet pace, or backfill it at packet time.")
+    p.bool_flag("replay", "pace captures by their packet timestamps (see -speed)",
+                group=g_time)
+    g_time.add_argument("-speed", "--speed", metavar="F", type=float, default=1.0,
+                        help="replay speed: 1.0 real time, 10 ten times faster (default 1.0)")
+    g_time.add_argument("-backfill", "--backfill", metavar="OUT.om",
+                        help="also write the metrics at packet time as OpenMetrics, for"
+                             " `promtool tsdb create-blocks-from openmetrics`")
+    g_time.add_argument("-step", "--step", metavar="DURATION", default="15s",
+                        help="packet-time interval between backfill samples (default 15s)")
     a = p.parse_args(argv)
     if a.interfaces:
         return _print_interfaces()
