@@ -184,6 +184,22 @@ def test_every_metric_is_declared(dashboard: str, title: str, expr: str) -> None
         assert ok, f"{dashboard} / {title}: {name} is not an exported metric"
 
 
+def test_go_netcap_mapping_names_our_metrics() -> None:
+    """docs/go-netcap-metrics.md: every name in its "ours" column is exported, and the Go
+    names its dashboard queries are all there."""
+    text = (ROOT / "docs" / "go-netcap-metrics.md").read_text()
+    rows = [line.split(" | ") for line in text.splitlines()
+            if line.startswith("| `") and line.count(" | ") == 2]
+    ours = {n for r in rows for n in re.findall(r"`(nc_\w+)", r[1])}
+    ours |= set(re.findall(r"`(nc_\w+)`", text.split("Ours alone")[1].split("\n\n")[0]))
+    assert len(ours) > 30
+    for name in ours:
+        assert family_of(name) is not None, f"{name} is not an exported metric"
+    go = {n for r in rows for n in re.findall(r"`(nc_\w+)", r[0])}
+    assert {"nc_numpackets", "nc_uptime", "nc_protocols_total", "nc_decoding_errors_total",
+            "nc_tcp", "nc_credentials"} <= go
+
+
 @NEEDS_PROMETHEUS
 @pytest.mark.parametrize("config", sorted((ROOT / "prometheus").glob("*.yml")),
                          ids=lambda p: p.name)
