@@ -149,8 +149,9 @@ def test_no_apt_get_names_the_packages(fake_bin: Path) -> None:
 
 def test_make_and_ci_take_the_same_path() -> None:
     """`make test` sets up before anything else; .ci/run installs nothing itself."""
-    r = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=60)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}  # not nested
+    r = subprocess.run(["make", "-n", "--no-print-directory", "test"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].endswith("tools/setup test") and lines[-1].endswith("-m pytest"), lines
