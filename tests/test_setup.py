@@ -82,6 +82,9 @@ def test_no_python_says_what_to_do(fake_bin: Path) -> None:
         in r.stderr and "make PYTHON=" in r.stderr
     r = setup(fake_bin, "-n", "run")  # the install step stops there too
     assert r.returncode == 1 and "no Python 3.11" in r.stderr
+    r = setup(fake_bin, "-n", "run", env={"PYTHON": "python3"})  # make PYTHON=python3
+    assert r.returncode == 1
+    assert "PYTHON=python3 does not run as Python 3.11 or newer" in r.stderr
 
 
 def test_missing_packages_as_root(fake_bin: Path) -> None:
