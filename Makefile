@@ -20,6 +20,7 @@ STAMP  := $(VENV)/.installed
 SETUP_FOR := $(or $(filter test bench bench-live,$(MAKECMDGOALS)),run)
 
 .PHONY: run test bench bench-live clean compile setup
+.DEFAULT_GOAL := $(STAMP)  # plain `make`: the venv with netcap installed, as before
 
 # Phony, so it checks on every make (a few `command -v`s); installs only what is missing.
 setup:
