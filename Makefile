@@ -20,7 +20,8 @@ STAMP  := $(VENV)/.installed
 SETUP_FOR := $(or $(filter test bench bench-live,$(MAKECMDGOALS)),run)
 
 .PHONY: run test bench bench-live clean compile setup
-.DEFAULT_GOAL := $(STAMP)  # plain `make`: the venv with netcap installed, as before
+# Plain `make`: the venv with netcap installed, as before (not the setup check alone).
+.DEFAULT_GOAL := $(STAMP)
 
 # Phony, so it checks on every make (a few `command -v`s); installs only what is missing.
 setup:
