@@ -59,7 +59,7 @@ def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def link(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Link]:
     for tool in ("ip", "tcpdump", "ping"):
-        assert shutil.which(tool), f"{tool} is needed (.ci/run installs it)"
+        assert shutil.which(tool), f"{tool} is needed (make test installs it: tools/setup)"
     tag = str(os.getpid() % 100000)
     ns, a, b = f"nct{tag}", f"nca{tag}", f"ncb{tag}"
     servers: list[subprocess.Popen[bytes]] = []
