@@ -15,6 +15,7 @@ Python, which is also the reference the tests compare against.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable
 
 import numpy as np
@@ -25,7 +26,7 @@ from .schema import Render
 from .table import Piece, Ragged, compact_pieces
 
 __all__ = [
-    "render_column", "render_pieces", "warm_tables",
+    "parse_address", "render_column", "render_pieces", "warm_tables",
 ]
 
 U8 = npt.NDArray[np.uint8]
@@ -263,3 +264,29 @@ def render_column(col: Ragged, how: Render) -> Ragged:
     if how is Render.NONE:
         return col
     return compact_pieces(render_pieces(col, how), len(col))
+
+
+# The longest text of an address: IPv6 with an IPv4 tail, and 16 hex pairs with colons.
+_MAX_ADDRESS_TEXT = {Render.IP: 45, Render.MAC: 47}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def parse_address(text: str, how: Render) -> bytes | None:
+    """The raw bytes of an address rendered as `how` (the inverse of rendering, for
+    records read from files): b"" for an empty text, None for text that is not one.
+    IPv4 gives 4 bytes and IPv6 16, so an address read back labels as the decoded one."""
+    if not text:
+        return b""
+    if len(text) > _MAX_ADDRESS_TEXT[how]:
+        return None
+    if how is Render.IP:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                return socket.inet_pton(family, text)
+            except (OSError, ValueError):  # ValueError: an embedded NUL
+                continue
+        return None
+    pairs = text.split(":")
+    if not all(len(p) == 2 and p[0] in _HEX and p[1] in _HEX for p in pairs):
+        return None
+    return bytes.fromhex("".join(pairs))
