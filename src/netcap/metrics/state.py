@@ -700,7 +700,8 @@ class MetricsState:
             # one repeated byte, whose entropy is 0).
             keep &= (values != 0) | np.signbit(values)
         values = values[keep]  # an empty payload has no entropy to speak of
-        self._hist["nc_payload_entropy_bits_per_byte"][(protocol,)].add(values)
+        if values.size:  # no series (of zeros) until there is a value
+            self._hist["nc_payload_entropy_bits_per_byte"][(protocol,)].add(values)
 
     # -- moving between processes (parallel decoding) -------------------------------------
 
