@@ -15,6 +15,7 @@ Python, which is also the reference the tests compare against.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable
 
@@ -268,7 +269,7 @@ def render_column(col: Ragged, how: Render) -> Ragged:
 
 # The longest text of an address: IPv6 with an IPv4 tail, and 16 hex pairs with colons.
 _MAX_ADDRESS_TEXT = {Render.IP: 45, Render.MAC: 47}
-_HEX = frozenset("0123456789abcdefABCDEF")
+_MAC_TEXT = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2})*")
 
 
 def parse_address(text: str, how: Render) -> bytes | None:
@@ -286,7 +287,6 @@ def parse_address(text: str, how: Render) -> bytes | None:
             except (OSError, ValueError):  # ValueError: an embedded NUL
                 continue
         return None
-    pairs = text.split(":")
-    if not all(len(p) == 2 and p[0] in _HEX and p[1] in _HEX for p in pairs):
+    if not _MAC_TEXT.fullmatch(text):
         return None
-    return bytes.fromhex("".join(pairs))
+    return bytes.fromhex(text.replace(":", ""))

@@ -342,7 +342,8 @@ def _table(rtype: RecordType, msgs: Sequence[Any], errors: Counter[str]) -> Reco
             if fl.render is Render.NONE:
                 cols[name] = Ragged.from_list([t.encode() for t in texts])
                 continue
-            raw = [parse_address(t, fl.render) for t in texts]
+            parsed = {t: parse_address(t, fl.render) for t in set(texts)}  # few distinct
+            raw = [parsed[t] for t in texts]
             bad = raw.count(None)
             if bad:
                 errors[BAD_ADDRESS] += bad
