@@ -35,10 +35,11 @@ from .pipeline import (
 )
 from .reassembly.ip import fragments
 from .records.derive import add_payload_columns
+from .records.messages import record_table
 from .sinks.backfill import Backfill
 from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch
 from .sources.capture import CaptureError, Truncation, open_capture
-from .sources.ncap import TOO_LARGE, NcapError, NcapReader, is_ncap, record_table
+from .sources.ncap import TOO_LARGE, NcapError, NcapReader, is_ncap
 
 __all__ = ["ExportOptions", "ExportResult", "expand_inputs", "run_export"]
 

@@ -78,8 +78,8 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("http", "no_request"),
     ("http", "truncated"),
     ("ssh", "gap"),
-    ("ncap", "bad_address"),  # records read from files: see sources/ncap.py
-    ("ncap", "record_too_large"),
+    ("ncap", "bad_address"),  # records read from files: records/messages.py
+    ("ncap", "record_too_large"),  # and sources/ncap.py
 )
 
 NONE = 0

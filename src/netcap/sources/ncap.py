@@ -10,12 +10,9 @@ only), so records are yielded up to the damaged byte, not up to the last good ch
 Concatenated gzip members (the writer emits one per batch) are one stream.
 
 A file is untrusted input: memory stays bounded whatever it holds. Inflating is done
-_CHUNK bytes at a time (a gzip bomb costs time, not memory), a record longer than
-_MAX_RECORD is passed over unread and counted, and `record_table` turns records into
-the columns the packet decoders produce (addresses parsed back to raw bytes, strings as
-`Ragged`, repeated fields as one array per row), so everything downstream meets the same
-bounded values, closed label sets and memory per record (a small multiple of its size)
-as for packets; an address that does not parse is counted (`ncap/bad_address`).
+_CHUNK bytes at a time (a gzip bomb costs time, not memory), and a record longer than
+_MAX_RECORD is passed over unread and counted (`skipped`). `records/messages.py` turns
+the records into columns for the metrics.
 """
 
 from __future__ import annotations
@@ -23,25 +20,19 @@ from __future__ import annotations
 import os
 import stat
 import zlib
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
-import numpy as np
 from google.protobuf.message import DecodeError as ProtoDecodeError
 from isal import isal_zlib
 
 from ..records.proto import message_class
-from ..records.render import parse_address
-from ..records.schema import Field, Kind, RecordType, Render
-from ..records.table import Children, Ragged, RecordTable, object_column, scalar_dtype
 from ..records.types import RECORDS, TYPE_ENUM
 
-__all__ = ["BAD_ADDRESS", "TOO_LARGE", "NcapError", "NcapReader", "record_table"]
+__all__ = ["TOO_LARGE", "NcapError", "NcapReader"]
 
-# Decode-error reasons (decode/errors.py) of records read from files.
-BAD_ADDRESS = "ncap/bad_address"  # an IP or MAC field whose text is not an address
-TOO_LARGE = "ncap/record_too_large"  # a record over _MAX_RECORD, passed over
+# The decode-error reason (decode/errors.py) of a record over _MAX_RECORD, passed over.
+TOO_LARGE = "ncap/record_too_large"
 
 _CHUNK = 1 << 20
 # Records are at most a few hundred KiB (a packet, an HTTP head): a longer one is passed
@@ -317,52 +308,3 @@ def is_ncap(path: str) -> bool:
     base = os.path.basename(path)
     return base.endswith(".ncap") or base.endswith(".ncap.gz")
 
-
-def record_table(record_type: str, msgs: Sequence[Any]) -> tuple[RecordTable, Counter[str]]:
-    """Records of one type read from a file, as the columns the decoders make of packets
-    (see records/table.py), plus decode errors by reason. Bytes fields (payloads) and
-    repeated strings are left out: no metric reads them."""
-    errors: Counter[str] = Counter()
-    return _table(RECORDS[record_type], msgs, errors), errors
-
-
-def _table(rtype: RecordType, msgs: Sequence[Any], errors: Counter[str]) -> RecordTable:
-    n = len(msgs)
-    cols: dict[str, Any] = {}
-    for fl in rtype.fields:
-        name = fl.name
-        if fl.kind is Kind.BYTES or (fl.repeated and fl.kind is Kind.STRING):
-            continue
-        if fl.kind is Kind.MESSAGE:
-            cols[name] = _children(fl, msgs, errors)
-        elif fl.repeated:  # a list per row, as decoded: any mix of lengths
-            cols[name] = object_column([list(getattr(m, name)) for m in msgs])
-        elif fl.kind is Kind.STRING:
-            texts = [getattr(m, name) for m in msgs]
-            if fl.render is Render.NONE:
-                cols[name] = Ragged.from_list([t.encode() for t in texts])
-                continue
-            parsed = {t: parse_address(t, fl.render) for t in set(texts)}  # few distinct
-            raw = [parsed[t] for t in texts]
-            bad = raw.count(None)
-            if bad:
-                errors[BAD_ADDRESS] += bad
-            cols[name] = Ragged.from_list([r or b"" for r in raw])
-        else:
-            cols[name] = np.fromiter((getattr(m, name) for m in msgs),
-                                     scalar_dtype(fl.kind), n)
-    return RecordTable(rtype, n, cols)
-
-
-def _children(fl: Field, msgs: Sequence[Any], errors: Counter[str]) -> Children:
-    """A message field's sub-records as a child table, parents ascending."""
-    name = fl.name
-    if fl.repeated:
-        counts = [len(getattr(m, name)) for m in msgs]
-        kids = [k for m in msgs for k in getattr(m, name)]
-        parent = np.repeat(np.arange(len(msgs), dtype=np.int64), counts)
-    else:
-        rows = [i for i, m in enumerate(msgs) if m.HasField(name)]
-        kids = [getattr(msgs[i], name) for i in rows]
-        parent = np.asarray(rows, np.int64)
-    return Children(parent, _table(RECORDS[fl.message or ""], kids, errors))
