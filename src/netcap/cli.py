@@ -343,6 +343,11 @@ def _dump(argv: Sequence[str]) -> int:
             sys.stdout.flush()
             print(f"net dump: {e}", file=sys.stderr)
             return 1
+        if reader.skipped:  # records too large to be real: passed over, not printed
+            sys.stdout.flush()
+            print(f"net dump: {a.read}: {reader.skipped} record(s) over the size limit"
+                  " skipped", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 from .decode.batch import decode_batch
 from .flows.extract import summarize
 from .flows.table import ConnectionTable
-from .metrics.state import LIST_COLUMNS, TEXT_COLUMNS, MetricsState
+from .metrics.state import MetricsState
 from .pipeline import (
     CHUNK_BYTES,
     CaptureOptions,
@@ -34,17 +35,18 @@ from .pipeline import (
 )
 from .reassembly.ip import fragments
 from .records.derive import add_payload_columns
-from .records.schema import Kind as FieldKind
-from .records.schema import Render
-from .records.types import RECORDS
+from .records.messages import record_table
 from .sinks.backfill import Backfill
 from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch
 from .sources.capture import CaptureError, Truncation, open_capture
-from .sources.ncap import NcapError, NcapReader, is_ncap
+from .sources.ncap import TOO_LARGE, NcapError, NcapReader, is_ncap
 
 __all__ = ["ExportOptions", "ExportResult", "expand_inputs", "run_export"]
 
 _RECORD_CHUNK = 8192  # audit records counted per update
+# ... or fewer: records in memory at once, as read from the file (decoded, they take a
+# small multiple of this), so memory stays bounded whatever records a file holds.
+_CHUNK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,41 +244,21 @@ def _export_records(path: str, state: MetricsState, encode: EncodeOptions
                 break
             if not encode.wanted(reader.record_type):  # -include/-exclude
                 continue
-            state.add_records(reader.record_type, _columns(reader.record_type, chunk),
-                              len(chunk))
+            _add_records(state, reader.record_type, chunk)
             count += len(chunk)
+        _add_skipped(state, reader)
     return count, note
 
 
-def _columns(record_type: str, msgs: list[Any]) -> dict[str, Any]:
-    """The columns the record metrics use, from protobuf messages read from a file."""
-    rtype = RECORDS[record_type]
-    cols: dict[str, Any] = {}
-    for f in rtype.fields:
-        if f.kind is FieldKind.MESSAGE and f.repeated:  # sub-records as dicts (DNS
-            # questions, DHCP options: the application metrics read them)
-            cols[f.name] = [[_message_dict(x) for x in getattr(m, f.name)] for m in msgs]
-            continue
-        if f.repeated and f.name in LIST_COLUMNS:  # repeated numbers the metrics read
-            cols[f.name] = [list(getattr(m, f.name)) for m in msgs]
-            continue
-        if f.repeated or f.kind in (FieldKind.MESSAGE, FieldKind.BYTES):
-            continue
-        if f.kind is FieldKind.STRING:
-            # addresses, already text (for opt-in labels), and label-safe text fields
-            if f.render is not Render.NONE or f.label or f.name in TEXT_COLUMNS:
-                cols[f.name] = np.asarray([getattr(m, f.name) for m in msgs], dtype=str)
-        elif f.kind is FieldKind.DOUBLE:
-            cols[f.name] = np.fromiter((getattr(m, f.name) for m in msgs), np.float64, len(msgs))
-        else:
-            dtype = np.uint64 if f.kind is FieldKind.UINT64 else np.int64
-            cols[f.name] = np.fromiter((getattr(m, f.name) for m in msgs), dtype, len(msgs))
-    return cols
+def _add_records(state: MetricsState, record_type: str, msgs: list[Any]) -> None:
+    table, errors = record_table(record_type, msgs)
+    state.add_records(record_type, table.cols, table.n, from_file=True)
+    state.add_errors(errors)
 
 
-def _message_dict(msg: Any) -> dict[str, Any]:
-    """The scalar fields of a protobuf message (strings as text)."""
-    return {fd.name: value for fd, value in msg.ListFields() if fd.message_type is None}
+def _add_skipped(state: MetricsState, reader: NcapReader) -> None:
+    """Records too large to read count as decode errors."""
+    state.add_errors(Counter({TOO_LARGE: reader.skipped}))
 
 
 def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
@@ -290,31 +272,38 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
         step = min(step, _REPLAY_SLICE_NS)
     notes: list[str] = []
 
-    def stream(i: int, path: str) -> Iterator[tuple[int, int, str, Any]]:
+    def stream(i: int, path: str) -> Iterator[tuple[int, int, str, Any, int]]:
         try:
             with NcapReader(path) as reader:
+                offset = reader.offset
                 for msg in reader:
                     # A connection counts when it ended (the capture counts it when
                     # the table lets it go: after its last packet, see flows/table.py).
                     ts = getattr(msg, "Timestamp", 0) or getattr(msg, "TimestampLast", 0)
-                    yield ts, i, reader.record_type, msg
+                    yield ts, i, reader.record_type, msg, reader.offset - offset
+                    offset = reader.offset
+                _add_skipped(state, reader)
         except NcapError as e:
             notes.append(str(e))
 
     count = 0
     clock = 0
     pending: dict[str, list[Any]] = {}
+    pending_bytes = 0
     current: int | None = None
 
     def flush() -> None:
+        nonlocal pending_bytes
         for name, msgs in pending.items():
-            state.add_records(name, _columns(name, msgs), len(msgs))
+            _add_records(state, name, msgs)
         pending.clear()
+        pending_bytes = 0
 
-    for ts, _, name, msg in heapq.merge(*(stream(i, p) for i, p in enumerate(paths))):
+    for ts, _, name, msg, size in heapq.merge(*(stream(i, p) for i, p in enumerate(paths))):
         clock = max(clock, ts)  # record time never goes back (samples must not)
         slice_ = clock // step
-        if current is not None and slice_ != current:
+        # Within a slice, records are counted in bounded lots (memory, not results).
+        if (current is not None and slice_ != current) or pending_bytes > _CHUNK_BYTES:
             flush()
         if current is None or slice_ != current:
             current = slice_
@@ -324,20 +313,24 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
                 backfill.enter(clock // backfill.step_ns, state)
         if opts.encode.wanted(name):
             pending.setdefault(name, []).append(msg)
+            pending_bytes += size
         count += 1
     flush()
     return count, notes
 
 
 def _chunks(reader: NcapReader) -> Iterator[list[Any]]:
-    """Records in lists of _RECORD_CHUNK; on damage, the records before it come first."""
+    """Records in lists of _RECORD_CHUNK or _CHUNK_BYTES of records, whichever comes
+    first; on damage, the records before it come first."""
     chunk: list[Any] = []
+    offset = reader.offset
     try:
         for msg in reader:
             chunk.append(msg)
-            if len(chunk) >= _RECORD_CHUNK:
+            if len(chunk) >= _RECORD_CHUNK or reader.offset - offset >= _CHUNK_BYTES:
                 yield chunk
                 chunk = []
+                offset = reader.offset
     except NcapError:
         if chunk:
             yield chunk

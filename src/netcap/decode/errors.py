@@ -78,6 +78,8 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("http", "no_request"),
     ("http", "truncated"),
     ("ssh", "gap"),
+    ("ncap", "bad_address"),  # records read from files: records/messages.py
+    ("ncap", "record_too_large"),  # and sources/ncap.py
 )
 
 NONE = 0

@@ -73,7 +73,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("nc_protocols", C, "packets seen per decoded protocol layer", ("protocol",)),
     Family("nc_unknown_protocols", C,
            "packets with a layer not decoded, by where decoding stopped", ("layer",)),
-    Family("nc_decoding_errors", C, "packets with a malformed or truncated header",
+    Family("nc_decoding_errors", C, "packets with a malformed or truncated header (protocol"
+           " ncap: audit records read from files that could not be used in full)",
            ("protocol", "reason")),
     Family("nc_audit_records", C, "audit records produced, by Netcap record type", ("type",)),
     Family("nc_stage_seconds", C, "processing time spent per pipeline stage", ("stage",)),

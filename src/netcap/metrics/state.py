@@ -23,7 +23,7 @@ from ..analyzers.datagrams import UDP_COLUMNS
 from ..decode.batch import Decoded
 from ..decode.errors import REASONS
 from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
-from ..flows.extract import FLOW_COLUMNS, TCP_COLUMNS
+from ..flows.extract import APP_PROTOCOLS, FLOW_COLUMNS, TCP_COLUMNS
 from ..reassembly.ip import FRAGMENT_COLUMNS
 from ..reassembly.streams import TCP_SEGMENT_COLUMNS
 from ..records.render import render_column
@@ -155,11 +155,7 @@ _EXTRA_COLUMNS = {"src_ip": "SrcIP", "dst_ip": "DstIP", "src_port": "SrcPort",
 # Opt-in labels whose values are text from the traffic: shown as sent (invalid UTF-8
 # replaced), cut to _MAX_LABEL_TEXT characters so one value cannot bloat a scrape.
 _TEXT_LABELS = frozenset({"host", "user_agent", "content_type", "sni", "ja3", "ja4", "hassh"})
-# The text fields the record metrics read (records read back from files keep them).
-TEXT_COLUMNS = frozenset(_EXTRA_COLUMNS[x] for x in _TEXT_LABELS) | {"Ja3s", "Ident"}
 _MAX_LABEL_TEXT = 128
-# The repeated number fields the record metrics read (kept for records read from files).
-LIST_COLUMNS = frozenset({"SupportedVersions"})
 
 
 def _text(v: Any) -> str:
@@ -194,6 +190,26 @@ _TLS_VERSION = {0x0304: "tls1.3", 0x0303: "tls1.2", 0x0302: "tls1.1", 0x0301: "t
                 0x0300: "ssl3"}
 _TLS_VERSIONS = ("tls1.3", "tls1.2", "tls1.1", "tls1.0", "ssl3", "other")
 _TLS_VERSION_INDEX = {v: i for i, v in enumerate(_TLS_VERSIONS)}
+
+# Connections: what the connection table writes (flows/), lower case; a record read from
+# a file may hold any text there, which labels as "other".
+_TRANSPORTS = frozenset({"tcp", "udp"})
+_APPLICATIONS = frozenset(a.lower() for a in APP_PROTOCOLS)
+_NTP_VERSIONS = tuple(str(v) for v in range(8))  # the 3-bit version field
+_DHCP_TYPE_DIGITS = 3  # option 53 is one byte: its text is at most "255"
+
+
+def _closed(text: str, allowed: frozenset[str]) -> str:
+    return text if text in allowed else "other"
+
+
+def _dhcp_type(data: Any) -> str:
+    """The label of a DHCP message-type option's text (a decimal byte, as the analyzer
+    writes it); anything else (from a file) is "other"."""
+    text = _text(data)
+    if text.isascii() and text.isdigit() and len(text) <= _DHCP_TYPE_DIGITS:
+        return name_of(DHCP_TYPES, int(text))
+    return "other"
 
 # The record columns the record metrics read (`_record_metrics`, `_layers`), per record
 # type: decoding for metrics alone builds only these. A test checks that counts from
@@ -334,13 +350,11 @@ class MetricsState:
                 raw = Ragged.from_matrix(uniq[:, :16], uniq[:, 16].astype(np.int64))
                 texts.append([t.decode() for t in render_column(raw, how).tolist()])
                 ids.append(inv.reshape(-1))
-            else:  # numbers, or text already (records read back from a file)
-                arr = np.zeros(n, np.int64) if col is None else np.asarray(col)
-                if arr.dtype.kind not in "US":
-                    arr = arr.astype(np.int64)
+            else:  # ports: numbers; one from a file outside 0-65535 is "other"
+                arr = np.zeros(n, np.int64) if col is None else np.asarray(col, np.int64)
+                arr = np.where((arr >= 0) & (arr <= 0xFFFF), arr, -1)
                 uniq_v, inv = np.unique(arr, return_inverse=True)
-                texts.append([v.decode() if isinstance(v, bytes) else str(v)
-                              for v in uniq_v.tolist()])
+                texts.append([str(v) if v >= 0 else "other" for v in uniq_v.tolist()])
                 ids.append(inv.reshape(-1))
         combos, inv, counts = np.unique(np.stack(ids, axis=1), axis=0, return_inverse=True,
                                         return_counts=True)
@@ -445,14 +459,22 @@ class MetricsState:
             self._count("nc_tcp_reassembly_gap_bytes", (), out.gap_bytes)
             self._count("nc_tcp_reassembly_overflows", (), out.overflows)
 
-    def add_records(self, name: str, cols: dict[str, Any], n: int) -> None:
-        """Metrics from audit records read from a file (no packets behind them)."""
+    def add_records(self, name: str, cols: dict[str, Any], n: int,
+                    from_file: bool = False) -> None:
+        """Metrics from audit records without packets behind them: made by the stream
+        analyzers, or read from a file (`from_file`, see `_entropy`)."""
         with self._lock:
             self._count("nc_audit_records", (name,), n)
             proto = _RECORD_PROTOCOL.get(name)
             if proto is not None:
                 self._count("nc_protocols", (proto,), n)
-            self._record_metrics(name, cols, n)
+            self._record_metrics(name, cols, n, from_file)
+
+    def add_errors(self, errors: Counter[str]) -> None:
+        """Decode errors by reason ("protocol/reason", decode/errors.py)."""
+        with self._lock:
+            for reason, k in errors.items():
+                self._count("nc_decoding_errors", tuple(reason.split("/")), k)
 
     def _rate(self, n: int) -> None:
         now = time.monotonic()
@@ -505,7 +527,8 @@ class MetricsState:
         unsupported = REASONS.index(("link", "unsupported_link_type"))
         self._count("nc_unknown_protocols", ("link_type",), int((d.error == unsupported).sum()))
 
-    def _record_metrics(self, name: str, cols: dict[str, Any], n: int) -> None:
+    def _record_metrics(self, name: str, cols: dict[str, Any], n: int,
+                        from_file: bool = False) -> None:
         def col(field: str) -> I64:
             c = cols.get(field)
             return np.zeros(n, np.int64) if c is None else np.asarray(c).astype(np.int64)
@@ -551,19 +574,19 @@ class MetricsState:
                 names = [(f, s) for f in _FLAG_NAMES for s in SERVICE_NAMES]
                 self._count_by("nc_tcp_segments", key, names, cols)
                 self._hist["nc_tcp_payload_bytes"][()].add(col("PayloadSize"))
-                self._entropy("tcp", cols)
+                self._entropy("tcp", cols, from_file)
             else:
                 self._count_by("nc_udp_datagrams", service, [(s,) for s in SERVICE_NAMES],
                                cols)
                 self._hist["nc_udp_payload_bytes"][()].add(col("PayloadSize"))
-                self._entropy("udp", cols)
+                self._entropy("udp", cols, from_file)
         elif name == "Connection":  # read from a file (from packets: add_connections)
-            def text(field: str) -> list[str]:
-                return [(v.decode() if isinstance(v, bytes) else str(v)).lower()
+            def text(field: str, allowed: frozenset[str]) -> list[str]:
+                return [_closed(_text(v).lower(), allowed)
                         for v in values(cols.get(field), n)]
 
-            self._connection_metrics(text("TransportProto"),
-                                     [a or "other" for a in text("ApplicationProto")],
+            self._connection_metrics(text("TransportProto", _TRANSPORTS),
+                                     text("ApplicationProto", _APPLICATIONS),
                                      col("Duration"), col("TotalSize"))
         elif name == "DNS":
             self._dns_metrics(cols, n)
@@ -607,14 +630,12 @@ class MetricsState:
         elif name == "NTP":
             keys = Counter(zip(col("Version").tolist(), col("Mode").tolist(), strict=True))
             for (version, mode), k in keys.items():
-                self._count("nc_ntp_messages", (str(version), name_of(NTP_MODES, mode)), k)
+                label = _NTP_VERSIONS[version] if 0 <= version < 8 else "other"
+                self._count("nc_ntp_messages", (label, name_of(NTP_MODES, mode)), k)
         elif name == "DHCPv4":
             for opts in children(cols.get("Options"), n):
-                kind = next((o.get("Data") for o in opts if o.get("Type") == 53), None)
-                if isinstance(kind, bytes):
-                    kind = kind.decode("ascii", "replace")
-                label = "none" if kind is None else (
-                    name_of(DHCP_TYPES, int(kind)) if kind.isdigit() else "other")
+                kind = next((o.get("Data", "") for o in opts if o.get("Type") == 53), None)
+                label = "none" if kind is None else _dhcp_type(kind)
                 self._count("nc_dhcp_messages", (label,), 1)
         elif name in ("ICMPv4", "ICMPv6"):
             version, table = ("4", _ICMP4) if name == "ICMPv4" else ("6", _ICMP6)
@@ -666,15 +687,21 @@ class MetricsState:
         if latencies:
             self._hist["nc_dns_response_seconds"][()].add(np.asarray(latencies))
 
-    def _entropy(self, protocol: str, cols: dict[str, Any]) -> None:
-        e = cols.get("PayloadEntropy")  # present only with -entropy
+    def _entropy(self, protocol: str, cols: dict[str, Any], from_file: bool) -> None:
+        e = cols.get("PayloadEntropy")  # decoded: present only with -entropy
         if e is None:
             return
         size = cols.get("PayloadSize")
         values = np.asarray(e, np.float64)
-        if size is not None:  # an empty payload has no entropy to speak of
-            values = values[np.asarray(size) > 0]
-        self._hist["nc_payload_entropy_bits_per_byte"][(protocol,)].add(values)
+        keep = np.ones(values.shape, np.bool_) if size is None else np.asarray(size) > 0
+        if from_file:
+            # A file cannot tell an entropy not computed (no -entropy) from 0.0: proto3
+            # writes neither. An absent value is not observed (at the cost of payloads of
+            # one repeated byte, whose entropy is 0).
+            keep &= (values != 0) | np.signbit(values)
+        values = values[keep]  # an empty payload has no entropy to speak of
+        if values.size:  # no series (of zeros) until there is a value
+            self._hist["nc_payload_entropy_bits_per_byte"][(protocol,)].add(values)
 
     # -- moving between processes (parallel decoding) -------------------------------------
 

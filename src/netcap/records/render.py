@@ -15,6 +15,8 @@ Python, which is also the reference the tests compare against.
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 from collections.abc import Callable
 
 import numpy as np
@@ -25,7 +27,7 @@ from .schema import Render
 from .table import Piece, Ragged, compact_pieces
 
 __all__ = [
-    "render_column", "render_pieces", "warm_tables",
+    "parse_address", "render_column", "render_pieces", "warm_tables",
 ]
 
 U8 = npt.NDArray[np.uint8]
@@ -263,3 +265,28 @@ def render_column(col: Ragged, how: Render) -> Ragged:
     if how is Render.NONE:
         return col
     return compact_pieces(render_pieces(col, how), len(col))
+
+
+# The longest text of an address: IPv6 with an IPv4 tail, and 16 hex pairs with colons.
+_MAX_ADDRESS_TEXT = {Render.IP: 45, Render.MAC: 47}
+_MAC_TEXT = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2})*")
+
+
+def parse_address(text: str, how: Render) -> bytes | None:
+    """The raw bytes of an address rendered as `how` (the inverse of rendering, for
+    records read from files): b"" for an empty text, None for text that is not one.
+    IPv4 gives 4 bytes and IPv6 16, so an address read back labels as the decoded one."""
+    if not text:
+        return b""
+    if len(text) > _MAX_ADDRESS_TEXT[how]:
+        return None
+    if how is Render.IP:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                return socket.inet_pton(family, text)
+            except (OSError, ValueError):  # ValueError: an embedded NUL
+                continue
+        return None
+    if not _MAC_TEXT.fullmatch(text):
+        return None
+    return bytes.fromhex(text.replace(":", ""))

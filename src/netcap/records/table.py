@@ -27,7 +27,7 @@ import numpy.typing as npt
 from .schema import Kind, RecordType, Render
 
 __all__ = ["Children", "Column", "Piece", "Ragged", "RecordTable", "compact_pieces",
-           "exclusive_cumsum"]
+           "exclusive_cumsum", "object_column", "scalar_dtype"]
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -265,18 +265,20 @@ class RecordTable:
                 child = RecordTable.from_rows(RECORDS[fl.message or ""], kids, None)
                 cols[fl.name] = Children(np.asarray(parents, dtype=np.int64), child)
             elif fl.repeated:  # repeated scalars, strings or bytes: a list per row
-                cols[fl.name] = _object_column([list(r.get(fl.name) or ()) for r in rows])
+                cols[fl.name] = object_column([list(r.get(fl.name) or ()) for r in rows])
             elif fl.kind in (Kind.STRING, Kind.BYTES):
                 cols[fl.name] = Ragged.from_list([r.get(fl.name, b"") for r in rows])
             else:
-                cols[fl.name] = np.asarray([r.get(fl.name, 0) for r in rows], dtype=_dtype(fl.kind))
+                cols[fl.name] = np.asarray([r.get(fl.name, 0) for r in rows],
+                                           dtype=scalar_dtype(fl.kind))
         return RecordTable(
             rtype, n, cols, None if pkt is None else np.fromiter(pkt, dtype=np.int64, count=n)
         )
 
 
-def _object_column(items: list[Any]) -> npt.NDArray[Any]:
-    """A 1-D object array holding these items (numpy would make a 2-D array of lists)."""
+def object_column(items: list[Any]) -> npt.NDArray[Any]:
+    """A 1-D object array holding these items (numpy would make a 2-D array of lists of
+    one length, and refuse lists of different lengths)."""
     out = np.empty(len(items), dtype=object)
     for i, item in enumerate(items):
         out[i] = item
@@ -295,7 +297,8 @@ def _present(v: Any, kind: Kind, repeated: bool) -> bool:
     return bool(v)
 
 
-def _dtype(kind: Kind) -> type[np.generic]:
+def scalar_dtype(kind: Kind) -> type[np.generic]:
+    """The column dtype of a scalar field of this kind."""
     if kind is Kind.BOOL:
         return np.bool_
     if kind is Kind.DOUBLE:
@@ -336,7 +339,7 @@ def _concat_column(
         *[p.dtype for p in parts if isinstance(p, np.ndarray)]
     )
     if dtype.kind == "O":  # lists per row: a missing part is empty lists
-        return np.concatenate([p if isinstance(p, np.ndarray) else _object_column([[]] * n)
+        return np.concatenate([p if isinstance(p, np.ndarray) else object_column([[]] * n)
                                for p, n in zip(parts, sizes, strict=True)])
     return np.concatenate(
         [p if isinstance(p, np.ndarray) else np.zeros(n, dtype)

@@ -115,10 +115,16 @@ def _time(ns: int) -> str:
     return f"{stamp}.{frac:09d}"
 
 
+# A page also ends after this much cell text, so memory does not grow with the size of
+# the records (a file may hold records of megabytes: 50 of them would be held at once).
+_PAGE_TEXT = 1 << 20
+
+
 def write_table(rtype: RecordType, msgs: Iterable[Any], out: TextIO, page: int = 50) -> None:
     """Aligned columns, widths fitted per page of records; only columns with a value in
     the page are shown, so wide record types stay readable."""
     batch: list[dict[str, str]] = []
+    text = 0
 
     def flush() -> None:
         if not batch:
@@ -136,7 +142,9 @@ def write_table(rtype: RecordType, msgs: Iterable[Any], out: TextIO, page: int =
                    else _compact(v) if isinstance(v, list | dict) else _cell(v))
                for k, v in d.items()}
         batch.append(row)
-        if len(batch) >= page:
+        text += sum(map(len, row.values()))
+        if len(batch) >= page or text >= _PAGE_TEXT:
             flush()
             out.write("\n")
+            text = 0
     flush()

@@ -8,6 +8,11 @@ loses what was readable. Where inflating fails, the output of the failing call i
 recovered by decompressing that region again with zlib byte by byte (regular files
 only), so records are yielded up to the damaged byte, not up to the last good chunk.
 Concatenated gzip members (the writer emits one per batch) are one stream.
+
+A file is untrusted input: memory stays bounded whatever it holds. Inflating is done
+_CHUNK bytes at a time (a gzip bomb costs time, not memory), and a record longer than
+_MAX_RECORD is passed over unread and counted (`skipped`). `records/messages.py` turns
+the records into columns for the metrics.
 """
 
 from __future__ import annotations
@@ -24,11 +29,16 @@ from isal import isal_zlib
 from ..records.proto import message_class
 from ..records.types import RECORDS, TYPE_ENUM
 
-__all__ = ["NcapError", "NcapReader"]
+__all__ = ["TOO_LARGE", "NcapError", "NcapReader"]
+
+# The decode-error reason (decode/errors.py) of a record over _MAX_RECORD, passed over.
+TOO_LARGE = "ncap/record_too_large"
 
 _CHUNK = 1 << 20
-_MAX_RECORD = 64 << 20  # a larger length prefix is damage, not a record
-_SALVAGE_PIECE = 1 << 16
+# Records are at most a few hundred KiB (a packet, an HTTP head): a longer one is passed
+# over and counted (`skipped`), so a crafted file cannot make a record cost gigabytes.
+_MAX_RECORD = 4 << 20
+_SALVAGE_PIECE = 1 << 14  # inflates to at most ~16 MiB at once
 _TYPE_NAMES = {v: k for k, v in TYPE_ENUM.items()}
 # isal's stub declares `error` as an instance; at run time it is an exception class.
 _INFLATE_ERRORS = (zlib.error, cast("type[Exception]", isal_zlib.error))
@@ -66,9 +76,11 @@ class NcapReader:
         self._pos = 0  # start of unread bytes in _buf (compacted when refilling)
         self._eof = False
         self._inflated = 0  # decompressed bytes appended to _buf so far
+        self._tail = b""  # compressed input not yet inflated
+        self.skipped = 0  # records over _MAX_RECORD, passed over unread
         self._damage: str | None = None  # raised once the readable bytes are used up
         try:
-            raw = self._next_raw()
+            raw = self._next_raw(header=True)
         except NcapError:
             self._fh.close()
             raise
@@ -119,8 +131,9 @@ class NcapReader:
     # -- framing -----------------------------------------------------------------------
 
     def _fill(self) -> bool:
-        """Read more decompressed bytes into the buffer; False at end of input. Damage
-        raises NcapError, but only once every byte decoded before it has been consumed."""
+        """Read more decompressed bytes into the buffer (at most _CHUNK at a time, so a
+        gzip bomb costs work, not memory); False at end of input. Damage raises
+        NcapError, but only once every byte decoded before it has been consumed."""
         if self._eof:
             if self._damage is not None:
                 raise NcapError(f"{self.path}: {self._damage} after {self.count} records"
@@ -129,11 +142,8 @@ class NcapReader:
         if self._pos:
             del self._buf[: self._pos]
             self._pos = 0
-        try:
-            chunk = self._fh.read(_CHUNK)
-        except OSError as e:
-            raise NcapError(f"{self.path}: read error: {e.strerror or e}") from None
         if self._inflate is None:
+            chunk = self._read()
             if not chunk:
                 self._eof = True
                 return False
@@ -141,14 +151,17 @@ class NcapReader:
             return True
         had = len(self._buf)
         try:
-            if chunk:
-                self._inflate_into(chunk)
-                return True
-            self._eof = True
-            if not self._inflate.eof:
-                self._damage = "compressed stream cut short"
-                return self._fill()
-            return False
+            while True:
+                if not self._tail:
+                    self._tail = self._read()
+                    if not self._tail:
+                        self._eof = True
+                        if not self._inflate.eof:
+                            self._damage = "compressed stream cut short"
+                            return self._fill()
+                        return False
+                if self._inflate_some():
+                    return True
         except _INFLATE_ERRORS as e:
             # The failing call's output is lost; recover what decodes before the damage.
             self._buf += self._salvage(self._inflated)
@@ -156,17 +169,24 @@ class NcapReader:
             self._damage = f"corrupt compressed data ({e})"
             return len(self._buf) > had or self._fill()
 
-    def _inflate_into(self, chunk: bytes) -> None:
-        out = self._inflate.decompress(chunk)
+    def _read(self) -> bytes:
+        try:
+            return self._fh.read(_CHUNK)
+        except OSError as e:
+            raise NcapError(f"{self.path}: read error: {e.strerror or e}") from None
+
+    def _inflate_some(self) -> bool:
+        """Inflate at most _CHUNK bytes of the pending input into the buffer; False if
+        none came out (more input needed). Concatenated gzip members (as `cat a.gz b.gz`
+        makes) continue the stream."""
+        if self._inflate.eof:
+            self._inflate = isal_zlib.decompressobj(31)
+        out = self._inflate.decompress(self._tail, _CHUNK)
+        self._tail = (self._inflate.unused_data if self._inflate.eof
+                      else self._inflate.unconsumed_tail)
         self._buf += out
         self._inflated += len(out)
-        # Concatenated gzip members (as `cat a.gz b.gz` makes) continue the stream.
-        while self._inflate.eof and self._inflate.unused_data:
-            rest = self._inflate.unused_data
-            self._inflate = isal_zlib.decompressobj(31)
-            out = self._inflate.decompress(rest)
-            self._buf += out
-            self._inflated += len(out)
+        return bool(out)
 
     def _salvage(self, skip: int) -> bytes:
         """The decompressed bytes past `skip` that decode before the damage, found by
@@ -207,29 +227,21 @@ class NcapReader:
                     keep(o)
         return bytes(out)
 
-    def _next_raw(self) -> bytes | None:
-        pos, length, shift = self._pos, 0, 0
-        while True:  # base-128 varint length prefix
-            while pos >= len(self._buf):
-                before = pos - self._pos
-                if not self._fill():
-                    if before == 0:
-                        return None
-                    raise NcapError(f"{self.path}: cut in a record length at offset"
-                                    f" {self.offset} after {self.count} records")
-                pos = self._pos + before
-            b = self._buf[pos]
-            pos += 1
-            length |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
+    def _next_raw(self, header: bool = False) -> bytes | None:
+        """The next record's bytes. A record longer than _MAX_RECORD (no record netcap
+        or the Go Netcap writes comes near it) is passed over without being held in
+        memory and counted in `skipped`; as the first record (the Header) it is damage."""
+        while True:
+            length, head = self._length_prefix()
+            if length is None:
+                return None
+            if length <= _MAX_RECORD:
                 break
-            if shift > 63:
-                raise NcapError(f"{self.path}: bad record length at offset {self.offset}")
-        if length > _MAX_RECORD:
-            raise NcapError(f"{self.path}: record length {length} at offset {self.offset}"
-                            " is implausible (corrupt file)")
-        head = pos - self._pos
+            if header:
+                raise NcapError(f"{self.path}: not an audit-record file (header length"
+                                f" {length})")
+            self._skip(head, length)
+        pos = self._pos + head
         while len(self._buf) < pos + length:
             if not self._fill():
                 raise NcapError(f"{self.path}: file cut in the middle of record"
@@ -239,6 +251,44 @@ class NcapReader:
         self._pos = pos + length
         self.offset += head + length
         return raw
+
+    def _length_prefix(self) -> tuple[int | None, int]:
+        """The next record's length (None at the end of input) and the prefix's size."""
+        pos, length, shift = self._pos, 0, 0
+        while True:  # base-128 varint length prefix
+            while pos >= len(self._buf):
+                before = pos - self._pos
+                if not self._fill():
+                    if before == 0:
+                        return None, 0
+                    raise NcapError(f"{self.path}: cut in a record length at offset"
+                                    f" {self.offset} after {self.count} records")
+                pos = self._pos + before
+            b = self._buf[pos]
+            pos += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return length, pos - self._pos
+            if shift > 63:
+                raise NcapError(f"{self.path}: bad record length at offset {self.offset}")
+
+    def _skip(self, head: int, length: int) -> None:
+        """Pass over a record of `length` bytes after a `head`-byte prefix, a buffer at
+        a time (a cut file ends in NcapError, as for a record read)."""
+        self._pos += head
+        left = length
+        while True:
+            take = min(left, len(self._buf) - self._pos)
+            self._pos += take
+            left -= take
+            if not left:
+                break
+            if not self._fill():
+                raise NcapError(f"{self.path}: file cut in the middle of record"
+                                f" {self.count + 1} at offset {self.offset}")
+        self.offset += head + length
+        self.skipped += 1
 
 
 def _gunzip(d: Any, data: bytes) -> tuple[Any, list[bytes]]:
@@ -257,3 +307,4 @@ def is_ncap(path: str) -> bool:
     """True for a file that names itself an audit-record file (used to pick a reader)."""
     base = os.path.basename(path)
     return base.endswith(".ncap") or base.endswith(".ncap.gz")
+
