@@ -18,6 +18,7 @@ import dataclasses
 import mmap
 import multiprocessing
 import os
+import threading
 import time
 import traceback
 from collections import Counter, deque
@@ -37,7 +38,7 @@ from .decode.linktypes import LINKTYPE_NAMES
 from .flows.extract import FlowBatch, summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState, metric_columns
-from .procs import WorkerError
+from .procs import WorkerError, child_signals
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
 from .reassembly.pool import Result as PoolResult
 from .reassembly.pool import StreamPool, merge_encoded, split
@@ -83,6 +84,7 @@ class RunStats:
     records: dict[str, int] = field(default_factory=dict)
     truncation: Truncation | None = None
     workers: int = 1
+    interrupted: bool = False  # the stop event ended reading before the input's end
 
     def add(self, d: Decoded) -> None:
         b = d.batch
@@ -147,18 +149,24 @@ def _workers(opts: CaptureOptions) -> int:
     return max(1, n)
 
 
-def run_capture(opts: CaptureOptions, state: MetricsState | None = None) -> RunStats:
+def run_capture(opts: CaptureOptions, state: MetricsState | None = None,
+                stop: threading.Event | None = None) -> RunStats:
     """Decode a capture file into audit-record files (if opts.out) and metrics (into
     `state`, if opts.metrics). Raises CaptureError if the input is not a readable
-    capture; a cut or damaged tail is reported in `truncation`."""
+    capture; a cut or damaged tail is reported in `truncation`.
+
+    `stop` (set by SIGINT/SIGTERM) is checked after every batch: reading ends there
+    (`interrupted`), worker processes are ended, and the stages and files are finished
+    as at the end of the input, so every file is complete up to its last record."""
     t0 = time.perf_counter()
     _keep_heap()
     writer = NcapWriter(opts.out, opts.read, opts.encode) if opts.out is not None else None
     sink = Sink(writer, state if opts.metrics else None, ConnectionTable(opts.max_flows),
                  opts.encode, decode_columns(opts))
     n = _workers(opts)
+    stop = stop or threading.Event()
     try:
-        stats = _run_single(opts, sink) if n == 1 else _run_parallel(opts, sink, n)
+        stats = _run_single(opts, sink, stop) if n == 1 else _run_parallel(opts, sink, n, stop)
         sink.finish()
     except BaseException:
         sink.close()
@@ -388,7 +396,7 @@ def process_batch(batch: PacketBatch, opts: CaptureOptions) -> tuple[
     return _BATCH, encoded, stats, delta, flows, parts, fragments(decoded)
 
 
-def _run_single(opts: CaptureOptions, sink: Sink) -> RunStats:
+def _run_single(opts: CaptureOptions, sink: Sink, stop: threading.Event) -> RunStats:
     stats = RunStats()
     # copy=False: each batch is used up before the next is read, so it may alias the
     # reader's buffer.
@@ -398,6 +406,9 @@ def _run_single(opts: CaptureOptions, sink: Sink) -> RunStats:
             _, encoded, batch_stats, delta, flows, segs, frags = process_batch(batch, opts)
             sink.take(encoded, delta, flows, segs, frags)
             stats.merge(batch_stats)
+            if stop.is_set():
+                stats.interrupted = True
+                return stats
         stats.truncation = src.truncation
     return stats
 
@@ -457,8 +468,9 @@ def _shard(opts: CaptureOptions, index: int, count: int, out: Connection) -> Non
 
 
 def _worker(target: Callable[..., None], args: tuple[Any, ...], out: Connection,
-            index: int, close: list[Connection]) -> None:
+            index: int, close: list[Connection], parent: int) -> None:
     """Run a worker body; report failures to the parent, never hang it."""
+    child_signals(parent)
     for c in close:  # ends inherited by fork that belong to others
         c.close()
     try:
@@ -537,7 +549,8 @@ def _sharded(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
         return
 
 
-def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
+def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
+                  stop: threading.Event) -> RunStats:
     # The stream stage gets processes of its own too (as many as decode workers).
     if _stream_kinds(opts.encode):
         opts = dataclasses.replace(opts, stream_parts=count)
@@ -566,7 +579,8 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
             else:
                 target, args = _shard, (opts, i, count, out)
             close = [c for c in everything if all(c is not o for o in own)]
-            p = ctx.Process(target=_worker, args=(target, args, out, i, close), daemon=True)
+            p = ctx.Process(target=_worker, args=(target, args, out, i, close, os.getpid()),
+                            daemon=True)
             p.start()
             procs.append(p)
         if relay:
@@ -584,10 +598,15 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
                 [pair[0] for pair in results], stats):
             sink.take(encoded, delta, flows, segs, frags)
             stats.merge(batch_stats)
+            if stop.is_set():
+                stats.interrupted = True
+                break
     finally:
+        # Ended or stopped: a worker still running (stopped mid-input) holds nothing
+        # the files need; SIGKILL, since a blocked worker may never read a request.
         for p in procs:
             if p.is_alive():
-                p.terminate()
+                p.kill()
             p.join()
         for pair in results:
             pair[0].close()
