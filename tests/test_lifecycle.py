@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from helpers import net_cmd
 
 SAMPLE = Path(__file__).parent / "data" / "sample.pcap"
@@ -232,3 +233,138 @@ def test_export_records_stop_on_signal(big: Path, tmp_path: Path,
     t0 = time.monotonic()
     code, err = stop_and_check(proc, signal.SIGTERM, lambda: time.monotonic() - t0 > 1.5, 0)
     assert code == 1 and "interrupted by SIGTERM" in err, err
+
+
+# -- output paths, checked before any work (item 7) --------------------------------------
+
+@pytest.mark.parametrize(("flag", "where", "why"), [
+    ("-out", "{file}", "File exists"),
+    ("-out", "{file}/sub", "Not a directory"),
+    ("-out", "/proc/1", "cannot create files here"),  # root can write anywhere but here
+    ("-backfill", "{tmp}/nodir/x.om", "No such file or directory"),
+    ("-backfill", "{file}/x.om", "Not a directory"),
+    ("-backfill", "{tmp}", "Is a directory"),
+    ("-backfill", "/proc/1/x.om", "cannot create files here"),
+])
+def test_export_output_paths_fail_first(tmp_path: Path, flag: str, where: str,
+                                        why: str) -> None:
+    """One line, exit 2, before anything is processed (no summary, no records)."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    path = where.format(file=afile, tmp=tmp_path)
+    extra = ["-out", str(tmp_path / "records")] if flag == "-backfill" else []
+    r = subprocess.run([*net_cmd(), "export", "-read", str(SAMPLE), "-exit", flag, path,
+                        *extra, "-address", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and why in r.stderr, r.stderr
+    assert r.stderr.startswith("net export: ") and "input(s)" not in r.stderr
+    assert not list(tmp_path.rglob("*.ncap.gz"))
+
+
+def test_capture_output_path_fails_first(tmp_path: Path) -> None:
+    r = subprocess.run([*net_cmd(), "capture", "-read", str(SAMPLE), "-out", "/proc/1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == "net capture: /proc/1: cannot create files here (No such file or" \
+                       " directory)\n"
+
+
+def test_missing_out_directory_is_made(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "b"
+    r = subprocess.run([*net_cmd(), "export", "-read", str(SAMPLE), "-exit", "-out", str(out),
+                        "-address", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    check_outputs(out)
+
+
+# -- summaries, modes and the rate once done (item 8) -------------------------------------
+
+def test_exit_summary_does_not_claim_serving() -> None:
+    r = subprocess.run([*net_cmd(), "export", "-read", str(SAMPLE), "-exit",
+                        "-address", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "751 packets" in r.stderr and "metrics on" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o640), (0o002, 0o640), (0o077, 0o600)])
+def test_output_files_are_not_world_readable(tmp_path: Path, umask: int, mode: int) -> None:
+    """Audit records (and the backfill file) hold headers, cookies and query strings:
+    created 0o640 & ~umask; a file left world-readable by an earlier run is replaced."""
+    out, om = tmp_path / "out", tmp_path / "x.om"
+    out.mkdir()
+    stale = out / "Ethernet.ncap.gz"
+    stale.write_bytes(b"old")
+    stale.chmod(0o644)
+    om.write_text("old")
+    om.chmod(0o644)
+
+    def set_umask() -> None:
+        os.umask(umask)
+
+    for argv in (["capture", "-read", str(SAMPLE), "-out", str(out)],
+                 ["export", "-read", str(SAMPLE), "-exit", "-backfill", str(om),
+                  "-address", "127.0.0.1:0"]):
+        r = subprocess.run([*net_cmd(), *argv], capture_output=True, text=True, timeout=60,
+                           preexec_fn=set_umask)
+        assert r.returncode == 0, r.stderr
+    files = [*out.iterdir(), om]
+    assert len(files) > 3
+    for f in files:
+        assert f.stat().st_mode & 0o777 == mode, (f, oct(f.stat().st_mode))
+    assert check_outputs(out)["Ethernet.ncap.gz"] == 751
+
+
+def test_processing_rate_is_zero_once_done(running: list[subprocess.Popen[str]]) -> None:
+    """A replay sets the rate while it runs (3.5 s here); once the input is done it
+    is 0."""
+    import urllib.request
+
+    from helpers import free_port, wait_http
+
+    port = free_port()
+    proc = subprocess.Popen([*net_cmd(), "export", "-read", str(SAMPLE), "-replay", "-speed",
+                             "5", "-address", f"127.0.0.1:{port}"],
+                            stderr=subprocess.PIPE, text=True)
+    running.append(proc)
+    url = f"http://127.0.0.1:{port}/metrics"
+    wait_http(url)
+
+    def scrape() -> dict[str, float]:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                if line and not line.startswith("#")}
+
+    seen_rate = 0.0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        m = scrape()
+        if m.get("nc_input_done") == 1.0:
+            break
+        seen_rate = max(seen_rate, m.get("nc_processing_rate_packets_per_second", 0.0))
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the replay did not finish")
+    assert seen_rate > 0  # the test sees a rate while it runs (so it can fail)
+    assert m["nc_processing_rate_packets_per_second"] == 0.0
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=HANG_SECONDS)
+    assert proc.returncode == 0, err  # stopping the serving is the normal end
+
+
+def test_live_summary_gives_the_capture_time(tmp_path: Path,
+                                             running: list[subprocess.Popen[str]]) -> None:
+    """`net capture -iface` summarizes the time it captured, not 0.00s (loopback only)."""
+    if os.geteuid() != 0:
+        pytest.skip("live capture needs root")
+    proc = subprocess.Popen([*net_cmd(), "capture", "-iface", "lo", "-bpf", "udp port 9",
+                             "-out", str(tmp_path)], stderr=subprocess.PIPE, text=True)
+    running.append(proc)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=HANG_SECONDS)
+    assert proc.returncode == 0, err
+    summary = next(line for line in err.splitlines() if " packets (" in line)
+    seconds = float(summary.split(" in ")[1].split("s ")[0])
+    assert seconds >= 1.0, summary

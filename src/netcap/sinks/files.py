@@ -10,6 +10,7 @@ mode. The backfill output gets the same mode (its label values come from the tra
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from typing import BinaryIO, Literal, TextIO, cast, overload
@@ -39,17 +40,24 @@ def check_dir(path: str) -> None:
     A real file is made and removed: permission bits alone do not say it (root, a
     read-only mount)."""
     os.makedirs(path, exist_ok=True)
-    with tempfile.TemporaryFile(dir=path):
-        pass
+    _probe(path)
 
 
 def check_file(path: str) -> None:
     """Check that the output file `path` can be created (its directory exists and takes
     files; `path` is not a directory), without creating it (raises OSError)."""
     if os.path.isdir(path):
-        raise IsADirectoryError(21, os.strerror(21), path)
+        raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     parent = os.path.dirname(path) or "."
     if not os.path.isdir(parent):
-        raise FileNotFoundError(2, os.strerror(2), parent)
-    with tempfile.TemporaryFile(dir=parent):
-        pass
+        e = errno.ENOTDIR if os.path.exists(parent) else errno.ENOENT
+        raise OSError(e, os.strerror(e), parent)
+    _probe(parent)
+
+
+def _probe(directory: str) -> None:
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:  # named by the directory, not by the probe's random name
+        raise OSError(e.errno, f"cannot create files here ({e.strerror})", directory) from None
