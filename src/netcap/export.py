@@ -203,7 +203,8 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
     clock = 0
     sink = Sink(writer, state, ConnectionTable(opts.max_flows), opts.encode, columns,
                 lag=False)  # stream records count in the slice of time they complete in
-    with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
+    with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False,
+                      clock=True) as src:
         for batch in src:
             if opts.bpf:
                 from .sources.bpf import bpf_filter  # libpcap: loaded only for -bpf

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .analyzers.datagrams import ANALYZER_RECORDS
+from .clock import PacketClock
 from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
 from .decode.fast import Columns
@@ -61,7 +62,13 @@ from .sinks.ncap import (
     file_bytes,
 )
 from .sources.batch import PacketBatch
-from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
+from .sources.capture import (
+    CaptureError,
+    Truncation,
+    open_capture,
+    walk_chunk,
+    with_clock_errors,
+)
 
 __all__ = ["CaptureOptions", "RunStats", "Sink", "WorkerError", "counted", "run_capture",
            "runs_analyzers", "stream_segments"]
@@ -401,7 +408,7 @@ def _run_single(opts: CaptureOptions, sink: Sink, stop: threading.Event) -> RunS
     # copy=False: each batch is used up before the next is read, so it may alias the
     # reader's buffer.
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
-                      copy=False) as src:
+                      copy=False, clock=True) as src:
         for batch in src:
             _, encoded, batch_stats, delta, flows, segs, frags = process_batch(batch, opts)
             sink.take(encoded, delta, flows, segs, frags)
@@ -429,7 +436,8 @@ _BATCH, _CHUNK, _END, _FAIL = "batch", "chunk", "end", "fail"
 
 
 def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connection) -> None:
-    """Take chunks in turn: receive (offset, parser, packets before), walk, pass on."""
+    """Take chunks in turn: receive (offset, parser, packets before, packet clock),
+    walk and judge the timestamps, pass on."""
     scratch = bytearray(CHUNK_BYTES)
     with open(opts.read, "rb") as f:
         size = os.fstat(f.fileno()).st_size
@@ -438,18 +446,20 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
         except (OSError, ValueError):  # not mappable (a pipe, special file): read it
             mapped = None
         while (token := prev.recv()) is not None:
-            start, parser, first = token
+            start, parser, first, clock = token
             # Smaller chunks towards the end, so the workers finish together.
             want = min(CHUNK_BYTES, max(CHUNK_BYTES // 8, (size - start) // 4))
             walk, scratch = walk_chunk(f, opts.read, start, parser, want, scratch, mapped)
             count = len(walk.cols) if walk.cols is not None else 0
+            errors = clock.check(walk.cols.ts) if walk.cols is not None else None
             # If the next worker has already finished, the input ended: nothing to pass.
             with suppress(BrokenPipeError, OSError):
-                nxt.send(None if walk.end else (walk.next, parser, first + count))
+                nxt.send(None if walk.end else (walk.next, parser, first + count, clock))
             if walk.cols is not None:
                 for lo in range(0, count, _BATCH_PACKETS):
                     hi = min(count, lo + _BATCH_PACKETS)
-                    out.send(process_batch(walk.batch(lo, hi, first + lo), opts))
+                    batch = with_clock_errors(walk.batch(lo, hi, first + lo), errors, lo, hi)
+                    out.send(process_batch(batch, opts))
             out.send((_CHUNK, walk.stop, walk.end))
             if mapped is not None and walk.next > start:  # done with these pages: keep
                 # the RSS at one chunk (the page cache keeps them)
@@ -461,7 +471,8 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
 
 def _shard(opts: CaptureOptions, index: int, count: int, out: Connection) -> None:
     """Batches index, index + count, ... of a stream every worker reads in full."""
-    with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
+    with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
+                      clock=True) as src:
         for batch in src.shard(index, count):
             out.send(process_batch(batch, opts))
         out.send((_END, src.truncation, src.batches))
@@ -585,7 +596,7 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
             procs.append(p)
         if relay:
             assert seed is not None
-            ring[0][1].send((seed[0], seed[1], 0))  # chunk 0 to worker 0
+            ring[0][1].send((seed[0], seed[1], 0, PacketClock()))  # chunk 0 to worker 0
         for pair in results:
             pair[1].close()
         for pair in ring:

@@ -78,6 +78,10 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("http", "no_request"),
     ("http", "truncated"),
     ("ssh", "gap"),
+    # A capture timestamp the packet clock did not follow (clock.py): the packet's
+    # records carry the last accepted time instead.
+    ("frame", "timestamp_jump_forward"),
+    ("frame", "timestamp_jump_back"),
 )
 
 NONE = 0
