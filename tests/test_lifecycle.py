@@ -361,6 +361,9 @@ def test_live_summary_gives_the_capture_time(tmp_path: Path,
     proc = subprocess.Popen([*net_cmd(), "capture", "-iface", "lo", "-bpf", "udp port 9",
                              "-out", str(tmp_path)], stderr=subprocess.PIPE, text=True)
     running.append(proc)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # printed when capturing starts
+    assert "capturing on lo" in first, first
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=HANG_SECONDS)

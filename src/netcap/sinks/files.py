@@ -35,12 +35,19 @@ def create_private(path: str, text: bool = False) -> BinaryIO | TextIO:
 
 
 def check_dir(path: str) -> None:
-    """Make the output directory `path` if missing and check that a file can be created
-    in it (raises OSError naming it): before any work, so a bad -out fails at once.
-    A real file is made and removed: permission bits alone do not say it (root, a
-    read-only mount)."""
-    os.makedirs(path, exist_ok=True)
-    _probe(path)
+    """Check that the output directory `path` can be used (raises OSError naming it):
+    before any work, so a bad -out fails at once. A missing one is not made here (a run
+    that then fails on its input leaves nothing behind): its nearest existing parent must
+    take new entries. A real file is made and removed: permission bits alone do not say
+    it (root, a read-only mount)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OSError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+    _probe(existing, path)
 
 
 def check_file(path: str) -> None:
@@ -52,12 +59,12 @@ def check_file(path: str) -> None:
     if not os.path.isdir(parent):
         e = errno.ENOTDIR if os.path.exists(parent) else errno.ENOENT
         raise OSError(e, os.strerror(e), parent)
-    _probe(parent)
+    _probe(parent, parent)
 
 
-def _probe(directory: str) -> None:
+def _probe(directory: str, name: str) -> None:
     try:
         with tempfile.TemporaryFile(dir=directory):
             pass
-    except OSError as e:  # named by the directory, not by the probe's random name
-        raise OSError(e.errno, f"cannot create files here ({e.strerror})", directory) from None
+    except OSError as e:  # named as given, not by the probe's random name
+        raise OSError(e.errno, f"cannot create files here ({e.strerror})", name) from None
