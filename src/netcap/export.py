@@ -13,13 +13,16 @@ import heapq
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .clock import PacketClock
 from .decode.batch import decode_batch
+from .decode.errors import describe
 from .flows.extract import summarize
 from .flows.table import ConnectionTable
 from .metrics.state import LIST_COLUMNS, TEXT_COLUMNS, MetricsState
@@ -310,14 +313,24 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
         step = min(step, _REPLAY_SLICE_NS)
     notes: list[str] = []
 
+    rejected: Counter[str] = Counter()  # record stamps the packet clock did not follow
+
     def stream(i: int, path: str) -> Iterator[tuple[int, int, str, Any]]:
+        # Each file's stamps pass its own packet clock (clock.py), in file order, so one
+        # record stamped in 2106 neither ends the backfill nor holds up the replay.
+        clock = PacketClock()
         try:
             with NcapReader(path) as reader:
-                for msg in reader:
+                for msgs in _chunks(reader):
                     # A connection counts when it ended (the capture counts it when
                     # the table lets it go: after its last packet, see flows/table.py).
-                    ts = getattr(msg, "Timestamp", 0) or getattr(msg, "TimestampLast", 0)
-                    yield ts, i, reader.record_type, msg
+                    ts = np.fromiter((getattr(m, "Timestamp", 0) or getattr(m, "TimestampLast", 0)
+                                      for m in msgs), np.int64, len(msgs))
+                    errors = clock.check(ts)
+                    if errors is not None:
+                        rejected.update(describe(c) for c in errors[errors > 0].tolist())
+                    for t, msg in zip(ts.tolist(), msgs, strict=True):
+                        yield t, i, reader.record_type, msg
         except NcapError as e:
             notes.append(str(e))
 
@@ -350,6 +363,7 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
             pending.setdefault(name, []).append(msg)
         count += 1
     flush()
+    state.add_decode_errors(rejected)
     return count, notes
 
 

@@ -400,6 +400,13 @@ class MetricsState:
             self._tables(d)
             self._layers(d)
 
+    def add_decode_errors(self, errors: Counter[str]) -> None:
+        """Decode errors met outside a batch ("protocol/reason" -> count): record stamps
+        the packet clock rejected in audit-record files."""
+        with self._lock:
+            for reason, k in errors.items():
+                self._counters["nc_decoding_errors"][tuple(reason.split("/"))] += k
+
     def add_reassembled(self, d: Decoded, errors: Counter[str]) -> None:
         """Records decoded from reassembled IP datagrams (their packets were counted as
         fragments), and what defragmentation met."""
