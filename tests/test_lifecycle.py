@@ -169,6 +169,28 @@ def test_capture_read_stops_on_signal(big: Path, tmp_path: Path, sig: signal.Sig
     assert counts.get("Connection.ncap.gz", 0) > 0, counts
 
 
+def test_capture_gzip_input_stops_on_signal(tmp_path: Path,
+                                            running: list[subprocess.Popen[str]]) -> None:
+    """Gzip input: the workers each read the whole stream and take their share of the
+    batches (another path through the parent than an uncompressed file's)."""
+    import gzip
+
+    plain = tmp_path / "big.pcap"
+    repeat_capture(SAMPLE, plain, 150)
+    packed = tmp_path / "big.pcap.gz"
+    with plain.open("rb") as f, gzip.open(packed, "wb", compresslevel=1) as g:
+        while block := f.read(1 << 20):
+            g.write(block)
+    plain.unlink()
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*net_cmd(), "capture", "-read", str(packed), "-out", str(out),
+                             "-workers", "2"], stderr=subprocess.PIPE, text=True)
+    running.append(proc)
+    code, err = stop_and_check(proc, signal.SIGTERM, lambda: any(out.glob("*.part")), 4)
+    assert code == 1 and "interrupted by SIGTERM" in err, err
+    assert 0 < check_outputs(out)["Ethernet.ncap.gz"] < 150 * 751
+
+
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 def test_export_out_stops_on_signal(big: Path, tmp_path: Path, sig: signal.Signals,
                                     running: list[subprocess.Popen[str]]) -> None:

@@ -510,7 +510,12 @@ Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
                SegmentBatch | list[bytes] | None, list[Fragment] | None]
 
 
-def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
+# How often a parent waiting for its workers' results looks at the stop event.
+_STOP_POLL = 0.05
+
+
+def _relayed(outs: list[Connection], stats: RunStats, stop: threading.Event
+             ) -> Iterator[Result]:
     """Results in input order. Every worker's pipe is drained as soon as it has data and
     kept until its turn: a worker blocked on a full pipe would stall the relay. A worker
     runs at most about one chunk ahead (it waits for its next turn), so this holds a
@@ -524,7 +529,10 @@ def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
         if not held[w]:
             if outs[w] not in open_:
                 raise WorkerError(f"worker {w} exited without a result")
-            for ready in wait(open_):  # read whatever is ready, not only the worker due
+            if stop.is_set():  # the batch in hand is not waited for
+                stats.interrupted = True
+                return
+            for ready in wait(open_, _STOP_POLL):  # whatever is ready, not only the one due
                 i = next(k for k, o in enumerate(outs) if o is ready)
                 try:
                     held[i].append(_receive(outs[i], i))
@@ -541,10 +549,15 @@ def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
         c += 1
 
 
-def _sharded(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
+def _sharded(outs: list[Connection], stats: RunStats, stop: threading.Event
+             ) -> Iterator[Result]:
     count = len(outs)
     k = 0
     while True:
+        while not outs[k % count].poll(_STOP_POLL):
+            if stop.is_set():  # the batch in hand is not waited for
+                stats.interrupted = True
+                return
         msg = _receive(outs[k % count], k % count)
         if msg[0] != _END:
             yield msg[1:]
@@ -606,7 +619,7 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
             sink.start_pool(count)
         stream = _relayed if relay else _sharded
         for encoded, batch_stats, delta, flows, segs, frags in stream(
-                [pair[0] for pair in results], stats):
+                [pair[0] for pair in results], stats, stop):
             sink.take(encoded, delta, flows, segs, frags)
             stats.merge(batch_stats)
             if stop.is_set():
