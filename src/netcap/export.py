@@ -107,8 +107,9 @@ def run_export(opts: ExportOptions, state: MetricsState,
             _, notes = _stepped_records(record_files, state, opts, pacer, stop)
             assert result.truncated is not None
             result.truncated += notes
-            for _ in record_files:
-                state.add_input_done(False)
+            if not stop.is_set():
+                for _ in record_files:
+                    state.add_input_done(False)
             result.files += len(record_files)
     for path in opts.inputs:
         if stop.is_set():
@@ -136,6 +137,9 @@ def run_export(opts: ExportOptions, state: MetricsState,
         if truncated:
             assert result.truncated is not None
             result.truncated.append(truncated)
+        if stop.is_set():  # not done: stopped in this input
+            result.files += 1
+            break
         state.add_input_done(truncated is not None)
         result.files += 1
     if opts.backfill is not None:
