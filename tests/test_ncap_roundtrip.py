@@ -105,7 +105,7 @@ def decode_file(path: Path) -> dict[str, list[tuple[int, dict[str, Any]]]]:
     out: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     flows = ConnectionTable()
     streams = StreamStage()
-    with open_capture(path) as src:
+    with open_capture(path, clock=True) as src:  # stamps as the pipeline's (clock.py)
         for batch in src:
             d = decode_batch(batch)
             for name in d.tables:

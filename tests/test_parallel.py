@@ -37,7 +37,8 @@ def test_parallel_equals_single(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     # (chunks of uncompressed files are relayed; gzip input is sharded by batch).
     real_open = capture_mod.open_capture
     monkeypatch.setattr("netcap.pipeline.open_capture",
-                        lambda path, **kw: real_open(path, batch_packets=3, chunk_bytes=4096))
+                        lambda path, **kw: real_open(path, **{**kw, "batch_packets": 3,
+                                                              "chunk_bytes": 4096}))
     monkeypatch.setattr("netcap.pipeline.CHUNK_BYTES", chunk)  # 100: most records are larger
     monkeypatch.setattr("netcap.pipeline._BATCH_PACKETS", 3)
     src = str(PCAPS / name)
@@ -74,7 +75,8 @@ def test_parallel_metrics_equal_single(monkeypatch: pytest.MonkeyPatch, name: st
 
     real_open = capture_mod.open_capture
     monkeypatch.setattr("netcap.pipeline.open_capture",
-                        lambda path, **kw: real_open(path, batch_packets=3, chunk_bytes=4096))
+                        lambda path, **kw: real_open(path, **{**kw, "batch_packets": 3,
+                                                              "chunk_bytes": 4096}))
     monkeypatch.setattr("netcap.pipeline.CHUNK_BYTES", 2048)
     monkeypatch.setattr("netcap.pipeline._BATCH_PACKETS", 3)
     src = str(PCAPS / name)

@@ -158,14 +158,38 @@ def _print_interfaces() -> int:
 
 
 def _stop_on_signals() -> Any:
-    """An event set by SIGINT or SIGTERM (a live capture then closes its files)."""
+    """An event set by SIGINT or SIGTERM, in every mode: a run checks it between
+    batches (and while replay waits), stops reading, finishes its stages and closes
+    its files, so every output is complete up to its last whole record. Its worker
+    processes ignore SIGINT (a terminal sends it to the whole group) and are stopped
+    by the parent (see procs.py). `stop.signal` names the signal."""
     import signal
     import threading
 
     stop = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.signal = signal.Signals(signum).name  # type: ignore[attr-defined]
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, handler)
     return stop
+
+
+def _signal_name(stop: Any) -> str:
+    return str(getattr(stop, "signal", "a signal"))
+
+
+def _check_outputs(out: str | None, backfill: str | None = None) -> None:
+    """-out (made if missing) and -backfill must take files: checked before any work
+    (raises OSError naming the path)."""
+    from .sinks.files import check_dir, check_file
+
+    if out is not None:
+        check_dir(out)
+    if backfill is not None:
+        check_file(backfill)
 
 
 def _live_options(a: argparse.Namespace, encode: Any, flush: float,
@@ -243,10 +267,16 @@ def _capture(argv: Sequence[str]) -> int:
     if a.iface is not None:
         return _capture_live(a, encode, flush)
     try:
+        _check_outputs(a.out)
+    except OSError as e:
+        print(f"net capture: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    stop = _stop_on_signals()
+    try:
         stats = run_capture(CaptureOptions(
             read=a.read, out=a.out, workers=a.workers, max_flows=a.max_flows,
             encode=encode, bpf=a.bpf,
-        ))
+        ), stop=stop)
     except CaptureError as e:
         print(f"net capture: {e}", file=sys.stderr)
         return 2
@@ -263,6 +293,10 @@ def _capture(argv: Sequence[str]) -> int:
         t = stats.truncation
         print(f"net capture: warning: {t.path}: {t.reason} at byte {t.offset};"
               f" {stats.packets} complete packets before it were decoded", file=sys.stderr)
+        return 1
+    if stats.interrupted:
+        print(f"net capture: warning: interrupted by {_signal_name(stop)}; the"
+              f" {stats.packets} packets before it were decoded", file=sys.stderr)
         return 1
     return 0
 
@@ -504,6 +538,14 @@ def _export(argv: Sequence[str]) -> int:
         if a.bpf is not None and all(is_ncap(x) for x in inputs):
             p.error("-bpf filters packets: it applies to captures and -iface, not to"
                     " audit-record files")
+    try:  # outputs checked before any work (a bad one fails now, not at the end)
+        _check_outputs(a.out, a.backfill)
+    except OSError as e:
+        print(f"net export: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
+        if live is not None:
+            live.close()
+        return 2
+    stop = _stop_on_signals()  # before the work, so a signal during it is seen
     state = MetricsState(labels)
     try:
         server = Exporter(make_registry(state), host, int(port_text))
@@ -513,7 +555,6 @@ def _export(argv: Sequence[str]) -> int:
             live.close()
         return 2
     server.start()
-    stop = _stop_on_signals()
     if live is not None:
         return _export_live(live, live_opts, state, stop, server, a.quiet, host)
     try:
@@ -525,9 +566,13 @@ def _export(argv: Sequence[str]) -> int:
                                           workers=max(a.workers, 0), backfill=backfill,
                                           replay_speed=a.speed if a.replay else None,
                                           bpf=a.bpf),
-                            state)
+                            state, stop)
     except ExportError as e:
         print(f"net export: {e}", file=sys.stderr)
+        server.stop()
+        return 2
+    except OSError as e:  # an output that failed after the checks (a full disk)
+        print(f"net export: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
         server.stop()
         return 2
     except WorkerError as e:  # a bug or a killed process: say so in one line
@@ -537,14 +582,19 @@ def _export(argv: Sequence[str]) -> int:
         return 3
     for note in result.truncated or []:
         print(f"net export: warning: {note}", file=sys.stderr)
+    if result.interrupted:
+        print(f"net export: warning: interrupted by {_signal_name(stop)}; outputs hold"
+              " what was processed before it", file=sys.stderr)
+    serving = not a.exit and not stop.is_set()
     if not a.quiet:
+        where = f"; metrics on http://{host}:{server.port}/metrics" if serving else ""
         print(f"net export: {result.files} input(s), {result.packets} packets,"
-              f" {result.records} audit records in {result.seconds:.2f}s; metrics on"
-              f" http://{host}:{server.port}/metrics", file=sys.stderr)
-    if not a.exit:
+              f" {result.records} audit records in {result.seconds:.2f}s{where}",
+              file=sys.stderr)
+    if serving:
         stop.wait()
     server.stop()
-    return 1 if result.truncated else 0
+    return 1 if result.truncated or result.interrupted else 0
 
 
 def _export_live(src: Any, opts: Any, state: Any, stop: Any, server: Any, quiet: bool,

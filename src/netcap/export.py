@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import heapq
 import os
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .clock import PacketClock
 from .decode.batch import decode_batch
+from .decode.errors import describe
 from .flows.extract import summarize
 from .flows.table import ConnectionTable
 from .metrics.state import MetricsState
@@ -68,6 +71,7 @@ class ExportResult:
     files: int = 0
     truncated: list[str] | None = None
     seconds: float = 0.0
+    interrupted: bool = False  # the stop event ended the work before the inputs' end
 
 
 def expand_inputs(paths: list[str]) -> list[str]:
@@ -84,53 +88,67 @@ def expand_inputs(paths: list[str]) -> list[str]:
     return out
 
 
-def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
+def run_export(opts: ExportOptions, state: MetricsState,
+               stop: threading.Event | None = None) -> ExportResult:
     """Feed every input into `state`. Raises CaptureError/NcapError for an unusable input
-    (a capture is tried first; a file named .ncap/.ncap.gz is read as audit records)."""
+    (a capture is tried first; a file named .ncap/.ncap.gz is read as audit records).
+
+    `stop` (SIGINT/SIGTERM) is checked after every batch, slice or chunk of records and
+    ends a replay's wait: the work ends there (`interrupted`), and what was counted is
+    written out as at the end (audit-record files, the backfill file)."""
     result = ExportResult(truncated=[])
     t0 = time.perf_counter()
+    stop = stop or threading.Event()
     captures = [p for p in opts.inputs if not is_ncap(p)]
-    pacer = _Pacer(opts.replay_speed) if opts.replay_speed else None
+    pacer = _Pacer(opts.replay_speed, stop) if opts.replay_speed else None
     stepped = opts.backfill is not None or pacer is not None
     if stepped:  # audit records in time order, all files together
         record_files = [p for p in opts.inputs if is_ncap(p)]
         if record_files:
-            _, notes = _stepped_records(record_files, state, opts, pacer)
+            _, notes = _stepped_records(record_files, state, opts, pacer, stop)
             assert result.truncated is not None
             result.truncated += notes
-            for _ in record_files:
-                state.add_input_done(False)
+            if not stop.is_set():
+                for _ in record_files:
+                    state.add_input_done(False)
             result.files += len(record_files)
     for path in opts.inputs:
+        if stop.is_set():
+            break
         if stepped and is_ncap(path):
             continue
         if is_ncap(path):
-            _, truncated = _export_records(path, state, opts.encode)
+            _, truncated = _export_records(path, state, opts.encode, stop)
         else:
             # With several captures, each one's audit records go to a directory of its own.
             out = opts.out
             if out is not None and len(captures) > 1:
                 out = os.path.join(out, os.path.basename(path))
             if opts.backfill is not None or pacer is not None:
-                packets, t = _stepped_capture(path, out, state, opts, pacer)
+                packets, t = _stepped_capture(path, out, state, opts, pacer, stop)
             else:
                 stats = run_capture(CaptureOptions(read=path, out=out, encode=opts.encode,
                                                    workers=opts.workers, metrics=True,
                                                    labels=state.config,
                                                    max_flows=opts.max_flows,
-                                                   bpf=opts.bpf), state)
+                                                   bpf=opts.bpf), state, stop)
                 packets, t = stats.packets, stats.truncation
             result.packets += packets
             truncated = None if t is None else f"{t.path}: {t.reason} at byte {t.offset}"
         if truncated:
             assert result.truncated is not None
             result.truncated.append(truncated)
+        if stop.is_set():  # not done: stopped in this input
+            result.files += 1
+            break
         state.add_input_done(truncated is not None)
         result.files += 1
     if opts.backfill is not None:
         opts.backfill.finish(state)
     result.records = int(sum(state.snapshot().counters.get("nc_audit_records", {}).values()))
-    state.set_input_done()  # last, so a scrape that sees it sees everything
+    result.interrupted = stop.is_set()
+    if not result.interrupted:
+        state.set_input_done()  # last, so a scrape that sees it sees everything
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -139,8 +157,9 @@ class _Pacer:
     """Replay: hold back each slice of packets until its packet time, scaled by speed,
     has passed on the wall clock since the first packet."""
 
-    def __init__(self, speed: float) -> None:
+    def __init__(self, speed: float, stop: threading.Event) -> None:
         self.speed = speed
+        self.stop = stop  # a stop request ends the wait at once
         self.t0: tuple[int, float] | None = None  # (first packet ns, wall clock then)
 
     def wait(self, ts: int) -> None:
@@ -150,14 +169,15 @@ class _Pacer:
             return
         due = self.t0[1] + (ts - self.t0[0]) / 1e9 / self.speed
         if due > now:
-            time.sleep(due - now)
+            self.stop.wait(due - now)
 
 
 _REPLAY_SLICE_NS = 50_000_000  # packets are released 50 ms of packet time at a time
 
 
 def _stepped_capture(path: str, out: str | None, state: MetricsState, opts: ExportOptions,
-                     pacer: _Pacer | None) -> tuple[int, Truncation | None]:
+                     pacer: _Pacer | None, stop: threading.Event
+                     ) -> tuple[int, Truncation | None]:
     """Count a capture in one process, slice by slice of packet time: for backfill
     (sample at every step) and replay (pace by timestamps); with `out`, its audit
     records are written too, as `capture` writes them.
@@ -172,7 +192,7 @@ def _stepped_capture(path: str, out: str | None, state: MetricsState, opts: Expo
     # Records to write must be complete; for counting alone, the metric columns do.
     columns = None if writer is not None else counting_columns(state.config, opts.encode)
     try:
-        truncation = _stepped_batches(path, state, opts, pacer, step, writer, columns)
+        truncation = _stepped_batches(path, state, opts, pacer, step, writer, columns, stop)
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -184,14 +204,15 @@ def _stepped_capture(path: str, out: str | None, state: MetricsState, opts: Expo
 
 def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
                      pacer: _Pacer | None, step: int, writer: NcapWriter | None,
-                     columns: dict[str, frozenset[str]] | None,
+                     columns: dict[str, frozenset[str]] | None, stop: threading.Event,
                      ) -> tuple[int, Truncation | None]:
     backfill = opts.backfill
     packets = 0
     clock = 0
     sink = Sink(writer, state, ConnectionTable(opts.max_flows), opts.encode, columns,
                 lag=False)  # stream records count in the slice of time they complete in
-    with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False) as src:
+    with open_capture(path, batch_packets=65536, chunk_bytes=CHUNK_BYTES, copy=False,
+                      clock=True) as src:
         for batch in src:
             if opts.bpf:
                 from .sources.bpf import bpf_filter  # libpcap: loaded only for -bpf
@@ -210,6 +231,8 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
                 t = int(times[lo])
                 if pacer is not None:
                     pacer.wait(t)
+                if stop.is_set():  # this slice's packets were written, not counted
+                    break
                 if backfill is not None:
                     backfill.enter(t // backfill.step_ns, state)
                 part = decoded.packets(lo, hi)
@@ -222,31 +245,34 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
                           fragments(part))
             if len(batch):
                 clock = int(times[-1])
+            if stop.is_set():
+                sink.finish()
+                return packets, None
         sink.finish()
         return packets, src.truncation
 
 
-def _export_records(path: str, state: MetricsState, encode: EncodeOptions
-                    ) -> tuple[int, str | None]:
+def _export_records(path: str, state: MetricsState, encode: EncodeOptions,
+                    stop: threading.Event) -> tuple[int, str | None]:
     """Count the records of one file; damage after some records is reported, not raised
     (those records are counted), like a cut capture."""
     count = 0
     note = None
     with NcapReader(path) as reader:
-        chunks = _chunks(reader)
+        chunks = _chunks(reader, state)
         while True:
             try:
                 chunk = next(chunks, None)
             except NcapError as e:
                 note = str(e)
                 break
-            if chunk is None:
+            if chunk is None or stop.is_set():
                 break
             if not encode.wanted(reader.record_type):  # -include/-exclude
                 continue
             _add_records(state, reader.record_type, chunk)
             count += len(chunk)
-        _add_skipped(state, reader)
+        chunks.close()  # counts the records skipped as too large (a stop ends early)
     return count, note
 
 
@@ -262,7 +288,7 @@ def _add_skipped(state: MetricsState, reader: NcapReader) -> None:
 
 
 def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
-                     pacer: _Pacer | None) -> tuple[int, list[str]]:
+                     pacer: _Pacer | None, stop: threading.Event) -> tuple[int, list[str]]:
     """Audit-record files for replay or backfill: every file's records merged in
     timestamp order (a directory's files interleave), counted slice by slice of record
     time. Returns records counted and notes on damaged files."""
@@ -272,17 +298,29 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
         step = min(step, _REPLAY_SLICE_NS)
     notes: list[str] = []
 
+    rejected: Counter[str] = Counter()  # record stamps the packet clock did not follow
+
     def stream(i: int, path: str) -> Iterator[tuple[int, int, str, Any, int]]:
+        # Each file's stamps pass its own packet clock (clock.py), in file order, so one
+        # record stamped in 2106 neither ends the backfill nor holds up the replay.
+        clock = PacketClock()
         try:
             with NcapReader(path) as reader:
                 offset = reader.offset
-                for msg in reader:
+                for msgs in _chunks(reader, state):
+                    # Bytes on disk per record, for the bound on records held (a mean
+                    # over the chunk: the bound holds for the lot).
+                    size = (reader.offset - offset) // len(msgs) + 1
+                    offset = reader.offset
                     # A connection counts when it ended (the capture counts it when
                     # the table lets it go: after its last packet, see flows/table.py).
-                    ts = getattr(msg, "Timestamp", 0) or getattr(msg, "TimestampLast", 0)
-                    yield ts, i, reader.record_type, msg, reader.offset - offset
-                    offset = reader.offset
-                _add_skipped(state, reader)
+                    ts = np.fromiter((getattr(m, "Timestamp", 0) or getattr(m, "TimestampLast", 0)
+                                      for m in msgs), np.int64, len(msgs))
+                    errors = clock.check(ts)
+                    if errors is not None:
+                        rejected.update(describe(c) for c in errors[errors > 0].tolist())
+                    for t, msg in zip(ts.tolist(), msgs, strict=True):
+                        yield t, i, reader.record_type, msg, size
         except NcapError as e:
             notes.append(str(e))
 
@@ -300,6 +338,8 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
         pending_bytes = 0
 
     for ts, _, name, msg, size in heapq.merge(*(stream(i, p) for i, p in enumerate(paths))):
+        if stop.is_set():
+            break
         clock = max(clock, ts)  # record time never goes back (samples must not)
         slice_ = clock // step
         # Within a slice, records are counted in bounded lots (memory, not results).
@@ -309,6 +349,8 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
             current = slice_
             if pacer is not None:
                 pacer.wait(clock)
+                if stop.is_set():
+                    break
             if backfill is not None:
                 backfill.enter(clock // backfill.step_ns, state)
         if opts.encode.wanted(name):
@@ -316,12 +358,14 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
             pending_bytes += size
         count += 1
     flush()
+    state.add_errors(rejected)
     return count, notes
 
 
-def _chunks(reader: NcapReader) -> Iterator[list[Any]]:
+def _chunks(reader: NcapReader, state: MetricsState) -> Generator[list[Any], None, None]:
     """Records in lists of _RECORD_CHUNK or _CHUNK_BYTES of records, whichever comes
-    first; on damage, the records before it come first."""
+    first; on damage, the records before it come first. Records too large to read are
+    counted as decode errors when the file ends, damaged or not."""
     chunk: list[Any] = []
     offset = reader.offset
     try:
@@ -335,6 +379,8 @@ def _chunks(reader: NcapReader) -> Iterator[list[Any]]:
         if chunk:
             yield chunk
         raise
+    finally:
+        _add_skipped(state, reader)
     if chunk:
         yield chunk
 

@@ -11,8 +11,6 @@ closed cleanly when `stop` is set (SIGINT/SIGTERM).
 from __future__ import annotations
 
 import dataclasses
-import errno
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from dataclasses import dataclass
 from .flows.table import ConnectionTable
 from .metrics.state import LabelConfig, MetricsState
 from .pipeline import CaptureOptions, RunStats, Sink, decode_columns, process_batch
+from .sinks.files import check_dir
 from .sinks.ncap import EncodeOptions, NcapWriter
 from .sources.live import LiveCapture
 
@@ -49,9 +48,7 @@ def open_live(opts: LiveOptions) -> LiveCapture:
     -bpf; OSError: an -out directory that cannot be made or written), before anything
     else starts: a capture that runs for days should not fail at its first record."""
     if opts.out is not None:
-        os.makedirs(opts.out, exist_ok=True)
-        if not os.access(opts.out, os.W_OK | os.X_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), opts.out)
+        check_dir(opts.out)
     return LiveCapture(opts.iface, opts.snaplen, opts.promisc, opts.bpf)
 
 
@@ -68,6 +65,7 @@ def run_live(src: LiveCapture, opts: LiveOptions, state: MetricsState | None,
     sink = Sink(writer, state, ConnectionTable(opts.max_flows), raw, decode_columns(copts),
                 lag=False)  # no later batch may come to release a held one
     stats = RunStats()
+    t0 = time.perf_counter()
     next_flush = time.monotonic() + opts.flush_seconds
     try:
         while not stop.is_set():
@@ -93,4 +91,5 @@ def run_live(src: LiveCapture, opts: LiveOptions, state: MetricsState | None,
         if writer is not None:
             stats.records = writer.close()
         src.close()
+        stats.seconds = time.perf_counter() - t0
     return stats

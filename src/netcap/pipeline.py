@@ -18,6 +18,7 @@ import dataclasses
 import mmap
 import multiprocessing
 import os
+import threading
 import time
 import traceback
 from collections import Counter, deque
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .analyzers.datagrams import ANALYZER_RECORDS
+from .clock import PacketClock
 from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
 from .decode.fast import Columns
@@ -37,7 +39,7 @@ from .decode.linktypes import LINKTYPE_NAMES
 from .flows.extract import FlowBatch, summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState, metric_columns
-from .procs import WorkerError
+from .procs import WorkerError, child_signals
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
 from .reassembly.pool import Result as PoolResult
 from .reassembly.pool import StreamPool, merge_encoded, split
@@ -60,7 +62,13 @@ from .sinks.ncap import (
     file_bytes,
 )
 from .sources.batch import PacketBatch
-from .sources.capture import CaptureError, Truncation, open_capture, walk_chunk
+from .sources.capture import (
+    CaptureError,
+    Truncation,
+    open_capture,
+    walk_chunk,
+    with_clock_errors,
+)
 
 __all__ = ["CaptureOptions", "RunStats", "Sink", "WorkerError", "counted", "run_capture",
            "runs_analyzers", "stream_segments"]
@@ -83,6 +91,7 @@ class RunStats:
     records: dict[str, int] = field(default_factory=dict)
     truncation: Truncation | None = None
     workers: int = 1
+    interrupted: bool = False  # the stop event ended reading before the input's end
 
     def add(self, d: Decoded) -> None:
         b = d.batch
@@ -147,18 +156,24 @@ def _workers(opts: CaptureOptions) -> int:
     return max(1, n)
 
 
-def run_capture(opts: CaptureOptions, state: MetricsState | None = None) -> RunStats:
+def run_capture(opts: CaptureOptions, state: MetricsState | None = None,
+                stop: threading.Event | None = None) -> RunStats:
     """Decode a capture file into audit-record files (if opts.out) and metrics (into
     `state`, if opts.metrics). Raises CaptureError if the input is not a readable
-    capture; a cut or damaged tail is reported in `truncation`."""
+    capture; a cut or damaged tail is reported in `truncation`.
+
+    `stop` (set by SIGINT/SIGTERM) is checked after every batch: reading ends there
+    (`interrupted`), worker processes are ended, and the stages and files are finished
+    as at the end of the input, so every file is complete up to its last record."""
     t0 = time.perf_counter()
     _keep_heap()
     writer = NcapWriter(opts.out, opts.read, opts.encode) if opts.out is not None else None
     sink = Sink(writer, state if opts.metrics else None, ConnectionTable(opts.max_flows),
                  opts.encode, decode_columns(opts))
     n = _workers(opts)
+    stop = stop or threading.Event()
     try:
-        stats = _run_single(opts, sink) if n == 1 else _run_parallel(opts, sink, n)
+        stats = _run_single(opts, sink, stop) if n == 1 else _run_parallel(opts, sink, n, stop)
         sink.finish()
     except BaseException:
         sink.close()
@@ -388,16 +403,19 @@ def process_batch(batch: PacketBatch, opts: CaptureOptions) -> tuple[
     return _BATCH, encoded, stats, delta, flows, parts, fragments(decoded)
 
 
-def _run_single(opts: CaptureOptions, sink: Sink) -> RunStats:
+def _run_single(opts: CaptureOptions, sink: Sink, stop: threading.Event) -> RunStats:
     stats = RunStats()
     # copy=False: each batch is used up before the next is read, so it may alias the
     # reader's buffer.
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
-                      copy=False) as src:
+                      copy=False, clock=True) as src:
         for batch in src:
             _, encoded, batch_stats, delta, flows, segs, frags = process_batch(batch, opts)
             sink.take(encoded, delta, flows, segs, frags)
             stats.merge(batch_stats)
+            if stop.is_set():
+                stats.interrupted = True
+                return stats
         stats.truncation = src.truncation
     return stats
 
@@ -418,7 +436,8 @@ _BATCH, _CHUNK, _END, _FAIL = "batch", "chunk", "end", "fail"
 
 
 def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connection) -> None:
-    """Take chunks in turn: receive (offset, parser, packets before), walk, pass on."""
+    """Take chunks in turn: receive (offset, parser, packets before, packet clock),
+    walk and judge the timestamps, pass on."""
     scratch = bytearray(CHUNK_BYTES)
     with open(opts.read, "rb") as f:
         size = os.fstat(f.fileno()).st_size
@@ -427,18 +446,20 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
         except (OSError, ValueError):  # not mappable (a pipe, special file): read it
             mapped = None
         while (token := prev.recv()) is not None:
-            start, parser, first = token
+            start, parser, first, clock = token
             # Smaller chunks towards the end, so the workers finish together.
             want = min(CHUNK_BYTES, max(CHUNK_BYTES // 8, (size - start) // 4))
             walk, scratch = walk_chunk(f, opts.read, start, parser, want, scratch, mapped)
             count = len(walk.cols) if walk.cols is not None else 0
+            errors = clock.check(walk.cols.ts) if walk.cols is not None else None
             # If the next worker has already finished, the input ended: nothing to pass.
             with suppress(BrokenPipeError, OSError):
-                nxt.send(None if walk.end else (walk.next, parser, first + count))
+                nxt.send(None if walk.end else (walk.next, parser, first + count, clock))
             if walk.cols is not None:
                 for lo in range(0, count, _BATCH_PACKETS):
                     hi = min(count, lo + _BATCH_PACKETS)
-                    out.send(process_batch(walk.batch(lo, hi, first + lo), opts))
+                    batch = with_clock_errors(walk.batch(lo, hi, first + lo), errors, lo, hi)
+                    out.send(process_batch(batch, opts))
             out.send((_CHUNK, walk.stop, walk.end))
             if mapped is not None and walk.next > start:  # done with these pages: keep
                 # the RSS at one chunk (the page cache keeps them)
@@ -450,15 +471,17 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
 
 def _shard(opts: CaptureOptions, index: int, count: int, out: Connection) -> None:
     """Batches index, index + count, ... of a stream every worker reads in full."""
-    with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES) as src:
+    with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
+                      clock=True) as src:
         for batch in src.shard(index, count):
             out.send(process_batch(batch, opts))
         out.send((_END, src.truncation, src.batches))
 
 
 def _worker(target: Callable[..., None], args: tuple[Any, ...], out: Connection,
-            index: int, close: list[Connection]) -> None:
+            index: int, close: list[Connection], parent: int) -> None:
     """Run a worker body; report failures to the parent, never hang it."""
+    child_signals(parent)
     for c in close:  # ends inherited by fork that belong to others
         c.close()
     try:
@@ -487,7 +510,12 @@ Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
                SegmentBatch | list[bytes] | None, list[Fragment] | None]
 
 
-def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
+# How often a parent waiting for its workers' results looks at the stop event.
+_STOP_POLL = 0.05
+
+
+def _relayed(outs: list[Connection], stats: RunStats, stop: threading.Event
+             ) -> Iterator[Result]:
     """Results in input order. Every worker's pipe is drained as soon as it has data and
     kept until its turn: a worker blocked on a full pipe would stall the relay. A worker
     runs at most about one chunk ahead (it waits for its next turn), so this holds a
@@ -501,7 +529,10 @@ def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
         if not held[w]:
             if outs[w] not in open_:
                 raise WorkerError(f"worker {w} exited without a result")
-            for ready in wait(open_):  # read whatever is ready, not only the worker due
+            if stop.is_set():  # the batch in hand is not waited for
+                stats.interrupted = True
+                return
+            for ready in wait(open_, _STOP_POLL):  # whatever is ready, not only the one due
                 i = next(k for k, o in enumerate(outs) if o is ready)
                 try:
                     held[i].append(_receive(outs[i], i))
@@ -518,10 +549,15 @@ def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
         c += 1
 
 
-def _sharded(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
+def _sharded(outs: list[Connection], stats: RunStats, stop: threading.Event
+             ) -> Iterator[Result]:
     count = len(outs)
     k = 0
     while True:
+        while not outs[k % count].poll(_STOP_POLL):
+            if stop.is_set():  # the batch in hand is not waited for
+                stats.interrupted = True
+                return
         msg = _receive(outs[k % count], k % count)
         if msg[0] != _END:
             yield msg[1:]
@@ -537,7 +573,8 @@ def _sharded(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
         return
 
 
-def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
+def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
+                  stop: threading.Event) -> RunStats:
     # The stream stage gets processes of its own too (as many as decode workers).
     if _stream_kinds(opts.encode):
         opts = dataclasses.replace(opts, stream_parts=count)
@@ -566,12 +603,13 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
             else:
                 target, args = _shard, (opts, i, count, out)
             close = [c for c in everything if all(c is not o for o in own)]
-            p = ctx.Process(target=_worker, args=(target, args, out, i, close), daemon=True)
+            p = ctx.Process(target=_worker, args=(target, args, out, i, close, os.getpid()),
+                            daemon=True)
             p.start()
             procs.append(p)
         if relay:
             assert seed is not None
-            ring[0][1].send((seed[0], seed[1], 0))  # chunk 0 to worker 0
+            ring[0][1].send((seed[0], seed[1], 0, PacketClock()))  # chunk 0 to worker 0
         for pair in results:
             pair[1].close()
         for pair in ring:
@@ -581,13 +619,18 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
             sink.start_pool(count)
         stream = _relayed if relay else _sharded
         for encoded, batch_stats, delta, flows, segs, frags in stream(
-                [pair[0] for pair in results], stats):
+                [pair[0] for pair in results], stats, stop):
             sink.take(encoded, delta, flows, segs, frags)
             stats.merge(batch_stats)
+            if stop.is_set():
+                stats.interrupted = True
+                break
     finally:
+        # Ended or stopped: a worker still running (stopped mid-input) holds nothing
+        # the files need; SIGKILL, since a blocked worker may never read a request.
         for p in procs:
             if p.is_alive():
-                p.terminate()
+                p.kill()
             p.join()
         for pair in results:
             pair[0].close()

@@ -83,6 +83,9 @@ def decode_batch(batch: PacketBatch, fast: bool = True, columns: Columns = None,
             tables[name] = t.sorted_by_packet() if len(ts) > 1 else t
     if analyze:  # application layer: analyzers on the datagrams selected for them
         tables.update(analyze_datagrams(batch, tables, error, full=columns is None))
+    if batch.clock_error is not None:  # a rejected timestamp (one reason per packet:
+        # a bad header met while decoding keeps its own)
+        error = np.where(error == 0, batch.clock_error, error).astype(np.int16)
     return Decoded(batch, tables, error)
 
 

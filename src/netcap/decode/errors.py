@@ -80,6 +80,10 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("ssh", "gap"),
     ("ncap", "bad_address"),  # records read from files: records/messages.py
     ("ncap", "record_too_large"),  # and sources/ncap.py
+    # A capture timestamp the packet clock did not follow (clock.py): the packet's
+    # records carry the last accepted time instead.
+    ("frame", "timestamp_jump_forward"),
+    ("frame", "timestamp_jump_back"),
 )
 
 NONE = 0

@@ -396,6 +396,10 @@ class MetricsState:
     def set_input_done(self) -> None:
         with self._lock:
             self._gauges["nc_input_done"][()] = 1.0
+            # Nothing is processed any more: the rate of the last seconds is 0, not
+            # whatever it was when the input ended.
+            self._gauges["nc_processing_rate_packets_per_second"][()] = 0.0
+            self._rate_window.clear()
 
     def add_batch(self, d: Decoded) -> None:
         """Every per-packet metric of one decoded batch."""

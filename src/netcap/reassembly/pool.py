@@ -19,6 +19,7 @@ the number of processes.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import traceback
 from multiprocessing.connection import Connection
@@ -29,7 +30,7 @@ import numpy.typing as npt
 
 from ..flows.extract import MIX, addr_words
 from ..metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState
-from ..procs import WorkerError
+from ..procs import WorkerError, child_signals
 from ..records.encode import encode_delimited_sized
 from ..sinks.ncap import EncodeOptions
 from .streams import SegmentBatch, StreamOutput, StreamStage, record_order
@@ -69,8 +70,9 @@ Result = tuple[dict[str, Any] | None, Encoded | None]
 
 
 def _serve(conn: Connection, stage: StreamStage, counting: LabelConfig | None,
-           encode: EncodeOptions, write: bool) -> None:
+           encode: EncodeOptions, write: bool, parent: int) -> None:
     """A partition's process: parts in, results out, until the flush."""
+    child_signals(parent)  # the parent stops it (procs.py)
 
     def result(out: StreamOutput) -> Result:
         # Only wanted record types (-include/-exclude) are counted or written.
@@ -133,8 +135,8 @@ class StreamPool:
         for _ in range(count):
             ours, theirs = ctx.Pipe(duplex=True)
             stage = StreamStage(detail=detail, fingerprints=fingerprints)
-            p = ctx.Process(target=_serve, args=(theirs, stage, counting, encode, write),
-                            daemon=True)
+            p = ctx.Process(target=_serve, daemon=True,
+                            args=(theirs, stage, counting, encode, write, os.getpid()))
             p.start()
             theirs.close()
             self._conns.append(ours)

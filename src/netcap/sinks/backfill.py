@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ..metrics.families import FAMILIES, Kind
 from ..metrics.state import LabelConfig, MetricsState, Snapshot
+from .files import create_private
 
 __all__ = ["Backfill"]
 
@@ -59,7 +60,7 @@ class Backfill:
 
     def write(self) -> None:
         tmp = self.path + ".part"
-        with open(tmp, "w") as out:
+        with create_private(tmp, text=True) as out:  # mode 0o640, as audit records
             for fam in FAMILIES.values():
                 if fam.name in _WALL_CLOCK:
                     continue

@@ -14,7 +14,8 @@ Files are written under a temporary name (`*.part`) and renamed on `close()`, so
 with the final name is always complete; a run that fails or is interrupted removes its
 `.part` files (one that is killed outright leaves them behind, never a final name).
 A live capture writes final names at once and flushes them every few seconds instead
-(`NcapWriter.live`): it has no end to wait for.
+(`NcapWriter.live`): it has no end to wait for. Files are readable by owner and group
+only (`files.py`): they hold headers, cookies and query strings as the traffic had them.
 Compression is ISA-L (gzip-compatible, several times faster than zlib at the same ratio).
 """
 
@@ -36,6 +37,7 @@ from ..records.derive import add_payload_columns
 from ..records.encode import encode_delimited, encode_delimited_array
 from ..records.table import Ragged, RecordTable
 from ..records.types import HEADER, RECORDS
+from .files import create_private
 
 __all__ = ["EncodeOptions", "Encoded", "NcapWriter", "encode_batch", "encode_table",
            "header_bytes"]
@@ -157,7 +159,7 @@ class NcapWriter:
         ext = ".ncap.gz" if self.opts.compress else ".ncap"
         final = os.path.join(self.out_dir, name + ext)
         part = final if self.live else final + ".part"
-        fh = open(part, "wb")  # noqa: SIM115 - closed in close()
+        fh = create_private(part)  # closed in close(); mode 0o640 (files.py)
         f = self.files[name] = _File(final, part, fh)
         head = header_bytes(name, self.source, self.opts.payload, time.time_ns())
         fh.write(_gzip(head, self.opts.level) if self.opts.compress else head)

@@ -37,6 +37,8 @@ class PacketBatch:
     linktype  int32, LINKTYPE_* of the interface packet i was captured on
     iface     int32, interface index (pcapng IDB number; 0 for pcap)
     first     0-based number of packet 0 of this batch within the whole input
+    clock_error  int16 per packet, the decode-error code of a timestamp the packet
+              clock rejected (its `ts` is then the clock's, see clock.py); None: none
     """
 
     data: npt.NDArray[np.uint8]
@@ -47,6 +49,7 @@ class PacketBatch:
     linktype: npt.NDArray[np.int32]
     iface: npt.NDArray[np.int32]
     first: int = 0
+    clock_error: npt.NDArray[np.int16] | None = None
 
     def __len__(self) -> int:
         return int(self.offset.shape[0])

@@ -56,5 +56,7 @@ def bpf_filter(batch: PacketBatch, expr: str) -> PacketBatch:
         return batch
     return PacketBatch(data=batch.data, offset=batch.offset[keep], caplen=batch.caplen[keep],
                        wirelen=batch.wirelen[keep], ts=batch.ts[keep],
+                       clock_error=None if batch.clock_error is None
+                       else batch.clock_error[keep],
                        linktype=batch.linktype[keep], iface=batch.iface[keep],
                        first=batch.first)

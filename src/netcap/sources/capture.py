@@ -15,6 +15,7 @@ pcap.py / pcapng.py, stream decompression in _stream.py.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import mmap
 import os
@@ -26,6 +27,7 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from ..clock import PacketClock
 from ._base import CaptureError, Columns, Truncation, alias, assemble
 from ._stream import GzipStream, PlainStream, Stream
 from .batch import PAD, PacketBatch
@@ -34,7 +36,7 @@ from .pcapng import SHB_MAGIC, PcapngParser, first_section_length
 
 __all__ = [
     "CaptureError", "CaptureReader", "ChunkWalk", "Parser", "Truncation", "open_capture",
-    "walk_chunk",
+    "walk_chunk", "with_clock_errors",
 ]
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -59,6 +61,14 @@ class ChunkWalk:
         relay worker decodes and encodes a batch completely before it reads again."""
         assert self.cols is not None
         return alias(self.buf, self.cols, lo, hi, first)
+
+
+def with_clock_errors(batch: PacketBatch, errors: npt.NDArray[np.int16] | None, lo: int,
+                      hi: int) -> PacketBatch:
+    """The batch of a chunk's packets lo..hi with their part of the chunk's clock errors."""
+    if errors is None or not errors[lo:hi].any():
+        return batch
+    return dataclasses.replace(batch, clock_error=errors[lo:hi])
 
 
 def walk_chunk(f: BinaryIO, path: str, start: int, parser: Parser, chunk_bytes: int,
@@ -154,6 +164,7 @@ class CaptureReader:
         self._gen: Iterator[PacketBatch] | None = None
         self._shard = (0, 1)
         self.batches = 0  # batches formed so far, delivered or skipped
+        self.clock: PacketClock | None = None  # judges every stamp, delivered or skipped
 
     def shard(self, index: int, count: int) -> CaptureReader:
         """Deliver only batches number index, index+count, ... (0-based).
@@ -178,6 +189,8 @@ class CaptureReader:
         mine, every = self._shard
         for view, arr, cols, whole in self._chunks():
             n = len(cols)
+            # The whole chunk at once, so a jump near a batch's end sees its followers.
+            errors = self.clock.check(cols.ts) if self.clock is not None else None
             for lo in range(0, n, step):
                 hi = min(n, lo + step)
                 number = self.batches
@@ -185,6 +198,7 @@ class CaptureReader:
                 if number % every == mine:
                     batch = (assemble(view, arr, cols, lo, hi, self.packets) if self._copy
                              else alias(whole, cols, lo, hi, self.packets))
+                    batch = with_clock_errors(batch, errors, lo, hi)
                     self.packets += hi - lo
                     yield batch
                     if self.closed:  # the consumer closed the reader mid-iteration
@@ -295,13 +309,15 @@ def _cut(path: str, what: str, have: int, need: int, stream: Stream) -> CaptureE
 
 def open_capture(
     path: str | os.PathLike[str], batch_packets: int = 8192, chunk_bytes: int = 4 << 20,
-    copy: bool = True,
+    copy: bool = True, clock: bool = False,
 ) -> CaptureReader:
     """Open a pcap or pcapng file (optionally gzip-compressed) for batched reading.
 
     Raises CaptureError if the file cannot be read or does not start like a capture.
     With copy=False, batches alias the read buffer (no copy of the packets): each is
-    valid only until the next one is asked for.
+    valid only until the next one is asked for. With `clock`, timestamps pass through
+    the packet clock (clock.py: far jumps not confirmed by the next packets are
+    replaced and flagged in `PacketBatch.clock_error`); without, they are as stored.
     """
     if batch_packets < 1:
         raise ValueError(f"batch_packets must be >= 1, got {batch_packets}")
@@ -315,6 +331,7 @@ def open_capture(
     try:
         reader = _open(name, f, batch_packets, chunk_bytes)
         reader._copy = copy
+        reader.clock = PacketClock() if clock else None
         return reader
     except BaseException:
         f.close()
