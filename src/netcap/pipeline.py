@@ -504,11 +504,15 @@ def _worker(target: Callable[..., None], args: tuple[Any, ...], out: Connection,
         out.close()
 
 
+class _Ended(WorkerError):
+    """A worker's pipe closed (it exited) with no message waiting."""
+
+
 def _receive(conn: Connection, worker: int) -> Any:
     try:
         msg = conn.recv()
     except EOFError:
-        raise WorkerError(f"worker {worker} exited without a result") from None
+        raise _Ended(f"worker {worker} exited without a result") from None
     if msg[0] == _FAIL:
         if msg[2]:
             raise WorkerError(msg[1] + "\n" + msg[2])
@@ -538,7 +542,8 @@ def _relayed(outs: list[Connection], stats: RunStats) -> Iterator[Result]:
                 i = next(k for k, o in enumerate(outs) if o is ready)
                 try:
                     held[i].append(_receive(outs[i], i))
-                except WorkerError:  # ended: fine if it owes nothing more
+                except _Ended:  # fine if it owes nothing more (a failure it reported
+                    # is raised: its message says what went wrong)
                     open_.remove(outs[i])
             continue
         msg = held[w].popleft()

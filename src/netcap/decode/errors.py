@@ -78,6 +78,12 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("http", "no_request"),
     ("http", "truncated"),
     ("ssh", "gap"),
+    # A bug met by one stream's bytes (reassembly/streams.py): counted, that stream dropped.
+    ("tcp", "internal_error"),
+    ("dns", "internal_error"),
+    ("tls", "internal_error"),
+    ("ssh", "internal_error"),
+    ("http", "internal_error"),
 )
 
 NONE = 0
