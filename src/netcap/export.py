@@ -94,7 +94,8 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
         record_files = [p for p in opts.inputs if is_ncap(p)]
         if record_files:
             _, notes = _stepped_records(record_files, state, opts, pacer)
-            assert result.truncated is not None
+            if result.truncated is None:  # invariant (not input)
+                raise TypeError("result.truncated is not set")
             result.truncated += notes
             for _ in record_files:
                 state.add_input_done(False)
@@ -121,7 +122,8 @@ def run_export(opts: ExportOptions, state: MetricsState) -> ExportResult:
             result.packets += packets
             truncated = None if t is None else f"{t.path}: {t.reason} at byte {t.offset}"
         if truncated:
-            assert result.truncated is not None
+            if result.truncated is None:  # invariant (not input)
+                raise TypeError("result.truncated is not set")
             result.truncated.append(truncated)
         state.add_input_done(truncated is not None)
         result.files += 1

@@ -608,7 +608,8 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int) -> RunStats:
             p.start()
             procs.append(p)
         if relay:
-            assert seed is not None
+            if seed is None:  # invariant (not input)
+                raise TypeError("seed is not set")
             ring[0][1].send((seed[0], seed[1], 0))  # chunk 0 to worker 0
         for pair in results:
             pair[1].close()

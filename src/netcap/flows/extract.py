@@ -80,7 +80,8 @@ U64 = npt.NDArray[np.uint64]
 
 def addr_words(col: Any) -> tuple[U64, U64]:
     """Addresses as two big-endian 64-bit halves (an IPv4 address is the low 32 bits)."""
-    assert isinstance(col, Ragged)
+    if not isinstance(col, Ragged):  # invariant (not input)
+        raise TypeError("unexpected column types")
     n = len(col)
     hi = np.zeros(n, np.uint64)
     lo = np.zeros(n, np.uint64)

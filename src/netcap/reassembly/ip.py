@@ -114,7 +114,8 @@ def fragments(d: Decoded) -> list[Fragment] | None:
         rows = np.flatnonzero((fo > 0) | more)
         if rows.size:
             src, dst = v6f.cols["SrcIP"], v6f.cols["DstIP"]
-            assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+            if not (isinstance(src, Ragged) and isinstance(dst, Ragged)):  # invariant (not input)
+                raise TypeError("unexpected column types")
             pkt = v6f.pkt[rows]
             # The fragment's data ends where its IPv6 header's payload ends.
             hdr = np.searchsorted(v6.pkt, pkt, side="right") - 1

@@ -188,7 +188,8 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
     if not rows.size:
         return None
     src, dst = t.cols["SrcIP"], t.cols["DstIP"]
-    assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+    if not (isinstance(src, Ragged) and isinstance(dst, Ragged)):  # invariant (not input)
+        raise TypeError("unexpected column types")
     pkt = t.pkt[rows]
     flags = (syn[rows] * SYN) | (np.asarray(t.cols["FIN"], np.bool_)[rows] * FIN) | (
         np.asarray(t.cols["RST"], np.bool_)[rows] * RST)
@@ -281,7 +282,8 @@ def _http_prefix(data: npt.NDArray[np.uint8], poff: I64, size: I64) -> npt.NDArr
 def _directions(t: RecordTable, rows: I64) -> tuple[I64, I64, I64]:
     """TCP rows grouped by direction (addresses and ports): `group_rows`' result."""
     src, dst = t.cols["SrcIP"], t.cols["DstIP"]
-    assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+    if not (isinstance(src, Ragged) and isinstance(dst, Ragged)):  # invariant (not input)
+        raise TypeError("unexpected column types")
     s_hi, s_lo = addr_words(src.take(rows))
     d_hi, d_lo = addr_words(dst.take(rows))
     sport = np.asarray(t.cols["SrcPort"])[rows].astype(np.uint64)
@@ -565,14 +567,17 @@ class StreamStage:
     def _failed(self, key: Key, d: _Direction, out: StreamOutput) -> None:
         """An analyzer (or this stage) raised on a stream's bytes: that is a bug, but
         one stream must not end the process (input may be crafted to find it). It is
-        counted (`<protocol>/internal_error`) and the stream dropped: both directions
-        ignore their segments from now on and keep no bytes; the records it completed
+        counted (`<protocol>/internal_error`) and the connection dropped: both
+        directions ignore their segments from now on and keep no bytes (they leave as
+        other directions do, least recently used first); the records it completed
         before stay."""
         out.errors[f"{(d.kind if d.kind in KIND_RECORDS else 'tcp').lower()}"
                    "/internal_error"] += 1
-        for x in (d, self._dirs.get((key[2], key[3], key[0], key[1]))):
-            if x is None or (x is not d and (d.http is None or x.http is not d.http)):
-                continue
+        back_key = (key[2], key[3], key[0], key[1])
+        back = self._dirs.get(back_key)
+        if back is None:  # not seen yet: it must not start an analyzer of its own
+            back = self._dirs[back_key] = _Direction(d.kind, Stream(self.max_buffer))
+        for x in (d, back):
             x.done = True
             x.stream = Stream(self.max_buffer)
             x.http = x.tls = x.ssh = None
