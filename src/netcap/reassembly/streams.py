@@ -21,7 +21,13 @@ DNS and HTTP get every segment. TLS and SSH want a stream's first bytes only (a 
 a banner and KEXINIT): per direction and batch the workers ship SYNs and the first
 `_MAX_SEGMENTS` data segments, and a direction whose analyzer is done ignores the rest.
 An analyzer that meets a protocol violation is detached from its stream and the
-violation counted (`nc_decoding_errors{protocol,reason}`). Streams
+violation counted (`nc_decoding_errors{protocol,reason}`). On other ports a direction's
+analyzer is chosen by its stream's first bytes (an HTTP method or status line, a TLS
+handshake record header; else none), read however segments cut them: so the workers
+also ship segments of 1-3 bytes that could start one. An analyzer recognising its
+protocol names the connection's ApplicationProto (`StreamOutput.apps`). A bug that an
+analyzer (or this stage) meets on a stream's bytes is counted
+(`<protocol>/internal_error`) and that connection dropped; the others go on. Streams
 are bounded in number (`max_streams`: the least recently used go; an HTTP connection
 that goes is closed, so what it completed is kept) and each direction in buffered
 bytes (see `tcp.Stream`).
