@@ -36,6 +36,7 @@ bytes (see `tcp.Stream`).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -301,10 +302,9 @@ def _directions(t: RecordTable, rows: I64) -> tuple[I64, I64, I64]:
 _TEXT = np.zeros(256, np.bool_)
 _TEXT[0x20:0x7F] = True
 _TEXT[[9, 10, 13]] = True
-# Bytes llhttp refuses anywhere in a head (and our chunk-size lines are hex): the
-# control bytes but tab, CR and LF. Header values may hold bytes 0x80-0xFF (obs-text).
-_NOT_HEAD = ~_TEXT
-_NOT_HEAD[0x80:] = False
+# A byte llhttp refuses anywhere in a head (and chunk-size lines are hex): the control
+# bytes but tab, CR and LF. Header values may hold bytes 0x80-0xFF (obs-text).
+_NOT_HEAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _hide(d: Decoded, rows: I64) -> tuple[I64, I64, I64, I64]:
@@ -323,13 +323,11 @@ def _hide(d: Decoded, rows: I64) -> tuple[I64, I64, I64, I64]:
     if cand.size:  # and no CRLF inside, and a byte no head holds (a head that holds
         # bytes 0x80-0xFF, split there, is not body): one copy of the span
         base = int(poff[cand].min())
-        span = data[base : int((poff[cand] + size[cand]).max())]
-        blob = span.tobytes()
-        bad = np.concatenate([[0], np.cumsum(_NOT_HEAD[span])])
-        o = poff[cand] - base
-        keep = (bad[o + size[cand]] > bad[o]) & np.fromiter(
-            (blob.find(b"\r\n", o, o + n) < 0 for o, n in
-             zip(o.tolist(), size[cand].tolist(), strict=True)), np.bool_, cand.size)
+        blob = data[base : int((poff[cand] + size[cand]).max())].tobytes()
+        keep = np.fromiter((blob.find(b"\r\n", o, o + n) < 0
+                            and _NOT_HEAD.search(blob, o, o + n) is not None
+                            for o, n in zip((poff[cand] - base).tolist(), size[cand].tolist(),
+                                            strict=True)), np.bool_, cand.size)
         cand = cand[keep]
     none = np.zeros(0, np.int64)
     if not cand.size:
