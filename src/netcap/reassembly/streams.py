@@ -104,12 +104,12 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
     (`Hidden`), and runs of them in one direction as one. Heads and chunk-size lines
     are ASCII lines ending in CRLF, so a segment holds such a byte only if it contains
     CRLF, or lies wholly inside one line (then it holds no control byte but tab, CR
-    and LF: llhttp refuses them in a head), or a head starts in it and runs past its end
-    (then its last byte is text), or it starts with the LF of a CRLF split over segments.
-    A segment with none of these is body bytes: on bulk binary bodies most segments are.
-    (A head whose first line ends in bytes 0x80-0xFF, cut there by a segment that also
-    holds body bytes with a control byte, can be hidden; the transaction is then lost as
-    an `http/gap`.)"""
+    and LF: llhttp refuses them in a head, but for a status line's reason phrase), or a
+    head starts in it and runs past its end (then its last byte is text), or it starts
+    with the LF of a CRLF split over segments. A segment with none of these is body
+    bytes: on bulk binary bodies most segments are. (A status line with control bytes
+    or bytes 0x80-0xFF in its reason phrase, cut there by the end of a segment that
+    holds no CRLF, can be hidden; the transaction is then lost as an `http/gap`.)"""
     t = d.tables.get("TCP")
     if t is None or t.pkt is None or not t.n or not kinds:
         return None
