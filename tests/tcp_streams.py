@@ -12,6 +12,7 @@ sent a SYN without ACK; without one, the side that sent the first packet.
 from __future__ import annotations
 
 import ipaddress
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,3 +77,61 @@ def conversations(path: str) -> list[Conversation]:
         for c in st.flush():
             conv.events.append((key == conv.client, c.data, c.skip, c.ts))
     return list(convs.values())
+
+
+# -- crafted captures ---------------------------------------------------------------------
+
+SYN, ACK, PSH, FIN = 0x02, 0x10, 0x08, 0x01
+
+
+def _checksum(data: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def tcp_frame(src: bytes, sport: int, dst: bytes, dport: int, seq: int, flags: int,
+              payload: bytes = b"", ack: int = 0) -> bytes:
+    """An Ethernet / IPv4 / TCP frame (IPv4 header checksum set; TCP's left 0)."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq % 2**32, ack % 2**32, 5 << 4, flags,
+                      65535, 0, 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    return b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00" + ip + tcp
+
+
+def pcap_bytes(frames: list[bytes], start_s: int = 1_700_000_000, step_us: int = 1000) -> bytes:
+    """A microsecond pcap (Ethernet) of the frames, step_us apart."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for i, f in enumerate(frames):
+        t = i * step_us
+        out.append(struct.pack("<IIII", start_s + t // 10**6, t % 10**6, len(f), len(f)) + f)
+    return b"".join(out)
+
+
+def conversation_frames(client: tuple[bytes, int], server: tuple[bytes, int],
+                        parts: list[tuple[bool, bytes]], handshake: bool = True,
+                        close: bool = True) -> list[bytes]:
+    """Frames of one TCP connection: a handshake, then each (from_client, payload) as
+    one segment (in order), then FINs both ways."""
+    (ca, cp), (sa, sp) = client, server
+    cseq, sseq = 1000, 5000
+    frames = []
+    if handshake:
+        frames += [tcp_frame(ca, cp, sa, sp, cseq, SYN),
+                   tcp_frame(sa, sp, ca, cp, sseq, SYN | ACK, ack=cseq + 1),
+                   tcp_frame(ca, cp, sa, sp, cseq + 1, ACK, ack=sseq + 1)]
+    cseq, sseq = cseq + 1, sseq + 1
+    for from_client, data in parts:
+        if from_client:
+            frames.append(tcp_frame(ca, cp, sa, sp, cseq, ACK | PSH, data, sseq))
+            cseq += len(data)
+        else:
+            frames.append(tcp_frame(sa, sp, ca, cp, sseq, ACK | PSH, data, cseq))
+            sseq += len(data)
+    if close:
+        frames += [tcp_frame(ca, cp, sa, sp, cseq, FIN | ACK, ack=sseq),
+                   tcp_frame(sa, sp, ca, cp, sseq, FIN | ACK, ack=cseq + 1),
+                   tcp_frame(ca, cp, sa, sp, cseq + 1, ACK, ack=sseq + 1)]
+    return frames

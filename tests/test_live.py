@@ -524,3 +524,48 @@ def test_bpf_does_not_apply_to_audit_records(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     err = _one_line_error([*net_cmd(), "export", str(out), "-bpf", "tcp", "-exit"])
     assert "-bpf filters packets" in err
+
+
+_INJECT = """
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+for line in sys.stdin.read().split():
+    s.send(bytes.fromhex(line))
+"""
+
+
+def test_crafted_frames_do_not_stop_live_export(link: Link) -> None:
+    """The issue's six frames (an HTTP head on a port not in the HTTP list, split inside
+    a UTF-8 character: an AssertionError in the stream stage ended `net export -iface`)
+    sent on the monitored link from the namespace: the exporter keeps serving, counts
+    them, and stops cleanly. Addresses outside the link's: the host only captures them."""
+    from tcp_streams import conversation_frames
+
+    head = "GET /é HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    cut = head.index("é".encode()) + 1
+    a, b = socket.inet_aton("192.0.2.1"), socket.inet_aton("198.51.100.2")
+    frames = conversation_frames((a, 40000), (b, 8123), [
+        (True, head[:cut]), (True, head[cut:]),
+        (False, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")], close=False)
+    mac = bytes.fromhex(link.host_mac.replace(":", ""))
+    port = free_port()
+    net = subprocess.Popen([*net_cmd(), "export", "-iface", link.host_if, "-address",
+                            f"127.0.0.1:{port}", "-flush-interval", "1s"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_line(net, b"capturing on")
+        subprocess.run(["ip", "netns", "exec", link.ns, sys.executable, "-c", _INJECT,
+                        link.peer_if], input="\n".join((mac + f[6:]).hex() for f in frames),
+                       text=True, check=True, timeout=30)
+        deadline = time.monotonic() + 15
+        seen = 0.0
+        while time.monotonic() < deadline and seen < len(frames):
+            time.sleep(0.5)
+            assert net.poll() is None, "the exporter ended"
+            seen = _value(_metrics(port), "nc_ip_packets_total", protocol="tcp")
+        assert seen == len(frames)
+        net.send_signal(signal.SIGINT)
+        assert net.wait(10) == 0
+    finally:
+        _kill_left(net)

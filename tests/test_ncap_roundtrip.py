@@ -110,11 +110,12 @@ def decode_file(path: Path) -> dict[str, list[tuple[int, dict[str, Any]]]]:
             d = decode_batch(batch)
             for name in d.tables:
                 out[name] += d.records(name)
-            for name, table in streams.update(segments(d)).tables().items():
+            streamed = streams.update(segments(d))
+            for name, table in streamed.tables().items():
                 assert table.pkt is not None
                 out[name] += list(zip(table.pkt.tolist(), table.to_dicts(), strict=True))
-            fb = summarize(d)
-            ended = flows.update(fb) if fb is not None else None
+            fb = summarize(d)  # with the protocols the stream analyzers recognised
+            ended = flows.update(fb, streamed.apps) if fb is not None else None
             if ended is not None:
                 out["Connection"] += [(-1, r) for r in ended.records.to_dicts()]
             done = defrag.add(fragments(d))  # reassembled IP datagrams: after the batch
@@ -122,14 +123,17 @@ def decode_file(path: Path) -> dict[str, list[tuple[int, dict[str, Any]]]]:
                 upper = decode_datagrams(done)
                 for name in upper.tables:
                     out[name] += [(-1, r) for _, r in upper.records(name)]
-                for name, table in streams.update(segments(upper)).tables().items():
+                streamed = streams.update(segments(upper))
+                for name, table in streamed.tables().items():
                     out[name] += [(-1, r) for r in table.to_dicts()]
                 fb = summarize(upper)
-                ended = flows.update(fb) if fb is not None else None
+                ended = flows.update(fb, streamed.apps) if fb is not None else None
                 if ended is not None:
                     out["Connection"] += [(-1, r) for r in ended.records.to_dicts()]
-    for name, table in streams.flush().tables().items():
+    streamed = streams.flush()
+    for name, table in streamed.tables().items():
         out[name] += [(-1, r) for r in table.to_dicts()]
+    flows.recognise(streamed.apps)
     ended = flows.flush()
     if ended is not None:
         out["Connection"] += [(-1, r) for r in ended.records.to_dicts()]

@@ -10,8 +10,9 @@ identifies them, independent of zeek's originator/responder choice (the two endp
 sorted pair), plus the n-th occurrence when that repeats:
 
 * conn: proto + endpoints. Compared: the originator (zeek's id.orig_*, ours the Src side),
-  service (ours: ApplicationProto, which names only the UDP datagram analyzers; not compared
-  in the logs of `zeek -b` runs, which load no analyzer), duration and orig_bytes+resp_bytes
+  service (ours: ApplicationProto, the protocol our analyzers recognised: DNS, NTP, DHCPv4,
+  HTTP, TLS as zeek's ssl, SSH; not compared in the logs of `zeek -b` runs, which load no
+  analyzer), duration and orig_bytes+resp_bytes
   (zeek leaves them unset when the duration is 0; ours: Duration, AppPayloadSize, both
   directions, as our Connection does not split payload bytes), orig_pkts+resp_pkts (ours:
   NumPackets), and per side zeek's IP bytes plus the link header of each of that side's
@@ -225,7 +226,8 @@ def _numbered(entries: list[tuple[str, T]]) -> dict[str, T]:
 
 # -- conn ----------------------------------------------------------------------------------
 
-_SERVICE = {"DNS": "dns", "DHCPv4": "dhcp", "NTP": "ntp", "": "-"}
+_SERVICE = {"DNS": "dns", "DHCPv4": "dhcp", "NTP": "ntp", "HTTP": "http", "TLS": "ssl",
+            "SSH": "ssh", "": "-"}
 
 
 def _conn_ours(recs: dict[str, tuple[Any, ...]]) -> list[tuple[str, Any]]:

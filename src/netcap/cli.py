@@ -665,6 +665,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as e:  # a bug: bad input is reported where it is met. One line
+        # (where it was raised), and the documented status for an internal error.
+        tb = e.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = (f" at {os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
+                 if tb is not None else "")
+        first = str(e).splitlines()[0] if str(e) else ""
+        print(f"net {args[0]}: internal error: {type(e).__name__}: {first}{where}",
+              file=sys.stderr)
+        return 3
 
 
 def run() -> None:

@@ -80,7 +80,8 @@ class PacketClock:
         stamps = ts.tolist()
         errors = np.zeros(len(stamps), np.int16)
         ref = self.ref
-        assert ref is not None
+        if ref is None:  # invariant (not input): check() sets it before calling
+            raise TypeError("packet clock has no reference")
         for i, t in enumerate(stamps):
             if abs(t - ref) > JUMP_NS:
                 after = stamps[i + 1 : i + 1 + CONFIRM]

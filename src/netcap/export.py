@@ -106,7 +106,8 @@ def run_export(opts: ExportOptions, state: MetricsState,
         record_files = [p for p in opts.inputs if is_ncap(p)]
         if record_files:
             _, notes = _stepped_records(record_files, state, opts, pacer, stop)
-            assert result.truncated is not None
+            if result.truncated is None:  # invariant (not input)
+                raise TypeError("result.truncated is not set")
             result.truncated += notes
             if not stop.is_set():
                 for _ in record_files:
@@ -136,7 +137,8 @@ def run_export(opts: ExportOptions, state: MetricsState,
             result.packets += packets
             truncated = None if t is None else f"{t.path}: {t.reason} at byte {t.offset}"
         if truncated:
-            assert result.truncated is not None
+            if result.truncated is None:  # invariant (not input)
+                raise TypeError("result.truncated is not set")
             result.truncated.append(truncated)
         if stop.is_set():  # not done: stopped in this input
             result.files += 1

@@ -206,6 +206,14 @@ class Sink:
     lag: bool = True
     defrag: Defragmenter = field(default_factory=Defragmenter)
     errors: Counter[str] = field(default_factory=Counter)  # defragmentation's, for stats
+    # With the pool, connection-table updates wait for the stream results of the
+    # batches sent before them (they come one batch behind): a connection's protocol,
+    # recognised by the stream analyzers, is then known before it can end, as in one
+    # process (Connection records do not depend on the number of processes).
+    _flows_waiting: list[FlowBatch] = field(default_factory=list)
+    # Protocols the stream analyzers recognised, for the next connection-table update
+    # (the batch's own: its new connections are in the table only after it).
+    _apps: list[tuple[tuple[bytes, int, bytes, int], str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Records only counted (no files): the analyzers skip what no metric reads.
@@ -234,7 +242,7 @@ class Sink:
         if segs is not None:
             self._stream(segs)
         if flows is not None:
-            self._ended(self.flows.update(flows))
+            self._flows(flows)
         if frags is not None:
             self._datagrams(self.defrag.add(frags))
 
@@ -255,15 +263,33 @@ class Sink:
         else:
             if self._held is not None:
                 self._streamed(self._held)
-            self._streamed(self.streams.flush())
+            flushed = self.streams.flush()
+            self._recognised(flushed.apps)
+            self._streamed(flushed)
+        self.flows.recognise(self._apps)
+        self._apps.clear()
         self._ended(self.flows.flush())
+
+    def _flows(self, fb: FlowBatch) -> None:
+        """A batch's flows into the connection table (see `_flows_waiting`)."""
+        if self.pool is not None and (self.pool.outstanding or self._flows_waiting):
+            self._flows_waiting.append(fb)
+            return
+        self._ended(self.flows.update(fb, self._apps))
+        self._apps.clear()
+
+    def _recognised(self, apps: list[tuple[tuple[bytes, int, bytes, int], str]]) -> None:
+        if apps and self.encode.wanted("Connection"):  # else no table updates take them
+            self._apps += apps
 
     def _stream(self, segs: SegmentBatch | list[bytes]) -> None:
         """Segments (or, from parallel workers, parts already split by partition) into
         the stream stage."""
         if self.pool is None:
-            assert isinstance(segs, SegmentBatch)
+            if not isinstance(segs, SegmentBatch):  # pragma: no cover - parts: pool only
+                raise TypeError("stream parts without a stream pool")
             out = self.streams.update(segs)
+            self._recognised(out.apps)
             if not self.lag:
                 self._streamed(out)
                 return
@@ -278,13 +304,20 @@ class Sink:
     def _pooled(self, results: list[PoolResult]) -> None:
         """The stream processes' results for one batch: their metrics, and their encoded
         records interleaved into the order one process would write."""
-        for delta, _ in results:
+        for delta, _, apps in results:
             if delta is not None and self.state is not None:
                 self.state.merge(delta)
-        parts = [enc for _, enc in results if enc is not None]
+            self._recognised(apps)
+        parts = [enc for _, enc, _ in results if enc is not None]
         if parts and self.writer is not None:
             self.writer.append({name: file_bytes(body, n, self.encode)
                                 for name, (body, n) in merge_encoded(parts).items()})
+        # The flows waiting came after the batch these results are of (and before the
+        # one sent since): the stream results they wait for are all in now.
+        waiting, self._flows_waiting = self._flows_waiting, []
+        for fb in waiting:
+            self._ended(self.flows.update(fb, self._apps))
+            self._apps.clear()
 
     def _datagrams(self, done: list[Datagram]) -> None:
         """Reassembled datagrams: decoded from the transport layer up (their link and
@@ -310,7 +343,7 @@ class Sink:
             self._stream(segs)
         flows = summarize(upper) if self.encode.wanted("Connection") else None
         if flows is not None:
-            self._ended(self.flows.update(flows))
+            self._flows(flows)
 
     def _streamed(self, out: StreamOutput) -> None:
         # Counting alone: only the columns the metrics read (as the stream processes do).
@@ -494,11 +527,15 @@ def _worker(target: Callable[..., None], args: tuple[Any, ...], out: Connection,
         out.close()
 
 
+class _Ended(WorkerError):
+    """A worker's pipe closed (it exited) with no message waiting."""
+
+
 def _receive(conn: Connection, worker: int) -> Any:
     try:
         msg = conn.recv()
     except EOFError:
-        raise WorkerError(f"worker {worker} exited without a result") from None
+        raise _Ended(f"worker {worker} exited without a result") from None
     if msg[0] == _FAIL:
         if msg[2]:
             raise WorkerError(msg[1] + "\n" + msg[2])
@@ -536,7 +573,8 @@ def _relayed(outs: list[Connection], stats: RunStats, stop: threading.Event
                 i = next(k for k, o in enumerate(outs) if o is ready)
                 try:
                     held[i].append(_receive(outs[i], i))
-                except WorkerError:  # ended: fine if it owes nothing more
+                except _Ended:  # fine if it owes nothing more (a failure it reported
+                    # is raised: its message says what went wrong)
                     open_.remove(outs[i])
             continue
         msg = held[w].popleft()
@@ -608,7 +646,8 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
             p.start()
             procs.append(p)
         if relay:
-            assert seed is not None
+            if seed is None:  # invariant (not input)
+                raise TypeError("seed is not set")
             ring[0][1].send((seed[0], seed[1], 0, PacketClock()))  # chunk 0 to worker 0
         for pair in results:
             pair[1].close()

@@ -47,7 +47,8 @@ class _Selected:
     application record copies from UDP (addresses, ports, packet, time)."""
 
     def __init__(self, batch: PacketBatch, udp: RecordTable, rows: I64) -> None:
-        assert udp.pkt is not None
+        if udp.pkt is None:  # invariant (not input)
+            raise TypeError("udp.pkt is not set")
         self.batch = batch
         self.udp = udp
         self.rows = rows
@@ -66,7 +67,8 @@ class _Selected:
         rows = self.rows[keep]
         udp = self.udp.cols
         src, dst = udp["SrcIP"], udp["DstIP"]
-        assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+        if not (isinstance(src, Ragged) and isinstance(dst, Ragged)):  # invariant (not input)
+            raise TypeError("unexpected column types")
         cols.update(Timestamp=self.batch.ts[self.pkt[keep]], SrcIP=src.take(rows),
                     DstIP=dst.take(rows), SrcPort=np.asarray(udp["SrcPort"])[rows],
                     DstPort=np.asarray(udp["DstPort"])[rows])

@@ -127,8 +127,8 @@ class _Dir:
     """The framing state of one direction."""
 
     __slots__ = ("body_len", "buf", "buf_ts", "client", "fed", "head", "line_checked",
-                 "new_from", "parser", "remaining", "sniff", "sniff_open", "start_ts",
-                 "state", "ts", "txn")
+                 "new_from", "parser", "remaining", "scanned", "sniff", "sniff_open",
+                 "start_ts", "state", "ts", "txn")
 
     def __init__(self, client: bool) -> None:
         self.client = client
@@ -139,6 +139,9 @@ class _Dir:
         self.state = _IDLE
         self.remaining = 0  # body or chunk bytes still to come
         self.fed = 0  # bytes of the current head already given to the parser
+        # Bytes of the current chunk-size line or trailer block already searched for its
+        # end: a line arriving a byte at a time is searched once, not once per byte.
+        self.scanned = 0
         self.line_checked = False  # the request line was checked for HTTP/0.9
         self.head = _Head()
         self.parser: httptools.HttpRequestParser | httptools.HttpResponseParser | None = None
@@ -335,6 +338,7 @@ class HttpConnection:
         self._resume = False  # the client direction may go on (a CONNECT was refused)
         self.done = False
         self.violation: str | None = None
+        self.recognised = False  # a message head was read: the connection speaks HTTP
 
     # --- public API
 
@@ -454,11 +458,13 @@ class HttpConnection:
                     break  # the head is incomplete: keep it (from pos) in buf
                 pos = end
             elif st == _SIZE:
-                nl = buf.find(b"\n", pos, pos + MAX_LINE)
+                nl = buf.find(b"\n", pos + d.scanned, pos + MAX_LINE)
                 if nl < 0:
                     if n - pos >= MAX_LINE:
                         self._stop("too_long")
+                    d.scanned = n - pos
                     break
+                d.scanned = 0
                 size = _chunk_size(bytes(buf[pos:nl]))
                 if size < 0:
                     self._bad(d)
@@ -495,11 +501,13 @@ class HttpConnection:
                         break
                     end = pos + 2
                 else:
-                    end = _head_end(buf, pos)
+                    end = _head_end(buf, pos + d.scanned - 2 if d.scanned > 2 else pos)
                     if end < 0:
                         if n - pos >= MAX_HEADER:
                             self._stop("too_long")
+                        d.scanned = n - pos
                         break
+                d.scanned = 0
                 pos = end
                 self._complete(d)
             else:  # _PAUSE: bytes after CONNECT / Upgrade wait for the answer
@@ -525,7 +533,9 @@ class HttpConnection:
             self._stop("too_long")
             return -1
         parser = d.parser
-        assert parser is not None
+        if parser is None:  # pragma: no cover - set with the _HEAD state
+            self._bad(d)
+            return -1
         start = pos + d.fed
         if stop > start:
             piece = bytes(buf[start:stop])
@@ -544,7 +554,7 @@ class HttpConnection:
             d.fed = stop - pos
         if not complete:
             if d.client and not d.line_checked:
-                self._http09(d, buf, pos)
+                self._http09(d, buf, pos, start)
             return -1
         if not d.head.complete:  # pragma: no cover - llhttp completes every head
             self._bad(d)
@@ -558,17 +568,22 @@ class HttpConnection:
             self._response(d)
         return stop
 
-    def _http09(self, d: _Dir, buf: bytes | bytearray, pos: int) -> None:
-        nl = buf.find(b"\n", pos, pos + d.fed)
+    def _http09(self, d: _Dir, buf: bytes | bytearray, pos: int, new: int) -> None:
+        """The head at pos is incomplete: is its request line (when complete) one of
+        HTTP/0.9? Only the bytes new since the last call (from `new`) are searched."""
+        nl = buf.find(b"\n", new, pos + d.fed)
         if nl < 0:
             return
         d.line_checked = True
         if buf[pos:nl].rstrip(b"\r").count(b" ") != 1 or not d.head.url:
             return  # a request line with a version: go on reading the head
-        assert isinstance(d.parser, httptools.HttpRequestParser)
+        parser = d.parser
+        if not isinstance(parser, httptools.HttpRequestParser):  # pragma: no cover
+            return  # a client direction's parser is always one
+        self.recognised = True
         url = _s(d.head.url)
         rec: dict[str, Any] = {"Timestamp": d.start_ts, "Proto": "HTTP/0.9",
-                               "Method": _s(d.parser.get_method()), "URL": url,
+                               "Method": _s(parser.get_method()), "URL": url,
                                "StatusCode": 0, "ReqContentLength": 0, "ResContentLength": 0}
         params = _parameters(url) if self.detail else None
         if params:
@@ -578,7 +593,10 @@ class HttpConnection:
 
     def _request(self, d: _Dir) -> None:
         parser = d.parser
-        assert isinstance(parser, httptools.HttpRequestParser)
+        if not isinstance(parser, httptools.HttpRequestParser):  # pragma: no cover
+            self._bad(d)  # a client direction's parser is always one
+            return
+        self.recognised = True
         method = parser.get_method().decode("latin-1")
         url = d.head.url.decode("latin-1")
         if self.detail:
@@ -616,7 +634,10 @@ class HttpConnection:
 
     def _response(self, d: _Dir) -> None:
         parser = d.parser
-        assert isinstance(parser, httptools.HttpResponseParser)
+        if not isinstance(parser, httptools.HttpResponseParser) or not self._waiting:
+            self._bad(d)  # pragma: no cover - a server direction's parser is always one,
+            return  # and its head is read only while a request waits (see _run)
+        self.recognised = True
         status = parser.get_status_code()
         txn = self._waiting[0]
         if 100 <= status < 200 and status != 101:
@@ -688,7 +709,9 @@ class HttpConnection:
     def _complete(self, d: _Dir) -> None:
         """The current message of d is complete."""
         txn = d.txn
-        assert txn is not None
+        if txn is None:  # pragma: no cover - set whenever a message is read
+            self._bad(d)
+            return
         d.state = _IDLE
         d.txn = None
         rec = txn.rec

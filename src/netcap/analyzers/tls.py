@@ -504,7 +504,8 @@ class HelloReader:
                     self._stop(None)  # past the hellos
                     return True
                 record = self._record
-                assert record is not None
+                if record is None:  # invariant (not input)
+                    raise TypeError("record is not set")
                 rec["Type"] = record[0]
                 rec["MessageLen"] = record[2]
                 rec["HandshakeType"] = htype

@@ -35,11 +35,13 @@ class Decoded:
         b = self.batch
         tables: dict[str, RecordTable] = {}
         for name, t in self.tables.items():
-            assert t.pkt is not None
+            if t.pkt is None:  # invariant (not input)
+                raise TypeError("t.pkt is not set")
             a, z = np.searchsorted(t.pkt, [lo, hi])
             if z > a:
                 part = t.take(np.arange(a, z))
-                assert part.pkt is not None
+                if part.pkt is None:  # invariant (not input)
+                    raise TypeError("part.pkt is not set")
                 part.pkt = part.pkt - lo
                 tables[name] = part
         batch = PacketBatch(b.data, b.offset[lo:hi], b.caplen[lo:hi], b.wirelen[lo:hi],

@@ -33,8 +33,17 @@ TCP_COLUMNS = FLOW_COLUMNS | frozenset(TCP_FLAG_COLUMNS) | {"Window"}
 
 # key = version (1) | transport (1) | A address (16) | A port (2) | B address (16) | B port (2)
 KEY_BYTES = 38
-# Application record types, in the order a flow's ApplicationProto prefers them.
-APP_PROTOCOLS = ("DNS", "NTP", "DHCPv4")
+# A flow's ApplicationProto: the protocol an analyzer recognised on it, named by its
+# record type (the names gopacket gives the same layers where it has one: DNS, NTP,
+# DHCPv4, TLS; HTTP and SSH as the Go Netcap's record types). A closed set: the
+# connection metrics' `application` label is one of these, lower case, or "other".
+# The datagram analyzers' (found per batch, here) come first, in the order a flow
+# prefers them; the stream analyzers' (HTTP, TLS, SSH, and DNS over TCP) are set by
+# the stream stage (ConnectionTable.recognise). No port table: a flow no analyzer
+# recognised (its analyzer not run, -include/-exclude, or not the protocol its port
+# says) has none, rather than a guess.
+APP_PROTOCOLS = ("DNS", "NTP", "DHCPv4", "HTTP", "TLS", "SSH")
+DATAGRAM_APPS = 3  # the first three: records of the datagram analyzers
 _TCP, _UDP = 6, 17
 
 
@@ -71,7 +80,8 @@ U64 = npt.NDArray[np.uint64]
 
 def addr_words(col: Any) -> tuple[U64, U64]:
     """Addresses as two big-endian 64-bit halves (an IPv4 address is the low 32 bits)."""
-    assert isinstance(col, Ragged)
+    if not isinstance(col, Ragged):  # invariant (not input)
+        raise TypeError("unexpected column types")
     n = len(col)
     hi = np.zeros(n, np.uint64)
     lo = np.zeros(n, np.uint64)
@@ -197,7 +207,7 @@ def summarize(d: Decoded) -> FlowBatch | None:
     if eth.size:
         macs[eth] = gather_u8(d.batch.data, d.batch.offset[pkt[first[eth]]], 12)
     app = np.zeros(m, np.int64)
-    for k, name in reversed(list(enumerate(APP_PROTOCOLS, start=1))):
+    for k, name in reversed(list(enumerate(APP_PROTOCOLS[:DATAGRAM_APPS], start=1))):
         t = d.tables.get(name)
         if t is not None and t.pkt is not None and t.n:
             on = np.zeros(len(d.batch), np.bool_)

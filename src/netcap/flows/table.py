@@ -13,6 +13,7 @@ The clock is the latest packet time seen; it never goes back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -28,6 +29,8 @@ __all__ = ["ConnectionTable", "Ended"]
 
 I64 = npt.NDArray[np.int64]
 _SECOND = 10**9
+# (source address, port, destination address, port) of a direction, and a protocol
+Apps = Sequence[tuple[tuple[bytes, int, bytes, int], str]]
 _TCP = 6
 # LinkProto: gopacket's names for the link types, as the Go Netcap writes them.
 _LINK_NAMES = {LT.ETHERNET: "Ethernet", LT.NULL: "Null", LT.LOOP: "Loop", LT.RAW: "Raw",
@@ -121,8 +124,10 @@ class ConnectionTable:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def update(self, fb: FlowBatch) -> Ended | None:
-        """Merge one batch's flows; the connections that ended by its end."""
+    def update(self, fb: FlowBatch, apps: Apps = ()) -> Ended | None:
+        """Merge one batch's flows, and the protocols the stream analyzers recognised on
+        its segments (`recognise`: after the merge, which adds the rows, before anything
+        can end); the connections that ended by its end."""
         r = self._rows
         keys = [k.tobytes() for k in fb.key]
         at = np.fromiter((self._index.get(k, -1) for k in keys), np.int64, len(keys))
@@ -160,6 +165,7 @@ class ConnectionTable:
             for k in new.tolist():
                 self._index[keys[k]] = int(at[k])
             self._rows = r
+        self.recognise(apps)
         i = at
         # Handshake RTT: SYN -> the client's first pure ACK after the SYN+ACK.
         open_ = (r.syn_ts[i] >= 0) & (r.synack_ts[i] >= 0) & ~r.rtt_done[i]
@@ -173,6 +179,16 @@ class ConnectionTable:
         r.close_ts[i[closing]] = r.last_ts[i[closing]]
         self.clock = max(self.clock, int(fb.last_ts.max()) if len(fb) else 0)
         return self._expire()
+
+    def recognise(self, apps: Apps) -> None:
+        """TCP connections whose protocol a stream analyzer recognised, by the key
+        (source address, port, destination address, port) of either direction: their
+        ApplicationProto, unless one is set already (the first recognised holds). A
+        connection no longer (or not) in the table is left alone."""
+        for (src, sport, dst, dport), name in apps:
+            row = self._index.get(_key(src, sport, dst, dport, _TCP))
+            if row is not None and self._rows.app[row] == 0:
+                self._rows.app[row] = APP_PROTOCOLS.index(name) + 1
 
     def advance(self, now: int) -> Ended | None:
         """Move the packet clock to `now` (if later) and end what timed out by then: a
@@ -212,6 +228,14 @@ class ConnectionTable:
         self._rows = r.take(np.flatnonzero(keep))
         self._index = {k.tobytes(): n for n, k in enumerate(self._rows.key)}
         return Ended(gone.take(np.argsort(gone.first_ts, kind="stable")), evicted)
+
+
+def _key(src: bytes, sport: int, dst: bytes, dport: int, transport: int) -> bytes:
+    """A flow's key (as `extract.summarize` builds it) from one direction's endpoints:
+    addresses as 16 bytes (IPv4 in the low four), the lower (address, port) first."""
+    a = src.rjust(16, b"\0") + sport.to_bytes(2, "big")
+    b = dst.rjust(16, b"\0") + dport.to_bytes(2, "big")
+    return bytes([6 if len(src) == 16 else 4, transport]) + (a + b if a <= b else b + a)
 
 
 def _records(r: _Rows) -> RecordTable:

@@ -25,6 +25,7 @@ Rules kept here:
 from __future__ import annotations
 
 import struct
+from bisect import bisect_right, insort
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -113,7 +114,8 @@ def fragments(d: Decoded) -> list[Fragment] | None:
         rows = np.flatnonzero((fo > 0) | more)
         if rows.size:
             src, dst = v6f.cols["SrcIP"], v6f.cols["DstIP"]
-            assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+            if not (isinstance(src, Ragged) and isinstance(dst, Ragged)):  # invariant (not input)
+                raise TypeError("unexpected column types")
             pkt = v6f.pkt[rows]
             # The fragment's data ends where its IPv6 header's payload ends.
             hdr = np.searchsorted(v6.pkt, pkt, side="right") - 1
@@ -139,9 +141,12 @@ Key = tuple[int, bytes, bytes, int, int]
 @dataclass
 class _Pending:
     first_ts: int
-    pieces: dict[int, bytes] = field(default_factory=dict)  # offset -> data
+    pieces: dict[int, bytes] = field(default_factory=dict)  # offset -> data; never overlap
+    starts: list[int] = field(default_factory=list)  # the offsets of `pieces`, sorted
     end: int | None = None  # datagram length, once the last fragment is seen
     size: int = 0  # bytes held
+    inside: int = 0  # of them, below `end` (once known): complete when it reaches `end`
+    stop: int = 0  # where the furthest piece ends
     wire: int = 0
     count: int = 0
     inconsistent: bool = False  # two ends, or data past the end (counted once)
@@ -210,11 +215,13 @@ class Defragmenter:
         if not f.more:
             if p.end is not None and p.end != stop:
                 p.inconsistent = True  # a second, different end: the first one holds
-            p.end = stop if p.end is None else p.end
+            if p.end is None:
+                p.end = stop
+                p.inside = sum(max(0, min(o + len(x), stop) - o) for o, x in p.pieces.items())
         self._put(p, f.offset, f.data, f.version)
-        if p.end is not None and max(o + len(x) for o, x in p.pieces.items()) > p.end:
+        if p.end is not None and p.stop > p.end:
             p.inconsistent = True  # data past the end: cut off when joined
-        if p.end is None or not self._complete(p):
+        if p.end is None or p.inside < p.end:
             while self._bytes > self.max_bytes and self._pending:
                 self._drop(next(iter(self._pending)), "fragment_evicted")
             return None
@@ -222,46 +229,47 @@ class Defragmenter:
         self._bytes -= p.size
         if p.inconsistent:
             self._count(f.version, "fragment_inconsistent")
-        payload = b"".join(p.pieces[o] for o in sorted(p.pieces))[: p.end]
+        payload = b"".join([p.pieces[o] for o in p.starts])[: p.end]
         return Datagram(_header(f, len(payload)) + payload, f.ts, f.pkt, p.wire, p.count)
 
     def _put(self, p: _Pending, offset: int, data: bytes, version: int) -> None:
-        """Keep the bytes of [offset, offset + len) not held yet (first copy wins)."""
+        """Keep the bytes of [offset, offset + len) not held yet (first copy wins).
+
+        Only the pieces that overlap the new bytes are visited (found by bisection), so
+        a fragment costs at most one step per piece it covers, never a pass over all:
+        thousands of tiny fragments of one datagram stay linear work."""
         start, stop = offset, offset + len(data)
+        starts, pieces = p.starts, p.pieces
+        j = max(bisect_right(starts, start) - 1, 0)  # the piece at or before start
         conflict = False
-        for o in sorted(p.pieces):
-            have = p.pieces[o]
-            a, z = max(start, o), min(stop, o + len(have))
-            if a < z and have[a - o : z - o] != data[a - offset : z - offset]:
-                conflict = True
-        if conflict:
-            self._count(version, "fragment_overlap")
-        # Insert the parts of [start, stop) that no piece covers.
-        pos = start
-        for o in sorted(p.pieces):
-            end = o + len(p.pieces[o])
+        pos = start  # the new bytes before pos are held already
+        new: list[tuple[int, bytes]] = []
+        while j < len(starts) and starts[j] < stop:
+            o = starts[j]
+            have = pieces[o]
+            end = o + len(have)
+            j += 1
             if end <= pos:
                 continue
-            if o >= stop:
-                break
             if o > pos:
-                p.pieces[pos] = data[pos - offset : o - offset]
-                p.size += o - pos
-                self._bytes += o - pos
-            pos = max(pos, end)
+                new.append((pos, data[pos - offset : o - offset]))
+            a, z = max(start, o), min(stop, end)
+            if have[a - o : z - o] != data[a - offset : z - offset]:
+                conflict = True
+            pos = end
         if pos < stop:
-            p.pieces[pos] = data[pos - offset :]
-            p.size += stop - pos
-            self._bytes += stop - pos
-
-    @staticmethod
-    def _complete(p: _Pending) -> bool:
-        pos = 0
-        for o in sorted(p.pieces):
-            if o > pos:
-                return False
-            pos = max(pos, o + len(p.pieces[o]))
-        return p.end is not None and pos >= p.end
+            new.append((pos, data[pos - offset :]))
+        if conflict:
+            self._count(version, "fragment_overlap")
+        for o, piece in new:
+            insort(starts, o)  # a memmove of at most 8,192 offsets (65,535 / 8)
+            pieces[o] = piece
+            n = len(piece)
+            p.size += n
+            self._bytes += n
+            p.stop = max(p.stop, o + n)
+            if p.end is not None:
+                p.inside += max(0, min(o + n, p.end) - o)
 
 
 def _header(f: Fragment, size: int) -> bytes:

@@ -63,10 +63,12 @@ def split(segs: SegmentBatch | None, count: int) -> list[bytes] | None:
 
 _FLUSH = b""
 
-# What a partition sends back per batch: the metrics of its records (when counting) and,
-# when writing, its records encoded per type with each record's size and sort key.
+# What a partition sends back per batch: the metrics of its records (when counting),
+# when writing, its records encoded per type with each record's size and sort key, and
+# the connections whose protocol its analyzers recognised (`StreamOutput.apps`).
 Encoded = dict[str, tuple[bytes, list[int], list[Any]]]
-Result = tuple[dict[str, Any] | None, Encoded | None]
+Apps = list[tuple[tuple[bytes, int, bytes, int], str]]
+Result = tuple[dict[str, Any] | None, Encoded | None, Apps]
 
 
 def _serve(conn: Connection, stage: StreamStage, counting: LabelConfig | None,
@@ -84,13 +86,13 @@ def _serve(conn: Connection, stage: StreamStage, counting: LabelConfig | None,
             m.add_stream_output(tables, out)
             delta = m.delta()
         if not write:
-            return delta, None
+            return delta, None, out.apps
         encoded: Encoded = {}
         for name, table in tables.items():
             body, sizes = encode_delimited_sized(table)
             encoded[name] = (body.tobytes(), sizes.tolist(),
                              [record_order(r) for r in out.records[name]])
-        return delta, encoded
+        return delta, encoded, out.apps
 
     try:
         while True:
@@ -141,6 +143,11 @@ class StreamPool:
             theirs.close()
             self._conns.append(ours)
             self._procs.append(p)
+
+    @property
+    def outstanding(self) -> bool:
+        """A batch was sent whose results are not taken yet."""
+        return self._outstanding
 
     def update(self, parts: list[bytes] | None) -> list[list[Result]]:
         """Send a batch's parts; the results of the batch sent before (one step behind,

@@ -21,7 +21,13 @@ DNS and HTTP get every segment. TLS and SSH want a stream's first bytes only (a 
 a banner and KEXINIT): per direction and batch the workers ship SYNs and the first
 `_MAX_SEGMENTS` data segments, and a direction whose analyzer is done ignores the rest.
 An analyzer that meets a protocol violation is detached from its stream and the
-violation counted (`nc_decoding_errors{protocol,reason}`). Streams
+violation counted (`nc_decoding_errors{protocol,reason}`). On other ports a direction's
+analyzer is chosen by its stream's first bytes (an HTTP method or status line, a TLS
+handshake record header; else none), read however segments cut them: so the workers
+also ship segments of 1-3 bytes that could start one. An analyzer recognising its
+protocol names the connection's ApplicationProto (`StreamOutput.apps`). A bug that an
+analyzer (or this stage) meets on a stream's bytes is counted
+(`<protocol>/internal_error`) and that connection dropped; the others go on. Streams
 are bounded in number (`max_streams`: the least recently used go; an HTTP connection
 that goes is closed, so what it completed is kept) and each direction in buffered
 bytes (see `tcp.Stream`).
@@ -30,6 +36,7 @@ bytes (see `tcp.Stream`).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -96,11 +103,13 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
     byte of a message head or of chunked framing are shipped as their length only
     (`Hidden`), and runs of them in one direction as one. Heads and chunk-size lines
     are ASCII lines ending in CRLF, so a segment holds such a byte only if it contains
-    CRLF, or lies wholly inside one line (then all its bytes are text), or a head starts
-    in it and runs past its end (then its last byte is text), or it starts with the LF
-    of a CRLF split over segments. A segment with none of these is body bytes: on bulk
-    binary bodies most segments are. (A head line longer than a segment that holds
-    non-ASCII bytes can be hidden; the transaction is then lost as an `http/gap`.)"""
+    CRLF, or lies wholly inside one line (then it holds no control byte but tab, CR
+    and LF: llhttp refuses them in a head, but for a status line's reason phrase), or a
+    head starts in it and runs past its end (then its last byte is text), or it starts
+    with the LF of a CRLF split over segments. A segment with none of these is body
+    bytes: on bulk binary bodies most segments are. (A status line with control bytes
+    or bytes 0x80-0xFF in its reason phrase, cut there by the end of a segment that
+    holds no CRLF, can be hidden; the transaction is then lost as an `http/gap`.)"""
     t = d.tables.get("TCP")
     if t is None or t.pkt is None or not t.n or not kinds:
         return None
@@ -123,22 +132,28 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
         if every is not None:
             others &= ~every
     if http is not None:  # HTTP on other ports: a connection with a segment that
-        # starts an HTTP message, both directions (every segment, as on HTTP ports)
+        # starts an HTTP message, both directions (every segment, as on HTTP ports).
+        # A segment of 1-3 bytes that could be the start of one counts too: the stage
+        # reads a stream's first bytes whatever the segments (see `_sniff`), so which
+        # segments are shipped must not depend on where the first one ends either.
         first = np.flatnonzero(others & (size_all >= 4))
-        if first.size:
+        short = np.flatnonzero(others & (size_all > 0) & (size_all < 4))
+        if first.size or short.size:
             word = gather_u8(data, poff_all[first], 4).view(">u4")[:, 0].astype(np.int64)
-            talk = first[np.isin(word, _HTTP_WORDS)]
+            talk = np.concatenate([first[np.isin(word, _HTTP_WORDS)],
+                                   short[_http_prefix(data, poff_all[short], size_all[short])]])
             if talk.size:
                 pair = np.concatenate([sport[talk] * 65536 + dport[talk],
                                        dport[talk] * 65536 + sport[talk]])
                 found = np.isin(sport * 65536 + dport, pair) & others
                 http = http | found
                 others &= ~found
-    starts = np.flatnonzero(others & (size_all >= 6)) if "TLS" in kinds else np.zeros(
+    starts = np.flatnonzero(others & (size_all > 0)) if "TLS" in kinds else np.zeros(
         0, np.int64)
-    if starts.size:
-        head = gather_u8(data, poff_all[starts], 3)
-        hello = starts[(head[:, 0] == 0x16) & (head[:, 1] == 3) & (head[:, 2] <= 4)]
+    if starts.size:  # a handshake record header, or (shorter segments) its start
+        n = size_all[starts]
+        b0, b1, b2 = (_byte(data, poff_all[starts], n, k) for k in range(3))
+        hello = starts[(b0 == 0x16) & ((n < 2) | (b1 == 3)) & ((n < 3) | (b2 <= 4))]
         if hello.size:
             same = np.isin(sport * 65536 + dport, sport[hello] * 65536 + dport[hello])
             want |= same & (size_all > 0)
@@ -180,7 +195,8 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
     if not rows.size:
         return None
     src, dst = t.cols["SrcIP"], t.cols["DstIP"]
-    assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+    if not (isinstance(src, Ragged) and isinstance(dst, Ragged)):  # invariant (not input)
+        raise TypeError("unexpected column types")
     pkt = t.pkt[rows]
     flags = (syn[rows] * SYN) | (np.asarray(t.cols["FIN"], np.bool_)[rows] * FIN) | (
         np.asarray(t.cols["RST"], np.bool_)[rows] * RST)
@@ -251,10 +267,30 @@ class SegmentBatch:
                             self.pkt[rows])
 
 
+def _byte(data: npt.NDArray[np.uint8], poff: I64, size: I64, k: int) -> I64:
+    """Byte k of each payload, -1 where the payload is shorter."""
+    out = np.full(poff.shape[0], -1, np.int64)
+    has = size > k
+    out[has] = data[poff[has] + k]
+    return out
+
+
+def _http_prefix(data: npt.NDArray[np.uint8], poff: I64, size: I64) -> npt.NDArray[np.bool_]:
+    """Which payloads of 1-3 bytes are the start of an HTTP message's first bytes."""
+    word = np.zeros(poff.shape[0], np.int64)
+    for k in range(3):
+        word = np.where(size > k, word * 256 + _byte(data, poff, size, k), word)
+    out = np.zeros(poff.shape[0], np.bool_)
+    for n, prefixes in _HTTP_PREFIXES.items():
+        out |= (size == n) & np.isin(word, prefixes)
+    return out
+
+
 def _directions(t: RecordTable, rows: I64) -> tuple[I64, I64, I64]:
     """TCP rows grouped by direction (addresses and ports): `group_rows`' result."""
     src, dst = t.cols["SrcIP"], t.cols["DstIP"]
-    assert isinstance(src, Ragged) and isinstance(dst, Ragged)
+    if not (isinstance(src, Ragged) and isinstance(dst, Ragged)):  # invariant (not input)
+        raise TypeError("unexpected column types")
     s_hi, s_lo = addr_words(src.take(rows))
     d_hi, d_lo = addr_words(dst.take(rows))
     sport = np.asarray(t.cols["SrcPort"])[rows].astype(np.uint64)
@@ -266,6 +302,9 @@ def _directions(t: RecordTable, rows: I64) -> tuple[I64, I64, I64]:
 _TEXT = np.zeros(256, np.bool_)
 _TEXT[0x20:0x7F] = True
 _TEXT[[9, 10, 13]] = True
+# A byte llhttp refuses anywhere in a head (and chunk-size lines are hex): the control
+# bytes but tab, CR and LF. Header values may hold bytes 0x80-0xFF (obs-text).
+_NOT_HEAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _hide(d: Decoded, rows: I64) -> tuple[I64, I64, I64, I64]:
@@ -281,12 +320,14 @@ def _hide(d: Decoded, rows: I64) -> tuple[I64, I64, I64, I64]:
              | np.asarray(t.cols["RST"], np.bool_))[rows]
     cand = np.flatnonzero((size > 1) & ~flags)
     cand = cand[(data[poff[cand]] != 10) & ~_TEXT[data[poff[cand] + size[cand] - 1]]]
-    if cand.size:  # and no CRLF inside: bytes.find on one copy of the span
+    if cand.size:  # and no CRLF inside, and a byte no head holds (a head that holds
+        # bytes 0x80-0xFF, split there, is not body): one copy of the span
         base = int(poff[cand].min())
         blob = data[base : int((poff[cand] + size[cand]).max())].tobytes()
-        keep = np.fromiter((blob.find(b"\r\n", o, o + n) < 0 for o, n in
-                            zip((poff[cand] - base).tolist(), size[cand].tolist(),
-                                strict=True)), np.bool_, cand.size)
+        keep = np.fromiter((blob.find(b"\r\n", o, o + n) < 0
+                            and _NOT_HEAD.search(blob, o, o + n) is not None
+                            for o, n in zip((poff[cand] - base).tolist(), size[cand].tolist(),
+                                            strict=True)), np.bool_, cand.size)
         cand = cand[keep]
     none = np.zeros(0, np.int64)
     if not cand.size:
@@ -322,6 +363,9 @@ class _Direction:
     from_client: bool = True  # HTTP: which side this is
     closed: bool = False  # FIN or RST seen
     done: bool = False  # the analyzer has what it wants: segments are ignored
+    held: list[Chunk] = field(default_factory=list)  # other ports: chunks before the kind
+    # is known from the stream's first bytes (fewer than 4 of them)
+    marked: bool = False  # the analyzer recognised its protocol (see StreamOutput.apps)
 
 
 @dataclass
@@ -334,6 +378,10 @@ class StreamOutput:
     gap_bytes: int = 0
     overflows: int = 0
     tls_handshakes: list[float] = field(default_factory=list)  # ClientHello -> ServerHello, s
+    # Connections whose protocol an analyzer recognised (a request or response head, a
+    # hello, an SSH banner, a DNS message), by either direction's key: the connection
+    # table's ApplicationProto (flows/table.py).
+    apps: list[tuple[Key, str]] = field(default_factory=list)
 
     def add(self, name: str, pkt: int, rec: dict[str, Any]) -> None:
         # HTTP and SSH give text as str; the other analyzers give bytes already.
@@ -359,6 +407,7 @@ class StreamOutput:
             m.gap_bytes += o.gap_bytes
             m.overflows += o.overflows
             m.tls_handshakes.extend(o.tls_handshakes)
+            m.apps.extend(o.apps)
         return m.canonical()
 
     def tables(self, only: dict[str, frozenset[str]] | None = None
@@ -380,10 +429,16 @@ def record_order(row: tuple[int, dict[str, Any]]) -> tuple[int, int, Any]:
     return (pkt if pkt >= 0 else 1 << 62, rec.get("Timestamp", 0), conn)
 
 
-def _shipped(c: Chunk) -> bytes:
-    """A chunk's bytes: only HTTP segments are ever shipped as `Hidden` counts."""
-    assert isinstance(c.data, bytes)
-    return c.data
+def _shipped(chunks: list[Chunk]) -> list[Chunk]:
+    """Chunks for an analyzer that reads bytes (all but HTTP's): bytes not shipped
+    (`Hidden`: only HTTP segments are shipped so, but the kind of a stream on another
+    port is known only from its first bytes) are a gap to it, never data."""
+    return [Chunk(b"", c.skip + len(c.data), c.ts) if isinstance(c.data, Hidden) else c
+            for c in chunks]
+
+
+def _data(c: Chunk) -> bytes:
+    return c.data if isinstance(c.data, bytes) else b""
 
 
 _TEXT_RECORDS = frozenset({"HTTP", "SSH"})
@@ -430,14 +485,24 @@ def _kind(sport: int, dport: int) -> tuple[str | None, bool]:
 _HTTP_STARTS = (b"GET ", b"POST", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"PATC", b"CONN",
                 b"TRAC", b"HTTP")
 _HTTP_WORDS = np.frombuffer(b"".join(_HTTP_STARTS), ">u4").astype(np.int64)
+_HTTP_PREFIXES = {n: np.array(sorted({int.from_bytes(w[:n], "big") for w in _HTTP_STARTS}),
+                              np.int64) for n in (1, 2, 3)}
+_OTHER = "other"  # a stream on another port that is neither: nothing to analyze
 
 
-def _sniff(data: bytes) -> tuple[str, bool | None]:
+def _sniff(first: bytes, final: bool) -> tuple[str | None, bool | None]:
     """The analyzer for a direction on other ports by its first bytes (and whether they
-    are a client's: a request; None: not known)."""
-    if data[:4] in _HTTP_STARTS:
-        return "HTTP", not data.startswith(b"HTTP")
-    return "TLS", None
+    are a client's: a request; None: not known). None while the bytes so far (fewer
+    than 4) could still start either and more may come (`final`: none will)."""
+    if first[:4] in _HTTP_STARTS:
+        return "HTTP", not first.startswith(b"HTTP")
+    if len(first) >= 3 and first[0] == 0x16 and first[1] == 3 and first[2] <= 4:
+        return "TLS", None
+    if not final and len(first) < 4 and (
+            any(w.startswith(first) for w in _HTTP_STARTS) or b"\x16\x03".startswith(
+                first[:2]) and (len(first) < 3 or first[2] <= 4)):
+        return None, None
+    return _OTHER, None
 
 
 def _flow(key: Key) -> str:
@@ -478,23 +543,52 @@ class StreamStage:
                 self._dirs.move_to_end(key)
             if d.done:
                 continue
-            if flags & SYN:
-                d.stream.syn(seq)
-            gaps, overflows, held = d.stream.gaps, d.stream.overflows, d.stream.buffered
-            chunks = d.stream.segment(
-                seq, Hidden(payload) if isinstance(payload, int) else payload, ts)
-            out.gap_bytes += d.stream.gaps - gaps
-            out.overflows += d.stream.overflows - overflows
-            self._buffered += d.stream.buffered - held
-            self._analyze(key, d, chunks, pkt, out)
-            if self._buffered > self.max_total:
-                self._shed(pkt, out)
-            if flags & (FIN | RST) and d.http is not None:
-                d.closed = True
-                back = self._dirs.get((dst, dport, src, sport))
-                if flags & RST or back is None or back.closed:
-                    self._close_http(key, d, back, ts, pkt, out)
+            try:
+                self._segment(key, d, seq, flags, payload, ts, pkt, out)
+            except Exception:  # a bug met by this stream's bytes: see `_failed`
+                self._failed(key, d, out)
         return out.canonical()
+
+    def _segment(self, key: Key, d: _Direction, seq: int, flags: int, payload: bytes | int,
+                 ts: int, pkt: int, out: StreamOutput) -> None:
+        if flags & SYN:
+            d.stream.syn(seq)
+        gaps, overflows, held = d.stream.gaps, d.stream.overflows, d.stream.buffered
+        chunks = d.stream.segment(
+            seq, Hidden(payload) if isinstance(payload, int) else payload, ts)
+        out.gap_bytes += d.stream.gaps - gaps
+        out.overflows += d.stream.overflows - overflows
+        self._buffered += d.stream.buffered - held
+        self._analyze(key, d, chunks, pkt, out)
+        if self._buffered > self.max_total:
+            self._shed(pkt, out)
+        if flags & (FIN | RST) and d.http is not None:
+            d.closed = True
+            back = self._dirs.get((key[2], key[3], key[0], key[1]))
+            if flags & RST or back is None or back.closed:
+                self._close_http(key, d, back, ts, pkt, out)
+
+    def _failed(self, key: Key, d: _Direction, out: StreamOutput) -> None:
+        """An analyzer (or this stage) raised on a stream's bytes: that is a bug, but
+        one stream must not end the process (input may be crafted to find it). It is
+        counted (`<protocol>/internal_error`) and the connection dropped: both
+        directions ignore their segments from now on and keep no bytes (they leave as
+        other directions do, least recently used first); the records it completed
+        before stay."""
+        out.errors[f"{(d.kind if d.kind in KIND_RECORDS else 'tcp').lower()}"
+                   "/internal_error"] += 1
+        back_key = (key[2], key[3], key[0], key[1])
+        back = self._dirs.get(back_key)
+        if back is None:  # not seen yet: it must not start an analyzer of its own
+            back = self._dirs[back_key] = _Direction(d.kind, Stream(self.max_buffer))
+        for x in (d, back):
+            x.done = True
+            x.stream = Stream(self.max_buffer)
+            x.http = x.tls = x.ssh = None
+            x.held, x.pending = [], bytearray()
+        # What the directions hold, counted again: the failure may have come between
+        # a change and its accounting.
+        self._buffered = sum(x.stream.buffered for x in self._dirs.values())
 
     def _shed(self, pkt: int, out: StreamOutput) -> None:
         """Out-of-order bytes of all streams past `max_total`: the direction holding the
@@ -514,7 +608,10 @@ class StreamStage:
         out = StreamOutput()
         for key, d in list(self._dirs.items()):
             if key in self._dirs:
-                self._end(key, d, None, -1, out)
+                try:
+                    self._end(key, d, None, -1, out)
+                except Exception:  # a bug: counted, that stream dropped (`_failed`)
+                    self._failed(key, d, out)
         self._dirs.clear()
         self._client_hello.clear()
         self._buffered = 0
@@ -558,7 +655,9 @@ class StreamStage:
                     pkt: int, out: StreamOutput) -> None:
         """Both directions of an HTTP connection end: deliver what they buffered, then
         close the connection (a response delimited by the close completes)."""
-        assert d.http is not None
+        conn = d.http
+        if conn is None:  # pragma: no cover - called for HTTP directions only
+            return
         for k, x in ((key, d), ((key[2], key[3], key[0], key[1]), back)):
             if x is not None and self._dirs.get(k) is x:
                 del self._dirs[k]
@@ -568,22 +667,14 @@ class StreamStage:
         end = ts if ts is not None else max(d.stream.last_ts,
                                             back.stream.last_ts if back else 0)
         client = key if d.from_client else (key[2], key[3], key[0], key[1])
-        self._http_records(client, d.http, d.http.close(end), pkt, out)
+        self._http_records(client, conn, conn.close(end), pkt, out)
 
     def _analyze(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
                  out: StreamOutput) -> None:
-        if not chunks:
-            return
         if d.kind is None:  # other ports: the other side's kind, or the first bytes'
-            back = self._dirs.get((key[2], key[3], key[0], key[1]))
-            if back is not None and back.kind is not None:
-                d.kind, d.from_client = back.kind, not back.from_client
-            else:
-                first = chunks[0].data
-                d.kind, client = _sniff(first if isinstance(first, bytes) else b"")
-                if client is not None:
-                    d.from_client = client
-            self._start(key, d)
+            chunks = self._kind_of(key, d, chunks)
+        if not chunks or d.done:
+            return
         if d.kind == "DNS":
             self._dns(key, d, chunks, pkt, out)
         elif d.kind == "HTTP":
@@ -593,10 +684,47 @@ class StreamStage:
         else:
             self._tls(key, d, chunks, pkt, out)
 
+    def _kind_of(self, key: Key, d: _Direction, chunks: list[Chunk]) -> list[Chunk]:
+        """Decide the kind of a direction on another port: the other side's, or by the
+        stream's first bytes, however they were cut into segments (chunks wait in
+        `held` until there are enough). The chunks to analyze (none while waiting)."""
+        d.held += chunks
+        back = self._dirs.get((key[2], key[3], key[0], key[1]))
+        if back is not None and back.kind not in (None, _OTHER):
+            d.kind, d.from_client = back.kind, not back.from_client
+        else:
+            first, final = b"", False
+            for i, c in enumerate(d.held):  # the contiguous bytes from the first one
+                if (i and c.skip) or isinstance(c.data, Hidden):
+                    final = True
+                    break
+                first += c.data[: 4 - len(first)]
+                if len(first) >= 4:
+                    break
+            kind, client = _sniff(first, final)
+            if kind is None:
+                return []
+            d.kind = kind
+            if client is not None:
+                d.from_client = client
+        chunks, d.held = d.held, []
+        if d.kind == _OTHER:
+            d.done = True
+            return []
+        self._start(key, d)
+        return chunks
+
+    def _mark(self, key: Key, d: _Direction, out: StreamOutput) -> None:
+        """The direction's analyzer recognised its protocol (once per direction)."""
+        if not d.marked and d.kind is not None:
+            d.marked = True
+            out.apps.append((key, d.kind))
+
     def _http(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
               out: StreamOutput) -> None:
         conn = d.http
-        assert conn is not None
+        if conn is None:  # pragma: no cover - set with the kind
+            return
         client = key if d.from_client else (key[2], key[3], key[0], key[1])
         for c in chunks:
             recs = conn.gap(d.from_client, c.skip) if c.skip else []
@@ -607,6 +735,8 @@ class StreamStage:
             self._http_records(client, conn, recs, pkt, out)
             if conn.done:
                 break
+        if conn.recognised:
+            self._mark(key, d, out)
         if conn.done:
             d.done = True
             back = self._dirs.get((key[2], key[3], key[0], key[1]))
@@ -625,14 +755,17 @@ class StreamStage:
     def _ssh(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
              out: StreamOutput) -> None:
         reader = d.ssh
-        assert reader is not None
-        for c in chunks:
+        if reader is None:  # pragma: no cover - set with the kind
+            return
+        for c in _shipped(chunks):
             if c.skip:
                 recs = reader.finish()  # a hole before the KEXINIT: keep the banner
                 out.errors["ssh/gap"] += 1
                 d.done = True
             else:
-                recs = reader.feed(_shipped(c))  # never raises: a violation ends it
+                recs = reader.feed(_data(c))  # never raises: a violation ends it
+            if reader.ident is not None:
+                self._mark(key, d, out)
             for rec in recs:
                 self._ssh_record(key, rec, c.ts, pkt, out)
             if reader.done or d.done:
@@ -648,22 +781,26 @@ class StreamStage:
 
     def _tls(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
              out: StreamOutput) -> None:
-        assert d.tls is not None
-        for c in chunks:
+        reader = d.tls
+        if reader is None:  # pragma: no cover - set with the kind
+            return
+        for c in _shipped(chunks):
             if c.skip:
                 out.errors["tls/gap"] += 1  # a hole before the hello: give up
                 d.done = True
                 return
             try:
-                hellos = d.tls.feed(_shipped(c))
+                hellos = reader.feed(_data(c))
             except DecodeError as e:
                 out.errors[describe(e.index)] += 1
                 d.done = True
                 return
-            if d.tls.done:
+            if reader.done:
                 d.done = True
-                if d.tls.violation is not None:
-                    out.errors[f"tls/{d.tls.violation}"] += 1
+                if reader.violation is not None:
+                    out.errors[f"tls/{reader.violation}"] += 1
+            if hellos:
+                self._mark(key, d, out)
             for htype, rec in hellos:
                 rec.update(Timestamp=c.ts, SrcIP=key[0], SrcPort=key[1], DstIP=key[2],
                            DstPort=key[3])
@@ -686,10 +823,10 @@ class StreamStage:
 
     def _dns(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
              out: StreamOutput) -> None:
-        for c in chunks:
+        for c in _shipped(chunks):
             if c.skip:  # a gap: the message it cuts is lost; start over after it
                 d.pending.clear()
-            d.pending += _shipped(c)
+            d.pending += _data(c)
             while len(d.pending) >= 2:
                 size = (d.pending[0] << 8) | d.pending[1]
                 if len(d.pending) < 2 + size:
@@ -704,3 +841,4 @@ class StreamStage:
                 rec.update(Timestamp=c.ts, SrcIP=key[0], SrcPort=key[1], DstIP=key[2],
                            DstPort=key[3])
                 out.add("DNS", pkt, rec)
+                self._mark(key, d, out)

@@ -18,6 +18,7 @@ Segments go in with their sequence number, in any order; bytes come out in order
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 __all__ = ["Chunk", "Hidden", "Stream"]
@@ -56,10 +57,17 @@ class Chunk:
 
 
 class Stream:
+    """Waiting pieces are keyed by their absolute offset in the stream (bytes delivered
+    or skipped before them), with a heap of those offsets: each segment costs O(log n)
+    in the pieces waiting, never a pass over them (many small segments behind a hole
+    that does not fill must cost linear work, not quadratic)."""
+
     def __init__(self, max_buffer: int = 256 * 1024) -> None:
         self.max_buffer = max_buffer
         self.next_seq: int | None = None  # sequence number of the next byte to deliver
-        self._pending: dict[int, tuple[bytes | Hidden, int]] = {}  # offset from next_seq
+        self._base = 0  # absolute offset of next_seq (bytes delivered or skipped)
+        self._pending: dict[int, tuple[bytes | Hidden, int]] = {}  # absolute offset ->
+        self._starts: list[int] = []  # heap of the keys of _pending
         self._buffered = 0
         self.delivered = 0  # bytes delivered
         self.gaps = 0  # bytes skipped
@@ -83,6 +91,7 @@ class Stream:
         off = _after(seq, self.next_seq)
         if off == 0 and not self._pending:  # the common case: the next bytes, in order
             self.next_seq = (self.next_seq + len(data)) % _MOD
+            self._base += len(data)
             self.delivered += len(data)
             return [Chunk(data, 0, ts)]
         if off < 0:  # starts before what was delivered: keep only the new bytes
@@ -90,7 +99,8 @@ class Stream:
                 return []  # a retransmission of delivered bytes
             data = data[-off:]
             off = 0
-        have = self._pending.get(off)
+        at = self._base + off
+        have = self._pending.get(at)
         if have is not None:  # same start: the first copy wins
             old = have[0]
             common = min(len(old), len(data))
@@ -100,7 +110,9 @@ class Stream:
             if len(data) <= len(old):
                 return self._deliver()
             self._buffered -= len(old)
-        self._pending[off] = (data, ts)
+        else:
+            heapq.heappush(self._starts, at)
+        self._pending[at] = (data, ts)
         self._buffered += len(data)
         out = self._deliver()
         while self._buffered > self.max_buffer and self._pending:
@@ -109,31 +121,32 @@ class Stream:
         return out
 
     def _deliver(self) -> list[Chunk]:
+        """Pieces that now start at or before the delivery point, earliest first."""
         out: list[Chunk] = []
-        while 0 in self._pending or any(o < 0 for o in self._pending):
-            # Pieces that now start at or before the delivery point.
-            off = min(self._pending)
-            data, ts = self._pending.pop(off)
+        starts = self._starts
+        while starts and starts[0] <= self._base:
+            at = heapq.heappop(starts)
+            data, ts = self._pending.pop(at)
             self._buffered -= len(data)
-            if off < 0:
-                if off + len(data) <= 0:
+            behind = self._base - at
+            if behind:
+                if behind >= len(data):
                     continue  # covered by what was delivered since it arrived
-                data = data[-off:]
+                data = data[behind:]
             out.append(Chunk(data, 0, ts))
             self._advance(len(data))
         return out
 
     def _advance(self, n: int) -> None:
-        assert self.next_seq is not None
+        if self.next_seq is None:  # pragma: no cover - set before any data is taken
+            self.next_seq = 0
         self.next_seq = (self.next_seq + n) % _MOD
+        self._base += n
         self.delivered += n
-        # Offsets of what waits are relative to next_seq: shift them.
-        if self._pending:
-            self._pending = {o - n: v for o, v in self._pending.items()}
 
     def _skip_to_first(self) -> list[Chunk]:
         """Give up on the missing bytes before the earliest buffered piece."""
-        off = min(self._pending)
+        off = self._starts[0] - self._base
         if off > 0:
             self.gaps += off
             self._advance(off)

@@ -165,7 +165,8 @@ def _field_pieces(fl: Field, col: Any, n: int) -> list[AnyPiece]:
     if fl.repeated:
         return _repeated_pieces(fl, col)
     if fl.kind in (Kind.STRING, Kind.BYTES):
-        assert isinstance(col, Ragged)
+        if not isinstance(col, Ragged):  # invariant (not input)
+            raise TypeError("unexpected column types")
         if not col.data.size:
             return []
         ltag = _tag(fl.number, _WIRE_LEN)

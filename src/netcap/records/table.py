@@ -186,7 +186,8 @@ class RecordTable:
         return RecordTable(rtype, sum(t.n for t in tables), cols, pkt)
 
     def sorted_by_packet(self) -> RecordTable:
-        assert self.pkt is not None
+        if self.pkt is None:  # invariant (not input)
+            raise TypeError("self.pkt is not set")
         if self.n < 2 or bool(np.all(self.pkt[1:] >= self.pkt[:-1])):
             return self
         return self.take(np.argsort(self.pkt, kind="stable"))

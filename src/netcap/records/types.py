@@ -417,8 +417,8 @@ record(
     f(2, "LinkProto", STR, "link layer of the first packet (Ethernet, ...)"),
     f(3, "NetworkProto", STR, "IPv4 or IPv6"),
     f(4, "TransportProto", STR, "TCP or UDP", label=True),
-    f(5, "ApplicationProto", STR, "record type of an analyzer that parsed its payload"
-      " (DNS, NTP, DHCPv4), else empty", label=True),
+    f(5, "ApplicationProto", STR, "record type of the analyzer that recognised its"
+      " protocol (DNS, NTP, DHCPv4, HTTP, TLS, SSH), else empty", label=True),
     f(6, "SrcMAC", STR, "source MAC of the first packet", render=MAC),
     f(7, "DstMAC", STR, "destination MAC of the first packet", render=MAC),
     f(8, "SrcIP", STR, "address of the side that sent the first packet", render=IP),

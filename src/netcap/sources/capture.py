@@ -59,7 +59,8 @@ class ChunkWalk:
     def batch(self, lo: int, hi: int, first: int) -> PacketBatch:
         """Packets lo..hi of the chunk, aliasing the scratch buffer (see `alias`): the
         relay worker decodes and encodes a batch completely before it reads again."""
-        assert self.cols is not None
+        if self.cols is None:  # invariant (not input)
+            raise TypeError("self.cols is not set")
         return alias(self.buf, self.cols, lo, hi, first)
 
 
