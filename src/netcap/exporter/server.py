@@ -199,7 +199,7 @@ class Exporter:
         self._cache: dict[tuple[str, bool], tuple[float, bytes]] = {}
         self._render_lock = threading.Lock()
         self._headers = list(web.headers) if web is not None else []
-        self._auth = BasicAuth(web.users) if web is not None and web.users else None
+        self.auth = BasicAuth(web.users) if web is not None and web.users else None
         self.tls = web is not None and web.tls is not None
         self.client_certs = web is not None and web.client_certs
         # Raises OSError (e.g. address in use) here, before anything else starts.
@@ -231,10 +231,10 @@ class Exporter:
 
     def warning(self) -> str | None:
         """What to tell the user when others can reach the endpoint unprotected."""
-        if self.loopback or (self.tls and (self._auth is not None or self.client_certs)):
+        if self.loopback or (self.tls and (self.auth is not None or self.client_certs)):
             return None
         missing = " or ".join(x for x, on in (("TLS", self.tls), (
-            "authentication", self._auth is not None or self.client_certs)) if not on)
+            "authentication", self.auth is not None or self.client_certs)) if not on)
         return (f"serving metrics on {self.url} without {missing}: anyone who can reach"
                 " it can read them (see -web-config)")
 
@@ -272,7 +272,7 @@ class Exporter:
              ) -> Iterable[bytes]:
         headers = list(self._headers)
         method = environ.get("REQUEST_METHOD", "GET")
-        if self._auth is not None and not self._auth.check(environ.get("HTTP_AUTHORIZATION")):
+        if self.auth is not None and not self.auth.check(environ.get("HTTP_AUTHORIZATION")):
             start_response("401 Unauthorized", [
                 *headers, ("Content-Type", "text/plain"),
                 ("WWW-Authenticate", 'Basic realm="netcap", charset="UTF-8"')])

@@ -134,13 +134,14 @@ def _tls(d: dict[str, Any], base: str) -> tuple[ssl.SSLContext | None, bool]:
     if mode is not ssl.CERT_NONE and not ca:
         raise WebConfigError(f"{where}: client_auth_type {auth} needs client_ca_file")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    for bound, default in (("min_version", "TLS12"), ("max_version", "TLS13")):
+    for bound, attr, default in (("min_version", "minimum_version", "TLS12"),
+                                 ("max_version", "maximum_version", "TLS13")):
         name = _text(d, bound, where) or default
         if name not in _VERSIONS:
             raise WebConfigError(f"{where}.{bound}: unknown TLS version {name!r}"
                                  f" (want one of {', '.join(_VERSIONS)})")
         try:
-            setattr(ctx, bound, _VERSIONS[name])
+            setattr(ctx, attr, _VERSIONS[name])
         except (ValueError, ssl.SSLError) as e:
             raise WebConfigError(f"{where}.{bound} {name}: {e}") from None
     try:
