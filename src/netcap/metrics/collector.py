@@ -17,8 +17,11 @@ the render).
 
 from __future__ import annotations
 
+import operator
 import platform
+import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,13 +70,52 @@ def _headers(fam: Family) -> tuple[str, str]:
             f"# HELP {fam.name} {om_doc}\n# TYPE {fam.name} {om_type}\n")
 
 
+# Series per chunk: a family is compared and re-rendered chunk by chunk.
+_CHUNK = 256
+
+
+@dataclass
+class _Chunk:
+    """Consecutive series of a family as last rendered: labels, values, line(s), text."""
+
+    keys: list[Labels]
+    values: list[Any]
+    lines: list[str]
+    text: str
+
+
 @dataclass
 class _Family:
-    """A family as last rendered: its values, each series' (value, lines), the text."""
+    """A family as last rendered."""
 
     values: dict[Labels, Any] = field(default_factory=dict)
-    lines: dict[Labels, tuple[Any, str]] = field(default_factory=dict)
+    chunks: list[_Chunk] = field(default_factory=list)
     text: str = ""
+
+
+_NEEDS_ESCAPE = re.compile(r'[\\\n"]')
+
+
+class _LabelSet:
+    """One family's `{...}` for a series: the names sorted once, a %-template with the
+    values in that order, escaping only when a value needs it (addresses and closed-set
+    values never do), so a new series costs about a microsecond, not ten."""
+
+    def __init__(self, names: Labels) -> None:
+        order = sorted(range(len(names)), key=names.__getitem__)
+        self.template = ("{" + ",".join(f'{names[i]}="%s"' for i in order) + "}"
+                         if names else "")
+        self.pick = operator.itemgetter(*order) if len(order) > 1 else None
+        self.first = order[0] if len(order) == 1 else None
+
+    def text(self, labels: Labels) -> str:
+        if self.first is not None:
+            return self.template % _escape(labels[self.first])
+        if self.pick is None:
+            return ""
+        if _NEEDS_ESCAPE.search("".join(labels)):
+            labels = tuple(map(_escape, labels))
+        return str(self.template % self.pick(labels))
 
 
 class Exposition:
@@ -93,6 +135,7 @@ class Exposition:
         self._done: dict[str, _Family] = {}
         self._headers = {f.name: _headers(f) for f in FAMILIES.values()}
         self._label_names = {f.name: state.config.labels_of(f.name) for f in FAMILIES.values()}
+        self._label_sets = {name: _LabelSet(names) for name, names in self._label_names.items()}
         build = label_text([("version", __version__), ("python", platform.python_version())])
         self._build = f"nc_build_info{build} 1.0\n"
 
@@ -128,38 +171,61 @@ class Exposition:
             return "".join(out)
 
     def _family(self, fam: Family, values: dict[Labels, Any]) -> str:
-        done = self._done.get(fam.name)
-        if done is not None and done.values == values:
+        """A family's samples. Series keep the order they were first counted in, so
+        a family that grew has its old chunks unchanged (compared in C, list to list),
+        and only chunks with a changed value are formatted again, series by series."""
+        done = self._done.get(fam.name) or _Family()
+        if done.values == values:
             return done.text
-        old = done.lines if done is not None else {}
-        names = self._label_names[fam.name]
-        lines: dict[Labels, tuple[Any, str]] = {}
-        for labels, v in values.items():
-            hit = old.get(labels)
-            if hit is None or hit[0] != v:
-                hit = (v, self._lines(fam, names, labels, v))
-                self.lines_formatted += 1
-            lines[labels] = hit
-        text = "".join(line for _, line in lines.values())
-        self._done[fam.name] = _Family(values, lines, text)
+        keys, vals = list(values), list(values.values())
+        chunks: list[_Chunk] = []
+        for i, start in enumerate(range(0, len(keys), _CHUNK)):
+            k, v = keys[start:start + _CHUNK], vals[start:start + _CHUNK]
+            old = done.chunks[i] if i < len(done.chunks) else None
+            if old is not None and old.keys == k and old.values == v:
+                chunks.append(old)
+                continue
+            chunks.append(self._chunk(fam, k, v, old))
+            # Let the decoding thread have the interpreter back between chunks: a
+            # render holding it for its whole length stalls every numpy call there.
+            time.sleep(0)
+        text = "".join(c.text for c in chunks)
+        self._done[fam.name] = _Family(values, chunks, text)
         return text
 
+    def _chunk(self, fam: Family, keys: list[Labels], vals: list[Any], old: _Chunk | None
+               ) -> _Chunk:
+        before = dict(zip(old.keys, zip(old.values, old.lines, strict=True), strict=True)
+                      ) if old is not None else {}
+        names = self._label_names[fam.name]
+        label_set = self._label_sets[fam.name]
+        suffix = "_total" if fam.kind is Kind.COUNTER else ""
+        lines = []
+        for labels, v in zip(keys, vals, strict=True):
+            hit = before.get(labels)
+            if hit is not None and hit[0] == v:
+                lines.append(hit[1])
+                continue
+            self.lines_formatted += 1
+            if fam.kind is Kind.HISTOGRAM:
+                lines.append(self._histogram(fam.name, names, labels, v))
+            elif hit is not None:  # a new value: the name and labels are as before
+                lines.append(f"{hit[1][: hit[1].rindex(' ') + 1]}{float_text(v)}\n")
+            else:
+                lines.append(f"{fam.name}{suffix}{label_set.text(labels)} {float_text(v)}\n")
+        return _Chunk(keys, vals, lines, "".join(lines))
+
     @staticmethod
-    def _lines(fam: Family, names: Labels, labels: Labels, v: Any) -> str:
+    def _histogram(name: str, names: Labels, labels: Labels, h: Histogram) -> str:
         pairs = list(zip(names, labels, strict=True))
-        if fam.kind is Kind.COUNTER:
-            return f"{fam.name}_total{label_text(pairs)} {float_text(v)}\n"
-        if fam.kind is Kind.GAUGE:
-            return f"{fam.name}{label_text(pairs)} {float_text(v)}\n"
-        h: Histogram = v
         out, cum = [], 0.0
         for le, n in zip(h.bounds, h.buckets, strict=True):
             cum += n
-            out.append(f"{fam.name}_bucket{label_text([*pairs, ('le', float_text(le))])}"
+            out.append(f"{name}_bucket{label_text([*pairs, ('le', float_text(le))])}"
                        f" {float_text(cum)}\n")
         plain = label_text(pairs)
-        out.append(f"{fam.name}_bucket{label_text([*pairs, ('le', '+Inf')])}"
+        out.append(f"{name}_bucket{label_text([*pairs, ('le', '+Inf')])}"
                    f" {float_text(h.count)}\n")
-        out.append(f"{fam.name}_count{plain} {float_text(h.count)}\n")
-        out.append(f"{fam.name}_sum{plain} {float_text(h.sum)}\n")
+        out.append(f"{name}_count{plain} {float_text(h.count)}\n")
+        out.append(f"{name}_sum{plain} {float_text(h.sum)}\n")
         return "".join(out)
