@@ -234,26 +234,54 @@ def test_methods(exporter: Exporter) -> None:
     assert request(exporter.port, "GET", "/nothing")[0] == 404
 
 
-def test_idle_and_excess_connections_are_bounded(exporter: Exporter) -> None:
+def test_idle_and_excess_connections_are_bounded() -> None:
     """100 connections that send nothing: no thread per connection (4 workers serve, 4
     wait, the rest are closed at once), each idle one is closed after the idle
     timeout, and the endpoint answers again afterwards."""
+    exporter = Exporter(Exposition(fed()), "127.0.0.1", 0, workers=4, backlog=4,
+                        idle_timeout=2.0, deadline=5.0)
+    exporter.start()
     before = threading.active_count()
     socks = [socket.create_connection(("127.0.0.1", exporter.port)) for _ in range(100)]
     try:
         deadline = time.monotonic() + 10
         while exporter.refused < 92 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert exporter.refused == 92
+        # 92 unless the machine was so slow that an idle timeout freed a worker
+        # while the 100 connections were being made.
+        assert 80 <= exporter.refused <= 92
         assert threading.active_count() == before
         for s in socks:  # every one is closed by the server (empty read or reset)
+            s.settimeout(10)
+            with contextlib.suppress(ConnectionResetError):
+                assert s.recv(100) == b""
+        assert request(exporter.port, "GET", "/-/healthy")[0] == 200
+    finally:
+        for s in socks:
+            s.close()
+        exporter.stop()
+
+
+def test_stop_does_not_wait_for_idle_clients() -> None:
+    """Every worker busy with an idle client and the queue full: stop() still returns
+    at once (well before the 30 s idle timeout) and closes them all."""
+    ex = Exporter(Exposition(MetricsState()), "127.0.0.1", 0, workers=2, backlog=2,
+                  idle_timeout=30, deadline=60)
+    ex.start()
+    socks = [socket.create_connection(("127.0.0.1", ex.port)) for _ in range(4)]
+    try:
+        time.sleep(0.3)  # accepted: two served, two waiting
+        stopper = threading.Thread(target=ex.stop)
+        stopper.start()
+        stopper.join(timeout=10)
+        assert not stopper.is_alive()
+        for s in socks:
             s.settimeout(10)
             with contextlib.suppress(ConnectionResetError):
                 assert s.recv(100) == b""
     finally:
         for s in socks:
             s.close()
-    assert request(exporter.port, "GET", "/-/healthy")[0] == 200
 
 
 def test_a_trickling_client_is_cut_at_the_deadline(exporter: Exporter) -> None:

@@ -181,9 +181,24 @@ class _Server(WSGIServer):
         self.shutdown_request(s)
 
     def server_close(self) -> None:
+        """Close the listening socket and every connection, waiting or being served
+        (a full queue or a slow client must not delay the exit), and end the workers."""
         super().server_close()
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self._close(item[0])
+        with self._open_lock:
+            serving = list(self._open)
+        for s in serving:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(s, socket.SHUT_RDWR)
         for _ in self._workers:
-            self._queue.put(None)
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
 
 
 class Exporter:
