@@ -218,8 +218,15 @@ class Exporter:
         self.tls = web is not None and web.tls is not None
         self.client_certs = web is not None and web.client_certs
         # Raises OSError (e.g. address in use) here, before anything else starts.
-        self._server = _Server(host, port, web.tls if web is not None else None, workers,
-                               backlog, idle_timeout, deadline)
+        tls = web.tls if web is not None else None
+        try:
+            self._server = _Server(host, port, tls, workers, backlog, idle_timeout, deadline)
+        except OSError:
+            if host != "":
+                raise
+            # Every interface, on a machine with IPv6 turned off: IPv4 alone.
+            self._server = _Server("0.0.0.0", port, tls, workers, backlog, idle_timeout,
+                                   deadline)
         self._server.set_app(self._app)
         self.port = self._server.server_port
         self.host = self._server.server_name
