@@ -161,6 +161,9 @@ class _Server(WSGIServer):
             first = request.recv(1, socket.MSG_PEEK)
             if first != b"\x16":  # not a TLS handshake record: say so, close
                 if first:
+                    # Read the request first: closing with unread data would reset the
+                    # connection, and the client could lose the answer.
+                    request.recv(65536)
                     request.sendall(_HTTP_TO_TLS)
                 return
             try:
