@@ -80,13 +80,15 @@ def wait_http(url: str, timeout: float = 20) -> None:
 
 @contextlib.contextmanager
 def prometheus(workdir: Path, scrape_port: int | None = None,
-               storage: Path | None = None) -> Iterator[str]:
+               storage: Path | None = None, scrape_settings: str = "") -> Iterator[str]:
     """A real Prometheus (Debian's package) on a free loopback port, scraping job
-    `netcap` at scrape_port every second if given; yields its base URL, stops it after."""
+    `netcap` at scrape_port every second if given (with `scrape_settings`, YAML lines
+    of the job indented by 4, e.g. scheme and basic_auth); yields its base URL, stops
+    it after."""
     config = workdir / "prometheus.yml"
     text = "global:\n  scrape_interval: 1s\n"
     if scrape_port is not None:
-        text += ("scrape_configs:\n  - job_name: netcap\n"
+        text += ("scrape_configs:\n  - job_name: netcap\n" + scrape_settings +
                  f"    static_configs:\n      - targets: ['127.0.0.1:{scrape_port}']\n")
     config.write_text(text)
     port = free_port()

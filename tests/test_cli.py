@@ -187,7 +187,7 @@ EXPORT_GROUPS = {
     "input": ["-read", "-dir", "-include", "-exclude", "-workers", "-max-flows", "-bpf"],
     "live capture": ["-iface", "-interfaces", "-promisc=false", "-snaplen", "-flush-interval"],
     "output": ["-out", "-quiet"],
-    "metrics": ["-address", "-exit", "-labels", "-series-budget", "-label-expiry", "-entropy"],
+    "metrics": ["-address", "-web-config", "-exit", "-labels", "-series-budget", "-label-expiry", "-entropy"],
     "replay and backfill": ["-replay", "-speed", "-backfill", "-step"],
 }
 

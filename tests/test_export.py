@@ -364,17 +364,16 @@ def test_metrics_only_decoding_counts_the_same(everything: bool, stages: bool) -
 
 def test_whole_corpus_default_series_count(tmp_path: Path) -> None:
     """Default labels are bounded: every corpus capture at once stays well under 2,000."""
-    from prometheus_client import generate_latest
 
     from netcap.export import ExportOptions, run_export
-    from netcap.metrics.collector import make_registry
+    from netcap.metrics.collector import Exposition
     from netcap.metrics.state import MetricsState
 
     good = [str(p) for p in sorted(PCAPS.iterdir()) if "invalid" not in p.name
             and "too-long" not in p.name]
     state = MetricsState()
     run_export(ExportOptions(inputs=tuple(good), workers=1), state)
-    text = generate_latest(make_registry(state)).decode()
+    text = Exposition(state).render("")[0].decode()
     series = [ln for ln in text.splitlines() if ln.startswith("nc_")]
     assert 100 < len(series) < 2000, len(series)
 
@@ -402,7 +401,7 @@ def test_entropy_histogram_only_with_flag() -> None:
         plain.stop()
         with_entropy.stop()
     assert not any(k.startswith("nc_payload_entropy") for k in a)
-    nonempty = b['nc_tcp_payload_bytes_count'] - b['nc_tcp_payload_bytes_bucket{le="0"}']
+    nonempty = b['nc_tcp_payload_bytes_count'] - b['nc_tcp_payload_bytes_bucket{le="0.0"}']
     assert b['nc_payload_entropy_bits_per_byte_count{protocol="tcp"}'] == nonempty == 467
     assert 0 < b['nc_payload_entropy_bits_per_byte_sum{protocol="tcp"}'] / nonempty < 8
 

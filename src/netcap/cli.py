@@ -458,7 +458,11 @@ def _export(argv: Sequence[str]) -> int:
     g_metrics = p.add_argument_group("metrics")
     g_metrics.add_argument("-address", "--address", metavar="HOST:PORT",
                            default="127.0.0.1:7777",
-                           help="where to serve /metrics (default 127.0.0.1:7777)")
+                           help="where to serve /metrics (default 127.0.0.1:7777; :7777 is"
+                                " every interface, [::1]:7777 an IPv6 address)")
+    g_metrics.add_argument("-web-config", "--web-config", metavar="FILE",
+                           help="TLS and basic auth for the endpoint, in the Prometheus"
+                                " exporter-toolkit web-config format (see README)")
     p.bool_flag("exit", "exit once the input is processed instead of serving until Ctrl-C",
                 group=g_metrics)
     g_metrics.add_argument("-labels", "--labels", metavar="FAMILY=LABEL,...", action="append",
@@ -504,14 +508,21 @@ def _export(argv: Sequence[str]) -> int:
         p.error(f"bad -step {a.step!r}: want a duration such as 15s, 1m or 500ms")
     if not inputs_given and a.iface is None:
         p.error("no input: give -read FILE, -dir DIR, a directory or -iface IF")
-    host, _, port_text = a.address.rpartition(":")
-    if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
-        p.error(f"bad -address {a.address!r}: want HOST:PORT")
-    host = host.strip("[]") or "127.0.0.1"
+    from .exporter.server import Exporter, parse_address
+    from .exporter.webconfig import WebConfigError, load_web_config
+
+    try:
+        host, port = parse_address(a.address)
+    except ValueError as e:
+        p.error(str(e))
+    try:
+        web = load_web_config(a.web_config) if a.web_config is not None else None
+    except WebConfigError as e:
+        print(f"net export: -web-config {e}", file=sys.stderr)
+        return 2
 
     from .export import ExportError, ExportOptions, expand_inputs, run_export
-    from .exporter.server import Exporter
-    from .metrics.collector import make_registry
+    from .metrics.collector import Exposition
     from .metrics.state import MetricsState
     from .procs import WorkerError
     from .sinks.ncap import EncodeOptions
@@ -548,15 +559,18 @@ def _export(argv: Sequence[str]) -> int:
     stop = _stop_on_signals()  # before the work, so a signal during it is seen
     state = MetricsState(labels)
     try:
-        server = Exporter(make_registry(state), host, int(port_text))
+        server = Exporter(Exposition(state), host, port, web)
     except OSError as e:
         print(f"net export: cannot serve on {a.address}: {e.strerror or e}", file=sys.stderr)
         if live is not None:
             live.close()
         return 2
+    warning = server.warning()
+    if warning is not None:
+        print(f"net export: warning: {warning}", file=sys.stderr)
     server.start()
     if live is not None:
-        return _export_live(live, live_opts, state, stop, server, a.quiet, host)
+        return _export_live(live, live_opts, state, stop, server, a.quiet)
     try:
         from .sinks.backfill import Backfill
 
@@ -587,7 +601,7 @@ def _export(argv: Sequence[str]) -> int:
               " what was processed before it", file=sys.stderr)
     serving = not a.exit and not stop.is_set()
     if not a.quiet:
-        where = f"; metrics on http://{host}:{server.port}/metrics" if serving else ""
+        where = f"; metrics on {server.url}" if serving else ""
         print(f"net export: {result.files} input(s), {result.packets} packets,"
               f" {result.records} audit records in {result.seconds:.2f}s{where}",
               file=sys.stderr)
@@ -597,14 +611,14 @@ def _export(argv: Sequence[str]) -> int:
     return 1 if result.truncated or result.interrupted else 0
 
 
-def _export_live(src: Any, opts: Any, state: Any, stop: Any, server: Any, quiet: bool,
-                 host: str) -> int:
+def _export_live(src: Any, opts: Any, state: Any, stop: Any, server: Any, quiet: bool
+                 ) -> int:
     from .live import run_live
     from .sources.live import LiveError
 
     if not quiet:
         print(f"net export: capturing on {opts.iface}; metrics on"
-              f" http://{host}:{server.port}/metrics (Ctrl-C to stop)", file=sys.stderr,
+              f" {server.url} (Ctrl-C to stop)", file=sys.stderr,
               flush=True)
     try:
         stats = run_live(src, opts, state, stop)

@@ -1,51 +1,267 @@
-"""The HTTP endpoint: `/metrics`, `/` (a landing page) and `/-/healthy`.
+"""The HTTP endpoint: `/metrics`, `/` (a landing page) and `/-/healthy`, GET and HEAD.
 
-The body of `/metrics` is rendered from the registry at most once per `cache_seconds`
-(per format and encoding) and served from that cache in between, so many concurrent
-scrapes cost one render and never stall decoding. Text format 0.0.4 by default,
-OpenMetrics when the client asks for it, gzip when accepted (client_python's encoders).
-Runs in a daemon thread; `stop()` shuts it down.
+Rendering: a body is rendered at most once per `cache_seconds` (per format and
+encoding) and served from that cache in between, so the render cost is bounded whatever
+the scrape rate; a render re-formats only the series that changed (`Exposition`); and a
+scrape arriving while a render runs gets the previous body instead of waiting.
+
+Connections: a fixed pool of `workers` threads serves them; accepted connections wait
+for a worker in a queue of `backlog`, and past that are closed at once (counted in
+`refused`). Each read or write on a connection times out after `idle_timeout`, and a
+connection still open `deadline` seconds after it was accepted is shut down, so idle or
+trickling clients cannot hold the workers. TLS handshakes run in the workers, under the
+same limits; plain HTTP sent to a TLS port gets a 400 and is closed.
+
+Addresses: `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for every interface (IPv6 and IPv4,
+as Go's `net.Listen` does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
+import ipaddress
+import queue
+import socket
+import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import ThreadingWSGIServer, choose_encoder
+from ..metrics.collector import Exposition
+from .webconfig import BasicAuth, WebConfig
 
-__all__ = ["Exporter"]
+__all__ = ["Exporter", "parse_address"]
 
 _LANDING = b"""<html><head><title>netcap</title></head><body><h1>netcap</h1>
 <p><a href="/metrics">metrics</a></p></body></html>
 """
+_HTTP_TO_TLS = (b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close"
+                b"\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
 
 
-class _QuietHandler(WSGIRequestHandler):
+def parse_address(text: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[IPv6]:PORT` or `:PORT` -> (host, port); host "" is every interface."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"bad -address {text!r}: want HOST:PORT, [IPv6]:PORT or :PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"bad -address {text!r}: {host!r} is not an IPv6 address") from None
+    elif ":" in host:
+        raise ValueError(f"bad -address {text!r}: write an IPv6 address in brackets,"
+                         " e.g. [::1]:7777")
+    return host, int(port)
+
+
+def _listen_address(host: str, port: int) -> tuple[socket.AddressFamily, tuple[Any, ...]]:
+    if host == "":  # every interface: IPv6 with IPv4 mapped in, where there is IPv6
+        return (socket.AF_INET6, ("::", port)) if socket.has_ipv6 else (
+            socket.AF_INET, ("0.0.0.0", port))
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, sockaddr = infos[0]
+    return family, sockaddr
+
+
+class _Discard(io.TextIOBase):
+    def write(self, s: str) -> int:
+        return len(s)
+
+
+class _Handler(WSGIRequestHandler):
+    """No access log, and no tracebacks on stderr when a client goes away mid-answer
+    (wsgiref prints those to the handler's error stream)."""
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
 
+    def get_stderr(self) -> Any:
+        return _Discard()
+
+
+class _Server(WSGIServer):
+    """wsgiref's server with a bounded pool of workers instead of a thread per
+    connection, and TLS done in the workers."""
+
+    request_queue_size = 64  # the listen backlog
+
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, workers: int,
+                 backlog: int, idle_timeout: float, deadline: float) -> None:
+        family, sockaddr = _listen_address(host, port)
+        self.address_family = family
+        self.tls = tls
+        self.idle_timeout = idle_timeout
+        self.deadline = deadline
+        self.refused = 0  # connections closed because every worker was busy
+        self._queue: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue(backlog)
+        self._open: dict[socket.socket, float] = {}  # connection -> when accepted
+        self._open_lock = threading.Lock()
+        self._workers: list[threading.Thread] = []  # server_close() runs if binding fails
+        super().__init__(sockaddr, _Handler)
+        self._workers = [threading.Thread(target=self._work, daemon=True,
+                                          name=f"netcap-http-{i}") for i in range(workers)]
+        for t in self._workers:
+            t.start()
+
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6 and self.server_address[0] == "::":
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        # HTTPServer.server_bind would look the host name up (getfqdn): not needed,
+        # and slow where there is no resolver.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(
+            self.server_address[1])
+        self.setup_environ()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open[request] = time.monotonic()
+        try:
+            self._queue.put_nowait((request, client_address))
+        except queue.Full:
+            self.refused += 1
+            self._close(request)
+
+    def service_actions(self) -> None:
+        """Called by the serving loop between polls: shut down connections past their
+        deadline (a blocked read or write in a worker then returns)."""
+        now = time.monotonic()
+        with self._open_lock:
+            late = [s for s, t in self._open.items() if now - t > self.deadline]
+        for s in late:
+            # The plain socket's shutdown, also for a TLS one (its own would tear down
+            # the TLS state under the worker using it).
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(s, socket.SHUT_RDWR)
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            request, address = item
+            try:
+                self._serve(request, address)
+            except Exception:  # noqa: BLE001 - a client's failure never ends a worker
+                pass
+            finally:
+                self._close(request)
+
+    def _serve(self, request: socket.socket, address: Any) -> None:
+        request.settimeout(self.idle_timeout)
+        conn: socket.socket = request
+        if self.tls is not None:
+            first = request.recv(1, socket.MSG_PEEK)
+            if first != b"\x16":  # not a TLS handshake record: say so, close
+                if first:
+                    # Read the request first: closing with unread data would reset the
+                    # connection, and the client could lose the answer.
+                    request.recv(65536)
+                    request.sendall(_HTTP_TO_TLS)
+                return
+            try:
+                conn = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return  # a failed handshake (e.g. no client certificate): nothing to say
+            with self._open_lock:  # the deadline applies to the TLS socket now
+                self._open[conn] = self._open.pop(request, time.monotonic())
+        try:
+            self.RequestHandlerClass(conn, address, self)  # type: ignore[arg-type]
+        finally:
+            if conn is not request:
+                self._close(conn)
+
+    def _close(self, s: socket.socket) -> None:
+        with self._open_lock:
+            self._open.pop(s, None)
+        self.shutdown_request(s)
+
+    def server_close(self) -> None:
+        """Close the listening socket and every connection, waiting or being served
+        (a full queue or a slow client must not delay the exit), and end the workers."""
+        super().server_close()
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self._close(item[0])
+        with self._open_lock:
+            serving = list(self._open)
+        for s in serving:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(s, socket.SHUT_RDWR)
+        for _ in self._workers:
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+
 
 class Exporter:
-    def __init__(self, registry: CollectorRegistry, host: str, port: int,
-                 cache_seconds: float = 1.0) -> None:
-        self.registry = registry
+    """The endpoint, serving in a daemon thread from `start()` until `stop()`."""
+
+    def __init__(self, exposition: Exposition, host: str, port: int,
+                 web: WebConfig | None = None, *, cache_seconds: float = 1.0,
+                 workers: int = 8, backlog: int = 16, idle_timeout: float = 10.0,
+                 deadline: float = 60.0) -> None:
+        self.exposition = exposition
         self.cache_seconds = cache_seconds
-        self._cache: dict[tuple[str, bool], tuple[float, bytes, str]] = {}
-        self._lock = threading.Lock()
+        self.renders = 0  # bodies rendered: tests count these
+        self._cache: dict[tuple[str, bool], tuple[float, bytes]] = {}
+        self._render_lock = threading.Lock()
+        self._headers = list(web.headers) if web is not None else []
+        self.auth = BasicAuth(web.users) if web is not None and web.users else None
+        self.tls = web is not None and web.tls is not None
+        self.client_certs = web is not None and web.client_certs
         # Raises OSError (e.g. address in use) here, before anything else starts.
-        self._server = make_server(host, port, self._app, ThreadingWSGIServer,
-                                   handler_class=_QuietHandler)
-        self.port = int(self._server.server_port)
+        tls = web.tls if web is not None else None
+        try:
+            self._server = _Server(host, port, tls, workers, backlog, idle_timeout, deadline)
+        except OSError:
+            if host != "":
+                raise
+            # Every interface, on a machine with IPv6 turned off: IPv4 alone.
+            self._server = _Server("0.0.0.0", port, tls, workers, backlog, idle_timeout,
+                                   deadline)
+        self._server.set_app(self._app)
+        self.port = self._server.server_port
+        self.host = self._server.server_name
         # A short poll interval: stop() waits for the serving loop to notice (100
         # wakeups a second cost nothing measurable; 50 ms cost every -exit run 25 ms).
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,),
-                                        daemon=True)
+                                        daemon=True, name="netcap-http")
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/metrics"
+
+    @property
+    def refused(self) -> int:
+        return self._server.refused
+
+    @property
+    def loopback(self) -> bool:
+        """Whether only this machine can connect (a loopback address is bound)."""
+        addr = ipaddress.ip_address(self.host.split("%")[0])
+        mapped = getattr(addr, "ipv4_mapped", None)
+        return bool((mapped or addr).is_loopback)
+
+    def warning(self) -> str | None:
+        """What to tell the user when others can reach the endpoint unprotected."""
+        if self.loopback or (self.tls and (self.auth is not None or self.client_certs)):
+            return None
+        missing = " or ".join(x for x, on in (("TLS", self.tls), (
+            "authentication", self.auth is not None or self.client_certs)) if not on)
+        return (f"serving metrics on {self.url} without {missing}: anyone who can reach"
+                " it can read them (see -web-config)")
 
     def start(self) -> None:
         self._thread.start()
@@ -54,36 +270,59 @@ class Exporter:
         self._server.shutdown()
         self._server.server_close()
 
-    def _render(self, accept: str, gzipped: bool) -> tuple[bytes, str]:
-        encoder, content_type = choose_encoder(accept)
-        key = (content_type, gzipped)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and now - hit[0] < self.cache_seconds:
-                return hit[1], hit[2]
-            body = encoder(self.registry)
-            if gzipped:
-                body = gzip.compress(body, compresslevel=1)
-            self._cache[key] = (now, body, content_type)
-            return body, content_type
+    def _body(self, accept: str, gzipped: bool) -> tuple[bytes, str]:
+        ctype = self.exposition.content_type(accept)
+        key = (ctype, gzipped)
+        hit = self._cache.get(key)
+        if hit is None:
+            self._render_lock.acquire()
+        elif time.monotonic() - hit[0] < self.cache_seconds:
+            return hit[1], ctype
+        elif not self._render_lock.acquire(blocking=False):
+            return hit[1], ctype  # one render at a time; meanwhile, the previous body
+        try:
+            hit = self._cache.get(key)  # rendered while this one waited?
+            if hit is None or time.monotonic() - hit[0] >= self.cache_seconds:
+                body, _ = self.exposition.render(accept)
+                self.renders += 1
+                if gzipped:
+                    body = gzip.compress(body, compresslevel=1)
+                hit = (time.monotonic(), body)
+                self._cache[key] = hit
+            return hit[1], ctype
+        finally:
+            self._render_lock.release()
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]
              ) -> Iterable[bytes]:
+        headers = list(self._headers)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if self.auth is not None and not self.auth.check(environ.get("HTTP_AUTHORIZATION")):
+            start_response("401 Unauthorized", [
+                *headers, ("Content-Type", "text/plain"),
+                ("WWW-Authenticate", 'Basic realm="netcap", charset="UTF-8"')])
+            return [b"Unauthorized\n"]
+        if method not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [
+                *headers, ("Content-Type", "text/plain"), ("Allow", "GET, HEAD")])
+            return [b"method not allowed: use GET or HEAD\n"]
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
             gzipped = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
-            body, ctype = self._render(environ.get("HTTP_ACCEPT", ""), gzipped)
-            headers = [("Content-Type", ctype), ("Content-Length", str(len(body)))]
+            body, ctype = self._body(environ.get("HTTP_ACCEPT", ""), gzipped)
+            headers.append(("Content-Type", ctype))
             if gzipped:
                 headers.append(("Content-Encoding", "gzip"))
-            start_response("200 OK", headers)
-            return [body]
-        if path == "/-/healthy":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"OK\n"]
-        if path == "/":
-            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-            return [_LANDING]
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found\n"]
+            status = "200 OK"
+        elif path == "/-/healthy":
+            headers.append(("Content-Type", "text/plain"))
+            status, body = "200 OK", b"OK\n"
+        elif path == "/":
+            headers.append(("Content-Type", "text/html; charset=utf-8"))
+            status, body = "200 OK", _LANDING
+        else:
+            headers.append(("Content-Type", "text/plain"))
+            status, body = "404 Not Found", b"not found\n"
+        headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [] if method == "HEAD" else [body]

@@ -303,9 +303,12 @@ class MetricsState:
         series = self._counters[fam]
         if labels not in series and len(series) >= self.config.budget:
             extra = len(self.config.extra.get(fam, ()))
-            if extra:
-                labels = labels[: len(labels) - extra] + ("other",) * extra
-            self._counters["nc_metric_label_overflow"][(fam,)] += value
+            folded = labels[: len(labels) - extra] + ("other",) * extra if extra else labels
+            # Counted only when the value moves: a worker's already-folded `other`
+            # series merged here (see `merge`) was counted by the worker.
+            if folded != labels:
+                self._counters["nc_metric_label_overflow"][(fam,)] += value
+            labels = folded
         series[labels] += value
         if fam in self.config.extra:
             self._seen[fam][labels] = time.monotonic()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..metrics.collector import float_text, label_text
 from ..metrics.families import FAMILIES, Kind
 from ..metrics.state import LabelConfig, MetricsState, Snapshot
 from .files import create_private
@@ -25,11 +26,11 @@ _WALL_CLOCK = frozenset({"nc_uptime_seconds", "nc_stage_seconds",
                          "nc_processing_rate_packets_per_second"})
 
 
-def _labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
-    parts = [f'{n}="{v}"' for n, v in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
+def _labels(names: tuple[str, ...], values: tuple[str, ...], le: str | None = None) -> str:
+    """Escaped and spelled as the endpoint spells them (`le` too), so backfilled series
+    are the same series the endpoint serves."""
+    pairs = list(zip(names, values, strict=True))
+    return label_text(pairs if le is None else [*pairs, ("le", le)])
 
 
 def _num(v: float) -> str:
@@ -91,9 +92,9 @@ class Backfill:
                     cum = 0.0
                     for le, n in zip(h.bounds, h.buckets, strict=True):
                         cum += n
-                        lab = _labels(names, labels, f'le="{le:g}"')
+                        lab = _labels(names, labels, float_text(le))
                         w(f"{name}_bucket{lab} {_num(cum)} {ts}\n")
-                    lab_inf = _labels(names, labels, 'le="+Inf"')
+                    lab_inf = _labels(names, labels, "+Inf")
                     w(f"{name}_bucket{lab_inf} {_num(h.count)} {ts}\n")
                     lab = _labels(names, labels)
                     w(f"{name}_count{lab} {_num(h.count)} {ts}\n")
