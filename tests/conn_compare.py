@@ -21,14 +21,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from corpus import ORACLE, PCAPS, corpus_files
 from netcap.pipeline import CaptureOptions, run_capture
 from netcap.records.types import RECORDS
 from netcap.sources.capture import CaptureError
 from netcap.sources.ncap import NcapReader
 
 HERE = Path(__file__).parent
-PCAPS = HERE / "data" / "corpus" / "pcaps"
-ORACLE = HERE / "data" / "corpus" / "oracle"
+
 LIST = HERE / "data" / "connection_disagreements.tsv"
 HEADER = ("file", "conversation", "field", "ours", "tshark", "reason")
 _LINE = re.compile(r"^(\S+):(\d+)\s+<->\s+(\S+):(\d+)\s+(\d+) (\d+) (bytes|kB|MB)\s+"
@@ -145,7 +145,7 @@ def compare(name: str) -> list[tuple[str, str, str, str, str]]:
 
 
 def compare_all() -> list[tuple[str, str, str, str, str]]:
-    return [d for p in sorted(PCAPS.iterdir()) for d in compare(p.name)]
+    return [d for p in corpus_files() for d in compare(p)]
 
 
 def load_list() -> dict[tuple[str, str, str, str, str], str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 __all__ = ["PCAPS", "free_port", "frames", "get", "net_cmd", "prometheus", "uvarint",
            "wait_http"]
 
-PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
+from corpus import PCAPS
 
 
 def net_cmd() -> list[str]:
@@ -102,3 +102,20 @@ def prometheus(workdir: Path, scrape_port: int | None = None,
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def skip_module_without_corpus() -> None:
+    """For a test module that reads the public corpus while it is imported: skip it where
+    the corpus is absent, with the reason; under CI (CI=true) fail instead."""
+    import os
+
+    import pytest
+
+    from corpus import absent
+
+    reason = absent()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        raise RuntimeError(f"CI=true: {reason}")
+    pytest.skip(reason, allow_module_level=True)

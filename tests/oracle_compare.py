@@ -71,10 +71,10 @@ __all__ = [
     "write_reasons",
 ]
 
+from corpus import ORACLE, PCAPS, corpus_files
+
 HERE = Path(__file__).parent
-CORPUS = HERE / "data" / "corpus"
-PCAPS = CORPUS / "pcaps"
-ORACLE = CORPUS / "oracle"
+
 DISAGREEMENTS = HERE / "data" / "oracle_disagreements.tsv"
 UPDATE_ENV = "NETCAP_UPDATE_ORACLE"
 
@@ -393,10 +393,6 @@ FIELDS: dict[str, tuple[Ours, Theirs, bool]] = {
 
 
 # -- the comparison ------------------------------------------------------------------------
-
-
-def corpus_files() -> list[str]:
-    return sorted(p.name for p in PCAPS.iterdir())
 
 
 def load_oracle(name: str) -> list[dict[str, Any]]:

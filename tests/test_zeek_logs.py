@@ -66,12 +66,15 @@ from typing import Any, TypeVar
 
 import pytest
 
+from corpus import EXPECTED, PCAPS
 from netcap.pipeline import CaptureOptions, run_capture
 from netcap.sources.ncap import NcapReader
 
 HERE = Path(__file__).parent
-PCAPS = HERE / "data" / "corpus" / "pcaps"
-ZEEK = HERE / "data" / "corpus" / "expected" / "zeek"
+
+pytestmark = pytest.mark.corpus  # every test here reads the public corpus (tests/corpus.py)
+
+ZEEK = EXPECTED / "zeek"
 LIST = HERE / "data" / "zeek_disagreements.tsv"
 HEADER = ("log", "entry", "field", "ours", "zeek", "reason")
 UPDATE_ENV = "NETCAP_UPDATE_ZEEK"
