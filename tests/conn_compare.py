@@ -48,9 +48,9 @@ class Conv:
     duration: str  # as printed (4 decimals)
 
 
-def tshark_convs(name: str) -> list[Conv] | None:
-    conv = ORACLE / f"{name}.conv.txt"
-    frames = ORACLE / f"{name}.jsonl"
+def tshark_convs(name: str, oracle: Path = ORACLE) -> list[Conv] | None:
+    conv = oracle / f"{name}.conv.txt"
+    frames = oracle / f"{name}.jsonl"
     if not conv.exists() or not frames.exists():
         return None
     with open(frames) as f:
@@ -77,12 +77,12 @@ def tshark_convs(name: str) -> list[Conv] | None:
     return out
 
 
-def our_connections(name: str) -> list[dict[str, object]] | None:
+def our_connections(name: str, pcaps: Path = PCAPS) -> list[dict[str, object]] | None:
     """Our Connection records, as `net capture` writes them (the whole pipeline: IP
     defragmentation included), read back."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            run_capture(CaptureOptions(read=str(PCAPS / name), out=tmp, workers=1))
+            run_capture(CaptureOptions(read=str(pcaps / name), out=tmp, workers=1))
         except CaptureError:
             return None
         path = os.path.join(tmp, "Connection.ncap.gz")
@@ -100,9 +100,12 @@ def _same_bytes(ours: int, printed: tuple[int, str]) -> bool:
     return abs(ours - value * _UNIT[unit]) <= _UNIT[unit]  # printed rounded
 
 
-def compare(name: str) -> list[tuple[str, str, str, str, str]]:
-    theirs = tshark_convs(name)
-    ours = our_connections(name)
+def compare(name: str, pcaps: Path = PCAPS, oracle: Path = ORACLE,
+            ) -> list[tuple[str, str, str, str, str]]:
+    """One capture's Connection records against tshark's conversations (the public corpus
+    by default; tests/test_recorded.py passes the project's own recorded captures)."""
+    theirs = tshark_convs(name, oracle)
+    ours = our_connections(name, pcaps)
     if theirs is None or ours is None:
         return []
     diffs: list[tuple[str, str, str, str, str]] = []

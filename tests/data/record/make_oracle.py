@@ -2,7 +2,7 @@
 
     python3 tests/data/record/make_oracle.py [DIR]      (default tests/data/recorded)
 
-For every DIR/*.pcap but sample.pcap (the others one after the other) it writes, in DIR/oracle/:
+For every DIR/*.pcap it writes, in DIR/oracle/:
 * `<capture>.jsonl`: one JSON object per frame with the same tshark fields as the public
   corpus's oracle (so tests/oracle_compare.py compares them field by field), and
   `<capture>.conv.txt`: tshark's TCP/UDP conversation tables (for tests/conn_compare.py);
@@ -25,32 +25,28 @@ from pathlib import Path
 from typing import Any
 
 # The public corpus's oracle field set (shared/corpus/make_oracle.sh, tshark 4.0.17).
-FIELDS = """
-frame.number frame.time_epoch frame.len frame.cap_len frame.protocols frame.interface_id
-eth.src eth.dst eth.type vlan.id vlan.etype sll.pkttype
-ip.src ip.dst ip.proto ip.ttl ip.flags ip.id ip.frag_offset ip.flags.mf
-ipv6.src ipv6.dst ipv6.nxt ipv6.hlim ipv6.fraghdr.offset ipv6.fraghdr.more ipv6.fraghdr.ident
-tcp.srcport tcp.dstport tcp.flags tcp.seq_raw tcp.ack_raw tcp.len tcp.stream
-udp.srcport udp.dstport udp.length udp.stream
-icmp.type icmp.code icmpv6.type icmpv6.code
-arp.opcode arp.src.hw_mac arp.src.proto_ipv4 arp.dst.proto_ipv4
-dns.id dns.flags.response dns.flags.rcode dns.qry.name dns.qry.type dns.a dns.aaaa dns.count.answers
-http.request.method http.request.uri http.request.version http.host http.user_agent
-http.response.code http.response.version http.content_type http.content_encoding
-http.transfer_encoding http.content_length
-tls.record.version tls.handshake.type tls.handshake.version tls.handshake.extensions.supported_version
-tls.handshake.extensions_server_name tls.handshake.ciphersuite tls.handshake.extensions_alpn_str
-tls.handshake.ja3_full tls.handshake.ja3 tls.handshake.ja3s_full tls.handshake.ja3s
-ssh.protocol ssh.kex.hassh ssh.kex.hasshserver ssh.kex.hassh_algorithms ssh.kex.hasshserver_algorithms
-dhcp.option.dhcp dhcp.id dhcp.hw.mac_addr dhcp.option.requested_ip_address dhcp.option.hostname
-ntp.flags.mode ntp.flags.vn ntp.stratum
-_ws.malformed
-""".split()
-# Further fields for expected.json (the JA4 inputs and a few record fields).
-EXTRA = """
-dns.mx.mail_exchange dns.txt
-dhcp.option.request_list_item dhcp.ip.your ssh.kex.hassh
-""".split()
+FIELDS = [f for line in (
+    "frame.number frame.time_epoch frame.len frame.cap_len frame.protocols",
+    "frame.interface_id eth.src eth.dst eth.type vlan.id vlan.etype sll.pkttype ip.src",
+    "ip.dst ip.proto ip.ttl ip.flags ip.id ip.frag_offset ip.flags.mf ipv6.src ipv6.dst",
+    "ipv6.nxt ipv6.hlim ipv6.fraghdr.offset ipv6.fraghdr.more ipv6.fraghdr.ident",
+    "tcp.srcport tcp.dstport tcp.flags tcp.seq_raw tcp.ack_raw tcp.len tcp.stream",
+    "udp.srcport udp.dstport udp.length udp.stream icmp.type icmp.code icmpv6.type",
+    "icmpv6.code arp.opcode arp.src.hw_mac arp.src.proto_ipv4 arp.dst.proto_ipv4 dns.id",
+    "dns.flags.response dns.flags.rcode dns.qry.name dns.qry.type dns.a dns.aaaa",
+    "dns.count.answers http.request.method http.request.uri http.request.version",
+    "http.host http.user_agent http.response.code http.response.version http.content_type",
+    "http.content_encoding http.transfer_encoding http.content_length tls.record.version",
+    "tls.handshake.type tls.handshake.version tls.handshake.extensions.supported_version",
+    "tls.handshake.extensions_server_name tls.handshake.ciphersuite",
+    "tls.handshake.extensions_alpn_str tls.handshake.ja3_full tls.handshake.ja3",
+    "tls.handshake.ja3s_full tls.handshake.ja3s ssh.protocol ssh.kex.hassh",
+    "ssh.kex.hasshserver ssh.kex.hassh_algorithms ssh.kex.hasshserver_algorithms",
+    "dhcp.option.dhcp dhcp.id dhcp.hw.mac_addr dhcp.option.requested_ip_address",
+    "dhcp.option.hostname ntp.flags.mode ntp.flags.vn ntp.stratum _ws.malformed",
+) for f in line.split()]
+# Further fields for expected.json.
+EXTRA = ["dns.mx.mail_exchange", "dns.txt", "dhcp.option.request_list_item", "dhcp.ip.your"]
 
 _DHCP_TYPES = {1: "discover", 2: "offer", 3: "request", 4: "decline", 5: "ack", 6: "nak",
                7: "release", 8: "inform"}
@@ -178,8 +174,10 @@ def expected(frames: list[dict[str, Any]], ja4: dict[int, list[str]]) -> dict[st
                 chosen = g("tls.handshake.extensions.supported_version",
                            g("tls.handshake.version"))
                 out["tls_server_hellos"].append({
-                    "version": int(chosen[0], 16), "cipher": int(g("tls.handshake.ciphersuite")[0], 16),
-                    "ja3s": g("tls.handshake.ja3s")[0], "ja3s_full": g("tls.handshake.ja3s_full")[0]})
+                    "version": int(chosen[0], 16),
+                    "cipher": int(g("tls.handshake.ciphersuite")[0], 16),
+                    "ja3s": g("tls.handshake.ja3s")[0],
+                    "ja3s_full": g("tls.handshake.ja3s_full")[0]})
         if "dns.id" in f:
             entry = {"id": int(g("dns.id")[0], 16), "names": g("dns.qry.name", []),
                      "types": [int(t) for t in g("dns.qry.type", [])]}
@@ -216,8 +214,7 @@ def main(argv: list[str]) -> int:
     version = subprocess.run(["tshark", "--version"], capture_output=True, text=True,
                              check=True).stdout.splitlines()[0]
     summary: dict[str, Any] = {"tshark": version}
-    # sample.pcap is the others one after the other: its records are theirs (a test checks).
-    for pcap in sorted(p for p in where.glob("*.pcap") if p.name != "sample.pcap"):
+    for pcap in sorted(where.glob("*.pcap")):
         frames = tshark_frames(pcap, FIELDS + EXTRA)
         with open(oracle / f"{pcap.name}.jsonl", "w") as o:
             for fr in frames:

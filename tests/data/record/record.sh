@@ -2,7 +2,8 @@
 # Record the project's own test captures: real clients and servers talking over a veth pair
 # between two network namespaces this script creates, captured with tcpdump on the client side.
 #
-#   sudo tests/data/record/record.sh [OUTDIR]      (default tests/data/recorded; `make record`)
+#   sudo tests/data/record/record.sh [OUTDIR [SAMPLE]]   (`make record`; defaults
+#        tests/data/recorded and tests/data/sample.pcap)
 #
 # One capture per protocol, in this order (the client gets its address by DHCP first):
 #   dhcp.pcap  dnsmasq (DHCP server)         <- busybox udhcpc: lease, lease and RELEASE, lease again
@@ -11,7 +12,7 @@
 #   tls.pcap   openssl s_server -www :443    <- curl TLS 1.2, curl TLS 1.3, openssl s_client TLS 1.3
 #   ssh.pcap   OpenSSH sshd :22              <- ssh, key authentication, one command
 #   ntp.pcap   chronyd (local stratum 8)     <- ntpdig (ntpsec), four queries
-# and sample.pcap, all of them one after the other (the README's `make run` input).
+# and SAMPLE, all of them one after the other (the README's `make run` input).
 # Then tests/data/record/make_oracle.py writes what tshark sees in them (OUTDIR/oracle/).
 #
 # Needs root and the Debian packages iproute2 tcpdump dnsmasq-base busybox dnsutils curl
@@ -22,6 +23,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(realpath -m "${1:-$HERE/../recorded}")
+SAMPLE=$(realpath -m "${2:-$HERE/../sample.pcap}")
 SRV=nc-rec-srv CLI=nc-rec-cli          # namespaces
 SIF=nc-rec-s CIF=nc-rec-c              # the two ends of the veth pair
 SIP=10.77.0.1                          # server address; the client's comes from DHCP
@@ -225,14 +227,14 @@ start_capture ntp
 for _ in 1 2 3 4; do c ntpdig -t 2 "$SIP" >/dev/null; done
 stop_capture ntp
 
-# -- sample.pcap: all of the above, one after the other (same link type and snap length)
-python3 - "$OUT" <<'EOF'
+# -- the sample: all of the above, one after the other (same link type and snap length)
+python3 - "$OUT" "$SAMPLE" <<'EOF'
 import sys
 from pathlib import Path
 out = Path(sys.argv[1])
 parts = [(out / f"{n}.pcap").read_bytes() for n in ("dhcp", "dns", "http", "tls", "ssh", "ntp")]
 assert len({p[:24] for p in parts}) == 1, "the captures differ in their file headers"
-(out / "sample.pcap").write_bytes(parts[0] + b"".join(p[24:] for p in parts[1:]))
+Path(sys.argv[2]).write_bytes(parts[0] + b"".join(p[24:] for p in parts[1:]))
 EOF
 
 # -- what it was made with
@@ -241,7 +243,7 @@ EOF
     dpkg-query -W -f '${Package} ${Version}\n' iproute2 tcpdump dnsmasq-base busybox dnsutils curl \
         openssl openssh-server openssh-client chrony ntpsec-ntpdate python3.11 tshark 2>/dev/null
 } > "$OUT/VERSIONS.txt"
-ls -l "$OUT"/*.pcap >&2
+ls -l "$OUT"/*.pcap "$SAMPLE" >&2
 if command -v tshark >/dev/null; then
     python3 "$HERE/make_oracle.py" "$OUT"
 else
