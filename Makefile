@@ -3,6 +3,7 @@
 #             http://127.0.0.1:7777/metrics until Ctrl-C
 # make test   ruff, mypy and pytest (what CI runs: .ci/run)
 # make bench  time `net capture` against tshark on a 1,000,000-packet capture (needs tshark)
+# make record  re-record the project's own test captures (root; tests/data/record/record.sh)
 # make bench-live  the live capture rate with zero kernel drops on a veth pair (root,
 #             needs tcpreplay: apt-get install tcpreplay)
 
@@ -11,7 +12,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-live clean compile
+.PHONY: run test bench bench-live clean compile record
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +39,9 @@ bench: compile
 
 bench-live: compile
 	$(BIN)/python bench/live_bench.py
+
+record:
+	tests/data/record/record.sh
 
 clean:
 	rm -rf out bench/out

@@ -1,7 +1,7 @@
 """Decoded fields against the tshark oracle, packet by packet.
 
 For every corpus capture the packets are decoded (`decode_batch`) and each frame's fields
-are compared with tshark 4.0.17's per-frame JSON (tests/data/corpus/oracle). A field is
+are compared with tshark 4.0.17's per-frame JSON (the public corpus's oracle/). A field is
 compared when either side has it: a layer tshark shows that we do not decode (or the
 reverse) counts as a disagreement too, with the missing side shown as ABSENT.
 

@@ -1,6 +1,6 @@
 """Capture-file sources (netcap.sources.capture): corpus against the tshark oracle, crafted files.
 
-The oracle for every corpus capture is tshark 4.0.17's per-frame JSON (tests/data/corpus/oracle).
+The oracle for every corpus capture is tshark 4.0.17's per-frame JSON (the public corpus's oracle/).
 Crafted files are written to tmp_path with struct so each format feature is pinned by bytes
 whose meaning is stated here, independently of the reader's code.
 """

@@ -78,6 +78,16 @@ stop_capture() {
 }
 
 [[ $(id -u) == 0 ]] || { echo "record.sh: needs root (network namespaces)" >&2; exit 2; }
+missing=()
+for cmd in ip tcpdump dnsmasq busybox dig curl openssl ssh ssh-keygen /usr/sbin/sshd chronyd ntpdig \
+           /usr/bin/python3; do
+    command -v "$cmd" >/dev/null || missing+=("$cmd")
+done
+if ((${#missing[@]})); then
+    echo "record.sh: missing ${missing[*]} (apt-get install iproute2 tcpdump dnsmasq-base busybox" \
+         "dnsutils curl openssl openssh-server openssh-client chrony ntpsec-ntpdate python3)" >&2
+    exit 2
+fi
 mkdir -p "$OUT"
 ip netns del "$SRV" 2>/dev/null || true
 ip netns del "$CLI" 2>/dev/null || true
