@@ -176,6 +176,7 @@ def query(base: str, expr: str) -> dict[str, Any]:
         return json.loads(e.read())  # type: ignore[no-any-return]
 
 
+@pytest.mark.corpus  # CAPTURE is a corpus capture
 @NEEDS_PROMETHEUS
 def test_every_panel_query_runs_on_real_prometheus() -> None:
     served = Served("-read", str(CAPTURE))

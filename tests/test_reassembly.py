@@ -87,6 +87,7 @@ def test_any_order_any_duplication_gives_the_stream(data: st.DataObject) -> None
     assert got + _bytes(s.flush()) == payload and s.gaps == 0
 
 
+@pytest.mark.corpus  # test_analyzers.DNS: corpus messages
 def test_dns_over_tcp_across_segments_and_gaps() -> None:
     """The stream stage: DNS messages split over segments (in any order) come out once;
     after a gap the cut message is lost, not invented."""
