@@ -6,15 +6,9 @@ fails instead, before any test: CI must have it, and a skip there would hide tha
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from corpus import absent
-
-
-def ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
+from corpus import absent, under_ci
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,7 +22,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     marked = [item for item in items if item.get_closest_marker("corpus")]
     if not marked:
         return
-    if ci():
+    if under_ci():
         raise pytest.UsageError(f"CI=true: {reason} ({len(marked)} tests need it)")
     for item in marked:
         item.add_marker(pytest.mark.skip(reason=reason))

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["CORPUS", "EXPECTED", "ORACLE", "PCAPS", "PINNED", "absent", "corpus_files", "pinned"]
+__all__ = ["CORPUS", "EXPECTED", "ORACLE", "PCAPS", "PINNED", "absent", "corpus_files", "pinned",
+           "under_ci"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("NETCAP_CORPUS") or ROOT.parent / "shared" / "corpus")
@@ -38,6 +39,11 @@ def corpus_files() -> list[str]:
     """The listed captures, sorted by name; empty when the corpus is absent (the tests
     that use it are skipped then, or fail under CI)."""
     return sorted(pinned()) if absent() is None else []
+
+
+def under_ci() -> bool:
+    """CI sets CI=true; there the corpus must be present."""
+    return os.environ.get("CI", "").lower() == "true"
 
 
 def absent() -> str | None:
