@@ -41,7 +41,8 @@ cleanup() {
     ((CREATED_RUN_SSHD)) && rmdir /run/sshd 2>/dev/null
     rm -rf "$TMP"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 130" INT TERM  # exit, which runs cleanup
 
 s() { ip netns exec "$SRV" "$@"; }      # run in the server namespace
 # Servers are started with `ip netns exec` itself (not through s), so that $! is the server.
@@ -60,6 +61,7 @@ wait_port() {  # wait_port PROTO PORT: until a server listens on it in the serve
 start_capture() {  # start_capture NAME: tcpdump on the client end into $OUT/NAME.pcap
     ip netns exec "$CLI" tcpdump -i "$CIF" -s 0 --immediate-mode -Z root -w "$OUT/$1.pcap" 2>"$TMP/tcpdump.$1" &
     CAPTURE=$!
+    PIDS+=("$CAPTURE")
     local i
     for i in $(seq 50); do
         grep -q "listening on" "$TMP/tcpdump.$1" && return 0
