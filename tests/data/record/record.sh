@@ -63,7 +63,7 @@ start_capture() {  # start_capture NAME: tcpdump on the client end into $OUT/NAM
     CAPTURE=$!
     PIDS+=("$CAPTURE")
     local i
-    for i in $(seq 50); do
+    for i in $(seq 200); do  # 20 s: tcpdump can be slow to start on a loaded machine
         grep -q "listening on" "$TMP/tcpdump.$1" && return 0
         sleep 0.1
     done
