@@ -3,6 +3,7 @@
 #             http://127.0.0.1:7777/metrics until Ctrl-C
 # make test   ruff, mypy and pytest (what CI runs: .ci/run calls it)
 # make bench  time `net capture` against tshark on a 1,000,000-packet capture
+# make record  re-record the project's own test captures (root; tests/data/record/record.sh)
 # make bench-live  the live capture rate with zero kernel drops on a veth pair (root)
 #
 # Each target first installs the Debian packages it needs that are missing (tools/setup:
@@ -19,7 +20,7 @@ STAMP  := $(VENV)/.installed
 # What tools/setup installs: for the goals given that need more than Python's venv, else `run`.
 SETUP_FOR := $(or $(filter test bench bench-live,$(MAKECMDGOALS)),run)
 
-.PHONY: run test bench bench-live clean compile setup
+.PHONY: run test bench bench-live clean compile setup record
 # Plain `make`: the venv with netcap installed, as before (not the setup check alone).
 .DEFAULT_GOAL := $(STAMP)
 
@@ -52,6 +53,9 @@ bench: compile
 
 bench-live: compile
 	$(BIN)/python bench/live_bench.py
+
+record:
+	tests/data/record/record.sh
 
 clean:
 	rm -rf out bench/out

@@ -10,12 +10,15 @@ ICMPv6 checksums are valid exactly when they were valid in the source capture (m
 carry offloaded, wrong checksums).
 
 Usage: python bench/make_bench_pcap.py [-n PACKETS] [-o OUT] [--corpus DIR]
+The default corpus is the public one (NETCAP_CORPUS, default ../shared/corpus), the captures
+listed in tests/data/corpus_files.tsv.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import os
 import struct
 import sys
@@ -23,12 +26,27 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = ROOT / "tests" / "data" / "corpus" / "pcaps"
+
+
+def _corpus_settings() -> ModuleType:
+    """tests/corpus.py, the one place that says where the public test corpus is
+    (NETCAP_CORPUS, default ../shared/corpus) and which of its captures are used."""
+    path = ROOT / "tests" / "corpus.py"
+    spec = importlib.util.spec_from_file_location("netcap_test_corpus", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_CORPUS = _corpus_settings()
+DEFAULT_CORPUS: Path = _CORPUS.PCAPS
 DEFAULT_OUT = ROOT / "bench" / "out" / "bench.pcap"
 DEFAULT_PACKETS = 1_000_000
 
@@ -296,10 +314,14 @@ def _ip_version(p: SourcePacket) -> int:
 
 
 def source_files(corpus: Path) -> list[Path]:
+    # From the public corpus, the captures the tests use (tests/data/corpus_files.tsv), so
+    # the bench file stays the same when the corpus gains captures.
+    listed: set[str] | None = set(_CORPUS.pinned()) if corpus == DEFAULT_CORPUS else None
     return sorted(
         p
         for p in corpus.iterdir()
         if p.is_file()
+        and (listed is None or p.name in listed)
         and p.name.endswith((".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz"))
         and not any(part in p.name for part in SKIP_NAME_PARTS)
     )

@@ -11,6 +11,8 @@ means a broken install step, and a run of skips must not pass as green.
 - Under CI, every other skip fails too (pytest.skip, skipif, importorskip), whoever wrote it;
   a test that may skip even there, e.g. an opt-in slow run, says so with
   `@pytest.mark.optional`.
+- `@pytest.mark.corpus`: the test reads the public test corpus (tests/corpus.py). Where it
+  is absent those tests skip with the reason; under CI the run fails before any test.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import shutil
 from typing import Any
 
 import pytest
+
+from corpus import absent
 
 __all__ = ["UNDER_CI", "require"]
 
@@ -51,6 +55,20 @@ def pytest_configure(config: pytest.Config) -> None:
         " skipped without them, failed under CI=true")
     config.addinivalue_line(
         "markers", "optional: the test may skip under CI=true too (say why in the skip)")
+    config.addinivalue_line("markers", "corpus: reads the public test corpus (NETCAP_CORPUS)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = absent()
+    if reason is None:
+        return
+    marked = [item for item in items if item.get_closest_marker("corpus")]
+    if not marked:
+        return
+    if UNDER_CI:
+        raise pytest.UsageError(f"CI=true: {reason} ({len(marked)} tests need it)")
+    for item in marked:
+        item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

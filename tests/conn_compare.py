@@ -21,14 +21,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from corpus import ORACLE, PCAPS, corpus_files
 from netcap.pipeline import CaptureOptions, run_capture
 from netcap.records.types import RECORDS
 from netcap.sources.capture import CaptureError
 from netcap.sources.ncap import NcapReader
 
 HERE = Path(__file__).parent
-PCAPS = HERE / "data" / "corpus" / "pcaps"
-ORACLE = HERE / "data" / "corpus" / "oracle"
+
 LIST = HERE / "data" / "connection_disagreements.tsv"
 HEADER = ("file", "conversation", "field", "ours", "tshark", "reason")
 _LINE = re.compile(r"^(\S+):(\d+)\s+<->\s+(\S+):(\d+)\s+(\d+) (\d+) (bytes|kB|MB)\s+"
@@ -48,9 +48,9 @@ class Conv:
     duration: str  # as printed (4 decimals)
 
 
-def tshark_convs(name: str) -> list[Conv] | None:
-    conv = ORACLE / f"{name}.conv.txt"
-    frames = ORACLE / f"{name}.jsonl"
+def tshark_convs(name: str, oracle: Path = ORACLE) -> list[Conv] | None:
+    conv = oracle / f"{name}.conv.txt"
+    frames = oracle / f"{name}.jsonl"
     if not conv.exists() or not frames.exists():
         return None
     with open(frames) as f:
@@ -77,12 +77,12 @@ def tshark_convs(name: str) -> list[Conv] | None:
     return out
 
 
-def our_connections(name: str) -> list[dict[str, object]] | None:
+def our_connections(name: str, pcaps: Path = PCAPS) -> list[dict[str, object]] | None:
     """Our Connection records, as `net capture` writes them (the whole pipeline: IP
     defragmentation included), read back."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            run_capture(CaptureOptions(read=str(PCAPS / name), out=tmp, workers=1))
+            run_capture(CaptureOptions(read=str(pcaps / name), out=tmp, workers=1))
         except CaptureError:
             return None
         path = os.path.join(tmp, "Connection.ncap.gz")
@@ -100,9 +100,12 @@ def _same_bytes(ours: int, printed: tuple[int, str]) -> bool:
     return abs(ours - value * _UNIT[unit]) <= _UNIT[unit]  # printed rounded
 
 
-def compare(name: str) -> list[tuple[str, str, str, str, str]]:
-    theirs = tshark_convs(name)
-    ours = our_connections(name)
+def compare(name: str, pcaps: Path = PCAPS, oracle: Path = ORACLE,
+            ) -> list[tuple[str, str, str, str, str]]:
+    """One capture's Connection records against tshark's conversations (the public corpus
+    by default; tests/test_recorded.py passes the project's own recorded captures)."""
+    theirs = tshark_convs(name, oracle)
+    ours = our_connections(name, pcaps)
     if theirs is None or ours is None:
         return []
     diffs: list[tuple[str, str, str, str, str]] = []
@@ -145,7 +148,7 @@ def compare(name: str) -> list[tuple[str, str, str, str, str]]:
 
 
 def compare_all() -> list[tuple[str, str, str, str, str]]:
-    return [d for p in sorted(PCAPS.iterdir()) for d in compare(p.name)]
+    return [d for p in corpus_files() for d in compare(p)]
 
 
 def load_list() -> dict[tuple[str, str, str, str, str], str]:

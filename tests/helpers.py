@@ -16,10 +16,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["PCAPS", "free_port", "frames", "get", "net_cmd", "prometheus", "uvarint",
-           "wait_http"]
+from corpus import PCAPS
 
-PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
+__all__ = ["PCAPS", "free_port", "frames", "get", "net_cmd", "prometheus",
+           "skip_module_without_corpus", "uvarint", "wait_http"]
 
 
 def net_cmd() -> list[str]:
@@ -104,3 +104,18 @@ def prometheus(workdir: Path, scrape_port: int | None = None,
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def skip_module_without_corpus() -> None:
+    """For a test module that reads the public corpus while it is imported: skip it where
+    the corpus is absent, with the reason; under CI (CI=true) fail instead."""
+    import pytest
+
+    from corpus import absent, under_ci
+
+    reason = absent()
+    if reason is None:
+        return
+    if under_ci():
+        raise RuntimeError(f"CI=true: {reason}")
+    pytest.skip(reason, allow_module_level=True)

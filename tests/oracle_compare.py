@@ -1,7 +1,7 @@
 """Decoded fields against the tshark oracle, packet by packet.
 
 For every corpus capture the packets are decoded (`decode_batch`) and each frame's fields
-are compared with tshark 4.0.17's per-frame JSON (tests/data/corpus/oracle). A field is
+are compared with tshark 4.0.17's per-frame JSON (the public corpus's oracle/). A field is
 compared when either side has it: a layer tshark shows that we do not decode (or the
 reverse) counts as a disagreement too, with the missing side shown as ABSENT.
 
@@ -71,10 +71,10 @@ __all__ = [
     "write_reasons",
 ]
 
+from corpus import ORACLE, PCAPS, corpus_files
+
 HERE = Path(__file__).parent
-CORPUS = HERE / "data" / "corpus"
-PCAPS = CORPUS / "pcaps"
-ORACLE = CORPUS / "oracle"
+
 DISAGREEMENTS = HERE / "data" / "oracle_disagreements.tsv"
 UPDATE_ENV = "NETCAP_UPDATE_ORACLE"
 
@@ -395,43 +395,43 @@ FIELDS: dict[str, tuple[Ours, Theirs, bool]] = {
 # -- the comparison ------------------------------------------------------------------------
 
 
-def corpus_files() -> list[str]:
-    return sorted(p.name for p in PCAPS.iterdir())
-
-
-def load_oracle(name: str) -> list[dict[str, Any]]:
-    with open(ORACLE / f"{name}.jsonl") as f:
+def load_oracle(name: str, oracle: Path = ORACLE) -> list[dict[str, Any]]:
+    with open(oracle / f"{name}.jsonl") as f:
         return [json.loads(line) for line in f]
 
 
-def decoded_batches(name: str, fast: bool = True) -> tuple[str, list[Decoded]] | None:
+def decoded_batches(name: str, fast: bool = True, pcaps: Path = PCAPS,
+                    ) -> tuple[str, list[Decoded]] | None:
     """(capture format, decoded batches), or None when the file cannot be opened."""
     try:
-        reader = open_capture(str(PCAPS / name))
+        reader = open_capture(str(pcaps / name))
     except CaptureError:
         return None
     with reader:
         return reader.format, [decode_batch(b, fast=fast) for b in reader]
 
 
-def _frames(name: str, fmt: str) -> list[dict[str, Any]]:
-    oracle = load_oracle(name)
+def _frames(name: str, fmt: str, where: Path) -> list[dict[str, Any]]:
+    oracle = load_oracle(name, where)
     if fmt == "pcapng":  # custom blocks: tshark frames without an interface, not packets
         oracle = [o for o in oracle if "frame.interface_id" in o]
     return oracle
 
 
-def compare_file(name: str, opened: tuple[str, list[Decoded]] | None = None) -> FileResult:
+def compare_file(name: str, opened: tuple[str, list[Decoded]] | None = None,
+                 pcaps: Path = PCAPS, oracle: Path = ORACLE) -> FileResult:
+    """One capture of `pcaps` against its tshark output in `oracle` (the public corpus by
+    default; tests/test_recorded.py passes the project's own recorded captures)."""
     res = FileResult(name)
     if opened is None:
-        opened = decoded_batches(name)
+        opened = decoded_batches(name, pcaps=pcaps)
     if opened is None:  # tshark could not open it either (checked by the caller's test)
-        if load_oracle(name):
+        if load_oracle(name, oracle):
             raise AssertionError(f"{name}: cannot open, but tshark read frames")
         return res
     fmt, decoded = opened
     packets = _packets(decoded)
-    frames = _frames(name, fmt)
+    frames = _frames(name, fmt, oracle)
     if len(packets) != len(frames):
         raise AssertionError(f"{name}: {len(packets)} packets, tshark {len(frames)} frames")
     for (wirelen, caplen, layers), frame in zip(packets, frames, strict=True):

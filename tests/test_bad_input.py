@@ -33,13 +33,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from corpus import PCAPS, absent
 from helpers import net_cmd, uvarint
 from netcap import cli
 from netcap.decode.batch import decode_batch
 from netcap.sources.capture import open_capture
 from netcap.sources.ncap import NcapError, NcapReader
 
-PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
 TIMEOUT = 60
 
 
@@ -267,12 +267,14 @@ def test_dump_not_an_ncap(tmp_path: Path) -> None:
         assert r.stdout == "", kind
 
 
+@pytest.mark.corpus
 def test_dump_a_capture_file() -> None:
     r = net("dump", "-read", str(PCAPS / "zeek_icmp_5-pings.pcap"))
     one_line(r.stderr)
     assert r.returncode == 2 and r.stdout == ""
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("name", ["libpcap_pcap-invalid-version-1.pcap",
                                   "libpcap_shb-option-too-long.pcapng"])
 def test_corpus_invalid(name: str, tmp_path: Path) -> None:
@@ -282,6 +284,7 @@ def test_corpus_invalid(name: str, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.corpus
 def test_unwritable_output(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -299,6 +302,7 @@ CUT_CORPUS = {  # file -> complete packets before the damage (tshark agrees)
 }
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("name", sorted(CUT_CORPUS))
 def test_corpus_cut(name: str, tmp_path: Path) -> None:
     path = PCAPS / name
@@ -330,6 +334,7 @@ def _cut_positions(starts: list[int], data_len: int) -> list[tuple[int, int]]:
     return out
 
 
+@pytest.mark.corpus
 def test_cut_pcap_positions(tmp_path: Path) -> None:
     src = PCAPS / "zeek_wikipedia.pcap"
     data = src.read_bytes()
@@ -368,6 +373,7 @@ def test_cut_pcap_positions(tmp_path: Path) -> None:
     assert rc == 2
 
 
+@pytest.mark.corpus
 def test_cut_gzip_capture(tmp_path: Path) -> None:
     src = PCAPS / "zeek_http_iso-download.pcap.gz"
     data = src.read_bytes()
@@ -386,6 +392,7 @@ def test_cut_gzip_capture(tmp_path: Path) -> None:
         assert counts.get("TCP", 0) == len(starts)
 
 
+@pytest.mark.corpus
 def test_cut_pcapng(tmp_path: Path) -> None:
     src = PCAPS / "ja4_tls-sni.pcapng"
     data = src.read_bytes()
@@ -465,6 +472,7 @@ def _frame_ends(stream: bytes) -> set[int]:
     return ends
 
 
+@pytest.mark.corpus
 def test_dump_cut_gzip(ncap_files: dict[str, Path], original: list[Any], tmp_path: Path
                        ) -> None:
     data = ncap_files["gz"].read_bytes()
@@ -482,6 +490,7 @@ def test_dump_cut_gzip(ncap_files: dict[str, Path], original: list[Any], tmp_pat
                             header_ok=frames > 0)
 
 
+@pytest.mark.corpus
 def test_dump_cut_plain(ncap_files: dict[str, Path], original: list[Any], tmp_path: Path
                         ) -> None:
     data = ncap_files["plain"].read_bytes()
@@ -497,6 +506,7 @@ def test_dump_cut_plain(ncap_files: dict[str, Path], original: list[Any], tmp_pa
                             header_ok=frames > 0)
 
 
+@pytest.mark.corpus
 def test_dump_cut_at_record_boundary_is_a_shorter_file(
         ncap_files: dict[str, Path], original: list[Any], tmp_path: Path) -> None:
     """No trailer, no index: a plain file cut right after a record reads as complete."""
@@ -510,6 +520,7 @@ def test_dump_cut_at_record_boundary_is_a_shorter_file(
         assert _json_lines(stdout) == original[: k - 1]
 
 
+@pytest.mark.corpus
 def test_dump_flipped_gzip(ncap_files: dict[str, Path], original: list[Any], tmp_path: Path
                            ) -> None:
     """A changed byte inside the deflate data: every record decoded before it is printed
@@ -526,6 +537,7 @@ def test_dump_flipped_gzip(ncap_files: dict[str, Path], original: list[Any], tmp
             _check_damaged_dump(path, good, original, exact=False)
 
 
+@pytest.mark.corpus
 def test_dump_flipped_plain(ncap_files: dict[str, Path], original: list[Any], tmp_path: Path
                             ) -> None:
     """No checksum in a plain stream: damage may go unnoticed, but what precedes it is
@@ -545,6 +557,7 @@ def test_dump_flipped_plain(ncap_files: dict[str, Path], original: list[Any], tm
         assert _json_lines(stdout)[:good] == original[:good]
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("tail", [b"garbage\n", bytes(range(256)) * 2, b"\x00" * 4,
                                   b"\x1f\x8b\x08\x00", gzip.compress(b"\xff" * 40)],
                          ids=["text", "binary", "zeros", "gzip-header", "gzip-member"])
@@ -555,6 +568,7 @@ def test_dump_garbage_after_gzip(tail: bytes, ncap_files: dict[str, Path],
     _check_damaged_dump(path, len(original), original, exact=True)
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("tail", [b"\xff" * 12, b"\x05\xff\xff\xff\xff\xff",
                                   b"\x80\x80\x80\x80\x10"],
                          ids=["long-varint", "bad-record", "huge-length"])
@@ -565,6 +579,7 @@ def test_dump_garbage_after_plain(tail: bytes, ncap_files: dict[str, Path],
     _check_damaged_dump(path, len(original), original, exact=True)
 
 
+@pytest.mark.corpus
 def test_dump_gzip_of_garbage(ncap_files: dict[str, Path], tmp_path: Path) -> None:
     plain = ncap_files["plain"].read_bytes()
     header_len = plain[0] + 1
@@ -584,6 +599,7 @@ def test_dump_gzip_of_garbage(ncap_files: dict[str, Path], tmp_path: Path) -> No
         assert r.returncode == status and r.stdout == "", name
 
 
+@pytest.mark.corpus
 def test_dump_cut_subprocess(ncap_files: dict[str, Path], original: list[Any],
                              tmp_path: Path) -> None:
     """The real process, all three output formats: records, one error line, status 1."""
@@ -654,9 +670,10 @@ def mutated(draw: st.DrawFn, bases: list[bytes]) -> bytes:
     return bytes(data)
 
 
-_BASE_BYTES = [(PCAPS / n).read_bytes() for n in FUZZ_BASES]
+_BASE_BYTES = [] if absent() else [(PCAPS / n).read_bytes() for n in FUZZ_BASES]
 
 
+@pytest.mark.corpus
 @settings(max_examples=30, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=mutated(_BASE_BYTES), gz=st.booleans())
@@ -676,6 +693,7 @@ def test_fuzz_capture(data: bytes, gz: bool, tmp_path: Path) -> None:
     written(out)
 
 
+@pytest.mark.corpus
 @settings(max_examples=30, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), flips=st.integers(1, 8), cut=st.booleans(),
@@ -696,6 +714,7 @@ def test_fuzz_dump(seed: int, flips: int, cut: bool, which: str,
         assert len(stderr.splitlines()) == (rc != 0)
 
 
+@pytest.mark.corpus
 def test_reader_api_on_damage(ncap_files: dict[str, Path], tmp_path: Path) -> None:
     """NcapReader itself: records first, then NcapError (one line), file closed."""
     data = ncap_files["gz"].read_bytes()

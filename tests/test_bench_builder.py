@@ -31,6 +31,7 @@ def _load_builder() -> ModuleType:
 
 
 builder = _load_builder()
+pytestmark = pytest.mark.corpus  # the bench file is built from the public corpus
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from corpus import PCAPS
 from helpers import frames, net_cmd
 from netcap import __version__
 from netcap.records.types import RECORDS
 
-PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
 SRC = PCAPS / "zeek_icmp_dot1q.pcap"  # Ethernet, Dot1Q, ARP, IPv4, ICMPv4: 15 packets
 SRC_TYPES = {"Ethernet", "Dot1Q", "ARP", "IPv4", "ICMPv4"}
 
@@ -61,6 +61,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[bytes]
     return files
 
 
+@pytest.mark.corpus
 def test_value_flag_spellings(reference: dict[str, list[bytes]], tmp_path: Path) -> None:
     styles = ["-{} {}", "--{} {}", "-{}={}", "--{}={}", "-{} {}|--{}={}"]
     argvs = []
@@ -74,6 +75,7 @@ def test_value_flag_spellings(reference: dict[str, list[bytes]], tmp_path: Path)
         assert outputs(tmp_path / str(i)) == reference, style
 
 
+@pytest.mark.corpus
 def test_value_with_equals_and_dash(reference: dict[str, list[bytes]], tmp_path: Path) -> None:
     """With '=', a value may start with '-' or hold '=' itself."""
     odd = tmp_path / "-odd=name.pcap"
@@ -92,6 +94,7 @@ BOOL_SPELLINGS = [
 ]
 
 
+@pytest.mark.corpus
 def test_bool_flag_spellings(reference: dict[str, list[bytes]], tmp_path: Path) -> None:
     argvs = [["capture", "-read", str(SRC), "-out", str(tmp_path / str(i)), flag]
              for i, (flag, _) in enumerate(BOOL_SPELLINGS)]
@@ -103,6 +106,7 @@ def test_bool_flag_spellings(reference: dict[str, list[bytes]], tmp_path: Path) 
         assert {k.split(".")[0]: v for k, v in got.items()} == want, flag
 
 
+@pytest.mark.corpus
 def test_last_bool_flag_wins(tmp_path: Path) -> None:
     r = net("capture", "-read", str(SRC), "-out", str(tmp_path), "-compress=false",
             "-compress=true")
@@ -110,6 +114,7 @@ def test_last_bool_flag_wins(tmp_path: Path) -> None:
     assert all(p.name.endswith(".ncap.gz") for p in tmp_path.iterdir())
 
 
+@pytest.mark.corpus
 def test_list_flag_spellings(tmp_path: Path) -> None:
     variants = [("-include", "ARP,ICMPv4"), ("--include=ARP, ICMPv4",),
                 ("-include=ARP,ICMPv4", "-exclude="), ("-exclude", "Ethernet,Dot1Q,IPv4")]
@@ -121,6 +126,7 @@ def test_list_flag_spellings(tmp_path: Path) -> None:
         assert names == {"ARP.ncap.gz", "ICMPv4.ncap.gz"}, args
 
 
+@pytest.mark.corpus
 def test_quiet_and_summary(tmp_path: Path) -> None:
     r = net("capture", "-read", str(SRC), "-out", str(tmp_path))
     assert r.returncode == 0 and r.stdout == ""
@@ -139,6 +145,7 @@ DUMP_FLAGS = [
 ]
 
 
+@pytest.mark.corpus
 def test_dump_format_flags(tmp_path: Path) -> None:
     r = net("capture", "-read", str(SRC), "-out", str(tmp_path), "-quiet", "-include=ARP")
     assert r.returncode == 0
@@ -187,7 +194,8 @@ EXPORT_GROUPS = {
     "input": ["-read", "-dir", "-include", "-exclude", "-workers", "-max-flows", "-bpf"],
     "live capture": ["-iface", "-interfaces", "-promisc=false", "-snaplen", "-flush-interval"],
     "output": ["-out", "-quiet"],
-    "metrics": ["-address", "-web-config", "-exit", "-labels", "-series-budget", "-label-expiry", "-entropy"],
+    "metrics": ["-address", "-web-config", "-exit", "-labels", "-series-budget",
+                "-label-expiry", "-entropy"],
     "replay and backfill": ["-replay", "-speed", "-backfill", "-step"],
 }
 

@@ -242,6 +242,7 @@ def bucket_failures(base: str, where: str, expr: str) -> list[str]:
     return out
 
 
+@pytest.mark.corpus  # CAPTURE is a corpus capture
 @NEEDS_PROMETHEUS
 def test_every_panel_query_runs_on_real_prometheus() -> None:
     served = Served("-read", str(CAPTURE))

@@ -7,9 +7,11 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from corpus import PCAPS, absent
 from netcap.decode.batch import decode_batch
 from netcap.decode.errors import REASONS, code, describe
 from netcap.decode.general import decode_packet
@@ -17,7 +19,6 @@ from netcap.pipeline import CaptureOptions, run_capture
 from netcap.sources.batch import PacketBatch
 from netcap.sources.capture import open_capture
 
-PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
 SAMPLES = ["zeek_http_bro.org.pcap", "zeek_wikipedia.pcap", "zeek_q-in-q.pcap",
            "zeek_icmp6-nd-options.pcap", "zeek_linux_dlt_sll2.pcap", "ja4_tls-alpn-h2-null.pcap",
            "zeek_ipv6-fragmented-dns.pcap", "tcpdump_802.1ad_QinQ.pcap", "zeek_radiotap.pcap",
@@ -34,7 +35,7 @@ def _packets() -> list[tuple[bytes, int]]:
     return out
 
 
-PACKETS = _packets()
+PACKETS = [] if absent() else _packets()
 
 
 def _same(a: PacketBatch) -> None:
@@ -48,6 +49,7 @@ def _same(a: PacketBatch) -> None:
     assert np.array_equal(fast.error, general.error)
 
 
+@pytest.mark.corpus
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, len(PACKETS) - 1), st.integers(0, 200),
                           st.integers(0, 255), st.integers(0, 2000)), min_size=1, max_size=40))
@@ -84,6 +86,7 @@ def test_unknown_link_type_counted_not_fatal(tmp_path: Path) -> None:
     assert stats.records == {}
 
 
+@pytest.mark.corpus
 def test_radiotap_frames_counted_and_decoded() -> None:
     with open_capture(str(PCAPS / "zeek_radiotap.pcap")) as src:
         d = decode_batch(next(iter(src)))
@@ -99,6 +102,7 @@ def test_reason_codes_are_stable() -> None:
     assert len(set(REASONS)) == len(REASONS)
 
 
+@pytest.mark.corpus
 def test_aliasing_batches_decode_the_same() -> None:
     """open_capture(copy=False) batches point into the read buffer, with record headers
     between the packets; decoding them must give exactly what copied batches give."""

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corpus import PCAPS
 from netcap.pipeline import CaptureOptions, run_capture
 from netcap.reassembly.ip import Defragmenter, Fragment, decode_datagrams
 from netcap.sources.ncap import NcapReader
 
-PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
 SRC, DST = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 
 
@@ -33,6 +33,7 @@ def records(name: str, kind: str) -> list[object]:
     return out
 
 
+@pytest.mark.corpus
 def test_ipv6_fragmented_dns_response_is_decoded() -> None:
     """Zeek's trace: a 3,238-byte DNS TXT response in three IPv6 fragments."""
     dns = records("zeek_ipv6-fragmented-dns.pcap", "DNS")
@@ -45,6 +46,7 @@ def test_ipv6_fragmented_dns_response_is_decoded() -> None:
     assert 3238 in [u.Length for u in udp]
 
 
+@pytest.mark.corpus
 def test_overlapping_ipv4_fragments_are_counted() -> None:
     """Zeek's fragmented-1: a first fragment sent twice with different bytes; the first
     copy holds (as in tshark: UDP length 18) and the overlap is counted."""
@@ -54,6 +56,7 @@ def test_overlapping_ipv4_fragments_are_counted() -> None:
     assert errors["ipv4/fragment_overlap"] == 1 and errors["ipv4/fragment_inconsistent"] == 1
 
 
+@pytest.mark.corpus
 def test_incomplete_datagram_gives_no_transport() -> None:
     """fragmented-3: a TCP first fragment whose rest never comes: no TCP record, no
     connection (as tshark), and the datagram is dropped at the end of input."""
@@ -93,6 +96,7 @@ def test_bounds_and_timeouts() -> None:
     assert len(small) == 1 and small.errors == {"ipv4/fragment_evicted": 1}
 
 
+@pytest.mark.corpus
 def test_reassembled_udp_is_decoded_from_the_transport_up() -> None:
     payload = bytes.fromhex("0035d6e3") + (8 + 24).to_bytes(2, "big") + b"\0\0" + b"z" * 24
     d = Defragmenter()

@@ -35,7 +35,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.utils import floatToGoString
 
-from helpers import PCAPS, free_port, get, net_cmd, prometheus, wait_http
+from helpers import free_port, get, net_cmd, prometheus, wait_http
 from netcap.decode.batch import decode_batch
 from netcap.exporter.server import Exporter, parse_address
 from netcap.exporter.webconfig import load_web_config
@@ -44,7 +44,7 @@ from netcap.metrics.families import FAMILIES, Kind
 from netcap.metrics.state import LabelConfig, MetricsState, Snapshot
 from netcap.sources.capture import open_capture
 
-CAPTURE = PCAPS / "zeek_wikipedia.pcap"  # 136 packets
+CAPTURE = Path(__file__).parent / "data" / "sample.pcap"  # the project's own recording
 CAPTURE_PACKETS = 136
 NEEDS_PROMETHEUS = pytest.mark.skipif(
     shutil.which("prometheus") is None and not os.environ.get("CI"),

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PCAPS, free_port, get, net_cmd, prometheus, wait_http
+from corpus import PCAPS, corpus_files
+from helpers import free_port, get, net_cmd, prometheus, wait_http
 from netcap.metrics.families import FAMILIES
+
+pytestmark = pytest.mark.corpus  # every test here reads the public corpus (tests/corpus.py)
 
 CAPTURE = PCAPS / "zeek_wikipedia.pcap"  # 136 packets: Ethernet, ARP, LLC, IPv4/6, TCP, UDP
 CAPTURE_PACKETS = 136
@@ -335,7 +338,7 @@ def test_metrics_only_decoding_counts_the_same(everything: bool, stages: bool) -
         assert "SrcIP" not in columns["TCP"] and "SrcIP" not in columns["UDP"]
     full, lean = MetricsState(config), MetricsState(config)
     packets = 0
-    for path in sorted(PCAPS.iterdir()):
+    for path in (PCAPS / name for name in corpus_files()):
         try:
             for batch in open_capture(str(path), batch_packets=512):
                 for state, cols in ((full, None), (lean, columns)):
@@ -369,8 +372,8 @@ def test_whole_corpus_default_series_count(tmp_path: Path) -> None:
     from netcap.metrics.collector import Exposition
     from netcap.metrics.state import MetricsState
 
-    good = [str(p) for p in sorted(PCAPS.iterdir()) if "invalid" not in p.name
-            and "too-long" not in p.name]
+    good = [str(PCAPS / n) for n in corpus_files() if "invalid" not in n
+            and "too-long" not in n]
     state = MetricsState()
     run_export(ExportOptions(inputs=tuple(good), workers=1), state)
     text = Exposition(state).render("")[0].decode()

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
+
+import pytest
 
 from conn_compare import compare_all, load_list
+from corpus import ORACLE, PCAPS
 from netcap.decode.batch import decode_batch
 from netcap.flows.extract import summarize
 from netcap.flows.table import ConnectionTable
 from netcap.metrics.state import MetricsState
 from netcap.sources.capture import open_capture
 
-PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
-ORACLE = Path(__file__).parent / "data" / "corpus" / "oracle"
+pytestmark = pytest.mark.corpus  # every test here reads the public corpus (tests/corpus.py)
 
 
 def test_connections_match_tshark_conversations() -> None:

@@ -19,13 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from corpus import EXPECTED, ORACLE, PCAPS, absent, corpus_files
 from netcap.analyzers.http import MAX_HEADER, MAX_QUEUE, HttpConnection, detect_content_type
 from netcap.decode.errors import code
 from tcp_streams import Conversation, conversations
 
-DATA = Path(__file__).parent / "data" / "corpus"
-PCAPS = DATA / "pcaps"
-ZEEK = DATA / "expected" / "zeek"
+ZEEK = EXPECTED / "zeek"
 
 CAPTURES = ["dpkt_http.pcap", "zeek_http_bro.org.pcap", "zeek_http_get-gzip.pcap",
             "zeek_http_http_09.pcap", "zeek_http_iso-download.pcap.gz",
@@ -120,7 +119,7 @@ def _ours(name: str) -> Counter[tuple[str, str]]:
 
 def _tshark(name: str) -> Counter[tuple[str, str]]:
     out: Counter[tuple[str, str]] = Counter()
-    with open(DATA / "oracle" / f"{name}.jsonl") as f:
+    with open(ORACLE / f"{name}.jsonl") as f:
         for line in f:
             frame = json.loads(line)
             for tfield in FIELDS:
@@ -129,6 +128,7 @@ def _tshark(name: str) -> Counter[tuple[str, str]]:
     return out
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("name", CAPTURES)
 def test_fields_equal_tsharks(name: str) -> None:
     ours, theirs = _ours(name), _tshark(name)
@@ -138,13 +138,15 @@ def test_fields_equal_tsharks(name: str) -> None:
     assert ours  # every one of these captures holds HTTP
 
 
+@pytest.mark.corpus
 def test_corpus_holds_every_http_capture() -> None:
     """Every capture tshark sees HTTP in is compared (a new one must be added above)."""
-    seen = {p.name[: -len(".jsonl")] for p in (DATA / "oracle").glob("*.jsonl")
-            if '"http.request.method"' in p.read_text()}
+    seen = {n for n in corpus_files()
+            if '"http.request.method"' in (ORACLE / f"{n}.jsonl").read_text()}
     assert seen <= set(CAPTURES), seen - set(CAPTURES)
 
 
+@pytest.mark.corpus
 def test_violations_of_the_corpus() -> None:
     want = {"zeek_http_http_09.pcap": ["http09", "http09", "bad_request", "bad_request",
                                        "bad_request"],
@@ -177,6 +179,7 @@ def _bodies(server: bytes) -> list[bytes]:
     return out
 
 
+@pytest.mark.corpus
 def test_pipelined_against_zeek() -> None:
     """5 pipelined GETs: zeek's methods, URIs, status codes and body lengths. zeek's
     response_body_len is the *decoded* length (it inflates Content-Encoding gzip); ours is
@@ -200,6 +203,7 @@ def test_pipelined_against_zeek() -> None:
     assert [r.get("ResContentEncoding") for r in ours] == ["gzip", "gzip", None, None, None]
 
 
+@pytest.mark.corpus
 def test_wikipedia_against_zeek() -> None:
     zeek = _zeek("zeek_wikipedia.pcap/opt.basic/http.log")
     ours = records("zeek_wikipedia.pcap")
@@ -216,6 +220,7 @@ def test_wikipedia_against_zeek() -> None:
     assert mine - key == extra and not key - mine
 
 
+@pytest.mark.corpus
 def test_http09_against_zeek() -> None:
     """zeek reads the two valid 0.9 requests (as we do) and also their answers as bodies;
     we stop at the request line (violation http09), so only method and URI compare."""
@@ -226,6 +231,7 @@ def test_http09_against_zeek() -> None:
         (z["method"], z["uri"], "HTTP/" + z["version"]) for z in zeek]
 
 
+@pytest.mark.corpus
 def test_record_details() -> None:
     (r,) = records("ja4_http1-with-cookies.pcapng")
     assert r["ReqCookies"] and all(set(c) == {"Name", "Value"} for c in r["ReqCookies"])
@@ -244,6 +250,7 @@ def test_record_details() -> None:
                     assert r["ResContentLength"] == int(cl[0])
 
 
+@pytest.mark.corpus
 def test_split_anywhere_gives_the_same_records() -> None:
     for name in CAPTURES:
         for conv in convs(name):
@@ -460,11 +467,12 @@ def test_detect_content_type() -> None:
 
 # --- fuzzing
 
-STREAMS = [c.events for name in ("zeek_http_pipelined-requests.pcap", "dpkt_http.pcap",
-                                 "zeek_http_bro.org.pcap", "zeek_wikipedia.pcap")
-           for c in convs(name)][:12]
+_FUZZ_BASES = () if absent() else ("zeek_http_pipelined-requests.pcap", "dpkt_http.pcap",
+                                    "zeek_http_bro.org.pcap", "zeek_wikipedia.pcap")
+STREAMS = [c.events for name in _FUZZ_BASES for c in convs(name)][:12]
 
 
+@pytest.mark.corpus
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_mutated_streams_never_raise(data: st.DataObject) -> None:
@@ -494,6 +502,7 @@ def test_mutated_streams_never_raise(data: st.DataObject) -> None:
         code("http", conn.violation)
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("name", CAPTURES)
 def test_pipeline_finds_every_request_tshark_sees(name: str) -> None:
     """Through the pipeline (`net capture -read X -out DIR`, read back): every request
@@ -506,11 +515,11 @@ def test_pipeline_finds_every_request_tshark_sees(name: str) -> None:
     from netcap.sources.ncap import NcapReader
 
     with tempfile.TemporaryDirectory() as tmp:
-        run_capture(CaptureOptions(read=str(DATA / "pcaps" / name), out=tmp, workers=1))
+        run_capture(CaptureOptions(read=str(PCAPS / name), out=tmp, workers=1))
         path = Path(tmp) / "HTTP.ncap.gz"
         recs = list(NcapReader(str(path))) if path.exists() else []
     ours = Counter((r.Method, r.URL, r.Proto) for r in recs if r.Proto != "HTTP/0.9")
-    with open(DATA / "oracle" / f"{name}.jsonl") as f:
+    with open(ORACLE / f"{name}.jsonl") as f:
         frames = [json.loads(line) for line in f]
     theirs = Counter((m, u, v) for fr in frames
                      for m, u, v in zip(fr.get("http.request.method", []),

@@ -454,6 +454,7 @@ def test_unknown_interface() -> None:
         assert "nosuch0: no such interface" in err
 
 
+@pytest.mark.corpus
 def test_invalid_bpf() -> None:
     err = _one_line_error([*net_cmd(), "export", "-iface", "lo", "-bpf", "tcp port"])
     assert "bad -bpf expression 'tcp port'" in err
@@ -484,6 +485,7 @@ def test_missing_privileges() -> None:
 
 # -- -bpf on capture files ------------------------------------------------------------------
 
+@pytest.mark.corpus
 @pytest.mark.parametrize(("name", "expr"), [("dpkt_dns_icmp.pcap", "icmp"),
                                             ("zeek_wikipedia.pcap", "udp port 53"),
                                             ("zeek_wikipedia.pcap", "tcp and dst port 80")])
@@ -517,6 +519,7 @@ def test_bpf_filters_capture_files(name: str, expr: str, tmp_path: Path) -> None
         net.wait(10)
 
 
+@pytest.mark.corpus
 def test_bpf_does_not_apply_to_audit_records(tmp_path: Path) -> None:
     out = tmp_path / "records"
     r = subprocess.run([*net_cmd(), "capture", "-read", str(PCAPS / "dpkt_http.pcap"), "-out",

@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from corpus import PCAPS
 from helpers import frames, net_cmd, uvarint
 from netcap import __version__
 from netcap.decode.batch import decode_batch
@@ -42,7 +43,7 @@ from netcap.sinks.ncap import header_bytes
 from netcap.sources.capture import open_capture
 from netcap.sources.ncap import NcapReader
 
-PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
+pytestmark = pytest.mark.corpus  # every test here reads the public corpus (tests/corpus.py)
 
 # Header.Type values, copied from NCAP-FORMAT.md (the Go Netcap's `types.Type`), not from
 # the declarations, so a wrong enum value in types.py fails here.

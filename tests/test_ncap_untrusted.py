@@ -84,6 +84,7 @@ TLS_CAPTURES = ["ja3_ssl-chrome.pcap", "ja3_ssl-curl.pcap", "ja4_tls12.pcap",
                 "sv_tls13-draft28.pcap"]
 
 
+@pytest.mark.corpus
 def test_client_hellos_of_several_clients_in_one_directory(tmp_path: Path) -> None:
     """The ClientHellos of several real clients (supported_versions lists of 0, 2, 3, 4
     and 5 entries), captured by `net capture` and put in one file as a capture of all
@@ -368,6 +369,7 @@ def test_dump_of_long_records_holds_a_page_of_bounded_size(tmp_path: Path) -> No
 # -- 8. entropy: only where it was computed ------------------------------------------------
 
 
+@pytest.mark.corpus
 def test_records_without_entropy_observe_none(tmp_path: Path) -> None:
     """Records captured without -entropy carry no entropy: exporting them leaves the
     entropy histogram empty. Captured with -entropy, it holds the non-empty payloads
@@ -422,6 +424,7 @@ def record_streams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]
     return streams
 
 
+@pytest.mark.corpus
 def test_mutated_records(record_streams: dict[str, bytes], tmp_path: Path) -> None:
     """Real records with bytes changed inside them (the framing kept, so the changes
     reach protobuf and the metrics rather than only gzip's checksum): every file exports

@@ -29,6 +29,8 @@ from oracle_compare import (
     write_reasons,
 )
 
+pytestmark = pytest.mark.corpus  # every test here reads the public corpus (tests/corpus.py)
+
 # 0.999 for the link-to-transport fields alone; the application fields add listed diffs
 # (DNS over TCP and fragmented datagrams wait for reassembly, issue 4).
 MIN_AGREEMENT = 0.998

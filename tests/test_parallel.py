@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from corpus import PCAPS
 from netcap.pipeline import CaptureOptions, run_capture
 from netcap.sinks.ncap import EncodeOptions
 from netcap.sources import capture as capture_mod
 from netcap.sources.ncap import NcapReader
 
-PCAPS = Path(__file__).parent / "data" / "corpus" / "pcaps"
+pytestmark = pytest.mark.corpus  # every test here reads the public corpus (tests/corpus.py)
 
 
 def _records(out: Path) -> dict[str, list[bytes]]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corpus import PCAPS, corpus_files
 from netcap.reassembly.tcp import Chunk, Stream
 
 
@@ -85,6 +87,7 @@ def test_any_order_any_duplication_gives_the_stream(data: st.DataObject) -> None
     assert got + _bytes(s.flush()) == payload and s.gaps == 0
 
 
+@pytest.mark.corpus  # test_analyzers.DNS: corpus messages
 def test_dns_over_tcp_across_segments_and_gaps() -> None:
     """The stream stage: DNS messages split over segments (in any order) come out once;
     after a gap the cut message is lost, not invented."""
@@ -112,18 +115,18 @@ def test_dns_over_tcp_across_segments_and_gaps() -> None:
     assert len(flushed.records["DNS"]) == 1 and flushed.gap_bytes == len(framed) - 3
 
 
+@pytest.mark.corpus
 def test_hidden_http_bodies_give_the_same_records() -> None:
     """Counting only, the workers ship HTTP body segments that no parser needs as their
     length (`segments(hide_bodies=True)`): on every corpus capture the HTTP records, and
     all other stream records, equal those from shipping every byte."""
-    from pathlib import Path
 
     from netcap.decode.batch import decode_batch
     from netcap.reassembly.streams import StreamStage, segments
     from netcap.sources.capture import CaptureError, open_capture
 
     hidden = 0
-    for path in sorted((Path(__file__).parent / "data" / "corpus" / "pcaps").iterdir()):
+    for path in (PCAPS / name for name in corpus_files()):
         outs = []
         for hide in (False, True):
             stage = StreamStage(detail=False, fingerprints=frozenset())

@@ -1,6 +1,6 @@
 """Capture-file sources (netcap.sources.capture): corpus against the tshark oracle, crafted files.
 
-The oracle for every corpus capture is tshark 4.0.17's per-frame JSON (tests/data/corpus/oracle).
+The oracle for every corpus capture is tshark 4.0.17's per-frame JSON (the public corpus's oracle/).
 Crafted files are written to tmp_path with struct so each format feature is pinned by bytes
 whose meaning is stated here, independently of the reader's code.
 """
@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from corpus import EXPECTED, ORACLE, PCAPS, absent, corpus_files
 from netcap.sources.batch import PAD, PacketBatch
 from netcap.sources.capture import (
     CaptureError,
@@ -32,11 +33,8 @@ from netcap.sources.capture import (
 )
 from netcap.sources.pcapng import ts_to_ns
 
-CORPUS = Path(__file__).parent / "data" / "corpus"
-PCAPS = CORPUS / "pcaps"
-ORACLE = CORPUS / "oracle"
-EXPECTED_TG = CORPUS / "expected" / "pcapng-test-generator"
-CAPTURES = sorted(p.name for p in PCAPS.iterdir())
+EXPECTED_TG = EXPECTED / "pcapng-test-generator"
+CAPTURES = corpus_files()
 
 # Files tshark cannot open at all (oracle .stderr and no frames): open_capture must refuse them.
 INVALID = {
@@ -210,6 +208,7 @@ def write(tmp_path: Path, name: str, data: bytes) -> str:
 # -- the corpus against tshark -------------------------------------------------------------
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("name", CAPTURES)
 def test_corpus_matches_tshark(name: str) -> None:
     oracle = load_oracle(name)
@@ -252,11 +251,13 @@ def test_corpus_matches_tshark(name: str) -> None:
         assert r.truncation is None
 
 
+@pytest.mark.corpus
 def test_truncation_table_covers_every_stderr_file() -> None:
-    with_stderr = {p.name.removesuffix(".stderr") for p in ORACLE.glob("*.stderr")}
+    with_stderr = {n for n in CAPTURES if (ORACLE / f"{n}.stderr").exists()}
     assert with_stderr == set(INVALID) | set(TRUNCATED)
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("name", sorted(TRUNCATED))
 def test_truncation_offsets(name: str) -> None:
     # Independent of the reader: the first undelivered record starts after the 24-byte
@@ -284,6 +285,7 @@ def _walk_blocks(data: bytes) -> list[str]:
     return out
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("txt", sorted(p.name for p in EXPECTED_TG.glob("*.txt")))
 def test_pcapng_block_counts(txt: str) -> None:
     name = txt.removesuffix(".txt")
@@ -308,6 +310,7 @@ def test_pcapng_block_counts(txt: str) -> None:
     assert max(p[3] for p in pk) < max(sections)
 
 
+@pytest.mark.corpus
 def test_gzip_corpus_file_is_streamed() -> None:
     r, pk, _ = read_all(PCAPS / "zeek_http_iso-download.pcap.gz")
     assert r.compressed and r.format == "pcap" and r.truncation is None
@@ -330,6 +333,7 @@ BATCHING_FILES = [
 ]
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("name", BATCHING_FILES)
 def test_batching_and_chunking_do_not_change_results(name: str) -> None:
     r0, whole, batches0 = read_all(PCAPS / name, batch_packets=1 << 20, chunk_bytes=64 << 20)
@@ -346,6 +350,7 @@ def test_batching_and_chunking_do_not_change_results(name: str) -> None:
     assert odd == whole and r3.truncation == r0.truncation
 
 
+@pytest.mark.corpus
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         open_capture(str(PCAPS / "zeek_empty.pcap"), batch_packets=0)
@@ -416,6 +421,7 @@ def test_record_longer_than_maximum_stops_reading(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.corpus
 def test_pcap_cut_at_every_byte_of_last_record(tmp_path: Path) -> None:
     src = (PCAPS / "zeek_icmp_5-pings.pcap").read_bytes()
     _, full, _ = read_all(PCAPS / "zeek_icmp_5-pings.pcap")
@@ -436,6 +442,7 @@ def test_pcap_cut_at_every_byte_of_last_record(tmp_path: Path) -> None:
             assert r.truncation.reason.startswith("cut in the middle of record data")
 
 
+@pytest.mark.corpus
 def test_pcapng_cut_at_every_byte_of_last_block(tmp_path: Path) -> None:
     src = (PCAPS / "pcapngtg_be_test001.pcapng").read_bytes()
     _, full, _ = read_all(PCAPS / "pcapngtg_be_test001.pcapng")
@@ -555,6 +562,7 @@ def test_pcapng_packet_on_undefined_interface(tmp_path: Path) -> None:
     assert r2.truncation.reason == "packet on undefined interface 0"
 
 
+@pytest.mark.corpus
 def test_gzip_pcapng(tmp_path: Path) -> None:
     name = "pcapngtg_le_test202_mixed-endian-sections.pcapng"
     src = (PCAPS / name).read_bytes()
@@ -570,6 +578,7 @@ def test_gzip_pcapng(tmp_path: Path) -> None:
     assert pk == plain and r.truncation is None
 
 
+@pytest.mark.corpus
 def test_gzip_cut_and_corrupt_become_truncations(tmp_path: Path) -> None:
     src = (PCAPS / "zeek_http_bro.org.pcap").read_bytes()
     _, full, _ = read_all(PCAPS / "zeek_http_bro.org.pcap")
@@ -605,6 +614,7 @@ def test_not_a_capture(tmp_path: Path) -> None:
     assert str(exc.value) == f"{path}: not a pcap or pcapng file (starts with 0x7b0a2022)"
 
 
+@pytest.mark.corpus
 def test_name_does_not_decide_the_format(tmp_path: Path) -> None:
     src = (PCAPS / "ja4_http1-with-cookies.pcapng").read_bytes()
     r, pk, _ = read_all(write(tmp_path, "looks_like.pcap.gz", src))
@@ -644,12 +654,14 @@ def test_missing_and_unreadable(tmp_path: Path) -> None:
         open_capture(str(tmp_path))
 
 
+@pytest.mark.corpus
 def test_empty_captures_have_no_packets() -> None:
     for name in ("zeek_empty.pcap", "tcpdump_empty.pcapng"):
         r, pk, batches = read_all(PCAPS / name)
         assert pk == [] and batches == [] and r.truncation is None
 
 
+@pytest.mark.corpus
 def test_close_mid_iteration_stops_cleanly() -> None:
     r = open_capture(str(PCAPS / "zeek_http_bro.org.pcap"), batch_packets=10)
     it = iter(r)
@@ -660,6 +672,7 @@ def test_close_mid_iteration_stops_cleanly() -> None:
     assert r.packets == 10
 
 
+@pytest.mark.corpus
 def test_batches_do_not_alias_the_read_buffer() -> None:
     with open_capture(str(PCAPS / "zeek_http_bro.org.pcap"), chunk_bytes=4096) as r:
         batches = list(r)
@@ -675,10 +688,11 @@ _BASE_FILES = {
     "pcapng": "pcapngtg_le_test202_mixed-endian-sections.pcapng",
     "modified": "pcapparser_modified-format.pcap",
 }
-_BASES = {k: (PCAPS / v).read_bytes() for k, v in _BASE_FILES.items()}
+_BASES = {} if absent() else {k: (PCAPS / v).read_bytes() for k, v in _BASE_FILES.items()}
 _RECORD_HEADER = {"pcap": 16, "modified": 24}
 
 
+@pytest.mark.corpus
 @settings(
     max_examples=300,
     deadline=None,

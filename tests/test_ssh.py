@@ -13,13 +13,14 @@ import hashlib
 import json
 import time
 from ipaddress import ip_address
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from corpus import EXPECTED, ORACLE, PCAPS, corpus_files
+from helpers import skip_module_without_corpus
 from netcap.analyzers.ssh import (
     MAX_LINES,
     MAX_PACKET,
@@ -32,9 +33,8 @@ from netcap.decode.errors import DecodeError, describe
 from netcap.sources._base import CaptureError
 from tcp_streams import conversations
 
-DATA = Path(__file__).parent / "data" / "corpus"
-PCAPS = DATA / "pcaps"
-ORACLE = DATA / "oracle"
+pytestmark = pytest.mark.corpus  # every test here reads the public corpus (tests/corpus.py)
+skip_module_without_corpus()  # read at import below
 
 Flow = tuple[str, int, str, int]  # sender address, port, receiver address, port
 Direction = tuple[Flow, bool, bytes]  # flow, sent by the client, in-order bytes
@@ -99,7 +99,7 @@ def _opens(name: str) -> bool:
     return True
 
 
-ALL = sorted(p.name for p in PCAPS.iterdir() if (ORACLE / f"{p.name}.jsonl").exists())
+ALL = [n for n in corpus_files() if (ORACLE / f"{n}.jsonl").exists()]
 SSH_CAPTURES = [n for n in ALL if oracle(n)]
 OTHER = [n for n in ALL if not oracle(n) and _opens(n)]
 
@@ -125,7 +125,7 @@ PUBLISHED_KEYS = {"hassh": (True, "HASSH"), "ssh.client.hassh.hash": (True, "HAS
 
 def _published() -> list[tuple[str, str, str]]:
     out = []
-    with open(DATA / "expected" / "FINGERPRINTS.jsonl") as f:
+    with open(EXPECTED / "FINGERPRINTS.jsonl") as f:
         for line in f:
             e = json.loads(line)
             if e["key"] in PUBLISHED_KEYS:

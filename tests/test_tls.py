@@ -7,26 +7,28 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from corpus import EXPECTED as PUBLISHED_DIR
+from corpus import PCAPS
+from helpers import skip_module_without_corpus
 from netcap.analyzers.tls import HelloReader, parse_client_hello, parse_server_hello
 from netcap.decode.batch import decode_batch
 from netcap.decode.errors import DecodeError
 from netcap.reassembly.streams import StreamStage, segments
 from netcap.sources.capture import open_capture
 
-DATA = Path(__file__).parent / "data" / "corpus"
-PCAPS = DATA / "pcaps"
+pytestmark = pytest.mark.corpus  # every test here reads the public corpus (tests/corpus.py)
+skip_module_without_corpus()  # read at import below
 
 
 def _expected() -> dict[str, Counter[str]]:
     out: dict[str, Counter[str]] = {}
-    with open(DATA / "expected" / "FINGERPRINTS.jsonl") as f:
+    with open(PUBLISHED_DIR / "FINGERPRINTS.jsonl") as f:
         for line in f:
             e = json.loads(line)
             if e["key"] in ("ja4", "tls.ja4") and e["expected"].startswith("t"):

@@ -1,7 +1,7 @@
 """Our audit records against zeek's btest baselines: conn, dns, ssl, ssh, dhcp and ntp logs.
 
-zeek (zeek/zeek@a13de64f) logs were copied to tests/data/corpus/expected/zeek/ (provenance in
-tests/data/corpus/README.md). For each baseline, the capture runs through the whole pipeline
+zeek (zeek/zeek@a13de64f) logs are in the public corpus, expected/zeek/ (tests/corpus.py finds it;
+provenance in its MANIFEST.md). For each baseline, the capture runs through the whole pipeline
 (`run_capture`, as `net capture` writes its files) and the records are read back with
 `NcapReader`. zeek's log entries are then rebuilt from our records with zeek's own rules (what
 an entry aggregates and where each of its fields comes from) and compared field by field.
@@ -67,12 +67,15 @@ from typing import Any, TypeVar
 
 import pytest
 
+from corpus import EXPECTED, PCAPS
 from netcap.pipeline import CaptureOptions, run_capture
 from netcap.sources.ncap import NcapReader
 
 HERE = Path(__file__).parent
-PCAPS = HERE / "data" / "corpus" / "pcaps"
-ZEEK = HERE / "data" / "corpus" / "expected" / "zeek"
+
+pytestmark = pytest.mark.corpus  # every test here reads the public corpus (tests/corpus.py)
+
+ZEEK = EXPECTED / "zeek"
 LIST = HERE / "data" / "zeek_disagreements.tsv"
 HEADER = ("log", "entry", "field", "ours", "zeek", "reason")
 UPDATE_ENV = "NETCAP_UPDATE_ZEEK"
