@@ -26,7 +26,14 @@ from helpers import net_cmd
 
 SAMPLE = Path(__file__).parent / "data" / "sample.pcap"
 SIGNALS = [signal.SIGTERM, signal.SIGINT]
+# The sample's packets: the recorded mix, each frame decoded as one Ethernet record.
+SAMPLE_PACKETS = 194
 HANG_SECONDS = 15.0  # a stopped run must have ended by then (it takes well under 1 s)
+
+
+def copies_for(size: int) -> int:
+    """Copies of the sample that make about `size` bytes."""
+    return -(-size // SAMPLE.stat().st_size)
 
 
 def repeat_capture(src: Path, out: Path, copies: int) -> int:
@@ -52,9 +59,9 @@ def repeat_capture(src: Path, out: Path, copies: int) -> int:
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """About 200 MB, 300,000 packets: several seconds of work with -workers 2."""
+    """About 200 MB, 800,000 packets: several seconds of work with -workers 2."""
     path = tmp_path_factory.mktemp("big") / "big.pcap"
-    repeat_capture(SAMPLE, path, 400)
+    repeat_capture(SAMPLE, path, copies_for(200 << 20))
     return path
 
 
@@ -176,7 +183,8 @@ def test_capture_gzip_input_stops_on_signal(tmp_path: Path,
     import gzip
 
     plain = tmp_path / "big.pcap"
-    repeat_capture(SAMPLE, plain, 150)
+    copies = copies_for(75 << 20)
+    repeat_capture(SAMPLE, plain, copies)
     packed = tmp_path / "big.pcap.gz"
     with plain.open("rb") as f, gzip.open(packed, "wb", compresslevel=1) as g:
         while block := f.read(1 << 20):
@@ -188,7 +196,7 @@ def test_capture_gzip_input_stops_on_signal(tmp_path: Path,
     running.append(proc)
     code, err = stop_and_check(proc, signal.SIGTERM, lambda: any(out.glob("*.part")), 4)
     assert code == 1 and "interrupted by SIGTERM" in err, err
-    assert 0 < check_outputs(out)["Ethernet.ncap.gz"] < 150 * 751
+    assert 0 < check_outputs(out)["Ethernet.ncap.gz"] < copies * SAMPLE_PACKETS
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
@@ -306,7 +314,7 @@ def test_exit_summary_does_not_claim_serving() -> None:
     r = subprocess.run([*net_cmd(), "export", "-read", str(SAMPLE), "-exit",
                         "-address", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert "751 packets" in r.stderr and "metrics on" not in r.stderr, r.stderr
+    assert f"{SAMPLE_PACKETS} packets" in r.stderr and "metrics on" not in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o640), (0o002, 0o640), (0o077, 0o600)])
@@ -334,7 +342,7 @@ def test_output_files_are_not_world_readable(tmp_path: Path, umask: int, mode: i
     assert len(files) > 3
     for f in files:
         assert f.stat().st_mode & 0o777 == mode, (f, oct(f.stat().st_mode))
-    assert check_outputs(out)["Ethernet.ncap.gz"] == 751
+    assert check_outputs(out)["Ethernet.ncap.gz"] == SAMPLE_PACKETS
 
 
 def test_processing_rate_is_zero_once_done(running: list[subprocess.Popen[str]]) -> None:
