@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from conn_compare import compare_all, load_list
-from corpus import ORACLE, PCAPS
+from corpus import ORACLE, PCAPS, corpus_files
 from netcap.decode.batch import decode_batch
 from netcap.flows.extract import summarize
 from netcap.flows.table import ConnectionTable
@@ -159,7 +159,7 @@ def test_application_proto_matches_tshark() -> None:
 
     seen: Counter[str] = Counter()
     diffs = {}
-    for path in sorted(PCAPS.iterdir()):
+    for path in (PCAPS / name for name in corpus_files()):  # the listed captures
         ours = our_connections(path.name)
         theirs = _tshark_apps(path.name)
         for c in ours or []:

@@ -262,7 +262,7 @@ def test_connection_labels_from_files(tmp_path: Path) -> None:
     snap, _ = export(ncap_file(tmp_path / "Connection.ncap.gz", "Connection", records))
     assert snap.counters["nc_connections"] == {
         ("tcp", "dns"): 1, ("udp", "other"): 1, ("udp", "ntp"): 1, ("other", "dhcpv4"): 1,
-        ("tcp", "other"): 1, ("other", "other"): 1}
+        ("tcp", "other"): 1, ("other", "ssh"): 1}
     assert snap.counters["nc_decoding_errors"] == {("ncap", "bad_address"): len(pairs)}
 
 

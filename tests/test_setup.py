@@ -22,7 +22,8 @@ from conftest import require
 
 ROOT = Path(__file__).parent.parent
 SETUP = ROOT / "tools" / "setup"
-TEST_PACKAGES = ["prometheus", "iproute2", "tcpdump", "iputils-ping", "util-linux", "procps"]
+TEST_PACKAGES = ["prometheus", "iproute2", "tcpdump", "iputils-ping", "util-linux", "procps",
+                 "openssl", "curl"]
 INSTALL = "apt-get install -y -qq --no-install-recommends"
 
 
@@ -103,7 +104,8 @@ def test_missing_packages_as_root(fake_bin: Path) -> None:
     for tool in ("prometheus", "promtool", "ip", "tcpdump"):
         script(fake_bin, tool, "exit 0")
     r = setup(fake_bin, "-n", "test")
-    assert r.stdout.splitlines()[-1].endswith(f"{INSTALL} iputils-ping util-linux procps")
+    assert r.stdout.splitlines()[-1].endswith(
+        f"{INSTALL} iputils-ping util-linux procps openssl curl")
     r = setup(fake_bin, "-n", "run")
     assert (r.returncode, r.stdout) == (0, "setup: nothing missing for run\n")
 
@@ -189,6 +191,7 @@ def test_runs():
 @pytest.mark.parametrize("ci", [False, True], ids=["developer", "CI"])
 def test_missing_needs_skip_or_fail(tmp_path: Path, ci: bool) -> None:
     shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
+    shutil.copy(ROOT / "tests" / "corpus.py", tmp_path / "corpus.py")  # conftest reads it
     (tmp_path / "test_probe.py").write_text(PROBE)
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     if ci:
