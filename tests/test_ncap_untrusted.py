@@ -453,3 +453,23 @@ def test_mutated_records(record_streams: dict[str, bytes], tmp_path: Path) -> No
                     extra = i >= len(FAMILIES[fam].labels)
                     assert extra or _CLOSED_VALUE.fullmatch(value) or value in RECORDS, (
                         name, fam, labels)
+
+
+def test_nan_and_infinite_numbers_in_files(tmp_path: Path) -> None:
+    """A double that packets never give (NaN, ±inf) is counted and left out: it made a
+    histogram's sum NaN and the backfill end in a traceback (found by bench/mutfuzz.py)."""
+    udp = message_class("UDP")
+    values = [float("nan"), float("inf"), -float("inf"), 7.5]
+    records = [udp(Timestamp=10**18 + i, SrcPort=53, DstPort=5353, PayloadSize=10,
+                   PayloadEntropy=v).SerializeToString() for i, v in enumerate(values)]
+    path = ncap_file(tmp_path / "UDP.ncap.gz", "UDP", records)
+    snap, notes = export(path)
+    assert not notes
+    assert snap.counters["nc_decoding_errors"] == {("ncap", "bad_number"): 3}
+    hist = snap.histograms["nc_payload_entropy_bits_per_byte"][("udp",)]
+    assert hist.sum == 7.5
+    om = tmp_path / "x.om"
+    r = net("export", "-read", str(path), "-exit", "-backfill", str(om), "-address",
+            "127.0.0.1:0")
+    assert r.returncode == 0, r.stderr
+    assert 'nc_payload_entropy_bits_per_byte_sum{protocol="udp"} 7.5 ' in om.read_text()

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .clock import PacketClock
+from .clock import JUMP_NS, PacketClock
 from .decode.batch import decode_batch
 from .decode.errors import describe
 from .flows.extract import summarize
@@ -157,18 +157,25 @@ def run_export(opts: ExportOptions, state: MetricsState,
 
 class _Pacer:
     """Replay: hold back each slice of packets until its packet time, scaled by speed,
-    has passed on the wall clock since the first packet."""
+    has passed on the wall clock since the first packet.
+
+    A quiet stretch longer than the packet clock's jump limit (10 minutes of packet time:
+    a pause the clock accepted, a capture resumed a year later) is skipped, not waited
+    out: a replay shows traffic, and no dashboard needs to watch a week of silence."""
 
     def __init__(self, speed: float, stop: threading.Event) -> None:
         self.speed = speed
         self.stop = stop  # a stop request ends the wait at once
-        self.t0: tuple[int, float] | None = None  # (first packet ns, wall clock then)
+        self.t0: tuple[int, float] | None = None  # (a packet time, the wall clock due then)
+        self.last = 0  # the latest packet time paced
 
     def wait(self, ts: int) -> None:
         now = time.monotonic()
-        if self.t0 is None:
-            self.t0 = (ts, now)
+        if self.t0 is None or ts - self.last > JUMP_NS:
+            self.t0 = (ts, now)  # the first slice, or the end of a long pause
+            self.last = ts
             return
+        self.last = max(self.last, ts)
         due = self.t0[1] + (ts - self.t0[0]) / 1e9 / self.speed
         if due > now:
             self.stop.wait(due - now)

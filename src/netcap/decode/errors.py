@@ -90,6 +90,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("tls", "internal_error"),
     ("ssh", "internal_error"),
     ("http", "internal_error"),
+    ("ncap", "bad_number"),  # records read from files: NaN or infinite (records/messages.py)
 )
 
 NONE = 0

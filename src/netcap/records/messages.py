@@ -6,11 +6,13 @@ addresses parsed back to their raw bytes (`Ragged`, 4 or 16 bytes for an IP), st
 as `Ragged`, repeated fields as a list per row (any mix of lengths), sub-records as
 `Children` — and everything downstream applies the same closed label sets, budgets and
 bounds, with memory a small multiple of the records' size. An address field holding
-text that is not an address is left empty and counted (`ncap/bad_address`).
+text that is not an address is left empty and counted (`ncap/bad_address`), and so is a
+NaN or infinite number (`ncap/bad_number`): packets never give one.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -22,9 +24,10 @@ from .schema import Field, Kind, RecordType, Render
 from .table import Children, Ragged, RecordTable, object_column, scalar_dtype
 from .types import RECORDS
 
-__all__ = ["BAD_ADDRESS", "record_table"]
+__all__ = ["BAD_ADDRESS", "BAD_NUMBER", "record_table"]
 
-BAD_ADDRESS = "ncap/bad_address"  # decode-error reason (decode/errors.py)
+BAD_ADDRESS = "ncap/bad_address"  # decode-error reasons (decode/errors.py)
+BAD_NUMBER = "ncap/bad_number"
 
 
 def record_table(record_type: str, msgs: Sequence[Any]) -> tuple[RecordTable, Counter[str]]:
@@ -45,7 +48,10 @@ def _table(rtype: RecordType, msgs: Sequence[Any], errors: Counter[str]) -> Reco
         if fl.kind is Kind.MESSAGE:
             cols[name] = _children(fl, msgs, errors)
         elif fl.repeated:  # a list per row, as decoded: any mix of lengths
-            cols[name] = object_column([list(getattr(m, name)) for m in msgs])
+            rows = [list(getattr(m, name)) for m in msgs]
+            if fl.kind is Kind.DOUBLE:
+                rows = [_finite(r, errors) for r in rows]
+            cols[name] = object_column(rows)
         elif fl.kind is Kind.STRING:
             texts = [getattr(m, name) for m in msgs]
             if fl.render is Render.NONE:
@@ -58,9 +64,24 @@ def _table(rtype: RecordType, msgs: Sequence[Any], errors: Counter[str]) -> Reco
                 errors[BAD_ADDRESS] += bad
             cols[name] = Ragged.from_list([r or b"" for r in raw])
         else:
-            cols[name] = np.fromiter((getattr(m, name) for m in msgs),
-                                     scalar_dtype(fl.kind), n)
+            col = np.fromiter((getattr(m, name) for m in msgs), scalar_dtype(fl.kind), n)
+            if fl.kind is Kind.DOUBLE:
+                # NaN and infinities are never decoded from packets; in a histogram they
+                # would make its sum NaN or infinite (and the backfill's text unwritable).
+                nonfinite = ~np.isfinite(col)
+                if nonfinite.any():
+                    errors[BAD_NUMBER] += int(nonfinite.sum())
+                    col[nonfinite] = 0.0  # as absent (proto3's default)
+            cols[name] = col
     return RecordTable(rtype, n, cols)
+
+
+def _finite(values: list[float], errors: Counter[str]) -> list[float]:
+    """The finite values of a repeated double (the others counted, as for a scalar)."""
+    kept = [v for v in values if math.isfinite(v)]
+    if len(kept) != len(values):
+        errors[BAD_NUMBER] += len(values) - len(kept)
+    return kept
 
 
 def _children(fl: Field, msgs: Sequence[Any], errors: Counter[str]) -> Children:
