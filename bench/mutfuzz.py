@@ -326,6 +326,8 @@ STRINGS = (b"", b"\x00", b"\xff\xfe\xfd", b"\xc3", b"\xed\xa0\x80", "\u00b9\u00b
            b"%s%n%x", b"\r\n" * 64, b"../../etc/passwd", b"a\nb\"c,d", b"1.1.1.1", b"::1",
            b"fe80::1%eth0", b"GET", b"HTTP/1.1", b" 80 ", b"0x" + b"f" * 40, b"\t")
 STRING_SIZES = (256, 4096, 65536, 1 << 20)
+NUMERIC = ("\u00b2", "\u00b9\u00b2", "\u0663", "\uff15\uff13", "\u2460", "\U0001d7d7", "5" * 4301,
+           "9" * 5000, "0" * 20 + "53", "+53", " 53", "53\n", "-0", "1_000", "0x35", "5\u00b3")
 
 
 def _flip(rng: random.Random, b: bytearray, lo: int = 0, hi: int | None = None) -> None:
@@ -564,6 +566,8 @@ def mutate_pcapng(rng: random.Random, data: bytes, others: Sequence[bytes]) -> t
 
 def _odd_string(rng: random.Random) -> bytes:
     r = rng.random()
+    if r < 0.2:  # numeric text that str.isdigit() accepts and int() may not
+        return rng.choice(NUMERIC).encode()
     if r < 0.5:
         return rng.choice(STRINGS)
     if r < 0.8:
@@ -639,18 +643,161 @@ def _field_nums(frames: Sequence[bytes]) -> list[int]:
     return sorted(nums)
 
 
-def mutate_ncap(rng: random.Random, data: bytes, others: Sequence[bytes]) -> tuple[bytes, str]:
+# schema-aware edits: netcap's own declarations of the record types say which field
+# numbers are strings, numbers, repeated or nested records, including fields a seed
+# leaves out (proto3 does not write defaults), so they can be added, not only changed.
+
+def _record_types() -> dict[str, Any]:
+    try:
+        from netcap.records.types import RECORDS
+    except ImportError:
+        return {}
+    return RECORDS
+
+
+def _metric_columns() -> frozenset[str]:
+    """Field names the record metrics read (where a file's values meet numpy and labels)."""
+    try:
+        from netcap.metrics import state
+    except ImportError:
+        return frozenset()
+    names: set[str] = set()
+    for table in ("_RECORD_COLUMNS", "STREAM_RECORD_COLUMNS"):
+        for cols in getattr(state, table, {}).values():
+            names |= cols
+    for extra in ("TEXT_COLUMNS", "LIST_COLUMNS"):
+        names |= getattr(state, extra, frozenset())
+    return frozenset(names)
+
+
+def _wire_type(kind: Any) -> int:
+    if kind.is_varint:
+        return 0
+    return 2 if kind.is_length_delimited else 1  # the one fixed kind declared is double
+
+
+def _field_path(rng: random.Random, rtype: str, depth: int = 0) -> list[Any]:
+    """A declared field of `rtype` (through nested records), weighted towards the kinds
+    that reach numpy columns and labels: repeated, strings, nested records."""
+    rt = _record_types().get(rtype)
+    if rt is None or not rt.fields:
+        return []
+    used = _metric_columns()
+    weights = [3 * f.repeated + 2 * (f.kind.value == "string") + 2 * bool(f.label)
+               + 2 * (f.kind.value == "message") + 4 * (f.name in used) + 1 for f in rt.fields]
+    f = rng.choices(rt.fields, weights)[0]
+    if f.message and depth < 2 and rng.random() < 0.7:
+        sub = _field_path(rng, f.message, depth + 1)
+        if sub:
+            return [f, *sub]
+    return [f]
+
+
+class _Plan:
+    """One field edit applied to many records: a list length varying from record to record,
+    one odd string everywhere, a unique string per record, extreme numbers, ..."""
+
+    def __init__(self, rng: random.Random, path: list[Any]) -> None:
+        self.path = path
+        leaf = path[-1]
+        modes = ["value", "value", "drop", "wiretype"]
+        if leaf.repeated or leaf.kind.value == "message":
+            modes += ["count"] * 5
+        if leaf.kind.value == "string":
+            modes += ["unique", "string", "string"]
+        self.mode = rng.choice(modes)
+        self.string = _odd_string(rng)
+        self.counts = rng.choice(((0, 1, 2, 3, 4, 5, 8), (0, 4, 5), (1, 1000), (0, 2)))
+        self.share = rng.choice((0.0, 0.1, 0.5, 1.0))  # 0: one record
+
+    def one(self, rng: random.Random, kind: str, old: list[Field], i: int) -> int | bytes:
+        if kind == "string":
+            if self.mode == "unique":
+                return f"u{i}-{rng.randrange(1 << 40)}".encode()
+            return self.string if self.mode == "string" or rng.random() < 0.5 else \
+                _odd_string(rng)
+        if kind == "message":
+            return old[0].value if old and isinstance(old[0].value, bytes) else b""
+        if kind == "bytes":
+            return _odd_string(rng) if rng.random() < 0.5 else \
+                rng.randbytes(rng.choice((0, 1, 16, 1500)))
+        if kind == "double":
+            return struct.pack("<d", rng.choice((float("nan"), float("inf"), -1.0, 1e308,
+                                                 -0.0, 5e-324)))
+        prev = old[0].value if old and isinstance(old[0].value, int) else 0
+        return _varint_value(rng, prev) if rng.random() < 0.7 else rng.choice(VARINTS)
+
+    def values(self, rng: random.Random, f: Any, old: list[Field], i: int) -> list[Field]:
+        kind = f.kind.value
+        wt = _wire_type(f.kind)
+        if self.mode == "drop":
+            return []
+        if self.mode == "wiretype":
+            wt = rng.choice([w for w in (0, 1, 2, 5) if w != wt])
+            value: int | bytes = rng.choice(VARINTS) if wt == 0 else (
+                _odd_string(rng) if wt == 2 else rng.randbytes(8 if wt == 1 else 4))
+            return [Field(f.number, wt, value)]
+        n = rng.choice(self.counts) if self.mode == "count" else \
+            (rng.choice((1, 1, 2, 3)) if f.repeated else 1)
+        items = [self.one(rng, kind, old, i) for _ in range(n)]
+        if f.repeated and wt != 2:  # packed, as proto3 writes repeated numbers
+            packed = b"".join(uvarint(v) if isinstance(v, int) else v for v in items)
+            return [Field(f.number, 2, packed)] if items else []
+        return [Field(f.number, wt, v) for v in items]
+
+    def apply(self, rng: random.Random, fields: list[Field], path: list[Any], i: int
+              ) -> list[Field]:
+        f = path[0]
+        if len(path) > 1:  # into the nested record(s), made if absent
+            subs = [x for x in fields if x.num == f.number and x.wt == 2]
+            if not subs:
+                subs = [Field(f.number, 2, b"")]
+                fields = fields + subs
+            for x in subs:
+                assert isinstance(x.value, bytes)
+                x.value = encode_message(self.apply(rng, parse_message(x.value) or [],
+                                                    path[1:], i))
+            return fields
+        old = [x for x in fields if x.num == f.number]
+        return [x for x in fields if x.num != f.number] + self.values(rng, f, old, i)
+
+
+def schema_edit(rng: random.Random, rtype: str, recs: list[bytes]) -> str:
+    path = _field_path(rng, rtype)
+    if not path or not recs:
+        return "none"
+    plan = _Plan(rng, path)
+    picks = [rng.randrange(len(recs))] if not plan.share else \
+        [i for i in range(len(recs)) if rng.random() < plan.share]
+    size = sum(map(len, recs))
+    for i in picks:
+        fields = parse_message(recs[i])
+        if fields is None:
+            continue
+        new = encode_message(plan.apply(rng, fields, path, i))
+        size += len(new) - len(recs[i])
+        if size > MAX_FILE:
+            break
+        recs[i] = new
+    return f"schema-{plan.mode}-{'.'.join(f.name for f in path)}"
+
+
+def mutate_ncap(rng: random.Random, data: bytes, others: Sequence[bytes], rtype: str = ""
+                ) -> tuple[bytes, str]:
     """Mutate an audit-record stream: its records' fields, its records, its framing."""
     frames, rest = split_frames(data)
     if not frames:
         return data, "none"
     header, recs = frames[0], frames[1:]
-    op = rng.choice(("fields", "fields", "fields", "mix", "mix", "strings", "time", "records",
-                     "header", "framing", "framing", "alien", "unique"))
-    if op in ("fields", "strings", "time", "mix", "unique") and not recs:
+    op = rng.choice(("schema", "schema", "schema", "schema", "fields", "fields", "mix",
+                     "strings", "time", "records", "header", "framing", "framing", "alien",
+                     "unique"))
+    if op in ("schema", "fields", "strings", "time", "mix", "unique") and not recs:
         op = "header"
     name = op
-    if op == "fields":
+    if op == "schema":
+        name = schema_edit(rng, rtype, recs)
+    elif op == "fields":
         picks = rng.sample(range(len(recs)), min(len(recs), rng.choice((1, 1, 3, 50))))
         for i in picks:
             fields = parse_message(recs[i])
@@ -786,7 +933,7 @@ def mutate(rng: random.Random, seed: Seed, others: Sequence[bytes]) -> tuple[byt
             elif seed.kind == "pcapng":
                 data, name = mutate_pcapng(rng, data, others)
             else:
-                data, name = mutate_ncap(rng, data, others)
+                data, name = mutate_ncap(rng, data, others, seed.rtype)
         else:
             data, name = generic(rng, data, others)
         names.append(name)
@@ -905,7 +1052,7 @@ class Generator:
             args += ["-backfill", "metrics.om", "-step", rng.choice(("1s", "15s", "1h"))]
         if rng.random() < 0.05:
             args += ["-max-flows", "2"]
-        if rng.random() < 0.05:
+        if rng.random() < 0.02:  # (a jump to 2106 is then a wait of an hour)
             args += ["-replay", "-speed", "1000000"]
         if rng.random() < 0.1:
             args += _export_labels(rng)
