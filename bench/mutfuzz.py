@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import faulthandler
+import functools
 import gzip
 import hashlib
 import importlib
@@ -655,6 +656,7 @@ def _record_types() -> dict[str, Any]:
     return RECORDS
 
 
+@functools.lru_cache(maxsize=1)
 def _metric_columns() -> frozenset[str]:
     """Field names the record metrics read (where a file's values meet numpy and labels)."""
     try:
