@@ -422,13 +422,65 @@ def _reorder(rng: random.Random, data: bytes, spans: list[tuple[int, int]], head
     return data[:head] + b"".join(fixed + movable) + tail, op
 
 
+def _tcp_split(rng: random.Random, data: bytes, endian: str, offs: list[int]) -> bytes | None:
+    """One TCP segment (Ethernet, IPv4) cut into pieces: at one random byte (inside a
+    UTF-8 character, a request line, ...) or into 1-byte segments; sometimes reordered,
+    sometimes with a piece missing (a hole that never fills)."""
+    if struct.unpack_from(endian + "I", data, 20)[0] & 0xFFFF != 1:
+        return None
+    found = []
+    for at in offs:
+        incl = struct.unpack_from(endian + "I", data, at + 8)[0]
+        pkt = data[at + 16:at + 16 + incl]
+        eth = 14 + 4 * (pkt[12:14] == b"\x81\x00")
+        if len(pkt) < eth + 20 or pkt[eth - 2:eth] != b"\x08\x00" or pkt[eth + 9] != 6:
+            continue
+        ihl = (pkt[eth] & 0xF) * 4
+        total = struct.unpack_from(">H", pkt, eth + 2)[0]
+        if len(pkt) < eth + ihl + 20 or total > len(pkt) - eth:
+            continue
+        thl = (pkt[eth + ihl + 12] >> 4) * 4
+        if total - ihl - thl >= 2:
+            found.append((at, incl, eth, ihl, thl, total))
+    if not found:
+        return None
+    at, incl, eth, ihl, thl, total = rng.choice(found)
+    pkt = data[at + 16:at + 16 + incl]
+    head, payload = pkt[:eth + ihl + thl], pkt[eth + ihl + thl:eth + total]
+    if rng.random() < 0.5:
+        cut = rng.randrange(1, len(payload))
+        pieces = [(0, payload[:cut]), (cut, payload[cut:])]
+    else:
+        pieces = [(i, payload[i:i + 1]) for i in range(min(len(payload), 2000))]
+    if rng.random() < 0.3:
+        pieces.reverse()
+    if rng.random() < 0.3 and len(pieces) > 2:
+        del pieces[0 if rng.random() < 0.5 else rng.randrange(len(pieces))]
+    seq = struct.unpack_from(">I", head, eth + ihl + 4)[0]
+    ts = data[at:at + 8]
+    out = bytearray()
+    for off, piece in pieces:
+        h = bytearray(head)
+        struct.pack_into(">H", h, eth + 2, ihl + thl + len(piece))
+        struct.pack_into(">I", h, eth + ihl + 4, (seq + off) & 0xFFFFFFFF)
+        n = len(h) + len(piece)
+        out += ts + struct.pack(endian + "II", n, n) + h + piece
+    return data[:at] + bytes(out) + data[at + 16 + incl:]
+
+
 def mutate_pcap(rng: random.Random, data: bytes) -> tuple[bytes, str]:
     lay = pcap_records(data)
     if lay is None:
         return data, "none"
     endian, offs = lay
     b = bytearray(data)
-    op = rng.choice(("len", "len", "time", "time", "global", "records", "packet", "packet"))
+    op = rng.choice(("len", "len", "time", "time", "global", "records", "packet", "packet",
+                     "split", "split"))
+    if op == "split":
+        split = _tcp_split(rng, data, endian, offs)
+        if split is not None:
+            return split, "pcap-split"
+        op = "packet"
     if not offs and op not in ("global",):
         op = "global"
     if op == "len":
@@ -705,14 +757,23 @@ class _Plan:
         modes = ["value", "value", "drop", "wiretype"]
         if leaf.repeated or leaf.kind.value == "message":
             modes += ["count"] * 5
-        if leaf.kind.value == "string":
-            modes += ["unique", "string", "string"]
+        if leaf.kind.value in ("string", "bytes"):
+            modes += ["unique", "string", "string", "big", "big", "numeric"]
         self.mode = rng.choice(modes)
         self.string = _odd_string(rng)
+        if self.mode == "big":  # one long value: a file's size on disk against memory
+            self.string = rng.choice((b"A", b"\xc3\xa9", b"1")) * rng.choice(
+                (4096, 65536, 300_000, 1 << 20))
+        elif self.mode == "numeric":
+            self.string = rng.choice(NUMERIC).encode()
         self.counts = rng.choice(((0, 1, 2, 3, 4, 5, 8), (0, 4, 5), (1, 1000), (0, 2)))
         self.share = rng.choice((0.0, 0.1, 0.5, 1.0))  # 0: one record
+        if self.mode == "big":
+            self.share = rng.choice((0.0, 0.0, 0.01))
 
     def one(self, rng: random.Random, kind: str, old: list[Field], i: int) -> int | bytes:
+        if self.mode in ("big", "numeric"):
+            return self.string
         if kind == "string":
             if self.mode == "unique":
                 return f"u{i}-{rng.randrange(1 << 40)}".encode()
@@ -1519,6 +1580,10 @@ class Campaign:
         free = [self.base / f"job{j}" for j in range(max(1, cfg.jobs))]
         index = cfg.start
         stopping = False
+        # Ctrl-C or SIGTERM end the campaign with its summary (a background job started
+        # by a shell without job control has SIGINT ignored: set it here).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.default_int_handler)
         try:
             while True:
                 now = time.monotonic()
