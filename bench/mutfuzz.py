@@ -440,7 +440,7 @@ def _tcp_split(rng: random.Random, data: bytes, endian: str, offs: list[int]) ->
         if len(pkt) < eth + ihl + 20 or total > len(pkt) - eth:
             continue
         thl = (pkt[eth + ihl + 12] >> 4) * 4
-        if total - ihl - thl >= 2:
+        if ihl >= 20 and thl >= 20 and len(pkt) >= eth + total and total - ihl - thl >= 2:
             found.append((at, incl, eth, ihl, thl, total))
     if not found:
         return None
@@ -990,15 +990,18 @@ def mutate(rng: random.Random, seed: Seed, others: Sequence[bytes]) -> tuple[byt
     data = seed.data
     names = []
     for _ in range(min(5, 1 + int(rng.expovariate(1.0)))):
-        if seed.kind != "raw" and rng.random() < 0.75:
-            if seed.kind == "pcap":
-                data, name = mutate_pcap(rng, data)
-            elif seed.kind == "pcapng":
-                data, name = mutate_pcapng(rng, data, others)
+        try:
+            if seed.kind != "raw" and rng.random() < 0.75:
+                if seed.kind == "pcap":
+                    data, name = mutate_pcap(rng, data)
+                elif seed.kind == "pcapng":
+                    data, name = mutate_pcapng(rng, data, others)
+                else:
+                    data, name = mutate_ncap(rng, data, others, seed.rtype)
             else:
-                data, name = mutate_ncap(rng, data, others, seed.rtype)
-        else:
-            data, name = generic(rng, data, others)
+                data, name = generic(rng, data, others)
+        except (struct.error, IndexError, ValueError) as e:  # a mutator met odd input:
+            name = f"mutator-{type(e).__name__}"  # the mutation so far is kept
         names.append(name)
         data = data[:MAX_FILE]
     return data, names
