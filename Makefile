@@ -5,10 +5,14 @@
 # make bench  time `net capture` against tshark on a 1,000,000-packet capture
 # make record  re-record the project's own test captures (root; tests/data/record/record.sh)
 # make bench-live  the live capture rate with zero kernel drops on a veth pair (root)
+# make fuzz-files  mutation-fuzz `net capture`, `net export` and `net dump` with files made
+#             from the corpus and the project's captures (20,000 cases; FUZZ_ARGS to change,
+#             e.g. FUZZ_ARGS="--cases 2000"); reproducers in bench/out/fuzz
 #
 # Each target first installs the Debian packages it needs that are missing (tools/setup:
 # as root, or through sudo; else it prints the command to run as root and stops): Python's
-# venv for all of them, and for `test` prometheus, iproute2, tcpdump, ping, setpriv, sysctl.
+# venv for all of them, and for `test` prometheus, iproute2, tcpdump, ping, setpriv, sysctl,
+# openssl, curl.
 
 # The Python that makes .venv: the first of python3.13, python3.12, python3.11 and python3 that
 # is 3.11 or newer (`make PYTHON=python3.12 ...` chooses another). Expanded only by the recipes
@@ -20,7 +24,7 @@ STAMP  := $(VENV)/.installed
 # What tools/setup installs: for the goals given that need more than Python's venv, else `run`.
 SETUP_FOR := $(or $(filter test bench bench-live,$(MAKECMDGOALS)),run)
 
-.PHONY: run test bench bench-live clean compile setup record
+.PHONY: run test bench bench-live fuzz-files clean compile setup record
 # Plain `make`: the venv with netcap installed, as before (not the setup check alone).
 .DEFAULT_GOAL := $(STAMP)
 
@@ -56,6 +60,11 @@ bench-live: compile
 
 record:
 	tests/data/record/record.sh
+
+FUZZ_ARGS ?= --cases 20000
+
+fuzz-files: compile
+	nice -n 10 $(BIN)/python bench/mutfuzz.py $(FUZZ_ARGS)
 
 clean:
 	rm -rf out bench/out
