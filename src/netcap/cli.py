@@ -377,10 +377,12 @@ def _dump(argv: Sequence[str]) -> int:
             sys.stdout.flush()
             print(f"net dump: {e}", file=sys.stderr)
             return 1
-        if reader.skipped:  # records too large to be real: passed over, not printed
+        if reader.skipped or reader.empty:  # not real records: passed over, not printed
             sys.stdout.flush()
-            print(f"net dump: {a.read}: {reader.skipped} record(s) over the size limit"
-                  " skipped", file=sys.stderr)
+            what = [f"{n} {why}" for n, why in ((reader.skipped, "over the size limit"),
+                                                 (reader.empty, "empty")) if n]
+            print(f"net dump: {a.read}: record(s) skipped: {', '.join(what)}",
+                  file=sys.stderr)
             return 1
     return 0
 

@@ -42,7 +42,7 @@ from .records.messages import record_table
 from .sinks.backfill import Backfill
 from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch
 from .sources.capture import CaptureError, Truncation, open_capture
-from .sources.ncap import TOO_LARGE, NcapError, NcapReader, is_ncap
+from .sources.ncap import EMPTY, TOO_LARGE, NcapError, NcapReader, is_ncap
 
 __all__ = ["ExportOptions", "ExportResult", "expand_inputs", "run_export"]
 
@@ -292,8 +292,8 @@ def _add_records(state: MetricsState, record_type: str, msgs: list[Any]) -> None
 
 
 def _add_skipped(state: MetricsState, reader: NcapReader) -> None:
-    """Records too large to read count as decode errors."""
-    state.add_errors(Counter({TOO_LARGE: reader.skipped}))
+    """Records passed over (too large, or empty) count as decode errors."""
+    state.add_errors(Counter({TOO_LARGE: reader.skipped, EMPTY: reader.empty}))
 
 
 def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,

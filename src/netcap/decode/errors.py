@@ -91,6 +91,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("ssh", "internal_error"),
     ("http", "internal_error"),
     ("ncap", "bad_number"),  # records read from files: NaN or infinite (records/messages.py)
+    ("ncap", "empty_record"),  # a record of length 0 (sources/ncap.py)
 )
 
 NONE = 0
