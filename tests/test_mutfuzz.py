@@ -3,9 +3,8 @@ each kind of failure from a clean run, buckets them and keeps a minimized reprod
 
 Failures are planted through the harness's entry point (a `net` that fails on purpose
 for certain inputs, then runs the real one), so these tests check the harness whatever
-the state of the product. The product's own zero-findings check is a separate test,
-run when NETCAP_FUZZ_ZERO=1 (cases: NETCAP_FUZZ_CASES, default 300); `make fuzz-files`
-runs a whole campaign.
+the state of the product. The product's own zero-findings check is a separate test, a
+short smoke (NETCAP_FUZZ_CASES, default 150); `make fuzz-files` runs a whole campaign.
 """
 
 from __future__ import annotations
@@ -229,10 +228,11 @@ def test_campaign_finds_buckets_and_minimizes(tmp_path: Path) -> None:
     assert "cases/s" in (tmp_path / "out" / "summary.txt").read_text()
 
 
-@pytest.mark.skipif(os.environ.get("NETCAP_FUZZ_ZERO") != "1",
-                    reason="the product's zero-findings run: NETCAP_FUZZ_ZERO=1")
 def test_fuzzing_finds_nothing(tmp_path: Path) -> None:
-    cases = int(os.environ.get("NETCAP_FUZZ_CASES", "300"))
+    """The product under a short campaign (a smoke: 150 cases, about 20 s; the issue's
+    20,000 run with `make fuzz-files`): no traceback, bad exit, hang or memory finding.
+    NETCAP_FUZZ_CASES sets a longer run."""
+    cases = int(os.environ.get("NETCAP_FUZZ_CASES", "150"))
     cfg = mutfuzz.Config(cases=cases, out=tmp_path / "out", minimize_seconds=10, quiet=True,
                          ncap_from=20)
     camp = mutfuzz.Campaign(cfg)
