@@ -596,7 +596,7 @@ def _export(argv: Sequence[str]) -> int:
               " (run with -workers 1 to see more)", file=sys.stderr)
         server.stop()
         return 3
-    for note in result.truncated or []:
+    for note in result.truncated:
         print(f"net export: warning: {note}", file=sys.stderr)
     if result.interrupted:
         print(f"net export: warning: interrupted by {_signal_name(stop)}; outputs hold"

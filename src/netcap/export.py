@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -69,7 +69,7 @@ class ExportResult:
     packets: int = 0
     records: int = 0  # audit records counted: decoded from captures or read from files
     files: int = 0
-    truncated: list[str] | None = None
+    truncated: list[str] = field(default_factory=list)  # notes on damaged inputs
     seconds: float = 0.0
     interrupted: bool = False  # the stop event ended the work before the inputs' end
 
@@ -96,7 +96,7 @@ def run_export(opts: ExportOptions, state: MetricsState,
     `stop` (SIGINT/SIGTERM) is checked after every batch, slice or chunk of records and
     ends a replay's wait: the work ends there (`interrupted`), and what was counted is
     written out as at the end (audit-record files, the backfill file)."""
-    result = ExportResult(truncated=[])
+    result = ExportResult()
     t0 = time.perf_counter()
     stop = stop or threading.Event()
     captures = [p for p in opts.inputs if not is_ncap(p)]
@@ -106,8 +106,6 @@ def run_export(opts: ExportOptions, state: MetricsState,
         record_files = [p for p in opts.inputs if is_ncap(p)]
         if record_files:
             _, notes = _stepped_records(record_files, state, opts, pacer, stop)
-            if result.truncated is None:  # invariant (not input)
-                raise TypeError("result.truncated is not set")
             result.truncated += notes
             if not stop.is_set():
                 for _ in record_files:
@@ -137,8 +135,6 @@ def run_export(opts: ExportOptions, state: MetricsState,
             result.packets += packets
             truncated = None if t is None else f"{t.path}: {t.reason} at byte {t.offset}"
         if truncated:
-            if result.truncated is None:  # invariant (not input)
-                raise TypeError("result.truncated is not set")
             result.truncated.append(truncated)
         if stop.is_set():  # not done: stopped in this input
             result.files += 1
@@ -271,7 +267,7 @@ def _export_records(path: str, state: MetricsState, encode: EncodeOptions,
         chunks = _chunks(reader, state)
         while True:
             try:
-                chunk = next(chunks, None)
+                chunk, _ = next(chunks, (None, 0))
             except NcapError as e:
                 note = str(e)
                 break
@@ -315,12 +311,10 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
         clock = PacketClock()
         try:
             with NcapReader(path) as reader:
-                offset = reader.offset
-                for msgs in _chunks(reader, state):
+                for msgs, nbytes in _chunks(reader, state):
                     # Bytes on disk per record, for the bound on records held (a mean
                     # over the chunk: the bound holds for the lot).
-                    size = (reader.offset - offset) // len(msgs) + 1
-                    offset = reader.offset
+                    size = nbytes // len(msgs) + 1
                     # A connection counts when it ended (the capture counts it when
                     # the table lets it go: after its last packet, see flows/table.py).
                     ts = np.fromiter((getattr(m, "Timestamp", 0) or getattr(m, "TimestampLast", 0)
@@ -371,27 +365,29 @@ def _stepped_records(paths: list[str], state: MetricsState, opts: ExportOptions,
     return count, notes
 
 
-def _chunks(reader: NcapReader, state: MetricsState) -> Generator[list[Any], None, None]:
+def _chunks(reader: NcapReader, state: MetricsState
+            ) -> Generator[tuple[list[Any], int], None, None]:
     """Records in lists of _RECORD_CHUNK or _CHUNK_BYTES of records, whichever comes
-    first; on damage, the records before it come first. Records too large to read are
-    counted as decode errors when the file ends, damaged or not."""
+    first, each with its size in the file; on damage, the records before it come first.
+    Records passed over (too large, empty) are counted as decode errors when the file
+    ends, damaged or not."""
     chunk: list[Any] = []
     offset = reader.offset
     try:
         for msg in reader:
             chunk.append(msg)
             if len(chunk) >= _RECORD_CHUNK or reader.offset - offset >= _CHUNK_BYTES:
-                yield chunk
+                yield chunk, reader.offset - offset
                 chunk = []
                 offset = reader.offset
     except NcapError:
         if chunk:
-            yield chunk
+            yield chunk, reader.offset - offset
         raise
     finally:
         _add_skipped(state, reader)
     if chunk:
-        yield chunk
+        yield chunk, reader.offset - offset
 
 
 # Re-exported for the CLI's error handling.
