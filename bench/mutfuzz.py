@@ -226,17 +226,24 @@ def encode_message(fields: Sequence[Field]) -> bytes:
     return b"".join(f.encode() for f in fields)
 
 
-def split_frames(stream: bytes) -> tuple[list[bytes], bytes]:
-    """An audit-record stream as its records, and whatever follows the last whole one."""
-    frames = []
+def frame_spans(stream: bytes) -> list[tuple[int, int, int]]:
+    """The whole records of an audit-record stream: (start of the length prefix, start
+    of the record, end), up to the first cut or bad length."""
+    spans = []
     pos = 0
     while pos < len(stream):
         r = read_uvarint(stream, pos)
         if r is None or r[1] + r[0] > len(stream):
             break
-        frames.append(stream[r[1]:r[1] + r[0]])
+        spans.append((pos, r[1], r[1] + r[0]))
         pos = r[1] + r[0]
-    return frames, stream[pos:]
+    return spans
+
+
+def split_frames(stream: bytes) -> tuple[list[bytes], bytes]:
+    """An audit-record stream as its records, and whatever follows the last whole one."""
+    spans = frame_spans(stream)
+    return [stream[b:e] for _, b, e in spans], stream[spans[-1][2] if spans else 0:]
 
 
 def join_frames(frames: Sequence[bytes]) -> bytes:
@@ -296,15 +303,7 @@ def units(kind: str, data: bytes) -> list[tuple[int, int]]:
     elif kind == "pcapng":
         return [(b.offset, b.offset + b.length) for b in pcapng_blocks(data)]
     elif kind == "ncap":
-        spans = []
-        pos = 0
-        while pos < len(data):
-            r = read_uvarint(data, pos)
-            if r is None or r[1] + r[0] > len(data):
-                break
-            spans.append((pos, r[1] + r[0]))
-            pos = r[1] + r[0]
-        return spans
+        return [(start, end) for start, _, end in frame_spans(data)]
     return []
 
 

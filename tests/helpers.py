@@ -7,6 +7,7 @@ reads what netcap wrote with netcap's reader could not catch a bug both share.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import shutil
 import socket
 import subprocess
@@ -15,11 +16,25 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 from corpus import PCAPS
 
-__all__ = ["PCAPS", "free_port", "frames", "get", "net_cmd", "prometheus",
+__all__ = ["PCAPS", "free_port", "frames", "get", "load_bench", "net_cmd", "prometheus",
            "skip_module_without_corpus", "uvarint", "wait_http"]
+
+
+def load_bench(name: str) -> ModuleType:
+    """The script bench/<name>.py as a module (bench/ is not a package), loaded once."""
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
 
 
 def net_cmd() -> list[str]:

@@ -5,32 +5,17 @@ The output is parsed here with `struct`, independently of the builder's own read
 
 from __future__ import annotations
 
-import importlib.util
 import struct
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import load_bench
+
 N = 5_000
 
-
-def _load_builder() -> ModuleType:
-    name = "make_bench_pcap"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "make_bench_pcap.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _load_builder()
+builder = load_bench("make_bench_pcap")
 pytestmark = pytest.mark.corpus  # the bench file is built from the public corpus
 
 

@@ -9,31 +9,18 @@ short smoke (NETCAP_FUZZ_CASES, default 150); `make fuzz-files` runs a whole cam
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from helpers import load_bench
+
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def _load() -> ModuleType:
-    name = "mutfuzz"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "mutfuzz.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-mutfuzz = _load()
+mutfuzz = load_bench("mutfuzz")
 
 # Small captures of several formats (corpus), else the project's own.
 SMALL = ("tcpdump_dns_udp.pcap", "tcpdump_ntp.pcap", "tcpdump_dhcp-rfc3004.pcap",
