@@ -424,8 +424,7 @@ class MetricsState:
             self._tables(d)
             for name, table in d.tables.items():
                 self._record_metrics(name, table.cols, table.n)
-            for reason, k in errors.items():
-                self._counters["nc_decoding_errors"][tuple(reason.split("/"))] += k
+            self._reasons(errors)
 
     def _tables(self, d: Decoded) -> None:
         """Decode errors, and records and protocols per table."""
@@ -459,8 +458,7 @@ class MetricsState:
         for name, t in tables.items():
             self.add_records(name, t.cols, t.n)
         with self._lock:
-            for reason, k in out.errors.items():
-                self._counters["nc_decoding_errors"][tuple(reason.split("/"))] += k
+            self._reasons(out.errors)
             if out.tls_handshakes:
                 self._hist["nc_tls_handshake_seconds"][()].add(np.asarray(out.tls_handshakes))
             self._count("nc_tcp_reassembly_gap_bytes", (), out.gap_bytes)
@@ -480,8 +478,12 @@ class MetricsState:
     def add_errors(self, errors: Counter[str]) -> None:
         """Decode errors by reason ("protocol/reason", decode/errors.py)."""
         with self._lock:
-            for reason, k in errors.items():
-                self._count("nc_decoding_errors", tuple(reason.split("/")), k)
+            self._reasons(errors)
+
+    def _reasons(self, errors: Counter[str]) -> None:
+        """Count decode errors given as "protocol/reason" -> count (the lock held)."""
+        for reason, k in errors.items():
+            self._count("nc_decoding_errors", tuple(reason.split("/")), k)
 
     def _rate(self, n: int) -> None:
         now = time.monotonic()
