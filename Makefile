@@ -32,9 +32,14 @@ SETUP_FOR := $(or $(filter test bench bench-live,$(MAKECMDGOALS)),run)
 setup:
 	PYTHON='$(PYTHON)' tools/setup $(SETUP_FOR)
 
-$(STAMP): pyproject.toml | setup
+# The compiled core is built by meson-python; an editable install builds it in build/ and
+# rebuilds changed modules when netcap is imported, with the build tools of the venv
+# (hence --no-build-isolation, and those tools installed first).
+$(STAMP): pyproject.toml meson.build | setup
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q \
+		'meson-python>=0.17' 'meson>=1.2' ninja 'Cython>=3.1'
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-build-isolation -e '.[test]'
 	touch $@
 
 # Bytecode, as a wheel install would have it: where PYTHONDONTWRITEBYTECODE is set, an
@@ -50,6 +55,7 @@ run: compile
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/cython-lint --max-line-length 100 src
 	$(BIN)/python -m pytest
 
 bench: compile

@@ -1,0 +1,125 @@
+# cython: language_level=3
+"""The one bounds-checked reader every compiled parser reads untrusted bytes through.
+
+A `Reader` is a pointer, a length and a position. Reads past the end never touch
+memory: they return 0 and make the reader *bad* for good (sticky, as Go's
+cryptobyte.String), so a parser reads a whole structure and checks `r.bad` once where
+it decides, instead of checking every field. No parser indexes `data` itself.
+Everything is `nogil` and `noexcept`: no Python object, no exception, no assert.
+"""
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+
+
+cdef struct Reader:
+    const uint8_t* data
+    Py_ssize_t size
+    Py_ssize_t pos
+    bint bad  # a read went past the end (or was asked for a negative length)
+
+
+cdef inline Reader reader(const uint8_t* data, Py_ssize_t size) noexcept nogil:
+    cdef Reader r
+    r.data = data
+    r.size = size if size > 0 else 0
+    r.pos = 0
+    r.bad = False
+    return r
+
+
+cdef inline Py_ssize_t left(const Reader* r) noexcept nogil:
+    """Bytes not yet read (0 once bad)."""
+    if r.bad:
+        return 0
+    return r.size - r.pos
+
+
+cdef inline bint need(Reader* r, Py_ssize_t n) noexcept nogil:
+    """Whether n more bytes can be read; if not, the reader goes bad."""
+    if r.bad or n < 0 or n > r.size - r.pos:
+        r.bad = True
+        return False
+    return True
+
+
+cdef inline uint8_t u8(Reader* r) noexcept nogil:
+    if not need(r, 1):
+        return 0
+    r.pos += 1
+    return r.data[r.pos - 1]
+
+
+cdef inline uint16_t u16(Reader* r) noexcept nogil:
+    """Big-endian (network order), as every other multi-byte read here."""
+    if not need(r, 2):
+        return 0
+    r.pos += 2
+    return (<uint16_t>r.data[r.pos - 2] << 8) | r.data[r.pos - 1]
+
+
+cdef inline uint32_t u24(Reader* r) noexcept nogil:
+    if not need(r, 3):
+        return 0
+    r.pos += 3
+    return ((<uint32_t>r.data[r.pos - 3] << 16) | (<uint32_t>r.data[r.pos - 2] << 8)
+            | r.data[r.pos - 1])
+
+
+cdef inline uint32_t u32(Reader* r) noexcept nogil:
+    if not need(r, 4):
+        return 0
+    r.pos += 4
+    return ((<uint32_t>r.data[r.pos - 4] << 24) | (<uint32_t>r.data[r.pos - 3] << 16)
+            | (<uint32_t>r.data[r.pos - 2] << 8) | r.data[r.pos - 1])
+
+
+cdef inline uint64_t u64(Reader* r) noexcept nogil:
+    if not need(r, 8):
+        return 0
+    cdef uint64_t hi = u32(r)
+    return (hi << 32) | u32(r)
+
+
+cdef inline uint8_t peek(const Reader* r, Py_ssize_t k) noexcept nogil:
+    """Byte k ahead of the position without reading it; 0 if there is none (the
+    reader does not go bad: a peek is a question, not a read)."""
+    if r.bad or k < 0 or k >= r.size - r.pos:
+        return 0
+    return r.data[r.pos + k]
+
+
+cdef inline bint skip(Reader* r, Py_ssize_t n) noexcept nogil:
+    if not need(r, n):
+        return False
+    r.pos += n
+    return True
+
+
+cdef inline Reader sub(Reader* r, Py_ssize_t n) noexcept nogil:
+    """The next n bytes as a reader of their own (read past here); a bad reader if
+    there are not n bytes (and r goes bad too)."""
+    cdef Reader s
+    if not need(r, n):
+        s = reader(NULL, 0)
+        s.bad = True
+        return s
+    s = reader(r.data + r.pos, n)
+    r.pos += n
+    return s
+
+
+cdef inline const uint8_t* here(const Reader* r) noexcept nogil:
+    """Where the next byte is: only for handing `left(r)` bytes to a copy (bytes
+    objects, memcmp); never indexed past that."""
+    return r.data + r.pos
+
+
+cdef inline Py_ssize_t find(const Reader* r, uint8_t byte) noexcept nogil:
+    """Offset (from the position) of the first `byte` left to read; -1 if none."""
+    cdef Py_ssize_t i
+    if r.bad:
+        return -1
+    for i in range(r.size - r.pos):
+        if r.data[r.pos + i] == byte:
+            return i
+    return -1
