@@ -63,7 +63,8 @@ def seeds() -> list[bytes]:
     """Real headers read as a parser would: the first frames of the project's sample
     capture behind programs that read an Ethernet + IPv4 + TCP header, skip, and sub."""
     raw = (ROOT / "tests" / "data" / "sample.pcap").read_bytes()
-    frames, pos = [], 24  # pcap file header, then (16-byte record header, frame)...
+    frames: list[bytes] = []
+    pos = 24  # pcap file header, then (16-byte record header, frame)...
     while pos + 16 <= len(raw) and len(frames) < 4:
         size = int.from_bytes(raw[pos + 8 : pos + 12], "little")
         frames.append(raw[pos + 16 : pos + 16 + size])
