@@ -51,10 +51,11 @@ STAMP = VENV / ".built"  # the hash of what the installed build was made from
 BUILD_DIR = ROOT / "build" / "fuzz"  # meson's, kept so a rebuild compiles only what changed
 OUT = FUZZ_DIR / "out"
 
-# -O1 and frame pointers as OSS-Fuzz builds (readable stacks, fast enough). UBSan must stop
-# the process on its first report, else undefined behaviour is a log line and not a finding.
+# -O1, line tables and frame pointers as OSS-Fuzz builds: stacks with file:line, fast
+# enough, and a module compiles in about a sixth less time than with full -g. UBSan must stop
+# the process on its first report, else undefined behaviour is a log line, not a finding.
 CFLAGS = ("-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined"
-          " -O1 -g -fno-omit-frame-pointer")
+          " -O1 -gline-tables-only -fno-omit-frame-pointer")
 LDFLAGS = "-fsanitize=address,undefined"
 TIMEOUT = 10  # seconds one input may take
 RSS_MB = 2048  # memory the process may use (an ASan'd Python starts at ~500 MB)
