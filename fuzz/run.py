@@ -58,7 +58,7 @@ CFLAGS = ("-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=und
           " -O1 -gline-tables-only -fno-omit-frame-pointer")
 LDFLAGS = "-fsanitize=address,undefined"
 TIMEOUT = 10  # seconds one input may take
-RSS_MB = 2048  # memory the process may use (an ASan'd Python starts at ~500 MB)
+RSS_MB = 2048  # memory the process may use (fuzz_buf's peaks at 500 MB, ASan's shadow included)
 # What libFuzzer names a reproducer; a slow-unit- file is not a finding (TIMEOUT is).
 FINDING = re.compile(r"^(crash|leak|timeout|oom)-")
 
@@ -125,7 +125,7 @@ def build(log: Path) -> float | None:
             run(str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q",
                 *tools, "atheris")
             # meson reads CC and CFLAGS once, when it sets its build directory up: a build
-            # directory made with other flags (or by an interrupted first build) goes.
+            # directory made with other flags goes.
             flags = BUILD_DIR / "flags"
             if not flags.exists() or flags.read_text() != CFLAGS + LDFLAGS:
                 shutil.rmtree(BUILD_DIR, ignore_errors=True)
