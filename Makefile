@@ -8,11 +8,16 @@
 # make fuzz-files  mutation-fuzz `net capture`, `net export` and `net dump` with files made
 #             from the corpus and the project's captures (20,000 cases; FUZZ_ARGS to change,
 #             e.g. FUZZ_ARGS="--cases 2000"); reproducers in bench/out/fuzz
+# make fuzz   run the compiled parsers' fuzz targets (fuzz/fuzz_*.py) under ASan + UBSan with
+#             the core built instrumented in .venv-fuzz (fuzz/run.py, docs/fuzzing.md):
+#             FUZZ_SECONDS per target (default 60), or FUZZ_RUNS inputs each; FUZZ_TARGETS
+#             names some (e.g. "buf tls"); FUZZ_JOBS run at once. Reproducers, corpus and the
+#             totals over all runs in fuzz/out
 #
 # Each target first installs the Debian packages it needs that are missing (tools/setup:
 # as root, or through sudo; else it prints the command to run as root and stops): Python's
-# venv for all of them, and for `test` prometheus, iproute2, tcpdump, ping, setpriv, sysctl,
-# openssl, curl.
+# venv for all of them, for `fuzz` clang and its sanitizer runtimes, and for `test` those and
+# prometheus, iproute2, tcpdump, ping, setpriv, sysctl, openssl, curl.
 
 # The Python that makes .venv: the first of python3.13, python3.12, python3.11 and python3 that
 # is 3.11 or newer (`make PYTHON=python3.12 ...` chooses another). Expanded only by the recipes
@@ -22,9 +27,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # What tools/setup installs: for the goals given that need more than Python's venv, else `run`.
-SETUP_FOR := $(or $(filter test bench bench-live,$(MAKECMDGOALS)),run)
+SETUP_FOR := $(or $(filter test fuzz bench bench-live,$(MAKECMDGOALS)),run)
 
-.PHONY: run test bench bench-live fuzz-files clean compile setup record
+.PHONY: run test bench bench-live fuzz fuzz-files clean compile setup record
 # Plain `make`: the venv with netcap installed, as before (not the setup check alone).
 .DEFAULT_GOAL := $(STAMP)
 
@@ -53,7 +58,7 @@ run: compile
 	$(BIN)/net export -read tests/data/sample.pcap -address 127.0.0.1:7777
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
 	$(BIN)/mypy
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/cython-lint --max-line-length 100 src
 	$(BIN)/python -m pytest
@@ -71,6 +76,18 @@ FUZZ_ARGS ?= --cases 20000
 
 fuzz-files: compile
 	nice -n 10 $(BIN)/python bench/mutfuzz.py $(FUZZ_ARGS)
+
+# With FUZZ_RUNS alone, no time limit: the runs bound it.
+FUZZ_RUNS ?= 0
+FUZZ_SECONDS ?= $(if $(filter-out 0,$(FUZZ_RUNS)),0,60)
+FUZZ_JOBS ?= 1
+FUZZ_TARGETS ?=
+
+# Its own venv (.venv-fuzz, built by run.py when missing or stale), not .venv: the sanitized
+# build is not the one to run or test the product with.
+fuzz: setup
+	nice -n 10 $(PYTHON) fuzz/run.py --seconds $(FUZZ_SECONDS) --runs $(FUZZ_RUNS) \
+		-j $(FUZZ_JOBS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf out bench/out

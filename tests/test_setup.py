@@ -22,8 +22,9 @@ from conftest import require
 
 ROOT = Path(__file__).parent.parent
 SETUP = ROOT / "tools" / "setup"
-TEST_PACKAGES = ["prometheus", "iproute2", "tcpdump", "iputils-ping", "util-linux", "procps",
-                 "openssl", "curl"]
+# A C compiler for the compiled core, then clang and its runtimes for the fuzz smoke.
+TEST_PACKAGES = ["gcc", "clang", "libclang-rt-14-dev", "prometheus", "iproute2", "tcpdump",
+                 "iputils-ping", "util-linux", "procps", "openssl", "curl"]
 INSTALL = "apt-get install -y -qq --no-install-recommends"
 
 
@@ -100,14 +101,39 @@ def test_missing_packages_as_root(fake_bin: Path) -> None:
     assert r.stdout.splitlines() == [
         "would run: env DEBIAN_FRONTEND=noninteractive apt-get update -qq",
         f"would run: env DEBIAN_FRONTEND=noninteractive {INSTALL} {' '.join(TEST_PACKAGES)}"]
-    # What is there is not installed again; `run` needs only the venv, which is there.
-    for tool in ("prometheus", "promtool", "ip", "tcpdump"):
+    # What is there is not installed again; `run` needs only the venv and a C compiler,
+    # which are there.
+    for tool in ("cc", "prometheus", "promtool", "ip", "tcpdump"):
         script(fake_bin, tool, "exit 0")
     r = setup(fake_bin, "-n", "test")
     assert r.stdout.splitlines()[-1].endswith(
-        f"{INSTALL} iputils-ping util-linux procps openssl curl")
+        f"{INSTALL} clang libclang-rt-14-dev iputils-ping util-linux procps openssl curl")
     r = setup(fake_bin, "-n", "run")
     assert (r.returncode, r.stdout) == (0, "setup: nothing missing for run\n")
+
+
+def test_fuzz_needs_clang_and_the_runtimes_of_its_version(fake_bin: Path) -> None:
+    """Without clang: Debian 12's (14) and its runtimes; with a clang whose runtime directory
+    lacks the sanitizers' or libFuzzer's libraries: libclang-rt-N-dev of that clang."""
+    require(os.geteuid() == 0, "needs root (the plan as root is checked)")
+    (fake_bin / "python3.11").symlink_to(sys.executable)
+    script(fake_bin, "apt-get", "exit 99")
+    script(fake_bin, "cc", "exit 0")
+    r = setup(fake_bin, "-n", "fuzz")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1].endswith(f"{INSTALL} clang libclang-rt-14-dev")
+    runtime = fake_bin.parent / "rt"
+    runtime.mkdir()
+    script(fake_bin, "clang", f'case $1 in -print-runtime-dir) echo {runtime} ;;'
+                              ' -dumpversion) echo 15.0.7 ;; esac')
+    r = setup(fake_bin, "-n", "fuzz")
+    assert r.stdout.splitlines()[-1].endswith(f"{INSTALL} libclang-rt-15-dev"), r.stdout
+    (runtime / "libclang_rt.asan-x86_64.so").touch()
+    r = setup(fake_bin, "-n", "fuzz")
+    assert r.stdout.splitlines()[-1].endswith(f"{INSTALL} libclang-rt-15-dev"), r.stdout
+    (runtime / "libclang_rt.fuzzer_no_main-x86_64.a").touch()
+    r = setup(fake_bin, "-n", "fuzz")
+    assert (r.returncode, r.stdout) == (0, "setup: nothing missing for fuzz\n"), r.stderr
 
 
 def test_the_venv_package_matches_the_python_found(fake_bin: Path) -> None:
@@ -118,6 +144,7 @@ def test_the_venv_package_matches_the_python_found(fake_bin: Path) -> None:
     (hide / "ensurepip.py").write_text("raise ImportError('as on Debian without -venv')\n")
     script(fake_bin, "python3.12", f'PYTHONPATH={hide} exec {sys.executable} "$@"')
     script(fake_bin, "apt-get", "exit 99")
+    script(fake_bin, "cc", "exit 0")  # the C compiler `run` needs too is there
     r = setup(fake_bin, "-n", "run")
     venv = f"python3.{sys.version_info[1]}-venv"
     assert r.returncode == 0, r.stderr
@@ -147,6 +174,7 @@ def test_not_root_uses_sudo_or_says_what_to_run(fake_bin: Path) -> None:
 
 def test_no_apt_get_names_the_packages(fake_bin: Path) -> None:
     script(fake_bin, "python3", "exit 0")
+    script(fake_bin, "cc", "exit 0")
     r = setup(fake_bin, "-n", "bench")
     assert r.returncode == 1
     assert "no apt-get here" in r.stderr and "(tshark)" in r.stderr
