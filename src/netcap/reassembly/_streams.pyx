@@ -29,7 +29,8 @@ key and a dict lookup. The analyzers are called through their Python APIs; see
 `streams.py` for the stage's rules (kinds, framing, limits, containment).
 """
 
-from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.string cimport memcpy
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
 import heapq
@@ -69,6 +70,33 @@ cdef int _set_ports() except -1:
         _port_kind[p] = KINDS.index(name)
     _ports_set = True
     return 0
+
+
+# -------------------------------------------------------------------- segment payloads
+
+
+def gather_payloads(data_, off_, size_) -> bytes:
+    """data[off[i] : off[i] + size[i]] for every i, back to back, in one copy (the
+    payloads of a batch's stream segments, `streams.segments`). Every range is checked
+    against data before anything is copied."""
+    cdef const uint8_t[::1] data = np.ascontiguousarray(data_, np.uint8)
+    cdef const int64_t[::1] off = np.ascontiguousarray(off_, np.int64)
+    cdef const int64_t[::1] size = np.ascontiguousarray(size_, np.int64)
+    cdef Py_ssize_t n = off.shape[0], i, total = 0, pos = 0
+    if size.shape[0] != n:
+        raise ValueError("offsets and sizes of different lengths")
+    for i in range(n):
+        if size[i] > 0:
+            if off[i] < 0 or off[i] > data.shape[0] - size[i]:
+                raise ValueError("payload out of range")
+            total += size[i]
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, total)
+    cdef char* dst = PyBytes_AS_STRING(out)
+    for i in range(n):
+        if size[i] > 0:
+            memcpy(dst + pos, &data[off[i]], size[i])
+            pos += size[i]
+    return out
 
 
 # ---------------------------------------------------------------------------- Stream

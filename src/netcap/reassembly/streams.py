@@ -47,7 +47,7 @@ from ..decode.batch import Decoded
 from ..flows.extract import addr_words, group_rows
 from ..gather import gather_u8
 from ..records.table import Ragged, RecordTable
-from ._streams import StreamStage
+from ._streams import StreamStage, gather_payloads
 from .output import StreamOutput, record_order
 
 __all__ = ["KIND_RECORDS", "STREAM_PORTS", "Segment", "SegmentBatch", "StreamOutput",
@@ -190,9 +190,7 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
         np.asarray(t.cols["RST"], np.bool_)[rows] * RST)
     hidden = np.zeros(rows.size, np.int64) if hidden_len is None else hidden_len[rows]
     size = np.where(hidden > 0, 0, size_all[rows])
-    view = data.data  # payloads joined from views of the batch: one copy of each
-    blob = b"".join([view[o : o + n] for o, n in zip(poff_all[rows].tolist(), size.tolist(),
-                                                      strict=True) if n])
+    blob = gather_payloads(data, poff_all[rows], size)  # one copy of each payload
     return SegmentBatch(src.take(rows), sport[rows], dst.take(rows), dport[rows],
                         seq_all[rows], flags.astype(np.int64), blob, size, hidden,
                         b.ts[pkt], pkt + b.first)
@@ -245,10 +243,8 @@ class SegmentBatch:
 
     def take(self, rows: I64) -> SegmentBatch:
         starts = np.cumsum(self.size) - self.size
-        view = memoryview(self.payload)
-        blob = b"".join([view[o : o + n] for o, n in zip(starts[rows].tolist(),
-                                                         self.size[rows].tolist(),
-                                                         strict=True) if n])
+        blob = gather_payloads(np.frombuffer(self.payload, np.uint8), starts[rows],
+                               self.size[rows])
         return SegmentBatch(self.src.take(rows), self.sport[rows], self.dst.take(rows),
                             self.dport[rows], self.seq[rows], self.flags[rows], blob,
                             self.size[rows], self.hidden[rows], self.ts[rows],
