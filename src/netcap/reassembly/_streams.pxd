@@ -36,4 +36,3 @@ cdef class Stream:
     cdef void advance(self, int64_t n) noexcept
     cdef int skip_to_first(self, list out) except -1
     cdef int drain(self, list out) except -1
-

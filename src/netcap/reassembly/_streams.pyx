@@ -962,4 +962,3 @@ cdef class StreamStage:
                 out.add("DNS", pkt, rec)
                 self._mark(d, out)
         return 0
-
