@@ -31,7 +31,7 @@ analyzer (or this stage) meets on a stream's bytes is counted
 (`<protocol>/internal_error`) and that connection dropped; the others go on. Streams
 are bounded in number (`max_streams`: the least recently used go; an HTTP connection
 that goes is closed, so what it completed is kept) and each direction in buffered
-bytes (see `tcp.Stream`).
+bytes (see `_streams.Stream`).
 """
 
 from __future__ import annotations
