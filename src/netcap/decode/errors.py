@@ -84,7 +84,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     # records carry the last accepted time instead.
     ("frame", "timestamp_jump_forward"),
     ("frame", "timestamp_jump_back"),
-    # A bug met by one stream's bytes (reassembly/streams.py): counted, that stream dropped.
+    # A bug met by one stream's bytes (reassembly/_streams.pyx): counted, that stream dropped.
     ("tcp", "internal_error"),
     ("dns", "internal_error"),
     ("tls", "internal_error"),

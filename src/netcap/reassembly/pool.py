@@ -14,6 +14,15 @@ of its records itself and, when records are written, encodes them, with each rec
 size and canonical sort key (`record_order`): the parent interleaves them
 (`merge_encoded`) into the order one process would write, so the files do not depend on
 the number of processes.
+
+Processes, not the parent or a thread (measured with the stage compiled, issue 13,
+`net export -exit` on the 1M-packet bench, 2 cores): the stage calls the analyzers
+through their Python APIs and makes records as dicts, so it holds the GIL throughout and
+a thread would run no faster than the parent. In the parent, all processes took about
+the same CPU (9.9 s against 10.7 s) and 25% less memory (272 MB against 361 MB, PSS),
+but the parent's own CPU, which does not spread over the cores, went from 1.4 s to 6.2 s:
+more than half the total, so on two cores the run would wait on it. Worth measuring
+again when the analyzers are compiled (the parent's share is mostly theirs).
 """
 
 from __future__ import annotations

@@ -1,0 +1,964 @@
+# cython: language_level=3
+"""TCP reassembly and the stream stage, compiled (the rules: `reassembly/tcp.py` and
+`reassembly/streams.py`, whose public names come from here).
+
+`Stream`: one direction of a TCP stream, reassembled. Segments go in with their sequence
+number, in any order; bytes come out in order, as `Chunk`s:
+
+- Sequence numbers are 32-bit and wrap: offsets are a signed 32-bit distance (serial
+  number arithmetic, `_after`), kept relative to the initial sequence number.
+- A stream picked up mid-way (no SYN seen) starts at its first segment.
+- Retransmissions and overlaps: bytes already delivered are never delivered again; for
+  bytes that arrive twice before delivery, the first copy wins (Linux's policy, Zeek's
+  default), and overlapping bytes that differ are counted (`conflicts`).
+- Out-of-order segments wait in a buffer bounded by `max_buffer` bytes. When it would
+  overflow, the stream skips to the earliest buffered segment: the missing bytes are
+  reported as a gap (`Chunk.skip`), never invented.
+- `flush()` (end of input, or the connection closing) delivers what is buffered, with
+  the gaps before each piece.
+
+Waiting pieces are keyed by their absolute offset in the stream, with a heap of those
+offsets: a segment costs O(log n) in the pieces waiting, never a pass over them. The
+common case (the next bytes, in order, nothing waiting) is C arithmetic only.
+
+`StreamStage`: the connection's directions (a dict keyed by a compact bytes key, with a
+least-recently-used list through the directions themselves, bounded by `max_streams`),
+each reassembled and handed to the analyzer of its kind. Its loop runs over a
+`SegmentBatch`'s columns in C; a segment of a direction whose analyzer is done costs a
+key and a dict lookup. The analyzers are called through their Python APIs; see
+`streams.py` for the stage's rules (kinds, framing, limits, containment).
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.string cimport memcpy
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
+
+import heapq
+import ipaddress
+
+import numpy as np
+from ..decode.errors import DecodeError, describe
+from .output import StreamOutput
+
+SYN, FIN, RST = 1, 2, 4
+cdef int _SYN = 1, _FIN = 2, _RST = 4
+
+# Kinds of a direction's analyzer (`KINDS` gives their names).
+cdef enum:
+    K_NONE = 0  # not known before its first bytes (other ports)
+    K_DNS = 1
+    K_TLS = 2
+    K_SSH = 3
+    K_HTTP = 4
+    K_OTHER = 5  # on another port and neither HTTP nor TLS: nothing to analyze
+
+KINDS = (None, "DNS", "TLS", "SSH", "HTTP", "other")
+_ERROR_PROTOCOL = ("tcp", "dns", "tls", "ssh", "http", "tcp")
+
+# TCP port -> kind (the table is `streams.STREAM_PORTS`; `set_ports` fills this copy).
+cdef uint8_t _port_kind[65536]
+cdef bint _ports_set = False
+
+
+cdef int _set_ports() except -1:
+    """The stream ports (port -> kind), from `streams.STREAM_PORTS` (the one table)."""
+    global _ports_set
+    global _HTTP_STARTS
+    from .streams import _HTTP_STARTS, STREAM_PORTS
+    cdef int p
+    for p, name in STREAM_PORTS.items():
+        _port_kind[p] = KINDS.index(name)
+    _ports_set = True
+    return 0
+
+
+# -------------------------------------------------------------------- segment payloads
+
+
+def gather_payloads(data_, off_, size_) -> bytes:
+    """data[off[i] : off[i] + size[i]] for every i, back to back, in one copy (the
+    payloads of a batch's stream segments, `streams.segments`). Every range is checked
+    against data before anything is copied."""
+    cdef const uint8_t[::1] data = np.ascontiguousarray(data_, np.uint8)
+    cdef const int64_t[::1] off = np.ascontiguousarray(off_, np.int64)
+    cdef const int64_t[::1] size = np.ascontiguousarray(size_, np.int64)
+    cdef Py_ssize_t n = off.shape[0], i, total = 0, pos = 0
+    if size.shape[0] != n:
+        raise ValueError("offsets and sizes of different lengths")
+    for i in range(n):
+        if size[i] > 0:
+            if off[i] < 0 or off[i] > data.shape[0] - size[i]:
+                raise ValueError("payload out of range")
+            total += size[i]
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, total)
+    cdef char* dst = PyBytes_AS_STRING(out)
+    for i in range(n):
+        if size[i] > 0:
+            memcpy(dst + pos, &data[off[i]], size[i])
+            pos += size[i]
+    return out
+
+
+# ---------------------------------------------------------------------------- Stream
+
+
+cdef class Hidden:
+    """Bytes that were on the wire but not shipped to the stage (HTTP body bytes no
+    parser needs, see `streams.segments`): reassembled like data (ordered, trimmed by
+    retransmissions), delivered as a count, never as bytes."""
+
+    def __init__(self, Py_ssize_t n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, s):
+        return Hidden(len(range(*s.indices(self.n))))
+
+    def __eq__(self, other):
+        return isinstance(other, Hidden) and (<Hidden>other).n == self.n
+
+    def __hash__(self):
+        return hash(("Hidden", self.n))
+
+    def __repr__(self):
+        return f"Hidden(n={self.n})"
+
+
+cdef class Chunk:
+    """In-order stream bytes. `skip`: bytes missing right before this chunk (a gap);
+    `ts`: packet time of the segment that completed it."""
+
+    def __init__(self, data, int64_t skip, int64_t ts):
+        self.data = data
+        self.skip = skip
+        self.ts = ts
+
+    def __eq__(self, other):
+        if not isinstance(other, Chunk):
+            return NotImplemented
+        cdef Chunk o = <Chunk>other
+        return self.skip == o.skip and self.ts == o.ts and self.data == o.data
+
+    def __hash__(self):
+        return hash((self.data, self.skip, self.ts))
+
+    def __repr__(self):
+        return f"Chunk(data={self.data!r}, skip={self.skip}, ts={self.ts})"
+
+
+cdef inline Chunk _chunk(object data, int64_t skip, int64_t ts):
+    cdef Chunk c = Chunk.__new__(Chunk)
+    c.data = data
+    c.skip = skip
+    c.ts = ts
+    return c
+
+
+cdef inline Py_ssize_t _len(object data) except -1:
+    if type(data) is bytes:
+        return PyBytes_GET_SIZE(data)
+    if type(data) is Hidden:
+        return (<Hidden>data).n
+    return len(data)
+
+
+cdef inline object _tail(object data, Py_ssize_t k):
+    """data without its first k bytes."""
+    if type(data) is Hidden:
+        return Hidden((<Hidden>data).n - k)
+    return data[k:]
+
+
+cdef class Stream:
+
+    def __init__(self, Py_ssize_t max_buffer=256 * 1024):
+        self.max_buffer = max_buffer
+        self.has_seq = False
+        self.next = 0
+        self.base = 0
+        self.pending = {}  # absolute offset -> (data, ts)
+        self.starts = []  # heap of the keys of pending
+        self.buffered = 0
+        self.delivered = 0
+        self.gaps = 0
+        self.conflicts = 0
+        self.overflows = 0
+        self.finished = False
+        self.last_ts = 0
+
+    @property
+    def next_seq(self):
+        """Sequence number of the next byte to deliver (None before the first)."""
+        return self.next if self.has_seq else None
+
+    cpdef syn(self, int64_t seq):
+        """A SYN with this sequence number: data starts at seq + 1."""
+        if not self.has_seq:
+            self.has_seq = True
+            self.next = <uint32_t>seq + 1
+
+    def segment(self, int64_t seq, data, int64_t ts) -> list:
+        """Add one segment's payload; the chunks that became deliverable."""
+        cdef list out = []
+        self.add(<uint32_t>seq, data, ts, out)
+        return out
+
+    cdef int add(self, uint32_t seq, object data, int64_t ts, list out) except -1:
+        """`segment`, appending to out."""
+        if ts > self.last_ts:
+            self.last_ts = ts
+        cdef Py_ssize_t n = _len(data)
+        if n == 0:
+            return 0
+        if not self.has_seq:  # picked up mid-way
+            self.has_seq = True
+            self.next = seq
+        cdef int64_t off = <int32_t>(seq - self.next)  # _after(seq, next)
+        if off == 0 and not self.pending:  # the common case: the next bytes, in order
+            self.next += <uint32_t>n
+            self.base += n
+            self.delivered += n
+            out.append(_chunk(data, 0, ts))
+            return 0
+        if off < 0:  # starts before what was delivered: keep only the new bytes
+            if off + n <= 0:
+                return 0  # a retransmission of delivered bytes
+            data = _tail(data, -off)
+            n += off
+            off = 0
+        at = self.base + off
+        have = self.pending.get(at)
+        cdef Py_ssize_t common, had
+        if have is not None:  # same start: the first copy wins
+            old = (<tuple>have)[0]
+            had = _len(old)
+            common = min(had, n)
+            if type(old) is bytes and type(data) is bytes \
+                    and old[:common] != data[:common]:
+                self.conflicts += 1
+            if n <= had:
+                self.deliver(out)
+                return 0
+            self.buffered -= had
+        else:
+            heapq.heappush(self.starts, at)
+        self.pending[at] = (data, ts)
+        self.buffered += n
+        self.deliver(out)
+        while self.buffered > self.max_buffer and self.pending:
+            self.overflows += 1
+            self.skip_to_first(out)
+        return 0
+
+    cdef int deliver(self, list out) except -1:
+        """Pieces that now start at or before the delivery point, earliest first."""
+        cdef list starts = self.starts
+        cdef int64_t at, behind
+        cdef Py_ssize_t n
+        while starts and <int64_t>starts[0] <= self.base:
+            at = heapq.heappop(starts)
+            data, ts = self.pending.pop(at)
+            n = _len(data)
+            self.buffered -= n
+            behind = self.base - at
+            if behind:
+                if behind >= n:
+                    continue  # covered by what was delivered since it arrived
+                data = _tail(data, behind)
+                n -= behind
+            out.append(_chunk(data, 0, ts))
+            self.advance(n)
+        return 0
+
+    cdef inline void advance(self, int64_t n) noexcept:
+        self.next += <uint32_t>n
+        self.base += n
+        self.delivered += n
+
+    cdef int skip_to_first(self, list out) except -1:
+        """Give up on the missing bytes before the earliest buffered piece."""
+        cdef int64_t off = <int64_t>self.starts[0] - self.base
+        cdef Py_ssize_t first = len(out)
+        cdef Chunk c
+        if off > 0:
+            self.gaps += off
+            self.advance(off)
+            self.deliver(out)
+            if len(out) > first:
+                c = out[first]
+                out[first] = _chunk(c.data, off, c.ts)
+            return 0
+        return self.deliver(out)
+
+    cdef int drain(self, list out) except -1:
+        """Everything buffered, in order, with the gaps before each piece."""
+        while self.pending:
+            self.skip_to_first(out)
+        return 0
+
+    def shed(self) -> list:
+        """Give up waiting (memory is short): everything buffered is delivered with
+        its gaps, and the stream goes on after it (counted as an overflow)."""
+        cdef list out = []
+        self.overflows += 1
+        self.drain(out)
+        return out
+
+    def flush(self) -> list:
+        """Everything still buffered, in order, with the gaps between (end of input)."""
+        cdef list out = []
+        self.drain(out)
+        self.finished = True
+        return out
+
+
+# ------------------------------------------------------------------------ StreamStage
+
+_an = None
+
+
+cdef object _analyzers():
+    """The stream analyzer modules, imported on first use (an export that meets no
+    stream does not pay for them) and then held."""
+    global _an
+    if _an is None:
+        from ..analyzers import dns, http, ssh, tls
+        _an = (tls.HelloReader, ssh.SshReader, http.HttpConnection, tls.ja3, tls.ja3s,
+               tls.ja4, dns.parse_dns)
+    return _an
+
+
+cdef class _Http:
+    """An HTTP connection shared by its two directions."""
+    cdef object conn  # the analyzers' HttpConnection
+    cdef bint counted  # its violation was counted (once per connection)
+
+    def __cinit__(self, conn):
+        self.conn = conn
+
+
+cdef class _Direction:
+    """One direction of a connection in the stage."""
+    cdef int kind  # K_* (_streams.pyx)
+    cdef Stream stream
+    cdef bytes ckey, back_ckey  # the compact keys of this direction and the other
+    cdef tuple key  # (src address, src port, dst address, dst port)
+    cdef object pending  # DNS framing: bytes not yet used (a bytearray, made on use)
+    cdef object tls, ssh  # the analyzers' HelloReader, SshReader
+    cdef _Http http  # shared by both directions of the connection
+    cdef bint from_client  # which side this is (client: talks to the well-known port)
+    cdef bint closed  # FIN or RST seen
+    cdef bint done  # the analyzer has what it wants: segments are ignored
+    cdef list held  # other ports: chunks before the kind is known from the first bytes
+    cdef bint marked  # the analyzer recognised its protocol (see StreamOutput.apps)
+    cdef _Direction prev, next_  # the least recently used list (prev: older)
+    cdef bint linked
+
+
+cdef bytes _compact(const uint8_t* src, Py_ssize_t sl, const uint8_t* dst, Py_ssize_t dl,
+                    int sport, int dport):
+    """The dict key of a direction: the source length, the addresses and the ports."""
+    cdef uint8_t buf[80]
+    cdef Py_ssize_t i, n = 0
+    if sl > 32 or dl > 32 or sl < 0 or dl < 0:  # not an IP address: no compact key
+        raise ValueError("address too long")
+    buf[0] = <uint8_t>sl
+    n = 1
+    for i in range(sl):
+        buf[n + i] = src[i]
+    n += sl
+    for i in range(dl):
+        buf[n + i] = dst[i]
+    n += dl
+    buf[n] = <uint8_t>(sport >> 8)
+    buf[n + 1] = <uint8_t>sport
+    buf[n + 2] = <uint8_t>(dport >> 8)
+    buf[n + 3] = <uint8_t>dport
+    return PyBytes_FromStringAndSize(<char*>buf, n + 4)
+
+
+cdef bytes _key_of(bytes src, int sport, bytes dst, int dport):
+    return _compact(<const uint8_t*><char*>src, len(src), <const uint8_t*><char*>dst,
+                    len(dst), sport, dport)
+
+
+cdef tuple _rev(tuple key):
+    return (key[2], key[3], key[0], key[1])
+
+
+def _flow(tuple key) -> str:
+    return (f"{ipaddress.ip_address(key[0])}:{key[1]}->"
+            f"{ipaddress.ip_address(key[2])}:{key[3]}")
+
+
+# First bytes of an HTTP message (a request method and its space, or a status line):
+# HTTP on other ports is found by them, as TLS by its handshake record.
+_HTTP_STARTS = ()  # streams._HTTP_STARTS (`_set_ports`)
+
+
+def _sniff(bytes first, bint final):
+    """The kind of a direction on other ports by its first bytes (and whether they are
+    a client's: a request; None: not known). K_NONE while the bytes so far (fewer than
+    4) could still start either and more may come (`final`: none will)."""
+    if first[:4] in _HTTP_STARTS:
+        return K_HTTP, not first.startswith(b"HTTP")
+    cdef Py_ssize_t n = len(first)
+    if n >= 3 and first[0] == 0x16 and first[1] == 3 and first[2] <= 4:
+        return K_TLS, None
+    if not final and n < 4 and (
+            any(w.startswith(first) for w in _HTTP_STARTS) or b"\x16\x03".startswith(
+                first[:2]) and (n < 3 or first[2] <= 4)):
+        return K_NONE, None
+    return K_OTHER, None
+
+
+cdef list _shipped(list chunks):
+    """Chunks for an analyzer that reads bytes (all but HTTP's): bytes not shipped
+    (`Hidden`) are a gap to it, never data."""
+    cdef Chunk c
+    cdef list out = chunks
+    cdef Py_ssize_t i
+    for i in range(len(chunks)):
+        c = chunks[i]
+        if type(c.data) is Hidden:
+            if out is chunks:
+                out = list(chunks)
+            out[i] = _chunk(b"", c.skip + (<Hidden>c.data).n, c.ts)
+    return out
+
+
+cdef class StreamStage:
+    """`detail`: records are written, so complete (HTTP header maps, cookies, query
+    parameters); without, only what the metrics read. `fingerprints`: which of "ja3"
+    (JA3 and JA3S) and "ja4" to compute (for records, or opt-in labels)."""
+    cdef public Py_ssize_t max_streams
+    cdef public Py_ssize_t max_buffer
+    cdef public int64_t max_total
+    cdef readonly int64_t _buffered  # out-of-order bytes held by all directions
+    cdef readonly bint detail
+    cdef readonly frozenset fingerprints
+    cdef bint ja3, ja4
+    cdef dict dirs  # compact key -> _Direction
+    cdef _Direction oldest, newest  # the least recently used list's ends
+    cdef dict client_hello  # compact key -> time of its ClientHello
+    cdef int64_t gap_bytes, overflows  # of the current update
+
+    def __init__(self, Py_ssize_t max_streams=10_000, Py_ssize_t max_buffer=256 * 1024,
+                 bint detail=True, fingerprints=frozenset({"ja3", "ja4"}),
+                 int64_t max_total=64 << 20):
+        if not _ports_set:
+            _set_ports()
+        self.max_streams = max_streams
+        self.max_buffer = max_buffer  # out-of-order bytes per direction
+        self.max_total = max_total  # and in all (past it the fullest direction gives up)
+        self._buffered = 0
+        self.detail = detail
+        self.fingerprints = frozenset(fingerprints)
+        self.ja3 = "ja3" in self.fingerprints
+        self.ja4 = "ja4" in self.fingerprints
+        self.dirs = {}
+        self.oldest = self.newest = None
+        self.client_hello = {}  # compact key -> time
+        self.gap_bytes = self.overflows = 0
+
+    def __len__(self):
+        return len(self.dirs)
+
+    # ------------------------------------------------------------ the LRU list
+
+    cdef inline void _unlink(self, _Direction d) noexcept:
+        if not d.linked:
+            return
+        if d.prev is None:
+            self.oldest = d.next_
+        else:
+            d.prev.next_ = d.next_
+        if d.next_ is None:
+            self.newest = d.prev
+        else:
+            d.next_.prev = d.prev
+        d.prev = d.next_ = None
+        d.linked = False
+
+    cdef inline void _append(self, _Direction d) noexcept:
+        d.prev = self.newest
+        d.next_ = None
+        if self.newest is None:
+            self.oldest = d
+        else:
+            self.newest.next_ = d
+        self.newest = d
+        d.linked = True
+
+    cdef int _insert(self, _Direction d) except -1:
+        self.dirs[d.ckey] = d
+        self._append(d)
+        return 0
+
+    cdef int _remove(self, _Direction d) except -1:
+        del self.dirs[d.ckey]
+        self._unlink(d)
+        return 0
+
+    cdef inline _Direction _back(self, _Direction d):
+        return <_Direction>self.dirs.get(d.back_ckey)
+
+    # ------------------------------------------------------------ the loop
+
+    def update(self, segs) -> StreamOutput:
+        """A batch's segments (a `SegmentBatch`, or `Segment` tuples in tests)."""
+        out = StreamOutput()
+        if segs is None:
+            return out.canonical()
+        if isinstance(segs, list):
+            if not segs:
+                return out.canonical()
+            from .streams import SegmentBatch
+            segs = SegmentBatch.from_rows(segs)
+        self.gap_bytes = self.overflows = 0
+        self._run(segs, out)
+        self._count(out)
+        return out.canonical()
+
+    cdef int _run(self, segs, out) except -1:
+        col = np.ascontiguousarray
+        cdef const uint8_t[::1] src = col(segs.src.data, np.uint8)
+        cdef const int64_t[::1] slen = col(segs.src.lens, np.int64)
+        cdef const uint8_t[::1] dst = col(segs.dst.data, np.uint8)
+        cdef const int64_t[::1] dlen = col(segs.dst.lens, np.int64)
+        cdef const int64_t[::1] sport = col(segs.sport, np.int64), dport = col(segs.dport, np.int64)
+        cdef const int64_t[::1] seq = col(segs.seq, np.int64), flags = col(segs.flags, np.int64)
+        cdef const int64_t[::1] size = col(segs.size, np.int64), hidden = col(segs.hidden, np.int64)
+        cdef const int64_t[::1] ts = col(segs.ts, np.int64), pkt = col(segs.pkt, np.int64)
+        cdef bytes blob = segs.payload
+        cdef Py_ssize_t n = sport.shape[0], i, s = 0, t = 0, p = 0, sl, dl, k
+        cdef bytes ckey
+        cdef _Direction d
+        if slen.shape[0] != n or dlen.shape[0] != n or dport.shape[0] != n \
+                or seq.shape[0] != n or flags.shape[0] != n or size.shape[0] != n \
+                or hidden.shape[0] != n or ts.shape[0] != n or pkt.shape[0] != n:
+            raise ValueError("segment columns of different lengths")  # invariant
+        for i in range(n):
+            sl, dl, k = slen[i], dlen[i], size[i]
+            if s + sl > src.shape[0] or t + dl > dst.shape[0] or k < 0 \
+                    or p + k > PyBytes_GET_SIZE(blob):
+                raise ValueError("segment columns out of range")  # invariant
+            ckey = _compact(&src[s] if sl else NULL, sl, &dst[t] if dl else NULL, dl,
+                            <int>sport[i], <int>dport[i])
+            d = <_Direction>self.dirs.get(ckey)
+            if d is None:
+                d = self._new(ckey, ckey[1 : 1 + sl], <int>sport[i],
+                              ckey[1 + sl : 1 + sl + dl], <int>dport[i])
+                self._insert(d)
+                while len(self.dirs) > self.max_streams:  # least recently used go
+                    self._evict(ts[i], out)
+            elif d is not self.newest:
+                self._unlink(d)
+                self._append(d)
+            s += sl
+            t += dl
+            if not d.done:
+                try:
+                    self._segment(d, seq[i], flags[i],
+                                  Hidden(hidden[i]) if hidden[i] > 0 else blob[p : p + k],
+                                  ts[i], pkt[i], out)
+                except Exception:  # a bug met by this stream's bytes: see `_failed`
+                    self._failed(d, out)
+            p += k
+        return 0
+
+    cdef int _evict(self, int64_t ts, out) except -1:
+        cdef _Direction g = self.oldest
+        self._remove(g)
+        self.client_hello.pop(g.ckey, None)
+        try:
+            self._end(g, ts, True, -1, out)
+        except Exception:  # a bug: counted, that stream dropped (`_failed`)
+            self._failed(g, out)
+        return 0
+
+    cdef int _count(self, out) except -1:
+        out.gap_bytes += self.gap_bytes
+        out.overflows += self.overflows
+        self.gap_bytes = self.overflows = 0
+        return 0
+
+    cdef int _segment(self, _Direction d, int64_t seq, int64_t flags, object payload,
+                      int64_t ts, int64_t pkt, out) except -1:
+        cdef Stream st = d.stream
+        if flags & _SYN:
+            st.syn(seq)
+        cdef int64_t gaps = st.gaps, overflows = st.overflows, held = st.buffered
+        cdef list chunks = []
+        st.add(<uint32_t>seq, payload, ts, chunks)
+        self.gap_bytes += st.gaps - gaps
+        self.overflows += st.overflows - overflows
+        self._buffered += st.buffered - held
+        if chunks or d.kind == K_NONE:
+            self._analyze(d, chunks, pkt, out)
+        if self._buffered > self.max_total:
+            self._shed(pkt, out)
+        cdef _Direction back
+        if flags & (_FIN | _RST) and d.http is not None:
+            d.closed = True
+            back = self._back(d)
+            if flags & _RST or back is None or back.closed:
+                self._close_http(d, back, ts, True, pkt, out)
+        return 0
+
+    cdef int _failed(self, _Direction d, out) except -1:
+        """An analyzer (or this stage) raised on a stream's bytes: that is a bug, but
+        one stream must not end the process (input may be crafted to find it). It is
+        counted (`<protocol>/internal_error`) and the connection dropped: both
+        directions ignore their segments from now on and keep no bytes (they leave as
+        other directions do, least recently used first); the records it completed
+        before stay."""
+        out.errors[_ERROR_PROTOCOL[d.kind] + "/internal_error"] += 1
+        cdef _Direction back = self._back(d)
+        if back is None:  # not seen yet: it must not start an analyzer of its own
+            back = _Direction.__new__(_Direction)
+            back.kind = d.kind
+            back.key = _rev(d.key)
+            back.ckey, back.back_ckey = d.back_ckey, d.ckey
+            self._insert(back)
+        for x in (d, back):
+            (<_Direction>x).done = True
+            (<_Direction>x).stream = Stream(self.max_buffer)
+            (<_Direction>x).http = (<_Direction>x).tls = (<_Direction>x).ssh = None
+            (<_Direction>x).held = None
+            (<_Direction>x).pending = None
+        # What the directions hold, counted again: the failure may have come between
+        # a change and its accounting.
+        cdef _Direction y = self.oldest
+        self._buffered = 0
+        while y is not None:
+            self._buffered += y.stream.buffered
+            y = y.next_
+        return 0
+
+    cdef int _shed(self, int64_t pkt, out) except -1:
+        """Out-of-order bytes of all streams past `max_total`: the direction holding the
+        most delivers what it has, with gaps, and goes on from there."""
+        cdef _Direction d = self.oldest, y = self.oldest
+        if d is None:  # nothing held (the total is recounted after a failure)
+            return 0
+        while y is not None:
+            if y.stream.buffered > d.stream.buffered:
+                d = y
+            y = y.next_
+        cdef int64_t held = d.stream.buffered, gaps = d.stream.gaps
+        cdef list chunks = []
+        d.stream.overflows += 1
+        d.stream.drain(chunks)
+        self._buffered -= held
+        self.gap_bytes += d.stream.gaps - gaps
+        self.overflows += 1
+        if not d.done:
+            self._analyze(d, chunks, pkt, out)
+        return 0
+
+    def flush(self) -> StreamOutput:
+        """End of input: what every direction holds is delivered, HTTP connections
+        closed, SSH banners without a KEXINIT recorded."""
+        out = StreamOutput()
+        self.gap_bytes = self.overflows = 0
+        cdef list order = []
+        cdef _Direction d = self.oldest, y
+        while d is not None:
+            order.append(d)
+            d = d.next_
+        for x in order:
+            d = <_Direction>x
+            if self.dirs.get(d.ckey) is d:
+                try:
+                    self._end(d, 0, False, -1, out)
+                except Exception:  # a bug: counted, that stream dropped (`_failed`)
+                    self._failed(d, out)
+        self.dirs.clear()
+        d = self.oldest
+        while d is not None:  # break the list's references
+            y = d.next_
+            d.prev = d.next_ = None
+            d.linked = False
+            d = y
+        self.oldest = self.newest = None
+        self.client_hello.clear()
+        self._buffered = 0
+        self._count(out)
+        return out.canonical()
+
+    cdef _Direction _new(self, bytes ckey, bytes src, int sport, bytes dst, int dport):
+        cdef _Direction d = _Direction.__new__(_Direction)
+        d.ckey = ckey
+        d.back_ckey = _key_of(dst, dport, src, sport)
+        d.key = (src, sport, dst, dport)
+        d.stream = Stream(self.max_buffer)
+        cdef int kind = _port_kind[dport & 0xFFFF]
+        d.from_client = True
+        if kind == K_NONE:
+            kind = _port_kind[sport & 0xFFFF]
+            d.from_client = kind == K_NONE and sport > dport
+        d.kind = kind
+        if kind != K_NONE:
+            self._start(d)
+        return d
+
+    cdef int _start(self, _Direction d) except -1:
+        """The analyzer for the direction's kind (HTTP: shared with the other side)."""
+        cdef _Direction back
+        if d.kind == K_TLS:
+            d.tls = _analyzers()[0]()
+        elif d.kind == K_SSH:
+            d.ssh = _analyzers()[1](d.from_client)
+        elif d.kind == K_HTTP:
+            back = self._back(d)
+            d.http = back.http if back is not None and back.http is not None \
+                else _Http(_analyzers()[2](self.detail))
+        return 0
+
+    cdef int _end(self, _Direction d, int64_t ts, bint has_ts, int64_t pkt,
+                  out) except -1:
+        """A direction leaves the stage (end of input, or evicted)."""
+        self._buffered -= d.stream.buffered
+        cdef int64_t gaps = d.stream.gaps
+        cdef list chunks
+        if not d.done:
+            chunks = []
+            d.stream.drain(chunks)
+            d.stream.finished = True
+            self._analyze(d, chunks, pkt, out)
+        self.gap_bytes += d.stream.gaps - gaps
+        if d.ssh is not None and not d.done:
+            for rec in d.ssh.finish():
+                self._ssh_record(d, rec, d.stream.last_ts, pkt, out)
+        if d.http is not None:
+            self._close_http(d, self._back(d), ts, has_ts, pkt, out)
+        return 0
+
+    cdef int _close_http(self, _Direction d, _Direction back, int64_t ts, bint has_ts,
+                         int64_t pkt, out) except -1:
+        """Both directions of an HTTP connection end: deliver what they buffered, then
+        close the connection (a response delimited by the close completes)."""
+        cdef _Http h = d.http
+        cdef list chunks
+        for x in (d, back):
+            if x is not None and self.dirs.get((<_Direction>x).ckey) is x:
+                self._remove(x)
+                self._buffered -= (<_Direction>x).stream.buffered
+                if not (<_Direction>x).done:
+                    chunks = []
+                    (<_Direction>x).stream.drain(chunks)
+                    (<_Direction>x).stream.finished = True
+                    self._analyze(x, chunks, pkt, out)
+        cdef int64_t end = ts
+        if not has_ts:
+            end = max(d.stream.last_ts, back.stream.last_ts if back is not None else 0)
+        client = d.key if d.from_client else _rev(d.key)
+        self._http_records(client, h, h.conn.close(end), pkt, out)
+        return 0
+
+    cdef int _analyze(self, _Direction d, list chunks, int64_t pkt, out) except -1:
+        if d.kind == K_NONE:  # other ports: the other side's kind, or the first bytes'
+            chunks = self._kind_of(d, chunks)
+        if not chunks or d.done:
+            return 0
+        if d.kind == K_DNS:
+            self._dns(d, chunks, pkt, out)
+        elif d.kind == K_HTTP:
+            self._http(d, chunks, pkt, out)
+        elif d.kind == K_SSH:
+            self._ssh(d, chunks, pkt, out)
+        else:
+            self._tls(d, chunks, pkt, out)
+        return 0
+
+    cdef list _kind_of(self, _Direction d, list chunks):
+        """Decide the kind of a direction on another port: the other side's, or by the
+        stream's first bytes, however they were cut into segments (chunks wait in
+        `held` until there are enough). The chunks to analyze (none while waiting)."""
+        if d.held is None:
+            d.held = []
+        d.held += chunks
+        cdef _Direction back = self._back(d)
+        cdef bytes first
+        cdef bint final
+        cdef Chunk c
+        if back is not None and back.kind != K_NONE and back.kind != K_OTHER:
+            d.kind, d.from_client = back.kind, not back.from_client
+        else:
+            first, final = b"", False
+            for i in range(len(d.held)):  # the contiguous bytes from the first one
+                c = d.held[i]
+                if (i and c.skip) or type(c.data) is Hidden:
+                    final = True
+                    break
+                first += c.data[: 4 - len(first)]
+                if len(first) >= 4:
+                    break
+            kind, client = _sniff(first, final)
+            if kind == K_NONE:
+                return []
+            d.kind = kind
+            if client is not None:
+                d.from_client = client
+        chunks, d.held = d.held, None
+        if d.kind == K_OTHER:
+            d.done = True
+            return []
+        self._start(d)
+        return chunks
+
+    cdef int _mark(self, _Direction d, out) except -1:
+        """The direction's analyzer recognised its protocol (once per direction)."""
+        if not d.marked and d.kind != K_NONE:
+            d.marked = True
+            out.apps.append((d.key, KINDS[d.kind]))
+        return 0
+
+    cdef int _http(self, _Direction d, list chunks, int64_t pkt, out) except -1:
+        cdef _Http h = d.http
+        if h is None:  # set with the kind
+            return 0
+        conn = h.conn
+        client = d.key if d.from_client else _rev(d.key)
+        cdef Chunk c
+        for x in chunks:
+            c = <Chunk>x
+            recs = conn.gap(d.from_client, c.skip) if c.skip else []
+            if type(c.data) is Hidden:  # body bytes not shipped: skipped as such
+                recs += conn.gap(d.from_client, (<Hidden>c.data).n, c.ts)
+            elif d.from_client:
+                recs += conn.client(c.data, c.ts)
+            else:
+                recs += conn.server(c.data, c.ts)
+            self._http_records(client, h, recs, pkt, out)
+            if conn.done:
+                break
+        if conn.recognised:
+            self._mark(d, out)
+        cdef _Direction back
+        if conn.done:
+            d.done = True
+            back = self._back(d)
+            if back is not None:
+                back.done = True
+        return 0
+
+    cdef int _http_records(self, tuple client, _Http h, list recs, int64_t pkt,
+                           out) except -1:
+        for rec in recs:
+            rec.update(SrcIP=client[0], SrcPort=client[1], DstIP=client[2],
+                       DstPort=client[3])
+            out.add("HTTP", pkt, rec)
+        conn = h.conn
+        if not h.counted and conn.done and conn.violation is not None:
+            out.errors[f"http/{conn.violation}"] += 1
+            h.counted = True
+        return 0
+
+    cdef int _ssh(self, _Direction d, list chunks, int64_t pkt, out) except -1:
+        reader = d.ssh
+        if reader is None:  # set with the kind
+            return 0
+        cdef Chunk c
+        for x in _shipped(chunks):
+            c = <Chunk>x
+            if c.skip:
+                recs = reader.finish()  # a hole before the KEXINIT: keep the banner
+                out.errors["ssh/gap"] += 1
+                d.done = True
+            else:
+                recs = reader.feed(c.data)  # never raises: a violation ends it
+            if reader.ident is not None:
+                self._mark(d, out)
+            for rec in recs:
+                self._ssh_record(d, rec, c.ts, pkt, out)
+            if reader.done or d.done:
+                d.done = True
+                if reader.violation is not None:
+                    out.errors[f"ssh/{reader.violation}"] += 1
+                return 0
+        return 0
+
+    cdef int _ssh_record(self, _Direction d, rec, int64_t ts, int64_t pkt, out) except -1:
+        rec.update(Timestamp=ts, Flow=_flow(d.key))
+        out.add("SSH", pkt, rec)
+        return 0
+
+    cdef int _tls(self, _Direction d, list chunks, int64_t pkt, out) except -1:
+        reader = d.tls
+        if reader is None:  # set with the kind
+            return 0
+        cdef Chunk c
+        cdef tuple key = d.key
+        for x in _shipped(chunks):
+            c = <Chunk>x
+            if c.skip:
+                out.errors["tls/gap"] += 1  # a hole before the hello: give up
+                d.done = True
+                return 0
+            try:
+                hellos = reader.feed(c.data)
+            except DecodeError as e:
+                out.errors[describe(e.index)] += 1
+                d.done = True
+                return 0
+            if reader.done:
+                d.done = True
+                if reader.violation is not None:
+                    out.errors[f"tls/{reader.violation}"] += 1
+            if hellos:
+                self._mark(d, out)
+            for htype, rec in hellos:
+                rec.update(Timestamp=c.ts, SrcIP=key[0], SrcPort=key[1], DstIP=key[2],
+                           DstPort=key[3])
+                if htype == 1:
+                    if d.ckey not in self.client_hello:
+                        self.client_hello[d.ckey] = c.ts
+                    if self.ja3:
+                        rec["Ja3"] = _analyzers()[3](rec)[1].encode()
+                    if self.ja4:
+                        rec["Ja4"] = _analyzers()[5](rec).encode()
+                    out.add("TLSClientHello", pkt, rec)
+                else:
+                    start = self.client_hello.pop(d.back_ckey, None)
+                    if start is not None and c.ts >= start:
+                        out.tls_handshakes.append((c.ts - start) / 1e9)
+                    if self.ja3:
+                        rec["Ja3s"] = _analyzers()[4](rec)[1].encode()
+                    out.add("TLSServerHello", pkt, rec)
+            if d.done:
+                return 0
+        return 0
+
+    cdef int _dns(self, _Direction d, list chunks, int64_t pkt, out) except -1:
+        cdef Chunk c
+        cdef Py_ssize_t size
+        cdef tuple key = d.key
+        if d.pending is None:
+            d.pending = bytearray()
+        pending = d.pending
+        parse_dns = _analyzers()[6]
+        for x in _shipped(chunks):
+            c = <Chunk>x
+            if c.skip:  # a gap: the message it cuts is lost; start over after it
+                pending.clear()
+            pending += c.data
+            while len(pending) >= 2:
+                size = (pending[0] << 8) | pending[1]
+                if len(pending) < 2 + size:
+                    break
+                msg = bytes(pending[2 : 2 + size])
+                del pending[: 2 + size]
+                try:
+                    rec = parse_dns(msg)
+                except DecodeError as e:
+                    out.errors[describe(e.index)] += 1
+                    continue
+                rec.update(Timestamp=c.ts, SrcIP=key[0], SrcPort=key[1], DstIP=key[2],
+                           DstPort=key[3])
+                out.add("DNS", pkt, rec)
+                self._mark(d, out)
+        return 0
