@@ -21,7 +21,6 @@ from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
-from libc.stdlib cimport qsort
 
 from netcap._buf cimport Reader, here, left, peek, reader, skip, sub, u8, u16
 
@@ -428,7 +427,7 @@ cdef inline void _put(Text* t, char c) noexcept nogil:
         t.n += 1
 
 
-cdef void _dec(Text* t, uint32_t v) noexcept nogil:
+cdef inline void _dec(Text* t, uint32_t v) noexcept nogil:
     """v in decimal (at most 10 digits)."""
     cdef char digits[10]
     cdef int k = 0
@@ -446,7 +445,7 @@ cdef void _dec(Text* t, uint32_t v) noexcept nogil:
 cdef const char* _HEXDIGITS = b"0123456789abcdef"
 
 
-cdef void _hex4(Text* t, uint16_t v) noexcept nogil:
+cdef inline void _hex4(Text* t, uint16_t v) noexcept nogil:
     _put(t, _HEXDIGITS[v >> 12])
     _put(t, _HEXDIGITS[(v >> 8) & 15])
     _put(t, _HEXDIGITS[(v >> 4) & 15])
@@ -473,13 +472,28 @@ cdef inline bytes _text(const Text* t):
     return PyBytes_FromStringAndSize(t.p, t.n)
 
 
+# Hashing (OpenSSL through hashlib) costs more than writing the text: ~1.5 µs a call. A
+# capture's hellos come from few client and server stacks, so the digests are kept by
+# their text (a dict lookup, ~0.1 µs), up to _CACHED of each kind, then started afresh.
+cdef Py_ssize_t _CACHED = 4096
+cdef dict _md5s = {}
+cdef dict _sha12s = {}
 _md5 = hashlib.md5
 _sha256 = hashlib.sha256
 
 
+cdef str _md5_hex(bytes text):
+    digest = _md5s.get(text)
+    if digest is None:
+        if len(_md5s) >= _CACHED:
+            _md5s.clear()
+        digest = _md5s[text] = _md5(text, usedforsecurity=False).hexdigest()
+    return digest
+
+
 cdef tuple _ja3_result(Text* t):
     text = _text(t)
-    return text.decode("ascii"), _md5(text, usedforsecurity=False).hexdigest()
+    return text.decode("ascii"), _md5_hex(text)
 
 
 def ja3(dict rec not None):
@@ -530,8 +544,21 @@ def ja3s(dict rec not None):
         PyMem_Free(t.p)
 
 
-cdef int _cmp_u16(const void* a, const void* b) noexcept nogil:
-    return (<const uint16_t*>a)[0] - (<const uint16_t*>b)[0]
+cdef void _sort(uint16_t* v, Py_ssize_t n) noexcept nogil:
+    """Shell sort (Ciura's gaps): no allocation, no calls; insertion sort for the usual
+    few dozen values, and n^1.3-ish for the longest lists a hello can hold."""
+    cdef Py_ssize_t[9] gaps = [1750, 701, 301, 132, 57, 23, 10, 4, 1]
+    cdef Py_ssize_t g, gap, i, j
+    cdef uint16_t x
+    for g in range(9):
+        gap = gaps[g]
+        for i in range(gap, n):
+            x = v[i]
+            j = i
+            while j >= gap and v[j - gap] > x:
+                v[j] = v[j - gap]
+                j -= gap
+            v[j] = x
 
 
 cdef Py_ssize_t _sorted(object values, uint16_t* out, bint drop_grease) except -1:
@@ -544,7 +571,7 @@ cdef Py_ssize_t _sorted(object values, uint16_t* out, bint drop_grease) except -
             continue
         out[n] = v
         n += 1
-    qsort(out, n, sizeof(uint16_t), _cmp_u16)
+    _sort(out, n)
     return n
 
 
@@ -575,7 +602,14 @@ cdef inline bint _alnum(uint8_t c) noexcept nogil:
 
 
 cdef str _sha12(Text* t):
-    return _sha256(_text(t)).hexdigest()[:12]
+    """The first 12 hex digits of the SHA-256 of the text."""
+    text = _text(t)
+    digest = _sha12s.get(text)
+    if digest is None:
+        if len(_sha12s) >= _CACHED:
+            _sha12s.clear()
+        digest = _sha12s[text] = _sha256(text).hexdigest()[:12]
+    return digest
 
 
 def ja4(dict rec not None, str transport not None="t"):
