@@ -213,3 +213,24 @@ def test_mutated_streams_in_pieces(data: st.DataObject) -> None:
     stream = _mutate(data, data.draw(st.sampled_from(STREAMS))[:3000])
     pieces = _pieces(stream, data.draw(st.lists(st.integers(0, 3000), max_size=6)))
     assert _read(new, pieces) == _read(old, pieces)
+
+
+def test_long_lists() -> None:
+    """Hellos with hundreds of ciphers, extensions, groups and signature algorithms
+    (fingerprint texts longer than any cached one), GREASE among them; twice each (the
+    second time from the digest caches, where they apply)."""
+    for n in (1, 40, 170, 900):
+        values = [(0x0A0A + 0x1010 * (i % 16)) if i % 7 == 0 else (i * 2654435761) & 0xFFFF
+                  for i in range(n)]
+        u16s = struct.pack(f">{n}H", *values)
+        exts = b"".join(struct.pack(">HH", v, 0) for v in values[: n // 3])
+        exts += struct.pack(">HHH", 10, 2 + 2 * n, 2 * n) + u16s  # groups
+        exts += struct.pack(">HHH", 13, 2 + 2 * n, 2 * n) + u16s  # signature algorithms
+        exts += struct.pack(">HHB", 11, 1 + n % 256, n % 256) + bytes(range(n % 256))
+        body = (b"\x03\x03" + bytes(32) + b"\x00" + struct.pack(">H", 2 * n) + u16s
+                + b"\x01\x00" + struct.pack(">H", len(exts)) + exts)
+        server = b"\x03\x03" + bytes(32) + b"\x00\x13\x01\x00" + struct.pack(">H", len(exts)) + exts
+        for _ in range(2):
+            _parse_both(1, body)
+            _parse_both(2, server)
+        assert len(new.ja3(new.parse_client_hello(body))[0]) > (1024 if n == 900 else 0)

@@ -474,8 +474,11 @@ cdef inline bytes _text(const Text* t):
 
 # Hashing (OpenSSL through hashlib) costs more than writing the text: ~1.5 µs a call. A
 # capture's hellos come from few client and server stacks, so the digests are kept by
-# their text (a dict lookup, ~0.1 µs), up to _CACHED of each kind, then started afresh.
+# their text (a dict lookup, ~0.1 µs): texts up to _LONGEST bytes (a usual JA3 text has
+# 100-600; a crafted hello's can have 190,000), up to _CACHED of each kind, then the
+# cache starts afresh. So each cache holds at most ~5 MB.
 cdef Py_ssize_t _CACHED = 4096
+cdef Py_ssize_t _LONGEST = 1024
 cdef dict _md5s = {}
 cdef dict _sha12s = {}
 _md5 = hashlib.md5
@@ -483,6 +486,8 @@ _sha256 = hashlib.sha256
 
 
 cdef str _md5_hex(bytes text):
+    if len(text) > _LONGEST:
+        return _md5(text, usedforsecurity=False).hexdigest()
     digest = _md5s.get(text)
     if digest is None:
         if len(_md5s) >= _CACHED:
@@ -604,6 +609,8 @@ cdef inline bint _alnum(uint8_t c) noexcept nogil:
 cdef str _sha12(Text* t):
     """The first 12 hex digits of the SHA-256 of the text."""
     text = _text(t)
+    if len(text) > _LONGEST:
+        return _sha256(text).hexdigest()[:12]
     digest = _sha12s.get(text)
     if digest is None:
         if len(_sha12s) >= _CACHED:
