@@ -123,7 +123,8 @@ def _packet(v6: bool, tcp: bool, src: int, dst: int, sport: int, dport: int, fla
 packets = st.tuples(st.booleans(), st.booleans(), st.integers(0, 5), st.integers(0, 5),
                     st.sampled_from(PORTS), st.sampled_from(PORTS), st.integers(0, 255),
                     st.integers(0, 40),
-                    st.integers(-3 * 10**9, 3 * 10**9))  # time step: back and forth
+                    st.integers(-3 * 10**9, 3 * 10**9) | st.sampled_from([2**62, -2**62]))
+# the last: a time step, back and forth, and far jumps (times that wrap in differences)
 
 
 @settings(max_examples=150, deadline=None)
@@ -133,11 +134,11 @@ def test_compiled_flows_equal_the_old_on_made_up_batches(
         batches: list[list[Any]], max_flows: int, linger: int, data: st.DataObject) -> None:
     both = Both(max_flows=max_flows, linger_ns=linger, udp_timeout_ns=2 * 10**9,
                 tcp_timeout_ns=4 * 10**9)
-    now, first = 10**12, 0
+    now, first = data.draw(st.sampled_from([10**12, 2**63 - 10**10, -2**63 + 10**10])), 0
     for rows in batches:
         frames, ts = [], []
         for v6, tcp, src, dst, sport, dport, flags, payload, step in rows:
-            now += step
+            now = min(max(-2**63, now + step), 2**63 - 1)
             frames.append(_packet(v6, tcp, src, dst, sport, dport, flags, payload))
             ts.append(now)
         both.batch(decode_batch(PacketBatch.from_packets(frames, ts, LT.ETHERNET, first=first)),
@@ -147,5 +148,6 @@ def test_compiled_flows_equal_the_old_on_made_up_batches(
                        st.sampled_from(["HTTP", "TLS", "SSH", "DNS"])), max_size=3)))
         first += len(frames)
         if data.draw(st.booleans()):
-            both.advance(now + data.draw(st.integers(-10**9, 5 * 10**9)))
+            both.advance(min(max(-2**63, now + data.draw(st.integers(-10**9, 5 * 10**9))),
+                             2**63 - 1))
     both.flush()

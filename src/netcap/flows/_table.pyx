@@ -609,7 +609,7 @@ cdef class Table:
         cdef Flow** order
         for i in range(self.n):
             r = &self.rows[i]
-            idle = now - r.last_ts
+            idle = <int64_t>(<uint64_t>now - <uint64_t>r.last_ts)  # wraps, as numpy's
             timeout = self.tcp_timeout_ns if r.key[1] == TCP else self.udp_timeout_ns
             r.ended = (r.close_ts >= 0 and idle > self.linger_ns) or idle > timeout
             ended += r.ended

@@ -86,6 +86,19 @@ cdef inline uint64_t _hash(const uint8_t* key) noexcept nogil:
     return h ^ (h >> 29)
 
 
+cdef inline bint _later(int64_t now, int64_t first, int64_t timeout) noexcept nogil:
+    """now - first > timeout, exactly (as Python's ints: packet times may be anything)."""
+    cdef uint64_t gap, most
+    if now >= first:
+        gap = <uint64_t>now - <uint64_t>first  # exact: fits in 64 unsigned bits
+        return timeout < 0 or gap > <uint64_t>timeout
+    gap = <uint64_t>first - <uint64_t>now  # now - first = -gap
+    if timeout >= 0:
+        return False
+    most = <uint64_t>(-(timeout + 1)) + 1  # -timeout, also for the most negative
+    return gap < most
+
+
 cdef class Defragmenter:
     """The C half of ip.Defragmenter."""
     cdef Pending* slots
@@ -250,7 +263,7 @@ cdef class Defragmenter:
         return self._count(version, reason)
 
     cdef int _expire(self, int64_t now) except -1:
-        while self.head >= 0 and now - self.slots[self.head].first_ts > self.timeout_ns:
+        while self.head >= 0 and _later(now, self.slots[self.head].first_ts, self.timeout_ns):
             self._drop(self.head, "fragment_timeout")
         return 0
 
@@ -302,9 +315,9 @@ cdef class Defragmenter:
                         continue
                     self._drop(self.head, "fragment_evicted")
             p = &self.slots[s]
-            p.wire += wire
+            p.wire = <int64_t>(<uint64_t>p.wire + <uint64_t>(<int64_t>wire))  # wraps, never UB
             p.count += 1
-            stop = offset + n
+            stop = offset + n if offset <= MAX_DATAGRAM else MAX_DATAGRAM + 1
             if stop > MAX_DATAGRAM:
                 self._drop(s, "fragment_too_big")
                 continue
