@@ -21,6 +21,7 @@ from netcap.decode.batch import decode_batch
 from netcap.decode.linktypes import LT
 from netcap.flows.extract import FlowBatch, summarize
 from netcap.flows.table import ConnectionTable, Ended
+from netcap.records.table import Ragged
 from netcap.sources.batch import PacketBatch
 from netcap.sources.capture import CaptureError, open_capture
 
@@ -42,7 +43,13 @@ def same_ended(a: Ended | None, b: old.Ended | None) -> None:
     if a is None or b is None:
         return
     assert len(a) == len(b) and a.evicted == b.evicted
-    assert a.records.to_dicts() == b.records.to_dicts()
+    new, was = a.records, b.records
+    assert new.to_dicts() == was.to_dicts() and set(new.cols) == set(was.cols)
+    for name, col in was.cols.items():  # the columns themselves, as the encoders read them
+        if isinstance(col, Ragged):
+            assert col.equals(new.cols[name]), name
+        else:
+            assert np.array_equal(col, new.cols[name]) and col.dtype == new.cols[name].dtype
     assert a.labels() == b.labels()
     assert np.array_equal(a.duration_ns, b.duration_ns)
     assert np.array_equal(a.total_bytes, b.total_bytes)

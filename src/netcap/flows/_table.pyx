@@ -708,3 +708,90 @@ cdef object _columns(const Flow* f, int64_t n):
         app[i] = f[i].app
     return (key_a, first_a, last_a, a_first_a, packets_a, wire_a, payload_a, flags_a,
             window_a, tcp_a, link_a, macs_a, app_a)
+
+
+# -- the text columns of Connection records -----------------------------------------------
+
+cdef inline int _decimal(uint8_t* out, int64_t v) noexcept:
+    """v (0..65535) in decimal; its length."""
+    cdef int n = 1, k
+    cdef int64_t x = v
+    while x >= 10:
+        x //= 10
+        n += 1
+    x = v
+    for k in range(n - 1, -1, -1):
+        out[k] = <uint8_t>(48 + x % 10)
+        x //= 10
+    return n
+
+
+def texts(const uint8_t[:, :] key, const uint8_t[:] a_first, const uint8_t[:, :] macs,
+          const int64_t[:] link, const int64_t[:] first_ts):
+    """The per-connection text columns of Connection records, each as Ragged's (data,
+    lens): SrcIP, SrcPort, DstIP, DstPort (the originator is side A if `a_first`; an
+    IPv4 address is the last 4 of the key's 16 bytes), SrcMAC, DstMAC (of an Ethernet
+    first frame, else empty), UID (16 hex digits of the key and start time mixed)."""
+    cdef Py_ssize_t n = key.shape[0], i
+    cdef int side, j, k, at, w
+    cdef uint64_t uid, word
+    cdef uint8_t words[48]
+    cdef bint v4
+    widths = (16, 5, 16, 5, 6, 6, 16)
+    datas = [np.empty(n * w, np.uint8) for w in widths]
+    lenss = [np.empty(n, np.int64) for _ in widths]
+    cdef uint8_t[:] sip = datas[0], sport = datas[1], dip = datas[2], dport = datas[3]
+    cdef uint8_t[:] smac = datas[4], dmac = datas[5], uidt = datas[6]
+    cdef int64_t[:] sip_n = lenss[0], sport_n = lenss[1], dip_n = lenss[2]
+    cdef int64_t[:] dport_n = lenss[3], smac_n = lenss[4], dmac_n = lenss[5], uid_n = lenss[6]
+    cdef int64_t pos[7]
+    cdef uint8_t digits[5]
+    cdef uint8_t[:] ip
+    cdef uint8_t[:] port
+    memset(pos, 0, sizeof(pos))
+    for i in range(n):
+        v4 = key[i, 0] == 4
+        for side in range(2):  # the originator, then the responder
+            at = 2 if (a_first[i] != 0) == (side == 0) else 20  # side A's or B's
+            ip, port = (sip, sport) if side == 0 else (dip, dport)
+            w = 4 if v4 else 16
+            for j in range(w):
+                ip[pos[2 * side] + j] = key[i, at + 16 - w + j]
+            pos[2 * side] += w
+            k = _decimal(digits, (<int64_t>key[i, at + 16] << 8) | key[i, at + 17])
+            for j in range(k):
+                port[pos[2 * side + 1] + j] = digits[j]
+            pos[2 * side + 1] += k
+            if side == 0:
+                sip_n[i], sport_n[i] = w, k
+            else:
+                dip_n[i], dport_n[i] = w, k
+        if link[i] == ETHERNET:
+            for j in range(6):
+                smac[pos[4] + j] = macs[i, 6 + j]
+                dmac[pos[5] + j] = macs[i, j]
+            pos[4] += 6
+            pos[5] += 6
+            smac_n[i] = dmac_n[i] = 6
+        else:
+            smac_n[i] = dmac_n[i] = 0
+        memset(words, 0, 48)
+        for j in range(KEY):
+            words[j] = key[i, j]
+        for j in range(8):
+            words[40 + j] = <uint8_t>(<uint64_t>first_ts[i] >> (8 * j))
+        uid = 0
+        for k in range(5):
+            word = 0
+            for j in range(7, -1, -1):  # little-endian words
+                word = (word << 8) | words[8 * k + j]
+            uid += word * MIX[k]
+        word = 0
+        for j in range(7, -1, -1):
+            word = (word << 8) | words[40 + j]
+        uid ^= word
+        for j in range(16):
+            uidt[pos[6] + j] = b"0123456789abcdef"[(uid >> (60 - 4 * j)) & 15]
+        pos[6] += 16
+        uid_n[i] = 16
+    return [(datas[c][: pos[c]], lenss[c]) for c in range(7)]

@@ -26,7 +26,7 @@ from ..decode.linktypes import LT
 from ..records.table import Ragged, RecordTable
 from ..records.types import RECORDS
 from . import _table
-from .extract import APP_PROTOCOLS, KEY_BYTES, MIX, FlowBatch
+from .extract import APP_PROTOCOLS, FlowBatch
 
 __all__ = ["ConnectionTable", "Ended"]
 
@@ -131,51 +131,36 @@ def _ended(out: tuple[tuple[Any, ...], int] | None) -> Ended | None:
     return Ended(_Rows(*cols), evicted)
 
 
+def _vocabulary(index: npt.NDArray[np.intp], names: list[bytes]) -> Ragged:
+    """Ragged column of names[index[i]] (a few distinct values: gathered, not joined)."""
+    vocab = Ragged.from_list(names)
+    return Ragged.gather(vocab.data, vocab.starts[index], vocab.lens[index])
+
+
 def _records(r: _Rows) -> RecordTable:
-    """Connection records of ended flows."""
+    """Connection records of ended flows (the per-connection text made by _table.texts)."""
     n = len(r)
     a_first = r.a_first
-    v4 = r.key[:, 0] == 4
-
-    def side(first: bool) -> tuple[Ragged, list[bytes]]:
-        """Address and port text of the originator (first=True) or the responder."""
-        is_a = a_first if first else ~a_first
-        ip = np.where(is_a[:, None], r.key[:, 2:18], r.key[:, 20:36])
-        port = np.where(is_a, (r.key[:, 18].astype(np.int64) << 8) | r.key[:, 19],
-                        (r.key[:, 36].astype(np.int64) << 8) | r.key[:, 37])
-        addrs = [bytes(row[12:]) if four else bytes(row)
-                 for row, four in zip(ip, v4.tolist(), strict=True)]
-        return Ragged.from_list(addrs), [str(p).encode() for p in port.tolist()]
-
-    src_ip, src_port = side(True)
-    dst_ip, dst_port = side(False)
+    src_ip, src_port, dst_ip, dst_port, src_mac, dst_mac, uid = (
+        Ragged(data, lens) for data, lens in _table.texts(
+            r.key, a_first.view(np.uint8), r.macs, r.link, r.first_ts))
     orig, resp = np.where(a_first, 0, 1), np.where(a_first, 1, 0)
     rows = np.arange(n)
-    eth = r.link == 1
-    words = np.zeros((n, 48), np.uint8)
-    words[:, :KEY_BYTES] = r.key
-    words[:, 40:48] = r.first_ts.astype("<i8").view(np.uint8).reshape(n, 8)
-    with np.errstate(over="ignore"):
-        uid = (words.view("<u8")[:, :5] * MIX).sum(axis=1, dtype=np.uint64) ^ (
-            words.view("<u8")[:, 5])
+    links, link_at = np.unique(r.link, return_inverse=True)
     cols: dict[str, Any] = {
         "TimestampFirst": r.first_ts,
-        "LinkProto": Ragged.from_list([_LINK_NAMES.get(x, f"linktype_{x}").encode()
-                                       for x in r.link.tolist()]),
-        "NetworkProto": Ragged.from_list([b"IPv4" if x else b"IPv6" for x in v4.tolist()]),
-        "TransportProto": Ragged.from_list([b"TCP" if x == _TCP else b"UDP"
-                                            for x in r.key[:, 1].tolist()]),
-        "ApplicationProto": Ragged.from_list([APP_PROTOCOLS[x - 1].encode() if x else b""
-                                              for x in r.app.tolist()]),
-        "SrcMAC": Ragged.from_list([bytes(m[6:12]) if e else b""
-                                    for m, e in zip(r.macs, eth.tolist(), strict=True)]),
-        "DstMAC": Ragged.from_list([bytes(m[:6]) if e else b""
-                                    for m, e in zip(r.macs, eth.tolist(), strict=True)]),
-        "SrcIP": src_ip, "SrcPort": Ragged.from_list(src_port),
-        "DstIP": dst_ip, "DstPort": Ragged.from_list(dst_port),
+        "LinkProto": _vocabulary(link_at, [_LINK_NAMES.get(x, f"linktype_{x}").encode()
+                                           for x in links.tolist()]),
+        "NetworkProto": _vocabulary((r.key[:, 0] != 4).astype(np.intp), [b"IPv4", b"IPv6"]),
+        "TransportProto": _vocabulary((r.key[:, 1] != _TCP).astype(np.intp), [b"TCP", b"UDP"]),
+        "ApplicationProto": _vocabulary(r.app.astype(np.intp),
+                                        [b""] + [x.encode() for x in APP_PROTOCOLS]),
+        "SrcMAC": src_mac, "DstMAC": dst_mac,
+        "SrcIP": src_ip, "SrcPort": src_port,
+        "DstIP": dst_ip, "DstPort": dst_port,
         "TotalSize": r.wire.sum(axis=1), "AppPayloadSize": r.payload,
         "NumPackets": r.packets.sum(axis=1),
-        "UID": Ragged.from_list([f"{u:016x}".encode() for u in uid.tolist()]),
+        "UID": uid,
         "TimestampLast": r.last_ts, "Duration": r.last_ts - r.first_ts,
         "BytesClientToServer": r.wire[rows, orig], "BytesServerToClient": r.wire[rows, resp],
         "MeanWindowSize": np.where(r.tcp_packets > 0,
