@@ -60,12 +60,14 @@ def defrag(decoded: list[Any], repeat: int) -> None:
             frags = fragments(dec)
             t1 = time.process_time()
             out = d.add(frags)
-            d.flush()
             t2 = time.process_time()
             t_frag += t1 - t0
             t_add += t2 - t1
             count += len(frags or ())
             done += len(out)
+        t0 = time.process_time()
+        d.flush()
+        t_add += time.process_time() - t0
     print(f"{count} fragments, {done} datagrams: fragments {t_frag:.3f} s, "
           f"Defragmenter {t_add:.3f} s CPU")
 
