@@ -3,7 +3,9 @@ bidirectional 5-tuple, with counts, sums and the timestamps the table needs.
 
 Keys are canonical: the (address, port) pair that sorts lower is side A, so both
 directions of a flow share a key; `ab` tells a packet's direction. Summaries are plain
-numpy arrays (picklable, small: one row per flow of the batch).
+numpy arrays (picklable, small: one row per flow of the batch), made by compiled code
+(_table.pyx) in one call per batch. `addr_words` and `group_rows`, the vectorized
+grouping the summaries were made with, serve the stream stage.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ..decode.batch import Decoded
-from ..decode.linktypes import LT
 from ..gather import gather_u8
 from ..records.table import Ragged
+from . import _table
 
 __all__ = ["APP_PROTOCOLS", "FLOW_COLUMNS", "KEY_BYTES", "MIX", "FlowBatch", "addr_words",
            "group_rows", "summarize"]
@@ -127,114 +129,39 @@ def group_rows(parts: list[U64]) -> tuple[I64, I64, I64]:
     return order, starts, np.cumsum(new) - 1
 
 
+def _bools(col: Any) -> npt.NDArray[np.uint8]:
+    a = np.asarray(col)
+    return (a if a.dtype == np.bool_ else a != 0).view(np.uint8)
+
+
+def _i64(col: Any) -> I64:
+    return np.asarray(col, dtype=np.int64)
+
+
 def summarize(d: Decoded) -> FlowBatch | None:
-    parts = []
+    """The batch's flows, one row each, ordered by the mix of their key words (as
+    `group_rows` orders them). The per-row work is compiled (_table.summarize): this
+    gathers the columns it reads."""
+    parts: list[tuple[Any, ...]] = []
     for name, number in (("TCP", _TCP), ("UDP", _UDP)):
         t = d.tables.get(name)
-        if t is not None and t.n and t.pkt is not None:
-            parts.append((t, number))
+        if t is None or not t.n or t.pkt is None:
+            continue
+        src, dst = t.cols["SrcIP"], t.cols["DstIP"]
+        if not (isinstance(src, Ragged) and isinstance(dst, Ragged)):  # invariant (not input)
+            raise TypeError("unexpected column types")
+        tcp = number == _TCP
+        parts.append((number, _i64(t.pkt), src.data, _i64(src.lens), dst.data, _i64(dst.lens),
+                      _i64(t.cols["SrcPort"]), _i64(t.cols["DstPort"]),
+                      _i64(t.cols["PayloadSize"]),
+                      [_bools(t.cols[f]) for f in TCP_FLAG_COLUMNS] if tcp else None,
+                      _i64(t.cols["Window"]) if tcp else None))
     if not parts:
         return None
-    n = sum(t.n for t, _ in parts)
-    pkt = np.concatenate([t.pkt for t, _ in parts if t.pkt is not None])
-    proto = np.concatenate([np.full(t.n, p, np.int64) for t, p in parts])
-    s_hi, s_lo = (np.concatenate(x) for x in zip(*(addr_words(t.cols["SrcIP"])
-                                                     for t, _ in parts), strict=True))
-    d_hi, d_lo = (np.concatenate(x) for x in zip(*(addr_words(t.cols["DstIP"])
-                                                     for t, _ in parts), strict=True))
-    v6 = np.concatenate([np.asarray(t.cols["SrcIP"].lens) == 16 for t, _ in parts])  # type: ignore[union-attr]
-    sport = np.concatenate([np.asarray(t.cols["SrcPort"]) for t, _ in parts])
-    dport = np.concatenate([np.asarray(t.cols["DstPort"]) for t, _ in parts])
-    payload = np.concatenate([np.asarray(t.cols["PayloadSize"]) for t, _ in parts])
-    is_tcp = proto == _TCP
-    flags = np.zeros((n, len(TCP_FLAG_COLUMNS)), np.int64)
-    window = np.zeros(n, np.int64)
-    tcp = parts[0][0] if parts[0][1] == _TCP else None
-    if tcp is not None:
-        for j, f in enumerate(TCP_FLAG_COLUMNS):
-            flags[: tcp.n, j] = np.asarray(tcp.cols[f])
-        window[: tcp.n] = np.asarray(tcp.cols["Window"])
-
-    # Canonical side A: the lower (address, port).
-    ab = (s_hi < d_hi) | ((s_hi == d_hi) & ((s_lo < d_lo) | ((s_lo == d_lo) & (sport <= dport))))
-    a_hi, a_lo = np.where(ab, s_hi, d_hi), np.where(ab, s_lo, d_lo)
-    b_hi, b_lo = np.where(ab, d_hi, s_hi), np.where(ab, d_lo, s_lo)
-    a_port, b_port = np.where(ab, sport, dport), np.where(ab, dport, sport)
-    # version, transport and both ports in one word
-    small = ((v6.astype(np.uint64) << np.uint64(40)) | (proto.astype(np.uint64) << np.uint64(32))
-             | (a_port.astype(np.uint64) << np.uint64(16)) | b_port.astype(np.uint64))
-
-    # Group by key, in batch (time) order within a group.
-    order, starts, group = group_rows([a_hi, a_lo, b_hi, b_lo, small])
-    g = np.empty(n, np.int64)
-    g[order] = group
-    m = int(starts.shape[0])
-    first = order[starts]  # the earliest packet (batch order) of each flow
-    ts = d.batch.ts[pkt]
-    wire = d.batch.wirelen[pkt]
-
-    def per_flow_sum(values: npt.NDArray[Any], mask: B | None = None) -> I64:
-        w = values if mask is None else np.where(mask, values, 0)
-        return np.bincount(g, weights=w, minlength=m).astype(np.int64)
-
-    def first_ts_where(mask: B) -> I64:
-        out = np.full(m, -1, np.int64)
-        rows = np.flatnonzero(mask[order])  # sorted by flow, then time
-        if rows.size:
-            gs = group[rows]
-            keep = np.r_[True, gs[1:] != gs[:-1]]
-            out[gs[keep]] = ts[order[rows[keep]]]
-        return out
-
-    def flag(f: str) -> B:
-        out: B = flags[:, TCP_FLAG_COLUMNS.index(f)] != 0
-        return out
-
-    fin, rst, ack, syn = flag("FIN"), flag("RST"), flag("ACK"), flag("SYN")
-    syn_only = is_tcp & syn & ~ack
-    synack = is_tcp & syn & ack
-    pure_ack = is_tcp & ack & ~syn & ~fin & ~rst
-    syn_first = first_ts_where(syn_only)
-    syn_ab = np.zeros(m, np.bool_)
-    rows = np.flatnonzero(syn_only[order])
-    if rows.size:
-        gs = group[rows]
-        keep = np.r_[True, gs[1:] != gs[:-1]]
-        syn_ab[gs[keep]] = ab[order[rows[keep]]]
-    macs = np.zeros((m, 12), np.uint8)
-    link = d.batch.linktype[pkt[first]].astype(np.int64)
-    eth = np.flatnonzero(link == LT.ETHERNET)
-    if eth.size:
-        macs[eth] = gather_u8(d.batch.data, d.batch.offset[pkt[first[eth]]], 12)
-    app = np.zeros(m, np.int64)
-    for k, name in reversed(list(enumerate(APP_PROTOCOLS[:DATAGRAM_APPS], start=1))):
+    apps = []
+    for name in APP_PROTOCOLS[:DATAGRAM_APPS]:
         t = d.tables.get(name)
-        if t is not None and t.pkt is not None and t.n:
-            on = np.zeros(len(d.batch), np.bool_)
-            on[t.pkt] = True
-            hit = np.bincount(g, weights=on[pkt], minlength=m) > 0
-            app[hit] = k
-    key = np.empty((m, KEY_BYTES), np.uint8)
-    key[:, 0] = np.where(v6[first], 6, 4)
-    key[:, 1] = proto[first]
-    key[:, 2:10] = a_hi[first].astype(">u8").view(np.uint8).reshape(m, 8)
-    key[:, 10:18] = a_lo[first].astype(">u8").view(np.uint8).reshape(m, 8)
-    key[:, 18:20] = a_port[first].astype(">u2").view(np.uint8).reshape(m, 2)
-    key[:, 20:28] = b_hi[first].astype(">u8").view(np.uint8).reshape(m, 8)
-    key[:, 28:36] = b_lo[first].astype(">u8").view(np.uint8).reshape(m, 8)
-    key[:, 36:38] = b_port[first].astype(">u2").view(np.uint8).reshape(m, 2)
-    return FlowBatch(
-        key=key, first_ts=np.minimum.reduceat(ts[order], starts),
-        last_ts=np.maximum.reduceat(ts[order], starts),
-        first_ab=ab[first],
-        packets=np.stack([per_flow_sum(np.ones(n), ab), per_flow_sum(np.ones(n), ~ab)], 1),
-        wire=np.stack([per_flow_sum(wire, ab), per_flow_sum(wire, ~ab)], 1),
-        payload=per_flow_sum(payload),
-        flags=np.stack([per_flow_sum(flags[:, j]) for j in range(flags.shape[1])], 1),
-        window=per_flow_sum(window, is_tcp), tcp_packets=per_flow_sum(np.ones(n), is_tcp),
-        syn_ts=syn_first, syn_ab=syn_ab, synack_ts=first_ts_where(synack),
-        ack_ts=np.stack([first_ts_where(pure_ack & ab), first_ts_where(pure_ack & ~ab)], 1),
-        fin_ab=np.stack([per_flow_sum(np.ones(n), fin & ab) > 0,
-                         per_flow_sum(np.ones(n), fin & ~ab) > 0], 1),
-        rst=per_flow_sum(np.ones(n), rst) > 0, link=link, macs=macs, app=app,
-    )
+        apps.append(_i64(t.pkt) if t is not None and t.pkt is not None and t.n else None)
+    b = d.batch
+    return FlowBatch(*_table.summarize(parts, b.ts, b.wirelen, b.linktype, b.data, b.offset,
+                                       apps))

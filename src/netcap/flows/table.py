@@ -6,16 +6,18 @@ count), when it has been idle longer than its transport's timeout, when the tabl
 full (`max_flows`: the least recently seen flows go first, counted as evictions), or at
 the end of input (`flush`). Ended flows come out as `Connection` record tables.
 
-Storage is columnar (numpy arrays, one row per open flow) with a dict from key bytes to
-row: merging a batch costs one dict lookup per flow of the batch, the rest is vectorized.
-The clock is the latest packet time seen; it never goes back.
+The table itself is compiled (_table.Table: one C array of open flows in the order they
+came, an open-addressing index from key to row): merging a batch, recognising protocols
+and the timeouts are C loops, one call per batch. Ended flows come out as numpy columns
+(`_Rows`), which the records and metrics read. The clock is the latest packet time seen;
+it never goes back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +25,8 @@ import numpy.typing as npt
 from ..decode.linktypes import LT
 from ..records.table import Ragged, RecordTable
 from ..records.types import RECORDS
-from .extract import APP_PROTOCOLS, KEY_BYTES, MIX, FlowBatch
+from . import _table
+from .extract import APP_PROTOCOLS, FlowBatch
 
 __all__ = ["ConnectionTable", "Ended"]
 
@@ -39,40 +42,24 @@ _LINK_NAMES = {LT.ETHERNET: "Ethernet", LT.NULL: "Null", LT.LOOP: "Loop", LT.RAW
                LT.IEEE802_11_RADIOTAP: "Radiotap"}
 
 
-@dataclass
-class _Rows:
-    """The open flows, one row each (same layout as FlowBatch, plus state)."""
+class _Rows(NamedTuple):
+    """Ended flows, one row each (FlowBatch's layout, less the handshake state)."""
 
-    key: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros((0, KEY_BYTES),
-                                                                        np.uint8))
-    first_ts: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    last_ts: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    a_first: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
-    packets: I64 = field(default_factory=lambda: np.zeros((0, 2), np.int64))
-    wire: I64 = field(default_factory=lambda: np.zeros((0, 2), np.int64))
-    payload: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    flags: I64 = field(default_factory=lambda: np.zeros((0, 9), np.int64))
-    window: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    tcp_packets: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    syn_ts: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    syn_ab: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
-    synack_ts: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    rtt_done: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
-    fin: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros((0, 2), np.bool_))
-    rst: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
-    close_ts: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    link: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    macs: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros((0, 12), np.uint8))
-    app: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    key: npt.NDArray[np.uint8]  # (n, KEY_BYTES)
+    first_ts: I64
+    last_ts: I64
+    a_first: npt.NDArray[np.bool_]  # the flow's first packet went A -> B
+    packets: I64  # (n, 2): A->B, B->A
+    wire: I64  # (n, 2)
+    payload: I64
+    flags: I64  # (n, 9)
+    window: I64
+    tcp_packets: I64
+    link: I64
+    macs: npt.NDArray[np.uint8]  # (n, 12)
+    app: I64
 
-    def take(self, rows: I64) -> _Rows:
-        return _Rows(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
-
-    def append(self, other: _Rows) -> _Rows:
-        return _Rows(**{f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
-                        for f in fields(self)})
-
-    def __len__(self) -> int:
+    def __len__(self) -> int:  # the rows, not the columns
         return int(self.first_ts.shape[0])
 
 
@@ -109,180 +96,71 @@ class Ended:
         return out
 
 
-class ConnectionTable:
+class ConnectionTable(_table.Table):
     def __init__(self, max_flows: int = 100_000, tcp_timeout_ns: int = 300 * _SECOND,
                  udp_timeout_ns: int = 60 * _SECOND, linger_ns: int = 2 * _SECOND) -> None:
-        self.max_flows = max_flows
-        self.tcp_timeout_ns = tcp_timeout_ns
-        self.udp_timeout_ns = udp_timeout_ns
-        self.linger_ns = linger_ns
-        self.clock = 0
-        self._rows = _Rows()
-        self._index: dict[bytes, int] = {}
-        self.rtts: list[float] = []  # handshake RTTs (seconds) completed since last taken
-
-    def __len__(self) -> int:
-        return len(self._rows)
+        super().__init__(max_flows, tcp_timeout_ns, udp_timeout_ns, linger_ns)
 
     def update(self, fb: FlowBatch, apps: Apps = ()) -> Ended | None:
         """Merge one batch's flows, and the protocols the stream analyzers recognised on
         its segments (`recognise`: after the merge, which adds the rows, before anything
         can end); the connections that ended by its end."""
-        r = self._rows
-        keys = [k.tobytes() for k in fb.key]
-        at = np.fromiter((self._index.get(k, -1) for k in keys), np.int64, len(keys))
-        old = np.flatnonzero(at >= 0)
-        new = np.flatnonzero(at < 0)
-        if old.size:
-            i = at[old]
-            r.first_ts[i] = np.minimum(r.first_ts[i], fb.first_ts[old])
-            r.last_ts[i] = np.maximum(r.last_ts[i], fb.last_ts[old])
-            r.packets[i] += fb.packets[old]
-            r.wire[i] += fb.wire[old]
-            r.payload[i] += fb.payload[old]
-            r.flags[i] += fb.flags[old]
-            r.window[i] += fb.window[old]
-            r.tcp_packets[i] += fb.tcp_packets[old]
-            later_syn = (r.syn_ts[i] < 0) & (fb.syn_ts[old] >= 0)
-            r.syn_ts[i] = np.where(later_syn, fb.syn_ts[old], r.syn_ts[i])
-            r.syn_ab[i] = np.where(later_syn, fb.syn_ab[old], r.syn_ab[i])
-            r.synack_ts[i] = np.where(r.synack_ts[i] < 0, fb.synack_ts[old], r.synack_ts[i])
-            r.fin[i] |= fb.fin_ab[old]
-            r.rst[i] |= fb.rst[old]
-            r.app[i] = np.where(r.app[i] == 0, fb.app[old], r.app[i])
-        if new.size:
-            base = len(r)
-            r = r.append(_Rows(
-                key=fb.key[new], first_ts=fb.first_ts[new], last_ts=fb.last_ts[new],
-                a_first=fb.first_ab[new], packets=fb.packets[new], wire=fb.wire[new],
-                payload=fb.payload[new], flags=fb.flags[new], window=fb.window[new],
-                tcp_packets=fb.tcp_packets[new], syn_ts=fb.syn_ts[new],
-                syn_ab=fb.syn_ab[new], synack_ts=fb.synack_ts[new],
-                rtt_done=np.zeros(new.size, np.bool_), fin=fb.fin_ab[new], rst=fb.rst[new],
-                close_ts=np.full(new.size, -1, np.int64), link=fb.link[new],
-                macs=fb.macs[new], app=fb.app[new]))
-            at[new] = np.arange(base, base + new.size)
-            for k in new.tolist():
-                self._index[keys[k]] = int(at[k])
-            self._rows = r
-        self.recognise(apps)
-        i = at
-        # Handshake RTT: SYN -> the client's first pure ACK after the SYN+ACK.
-        open_ = (r.syn_ts[i] >= 0) & (r.synack_ts[i] >= 0) & ~r.rtt_done[i]
-        client_ack = np.where(r.syn_ab[i], fb.ack_ts[:, 0], fb.ack_ts[:, 1])
-        done = open_ & (client_ack >= r.synack_ts[i])
-        if done.any():
-            j = i[done]
-            r.rtt_done[j] = True
-            self.rtts += ((client_ack[done] - r.syn_ts[j]) / 1e9).tolist()
-        closing = (r.close_ts[i] < 0) & (r.rst[i] | (r.fin[i, 0] & r.fin[i, 1]))
-        r.close_ts[i[closing]] = r.last_ts[i[closing]]
-        self.clock = max(self.clock, int(fb.last_ts.max()) if len(fb) else 0)
-        return self._expire()
+        return _ended(self._update(fb, apps))
 
     def recognise(self, apps: Apps) -> None:
         """TCP connections whose protocol a stream analyzer recognised, by the key
         (source address, port, destination address, port) of either direction: their
         ApplicationProto, unless one is set already (the first recognised holds). A
         connection no longer (or not) in the table is left alone."""
-        for (src, sport, dst, dport), name in apps:
-            row = self._index.get(_key(src, sport, dst, dport, _TCP))
-            if row is not None and self._rows.app[row] == 0:
-                self._rows.app[row] = APP_PROTOCOLS.index(name) + 1
+        super().recognise(apps)
 
     def advance(self, now: int) -> Ended | None:
         """Move the packet clock to `now` (if later) and end what timed out by then: a
         live capture's clock follows the wall clock while no packets arrive."""
-        self.clock = max(self.clock, now)
-        return self._expire()
-
-    def _expire(self) -> Ended | None:
-        r = self._rows
-        now = self.clock
-        tcp = r.key[:, 1] == _TCP
-        idle = now - r.last_ts
-        ended = ((r.close_ts >= 0) & (idle > self.linger_ns)) | (
-            idle > np.where(tcp, self.tcp_timeout_ns, self.udp_timeout_ns))
-        evicted = 0
-        over = len(r) - int(ended.sum()) - self.max_flows
-        if over > 0:  # full: the least recently seen of the rest go too
-            rest = np.flatnonzero(~ended)
-            oldest = rest[np.argsort(r.last_ts[rest], kind="stable")[:over]]
-            ended[oldest] = True
-            evicted = over
-        if not ended.any():
-            return None
-        return self._remove(np.flatnonzero(ended), evicted)
+        return _ended(self._advance(now))
 
     def flush(self) -> Ended | None:
         """Every open flow ends (end of input)."""
-        if not len(self._rows):
-            return None
-        return self._remove(np.arange(len(self._rows)), 0)
-
-    def _remove(self, rows: I64, evicted: int) -> Ended:
-        r = self._rows
-        gone = r.take(rows)
-        keep = np.ones(len(r), np.bool_)
-        keep[rows] = False
-        self._rows = r.take(np.flatnonzero(keep))
-        self._index = {k.tobytes(): n for n, k in enumerate(self._rows.key)}
-        return Ended(gone.take(np.argsort(gone.first_ts, kind="stable")), evicted)
+        return _ended(self._flush())
 
 
-def _key(src: bytes, sport: int, dst: bytes, dport: int, transport: int) -> bytes:
-    """A flow's key (as `extract.summarize` builds it) from one direction's endpoints:
-    addresses as 16 bytes (IPv4 in the low four), the lower (address, port) first."""
-    a = src.rjust(16, b"\0") + sport.to_bytes(2, "big")
-    b = dst.rjust(16, b"\0") + dport.to_bytes(2, "big")
-    return bytes([6 if len(src) == 16 else 4, transport]) + (a + b if a <= b else b + a)
+def _ended(out: tuple[tuple[Any, ...], int] | None) -> Ended | None:
+    if out is None:
+        return None
+    cols, evicted = out
+    return Ended(_Rows(*cols), evicted)
+
+
+def _vocabulary(index: npt.NDArray[np.intp], names: list[bytes]) -> Ragged:
+    """Ragged column of names[index[i]] (a few distinct values: gathered, not joined)."""
+    vocab = Ragged.from_list(names)
+    return Ragged.gather(vocab.data, vocab.starts[index], vocab.lens[index])
 
 
 def _records(r: _Rows) -> RecordTable:
-    """Connection records of ended flows."""
+    """Connection records of ended flows (the per-connection text made by _table.texts)."""
     n = len(r)
     a_first = r.a_first
-    v4 = r.key[:, 0] == 4
-
-    def side(first: bool) -> tuple[Ragged, list[bytes]]:
-        """Address and port text of the originator (first=True) or the responder."""
-        is_a = a_first if first else ~a_first
-        ip = np.where(is_a[:, None], r.key[:, 2:18], r.key[:, 20:36])
-        port = np.where(is_a, (r.key[:, 18].astype(np.int64) << 8) | r.key[:, 19],
-                        (r.key[:, 36].astype(np.int64) << 8) | r.key[:, 37])
-        addrs = [bytes(row[12:]) if four else bytes(row)
-                 for row, four in zip(ip, v4.tolist(), strict=True)]
-        return Ragged.from_list(addrs), [str(p).encode() for p in port.tolist()]
-
-    src_ip, src_port = side(True)
-    dst_ip, dst_port = side(False)
+    src_ip, src_port, dst_ip, dst_port, src_mac, dst_mac, uid = (
+        Ragged(data, lens) for data, lens in _table.texts(
+            r.key, a_first.view(np.uint8), r.macs, r.link, r.first_ts))
     orig, resp = np.where(a_first, 0, 1), np.where(a_first, 1, 0)
     rows = np.arange(n)
-    eth = r.link == 1
-    words = np.zeros((n, 48), np.uint8)
-    words[:, :KEY_BYTES] = r.key
-    words[:, 40:48] = r.first_ts.astype("<i8").view(np.uint8).reshape(n, 8)
-    with np.errstate(over="ignore"):
-        uid = (words.view("<u8")[:, :5] * MIX).sum(axis=1, dtype=np.uint64) ^ (
-            words.view("<u8")[:, 5])
+    links, link_at = np.unique(r.link, return_inverse=True)
     cols: dict[str, Any] = {
         "TimestampFirst": r.first_ts,
-        "LinkProto": Ragged.from_list([_LINK_NAMES.get(x, f"linktype_{x}").encode()
-                                       for x in r.link.tolist()]),
-        "NetworkProto": Ragged.from_list([b"IPv4" if x else b"IPv6" for x in v4.tolist()]),
-        "TransportProto": Ragged.from_list([b"TCP" if x == _TCP else b"UDP"
-                                            for x in r.key[:, 1].tolist()]),
-        "ApplicationProto": Ragged.from_list([APP_PROTOCOLS[x - 1].encode() if x else b""
-                                              for x in r.app.tolist()]),
-        "SrcMAC": Ragged.from_list([bytes(m[6:12]) if e else b""
-                                    for m, e in zip(r.macs, eth.tolist(), strict=True)]),
-        "DstMAC": Ragged.from_list([bytes(m[:6]) if e else b""
-                                    for m, e in zip(r.macs, eth.tolist(), strict=True)]),
-        "SrcIP": src_ip, "SrcPort": Ragged.from_list(src_port),
-        "DstIP": dst_ip, "DstPort": Ragged.from_list(dst_port),
+        "LinkProto": _vocabulary(link_at, [_LINK_NAMES.get(x, f"linktype_{x}").encode()
+                                           for x in links.tolist()]),
+        "NetworkProto": _vocabulary((r.key[:, 0] != 4).astype(np.intp), [b"IPv4", b"IPv6"]),
+        "TransportProto": _vocabulary((r.key[:, 1] != _TCP).astype(np.intp), [b"TCP", b"UDP"]),
+        "ApplicationProto": _vocabulary(r.app.astype(np.intp),
+                                        [b""] + [x.encode() for x in APP_PROTOCOLS]),
+        "SrcMAC": src_mac, "DstMAC": dst_mac,
+        "SrcIP": src_ip, "SrcPort": src_port,
+        "DstIP": dst_ip, "DstPort": dst_port,
         "TotalSize": r.wire.sum(axis=1), "AppPayloadSize": r.payload,
         "NumPackets": r.packets.sum(axis=1),
-        "UID": Ragged.from_list([f"{u:016x}".encode() for u in uid.tolist()]),
+        "UID": uid,
         "TimestampLast": r.last_ts, "Duration": r.last_ts - r.first_ts,
         "BytesClientToServer": r.wire[rows, orig], "BytesServerToClient": r.wire[rows, resp],
         "MeanWindowSize": np.where(r.tcp_packets > 0,

@@ -19,18 +19,21 @@ Rules kept here:
 - incomplete datagrams time out after `timeout_ns` of packet time (`fragment_timeout`,
   counted once per datagram; Linux's default ipfrag_time is 30 s) and are dropped when
   more than `max_datagrams` wait or their bytes pass `max_bytes`, oldest first
-  (`fragment_evicted`). Memory is bounded by those two limits.
+  (`fragment_evicted`). Memory is bounded by those two limits;
+- an IPv4 datagram whose length with its header passes 65,535 bytes has no header to
+  carry it: dropped when complete (`fragment_too_big`).
+
+The per-fragment work is compiled (_ip.pyx): picking a batch's fragments, and the
+defragmenter's state and loop.
 """
 
 from __future__ import annotations
 
-import struct
-from bisect import bisect_right, insort
-from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from ..decode.batch import Decoded, decode_batch
 from ..decode.fast import Columns
@@ -38,6 +41,7 @@ from ..decode.linktypes import LT
 from ..gather import gather_u8
 from ..records.table import Ragged
 from ..sources.batch import PacketBatch
+from . import _ip
 
 __all__ = ["FRAGMENT_COLUMNS", "Datagram", "Defragmenter", "Fragment", "decode_datagrams",
            "fragments"]
@@ -81,10 +85,11 @@ class Datagram:
 
 
 def fragments(d: Decoded) -> list[Fragment] | None:
-    """The IPv4 and IPv6 fragments of a decoded batch (atomic fragments, offset 0 with
-    no more to come, are whole datagrams and are decoded as such)."""
-    out: list[Fragment] = []
+    """The IPv4 and IPv6 fragments of a decoded batch, in input order (atomic fragments,
+    offset 0 with no more to come, are whole datagrams and are decoded as such). Rows
+    are picked vectorized; the tuples are made in one compiled loop (_ip.build)."""
     b = d.batch
+    cols: list[list[Any]] = []  # per version: build()'s arguments, as arrays
     v4 = d.tables.get("IPv4")
     if v4 is not None and v4.pkt is not None and v4.n:
         flags = np.asarray(v4.cols["Flags"])
@@ -95,17 +100,13 @@ def fragments(d: Decoded) -> list[Fragment] | None:
             # Addresses straight from the header (for metrics alone, the table has no
             # address columns: building them for every packet would cost more).
             hdr = poff - np.asarray(v4.cols["IHL"])[rows] * 4
-            addrs = gather_u8(b.data, hdr + 12, 8)
-            size = np.asarray(v4.cols["PayloadSize"])[rows].tolist()
+            at = np.arange(rows.size, dtype=np.int64) * 8
             pkt = v4.pkt[rows]
-            for a, ident, proto, fo, fl, p, z, ts, n, w in zip(
-                    [bytes(x) for x in addrs],
-                    np.asarray(v4.cols["Id"])[rows].tolist(),
-                    np.asarray(v4.cols["Protocol"])[rows].tolist(), off[rows].tolist(),
-                    flags[rows].tolist(), poff.tolist(), size, b.ts[pkt].tolist(),
-                    (pkt + b.first).tolist(), b.wirelen[pkt].tolist(), strict=True):
-                out.append(Fragment(4, a[:4], a[4:], ident, proto, fo * 8, bool(fl & 1),
-                                    b.data[p : p + max(z, 0)].tobytes(), ts, n, w))
+            cols.append([np.full(rows.size, 4), gather_u8(b.data, hdr + 12, 8).reshape(-1),
+                         at, np.full(rows.size, 4), at + 4, np.full(rows.size, 4),
+                         np.asarray(v4.cols["Id"])[rows], np.asarray(v4.cols["Protocol"])[rows],
+                         off[rows] * 8, (flags[rows] & 1).astype(np.uint8), poff,
+                         poff + np.maximum(np.asarray(v4.cols["PayloadSize"])[rows], 0), pkt])
     v6f, v6 = d.tables.get("IPv6Fragment"), d.tables.get("IPv6")
     if v6f is not None and v6f.pkt is not None and v6f.n and v6 is not None \
             and v6.pkt is not None:
@@ -121,163 +122,50 @@ def fragments(d: Decoded) -> list[Fragment] | None:
             hdr = np.searchsorted(v6.pkt, pkt, side="right") - 1
             end = (np.asarray(v6.cols["_poff"]) + np.asarray(v6.cols["PayloadSize"]))[hdr]
             start = np.asarray(v6f.cols["_poff"])[rows]
-            for s, t, ident, proto, o, m, p, e, ts, n, w in zip(
-                    src.take(rows).tolist(), dst.take(rows).tolist(),
-                    np.asarray(v6f.cols["Identification"])[rows].tolist(),
-                    np.asarray(v6f.cols["NextHeader"])[rows].tolist(), fo[rows].tolist(),
-                    more[rows].tolist(), start.tolist(), end.tolist(), b.ts[pkt].tolist(),
-                    (pkt + b.first).tolist(), b.wirelen[pkt].tolist(), strict=True):
-                out.append(Fragment(6, s, t, ident, proto, o * 8, m,
-                                    b.data[p : max(p, e)].tobytes(), ts, n, w))
-    if not out:
+            base = src.data.shape[0]
+            cols.append([np.full(rows.size, 6), np.concatenate([src.data, dst.data]),
+                         src.starts[rows], src.lens[rows], base + dst.starts[rows],
+                         dst.lens[rows], np.asarray(v6f.cols["Identification"])[rows],
+                         np.asarray(v6f.cols["NextHeader"])[rows], fo[rows] * 8,
+                         more[rows].view(np.uint8), start, np.maximum(start, end), pkt])
+    if not cols:
         return None
-    out.sort(key=lambda f: f.pkt)  # input order across both versions
-    return out
+    if len(cols) == 2:  # one list for both versions, each one's addresses kept apart
+        width = cols[0][1].shape[0]
+        for k in (2, 4):
+            cols[1][k] = cols[1][k] + width
+    order = np.argsort(np.concatenate([c[12] for c in cols]), kind="stable")  # input order
+
+    def col(k: int, dtype: type = np.int64) -> npt.NDArray[Any]:
+        return np.ascontiguousarray(np.concatenate([c[k] for c in cols])[order], dtype)
+
+    pkt = col(12)
+    return _ip.build(Fragment, col(0), np.concatenate([c[1] for c in cols]), col(2), col(3),
+                     col(4), col(5), col(6), col(7), col(8), col(9, np.uint8), b.data, col(10),
+                     col(11), b.ts[pkt], pkt + b.first, b.wirelen[pkt])
 
 
-Key = tuple[int, bytes, bytes, int, int]
+class Defragmenter(_ip.Defragmenter):
+    """Fragments in, whole datagrams out, holding what is incomplete across batches (the
+    rules: this module's docstring). Its state is compiled (_ip.Defragmenter);
+    `errors` counts what it met ("ipv4/fragment_overlap" -> count) until taken."""
 
-
-@dataclass
-class _Pending:
-    first_ts: int
-    pieces: dict[int, bytes] = field(default_factory=dict)  # offset -> data; never overlap
-    starts: list[int] = field(default_factory=list)  # the offsets of `pieces`, sorted
-    end: int | None = None  # datagram length, once the last fragment is seen
-    size: int = 0  # bytes held
-    inside: int = 0  # of them, below `end` (once known): complete when it reaches `end`
-    stop: int = 0  # where the furthest piece ends
-    wire: int = 0
-    count: int = 0
-    inconsistent: bool = False  # two ends, or data past the end (counted once)
-
-
-class Defragmenter:
     def __init__(self, timeout_ns: int = 30 * 10**9, max_datagrams: int = 4096,
                  max_bytes: int = 32 << 20) -> None:
-        self.timeout_ns = timeout_ns
-        self.max_datagrams = max_datagrams
-        self.max_bytes = max_bytes
-        self._pending: OrderedDict[Key, _Pending] = OrderedDict()  # oldest first
-        self._bytes = 0
-        self.errors: Counter[str] = Counter()  # "ipv4/fragment_overlap" -> count
-
-    def __len__(self) -> int:
-        return len(self._pending)
+        super().__init__(timeout_ns, max_datagrams, max_bytes)
 
     def add(self, frags: list[Fragment] | None) -> list[Datagram]:
-        out: list[Datagram] = []
-        for f in frags or ():
-            self._expire(f.ts)
-            done = self._add(f)
-            if done is not None:
-                out.append(done)
-        return out
+        """Fragments in input order; the datagrams they completed."""
+        return self._add(frags or (), Datagram)
 
     def advance(self, now: int) -> None:
         """The packet clock moved to `now` without fragments (a quiet live link):
         incomplete datagrams older than the timeout are dropped."""
-        self._expire(now)
+        self._advance(now)
 
     def flush(self) -> None:
         """End of input: what is still incomplete is dropped (counted as timed out)."""
-        for key in list(self._pending):
-            self._drop(key, "fragment_timeout")
-
-    def _count(self, version: int, reason: str) -> None:
-        self.errors[f"ipv{version}/{reason}"] += 1
-
-    def _drop(self, key: Key, reason: str) -> None:
-        p = self._pending.pop(key)
-        self._bytes -= p.size
-        self._count(key[0], reason)
-
-    def _expire(self, now: int) -> None:
-        while self._pending:
-            key, p = next(iter(self._pending.items()))
-            if now - p.first_ts <= self.timeout_ns:
-                break
-            self._drop(key, "fragment_timeout")
-
-    def _add(self, f: Fragment) -> Datagram | None:
-        key = (f.version, f.src, f.dst, f.ident, f.proto)
-        p = self._pending.get(key)
-        if p is None:
-            p = self._pending[key] = _Pending(f.ts)
-            if len(self._pending) > self.max_datagrams:
-                self._drop(next(iter(self._pending)), "fragment_evicted")
-        p.wire += f.wire
-        p.count += 1
-        stop = f.offset + len(f.data)
-        if stop > MAX_DATAGRAM:
-            self._drop(key, "fragment_too_big")
-            return None
-        if not f.more:
-            if p.end is not None and p.end != stop:
-                p.inconsistent = True  # a second, different end: the first one holds
-            if p.end is None:
-                p.end = stop
-                p.inside = sum(max(0, min(o + len(x), stop) - o) for o, x in p.pieces.items())
-        self._put(p, f.offset, f.data, f.version)
-        if p.end is not None and p.stop > p.end:
-            p.inconsistent = True  # data past the end: cut off when joined
-        if p.end is None or p.inside < p.end:
-            while self._bytes > self.max_bytes and self._pending:
-                self._drop(next(iter(self._pending)), "fragment_evicted")
-            return None
-        del self._pending[key]
-        self._bytes -= p.size
-        if p.inconsistent:
-            self._count(f.version, "fragment_inconsistent")
-        payload = b"".join([p.pieces[o] for o in p.starts])[: p.end]
-        return Datagram(_header(f, len(payload)) + payload, f.ts, f.pkt, p.wire, p.count)
-
-    def _put(self, p: _Pending, offset: int, data: bytes, version: int) -> None:
-        """Keep the bytes of [offset, offset + len) not held yet (first copy wins).
-
-        Only the pieces that overlap the new bytes are visited (found by bisection), so
-        a fragment costs at most one step per piece it covers, never a pass over all:
-        thousands of tiny fragments of one datagram stay linear work."""
-        start, stop = offset, offset + len(data)
-        starts, pieces = p.starts, p.pieces
-        j = max(bisect_right(starts, start) - 1, 0)  # the piece at or before start
-        conflict = False
-        pos = start  # the new bytes before pos are held already
-        new: list[tuple[int, bytes]] = []
-        while j < len(starts) and starts[j] < stop:
-            o = starts[j]
-            have = pieces[o]
-            end = o + len(have)
-            j += 1
-            if end <= pos:
-                continue
-            if o > pos:
-                new.append((pos, data[pos - offset : o - offset]))
-            a, z = max(start, o), min(stop, end)
-            if have[a - o : z - o] != data[a - offset : z - offset]:
-                conflict = True
-            pos = end
-        if pos < stop:
-            new.append((pos, data[pos - offset :]))
-        if conflict:
-            self._count(version, "fragment_overlap")
-        for o, piece in new:
-            insort(starts, o)  # a memmove of at most 8,192 offsets (65,535 / 8)
-            pieces[o] = piece
-            n = len(piece)
-            p.size += n
-            self._bytes += n
-            p.stop = max(p.stop, o + n)
-            if p.end is not None:
-                p.inside += max(0, min(o + n, p.end) - o)
-
-
-def _header(f: Fragment, size: int) -> bytes:
-    """A minimal IP header for the whole datagram: what the transport decoders read."""
-    if f.version == 4:
-        return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + size, f.ident, 0, 64, f.proto, 0,
-                           f.src, f.dst)
-    return struct.pack("!IHBB16s16s", 6 << 28, size, f.proto, 64, f.src, f.dst)
+        self._flush()
 
 
 def decode_datagrams(done: list[Datagram], columns: Columns = None,
