@@ -40,12 +40,15 @@ setup:
 
 # The compiled core is built by meson-python; an editable install builds it in build/ and
 # rebuilds changed modules when netcap is imported, with the build tools of the venv
-# (hence --no-build-isolation, and those tools installed first).
+# (hence --no-build-isolation, and those tools installed first). The venv's bin first on the
+# PATH: the editable loader runs the ninja found now at every `import netcap`, and another on
+# the PATH (a pyenv shim: a shell script, 0.3 s a start) would cost every `net` run that.
 $(STAMP): pyproject.toml meson.build | setup
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q \
 		'meson-python>=0.17' 'meson>=1.2' ninja 'Cython>=3.1'
-	$(BIN)/python -m pip install --disable-pip-version-check -q --no-build-isolation -e '.[test]'
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pip install --disable-pip-version-check -q \
+		--no-build-isolation -e '.[test]'
 	touch $@
 
 # Bytecode, as a wheel install would have it: where PYTHONDONTWRITEBYTECODE is set, an
