@@ -12,7 +12,8 @@ sample counts overstate seconds; shares hold):
   input, handing out batches, merging metrics, and its start-up;
 - in the worker and stream processes, a sample belongs to the stage of its innermost frame
   in netcap's own code: decode (decode/, sources/, gather.py), flows (flows/), IP
-  defragmentation (reassembly/ip.py), TCP reassembly (reassembly/tcp.py, streams.py), one
+  defragmentation (reassembly/ip.py), TCP reassembly (reassembly/tcp.py, streams.py: in a
+  decode worker, where segments are cut out of each batch, "TCP segment picking"), one
   per analyzer (analyzers/http.py is "HTTP", ...; analyzers/datagrams.py "UDP analyzer
   dispatch"), metrics (metrics/), encode (sinks/, records/); what runs below that frame in
   the standard library or numpy counts for the stage that called it;
@@ -78,7 +79,8 @@ STAGES: list[tuple[str, str]] = [
     (r"metrics/", "metrics"),
     (r"sinks/|records/", "encode"),
 ]
-ORDER = ["parent", "decode", "flows", "IP defragmentation", "TCP reassembly", "HTTP", "TLS",
+ORDER = ["parent", "decode", "flows", "IP defragmentation", "TCP segment picking",
+         "TCP reassembly", "HTTP", "TLS",
          "DNS", "SSH", "DHCPv4", "NTP", "UDP analyzer dispatch", "metrics", "encode", "IPC",
          "start-up", "pipeline (other)", "other"]
 IPC = re.compile(r"\((multiprocessing|pickle|selectors|copyreg|socket|queue|threading)\.py"
@@ -136,10 +138,12 @@ def classify(raw: Path) -> tuple[Counter[str], Counter[str], Counter[tuple[str, 
             leaves["parent", frames[-1]] += n
             continue
         stage = stage_of(body)
+        in_stream = any("reassembly/pool.py" in f for f in body)
+        kind = "stream processes" if in_stream else "decode workers"
+        if stage == "TCP reassembly" and not in_stream:
+            stage = "TCP segment picking"  # the workers' side: segments cut out per batch
         leaves[stage, frames[-1]] += n
         stages[stage] += n
-        kind = "stream processes" if any("reassembly/pool.py" in f for f in body) \
-            else "decode workers"
         if stage == "start-up":
             kind = "workers' start-up"
         procs[kind] += n
