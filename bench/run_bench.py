@@ -67,6 +67,7 @@ BULK_PCAP = OUT_DIR / "bulk.pcap"  # record_bulk.sh's default output
 DEFAULT_PACKETS = 1_000_000
 PAGE = os.sysconf("SC_PAGE_SIZE")
 PR_SET_CHILD_SUBREAPER = 36
+LOADS: list[float] = []  # the 1-minute load average after each run: was the machine busy?
 
 # Every record type an analyzer or the connection table makes: excluding them all leaves
 # issue 3's scope (decoding and counting). Keep in step with analyzers/datagrams.py
@@ -284,6 +285,7 @@ def run_once(argv: list[str]) -> Sample:
 
 
 def bench_file(pcap: Path, tools: list[Tool], repeat: int) -> None:
+    LOADS.clear()
     warm_cache(pcap)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     for r in range(repeat):
@@ -292,9 +294,11 @@ def bench_file(pcap: Path, tools: list[Tool], repeat: int) -> None:
                 argv = [a.format(pcap=pcap, out=out) for a in tool.argv]
                 sample = run_once(argv)
             tool.samples.append(sample)
+            LOADS.append(os.getloadavg()[0])
             print(
                 f"  round {r + 1}/{repeat} {tool.name:<9} {sample.seconds:7.2f} s wall "
-                f"{sample.cpu:7.2f} s CPU {sample.peak_bytes / 1e6:8.1f} MB",
+                f"{sample.cpu:7.2f} s CPU {sample.peak_bytes / 1e6:8.1f} MB "
+                f"(load {LOADS[-1]:.1f})",
                 file=sys.stderr,
             )
 
@@ -303,6 +307,8 @@ def print_table(pcap: Path, packets: int, tools: list[Tool], repeat: int) -> Non
     where = pcap.relative_to(ROOT) if pcap.is_relative_to(ROOT) else pcap
     print(f"\n{where}: {packets:,} packets, {pcap.stat().st_size / 1e6:.1f} MB; "
           f"{repeat} interleaved rounds; medians (peak: largest of the runs)")
+    print(f"load average (1 min) after the runs: {min(LOADS):.1f}-{max(LOADS):.1f} "
+          f"on {os.cpu_count()} CPUs")
     print(f"{'command':<34} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} {'packets/s':>11}  "
           "wall of each run (s)")
     for t in tools:
