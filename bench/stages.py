@@ -205,8 +205,8 @@ def perf_dsos(argv: list[str], work: Path) -> tuple[dict[str, float], int]:
     shares: dict[str, float] = {}
     samples = 0
     for line in rep.stdout.splitlines():
-        if m := re.match(r"# Samples: (\d+)", line):
-            samples = int(m[1])
+        if m := re.match(r"# Samples: (\d+)([KM]?)", line):  # perf writes 4K for ~4,000
+            samples = int(m[1]) * {"": 1, "K": 1000, "M": 1_000_000}[m[2]]
         elif m := re.match(r"\s+([\d.]+)%\s+(\S.*?)\s*$", line):
             shares[m[2]] = float(m[1]) / 100
     return shares, samples
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         for (stage, frame), n in leaves.most_common(args.top):
             print(f"{n / total:6.1%} {stage:<22} {frame[:100]}")
     if dsos:
-        print(f"\nperf: on-CPU samples per shared object ({perf_samples} at 499/s; "
+        print(f"\nperf: on-CPU samples per shared object ({perf_samples:,} at 499/s; "
               "over 0.5%), all processes")
         for dso, share in sorted(dsos.items(), key=lambda kv: -kv[1]):
             print(f"{dso:<52} {share:7.1%}")
