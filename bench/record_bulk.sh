@@ -11,7 +11,7 @@
 #                                        binary on one keep-alive connection
 #   TLS   openssl s_server -WWW :443  <- curl -k: 64 MiB over TLS 1.3, 32 MiB over TLS 1.2
 #   SSH   OpenSSH sshd :22            <- scp (SFTP): 64 MiB, with a throwaway key
-# About 290 MB and 290,000 packets. The files are the same every time (seeded); the packets
+# About 300 MB and 225,000 packets. The files are the same every time (seeded); the packets
 # differ a little between recordings (ACK timing), the byte counts per protocol do not.
 # Transfers are rate-limited (25 MB/s) so that tcpdump keeps up on a loaded machine; the
 # script fails if tcpdump reports a dropped packet. Segments are MSS-sized as on a real link:
