@@ -2,7 +2,12 @@
 #             out/sample, a few TCP records shown), then serve its metrics on
 #             http://127.0.0.1:7777/metrics until Ctrl-C
 # make test   ruff, mypy and pytest (what CI runs: .ci/run calls it)
-# make bench  time `net capture` against tshark on a 1,000,000-packet capture
+# make bench  time `net export`, `net capture`, tshark and Suricata side by side on a
+#             1,000,000-packet capture built from the corpus (bench/run_bench.py; BENCH_ARGS
+#             to add, e.g. BENCH_ARGS="-r 5 --pcap FILE")
+# make bench-bulk  the same on bulk-heavy traffic (large HTTP and TLS downloads, an SSH copy)
+#             recorded in network namespaces into bench/out/bulk.pcap if missing (root;
+#             bench/record_bulk.sh)
 # make record  re-record the project's own test captures (root; tests/data/record/record.sh)
 # make bench-live  the live capture rate with zero kernel drops on a veth pair (root)
 # make fuzz-files  mutation-fuzz `net capture`, `net export` and `net dump` with files made
@@ -16,8 +21,10 @@
 #
 # Each target first installs the Debian packages it needs that are missing (tools/setup:
 # as root, or through sudo; else it prints the command to run as root and stops): Python's
-# venv for all of them, for `fuzz` clang and its sanitizer runtimes, and for `test` those and
-# prometheus, iproute2, tcpdump, ping, setpriv, sysctl, openssl, curl.
+# venv for all of them, for `fuzz` clang and its sanitizer runtimes, for `test` those and
+# prometheus, iproute2, tcpdump, ping, setpriv, sysctl, openssl, curl; for bench and
+# bench-bulk tshark, Suricata (from Debian's backports), iproute2, tcpdump, curl, openssl
+# and OpenSSH.
 
 # The Python that makes .venv: the first of python3.13, python3.12, python3.11 and python3 that
 # is 3.11 or newer (`make PYTHON=python3.12 ...` chooses another). Expanded only by the recipes
@@ -27,9 +34,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # What tools/setup installs: for the goals given that need more than Python's venv, else `run`.
-SETUP_FOR := $(or $(filter test fuzz bench bench-live,$(MAKECMDGOALS)),run)
+SETUP_FOR := $(or $(filter test fuzz bench bench-bulk bench-live,$(MAKECMDGOALS)),run)
 
-.PHONY: run test bench bench-live fuzz fuzz-files clean compile setup record
+.PHONY: run test bench bench-bulk bench-live fuzz fuzz-files clean compile setup record
 # Plain `make`: the venv with netcap installed, as before (not the setup check alone).
 .DEFAULT_GOAL := $(STAMP)
 
@@ -39,12 +46,15 @@ setup:
 
 # The compiled core is built by meson-python; an editable install builds it in build/ and
 # rebuilds changed modules when netcap is imported, with the build tools of the venv
-# (hence --no-build-isolation, and those tools installed first).
+# (hence --no-build-isolation, and those tools installed first). The venv's bin first on the
+# PATH: the editable loader runs the ninja found now at every `import netcap`, and another on
+# the PATH (a pyenv shim: a shell script, 0.3 s a start) would cost every `net` run that.
 $(STAMP): pyproject.toml meson.build | setup
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q \
 		'meson-python>=0.17' 'meson>=1.2' ninja 'Cython>=3.1'
-	$(BIN)/python -m pip install --disable-pip-version-check -q --no-build-isolation -e '.[test]'
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pip install --disable-pip-version-check -q \
+		--no-build-isolation -e '.[test]'
 	touch $@
 
 # Bytecode, as a wheel install would have it: where PYTHONDONTWRITEBYTECODE is set, an
@@ -63,8 +73,13 @@ test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/cython-lint --max-line-length 100 src
 	$(BIN)/python -m pytest
 
+BENCH_ARGS ?=
+
 bench: compile
-	$(BIN)/python bench/run_bench.py
+	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
+
+bench-bulk: compile
+	$(BIN)/python bench/run_bench.py --capture bulk $(BENCH_ARGS)
 
 bench-live: compile
 	$(BIN)/python bench/live_bench.py

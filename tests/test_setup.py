@@ -25,6 +25,9 @@ SETUP = ROOT / "tools" / "setup"
 # A C compiler for the compiled core, then clang and its runtimes for the fuzz smoke.
 TEST_PACKAGES = ["gcc", "clang", "libclang-rt-14-dev", "prometheus", "iproute2", "tcpdump",
                  "iputils-ping", "util-linux", "procps", "openssl", "curl"]
+# bench: tshark, and what bench/record_bulk.sh records the bulk capture with
+BENCH_PACKAGES = ["tshark", "iproute2", "tcpdump", "curl", "openssl", "openssh-server",
+                  "openssh-client"]
 INSTALL = "apt-get install -y -qq --no-install-recommends"
 
 
@@ -177,7 +180,33 @@ def test_no_apt_get_names_the_packages(fake_bin: Path) -> None:
     script(fake_bin, "cc", "exit 0")
     r = setup(fake_bin, "-n", "bench")
     assert r.returncode == 1
-    assert "no apt-get here" in r.stderr and "(tshark)" in r.stderr
+    assert "no apt-get here" in r.stderr and f"{' '.join(BENCH_PACKAGES)})" in r.stderr
+
+
+def test_bench_installs_suricata_from_backports(fake_bin: Path) -> None:
+    """`make bench` compares with Suricata 7, which Debian 12 has in its backports suite:
+    installed from there, after the other missing packages (the suite is added beside the
+    machine's Debian source when no source names it; this machine's may already)."""
+    require(os.geteuid() == 0, "needs root (the plan as root is checked)")
+    codename = next((line.split("=", 1)[1].strip().strip('"') for line in
+                     Path("/etc/os-release").read_text().splitlines()
+                     if line.startswith("VERSION_CODENAME=")), "")
+    require(bool(codename), "needs VERSION_CODENAME in /etc/os-release")
+    (fake_bin / "python3.11").symlink_to(sys.executable)
+    script(fake_bin, "cc", "exit 0")
+    script(fake_bin, "apt-get", "exit 99")
+    r = setup(fake_bin, "-n", "bench")
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in r.stdout.splitlines() if not x.startswith("would write")]
+    assert lines == [
+        "would run: env DEBIAN_FRONTEND=noninteractive apt-get update -qq",
+        f"would run: env DEBIAN_FRONTEND=noninteractive {INSTALL} {' '.join(BENCH_PACKAGES)}",
+        f"would run: env DEBIAN_FRONTEND=noninteractive {INSTALL} -t {codename}-backports"
+        " suricata"]
+    script(fake_bin, "suricata", "exit 0")
+    r = setup(fake_bin, "-n", "bench-bulk")
+    assert "backports" not in r.stdout and r.stdout.splitlines()[-1].endswith(
+        f"{INSTALL} {' '.join(BENCH_PACKAGES)}")
 
 
 def test_make_and_ci_take_the_same_path() -> None:
