@@ -554,7 +554,7 @@ def check_batch(const uint8_t[::1] data not None, const int64_t[::1] poff not No
                 const int64_t[::1] size not None):
     """Counting: every payload checked as `check_dns` does. (indexes that passed, indexes
     that failed, their reasons, question types, the index into the passed of the message
-    of each type, header fields of the passed: ID, flags, QDCount, ANCount)."""
+    of each type, header fields of the passed: rows ID, flags, QDCount, ANCount)."""
     cdef Py_ssize_t i, j, m = poff.shape[0], nok = 0, nbad = 0, ntypes, nq = 0, total = 0
     cdef int err
     cdef const uint8_t* p
@@ -566,7 +566,7 @@ def check_batch(const uint8_t[::1] data not None, const int64_t[::1] poff not No
     cdef int16_t[::1] reasons = np.empty(m, np.int16)
     cdef int64_t[::1] types = np.empty(total + 1, np.int64)
     cdef int64_t[::1] parents = np.empty(total + 1, np.int64)
-    cdef int64_t[:, ::1] head = np.empty((m, 4), np.int64)
+    cdef int64_t[:, ::1] head = np.empty((4, m), np.int64)
     for i in range(m):
         p = payload_at(data, poff[i], size[i])
         err = check_message(p, size[i], &types[nq], types.shape[0] - nq, &ntypes)
@@ -577,11 +577,11 @@ def check_batch(const uint8_t[::1] data not None, const int64_t[::1] poff not No
             continue
         h = reader(p, size[i])  # checked: at least the 12-byte header
         for j in range(4):
-            head[nok, j] = u16(&h)
+            head[j, nok] = u16(&h)
         for j in range(ntypes):
             parents[nq + j] = nok
         nq += ntypes
         ok[nok] = i
         nok += 1
     return (np.asarray(ok[:nok]), np.asarray(bad[:nbad]), np.asarray(reasons[:nbad]),
-            np.asarray(types[:nq]), np.asarray(parents[:nq]), np.asarray(head[:nok]))
+            np.asarray(types[:nq]), np.asarray(parents[:nq]), np.asarray(head)[:, :nok])
