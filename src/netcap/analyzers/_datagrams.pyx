@@ -24,7 +24,7 @@ from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint64_t
 
 import numpy as np
 
-from netcap._buf cimport Reader, find, here, left, reader, seek, skip, sub, u8, u16, u32, u64
+from netcap._buf cimport Reader, find, here, left, reader, seek, sub, u8, u16, u32, u64
 
 from netcap.decode.errors import REASONS, DecodeError, code
 from netcap.records.table import Ragged
@@ -79,20 +79,20 @@ cdef inline Py_ssize_t put_decimal(char* out, unsigned int v) noexcept:
     return 1
 
 
-cdef bytes option_text(uint8_t code, Reader raw):
+cdef bytes option_text(uint8_t opt, Reader raw):
     """An option's value as text (see the module docstring)."""
     cdef char out[OPTION_TEXT]
-    cdef Py_ssize_t k = 0, size = left(&raw), i
+    cdef Py_ssize_t k = 0, size = left(&raw), i, _i
     cdef uint8_t b
-    if KIND[code] == ADDRESSES and size and size % 4 == 0:
+    if KIND[opt] == ADDRESSES and size and size % 4 == 0:
         for i in range(size):
             if i:
                 out[k] = b'.' if i % 4 else b','
                 k += 1
             k += put_decimal(out + k, u8(&raw))
-    elif KIND[code] == TEXT:
+    elif KIND[opt] == TEXT:
         size = text_size(&raw)
-        for i in range(size):
+        for _i in range(size):
             b = u8(&raw)
             if 0x20 <= b <= 0x7E and b != 0x5C:
                 out[k] = <char>b
@@ -103,10 +103,10 @@ cdef bytes option_text(uint8_t code, Reader raw):
                 out[k + 2] = HEX[b >> 4]
                 out[k + 3] = HEX[b & 15]
                 k += 4
-    elif code == MESSAGE_TYPE and size == 1:
+    elif opt == MESSAGE_TYPE and size == 1:
         k = put_decimal(out, u8(&raw))
     else:
-        for i in range(size):
+        for _i in range(size):
             b = u8(&raw)
             out[k] = HEX[b >> 4]
             out[k + 1] = HEX[b & 15]

@@ -111,9 +111,9 @@ cdef inline int reserve(Names* c) noexcept:
 
 cdef inline Py_ssize_t put_label(char* out, Reader* r, Py_ssize_t size) noexcept:
     """A label's bytes as name text (zone-file escapes); the text length."""
-    cdef Py_ssize_t i, k = 0
+    cdef Py_ssize_t _i, k = 0
     cdef uint8_t b
-    for i in range(size):
+    for _i in range(size):
         b = u8(r)
         if 0x21 <= b <= 0x7E and b != 0x2E and b != 0x5C:
             out[k] = <char>b
@@ -360,7 +360,7 @@ cdef object parse_message(const uint8_t* data, Py_ssize_t n, int* err):
     cdef Names c
     cdef Reader* r
     cdef Py_ssize_t pos, p, t, s
-    cdef unsigned int flags, qd, an, ns, ar, i, section, count
+    cdef unsigned int flags, qd, an, ns, ar, _i, section, count
     cdef int e
     err[0] = 0
     if n < 12:
@@ -383,7 +383,7 @@ cdef object parse_message(const uint8_t* data, Py_ssize_t n, int* err):
         }
         pos = 12
         questions = []
-        for i in range(qd):
+        for _i in range(qd):
             e = read_name(&c, pos, &p, &t, &s)
             if e == 0 and p + 4 > n:
                 e = TRUNCATED
@@ -397,7 +397,7 @@ cdef object parse_message(const uint8_t* data, Py_ssize_t n, int* err):
         for section in range(3):
             count = an if section == 0 else ns if section == 1 else ar
             rrs = []
-            for i in range(count):
+            for _i in range(count):
                 rr = read_rr(&c, &pos, err)
                 if rr is None:
                     return None
@@ -452,14 +452,14 @@ cdef int check_message(const uint8_t* data, Py_ssize_t n, int64_t* types,
     cdef Reader msg = reader(data, n)
     cdef Reader* r = &msg
     cdef Py_ssize_t pos = 12, end
-    cdef unsigned int qd, rrs, i
+    cdef unsigned int qd, rrs, _i
     cdef int e
     ntypes[0] = 0
     if n < 12:
         return TRUNCATED
     qd = u16_at(r, 4)
     rrs = u16_at(r, 6) + u16_at(r, 8) + u16_at(r, 10)
-    for i in range(qd):
+    for _i in range(qd):
         e = check_name(r, pos, &pos)
         if e:
             return e
@@ -469,7 +469,7 @@ cdef int check_message(const uint8_t* data, Py_ssize_t n, int64_t* types,
             types[ntypes[0]] = u16_at(r, pos)
             ntypes[0] += 1
         pos += 4
-    for i in range(rrs):
+    for _i in range(rrs):
         e = check_name(r, pos, &pos)
         if e:
             return e

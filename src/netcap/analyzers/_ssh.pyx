@@ -96,13 +96,13 @@ cdef list kexinit_lists(const uint8_t* data, Py_ssize_t n):
     cdef const uint8_t* start
     cdef uint32_t size
     cdef uint8_t b
-    cdef int i
-    cdef Py_ssize_t j
+    cdef int _i
+    cdef Py_ssize_t _j
     if n < 17 or u8(&r) != KEXINIT:
         return None
     skip(&r, 16)
     cdef list out = []
-    for i in range(NAME_LISTS):
+    for _i in range(NAME_LISTS):
         if left(&r) < 4:
             return None
         size = u32(&r)
@@ -112,7 +112,7 @@ cdef list kexinit_lists(const uint8_t* data, Py_ssize_t n):
         names = sub(&r, size)
         # Names are printable US-ASCII, no whitespace (RFC 4251 6); anything else is not
         # a name-list and would make "Algorithms" differ from the hashed bytes.
-        for j in range(size):
+        for _j in range(size):
             b = u8(&names)
             if b < 0x21 or b > 0x7E:
                 return None
@@ -215,7 +215,7 @@ cdef class SshReader:
             del buf[: nl + 1]
             self._scanned = 0
             if line.endswith(b"\r"):
-                line = line[:-1]
+                line = line[: len(line) - 1]
             if line.startswith(b"SSH-"):
                 return self._identified(line)
             if self._lines >= LINES:
