@@ -20,7 +20,7 @@ reason index internally (0: none), `DecodeError` at the Python face.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint32_t, uint64_t
 
 import numpy as np
 
@@ -159,7 +159,7 @@ cdef object dhcp_message(const uint8_t* data, Py_ssize_t n, int* err):
     cdef Reader* r = &m
     cdef Reader raw
     cdef Py_ssize_t pos = 240
-    cdef uint8_t hlen, opt, size
+    cdef uint8_t opt, size
     err[0] = 0
     if n < 240:
         err[0] = DHCP_TRUNCATED
@@ -169,20 +169,17 @@ cdef object dhcp_message(const uint8_t* data, Py_ssize_t n, int* err):
         err[0] = DHCP_BAD_MAGIC
         return None
     seek(r, 0)
-    rec = {"Operation": u8(r)}  # fields in wire order, one read after the other
-    rec["HardwareType"] = u8(r)
-    hlen = u8(r)
-    rec["HardwareLen"] = hlen
-    rec["HardwareOpts"] = u8(r)
-    rec["Xid"] = u32(r)
-    rec["Secs"] = u16(r)
-    rec["Flags"] = u16(r)
-    rec.update({
+    cdef uint8_t op = u8(r), htype = u8(r), hlen = u8(r), hops = u8(r)
+    cdef uint32_t xid = u32(r)
+    cdef unsigned int secs = u16(r), flags = u16(r)
+    rec = {
+        "Operation": op, "HardwareType": htype, "HardwareLen": hlen, "HardwareOpts": hops,
+        "Xid": xid, "Secs": secs, "Flags": flags,
         "ClientIP": take(r, 12, 4), "YourClientIP": take(r, 16, 4),
         "NextServerIP": take(r, 20, 4), "RelayAgentIP": take(r, 24, 4),
         "ClientHWAddr": take(r, 28, hlen if hlen < 16 else 16),
         "ServerName": until_nul(r, 44, 64), "File": until_nul(r, 108, 128),
-    })
+    }
     options = []
     while pos < n:
         seek(r, pos)
@@ -228,20 +225,17 @@ def parse_ntp(const uint8_t[::1] msg not None):
         raise DecodeError("ntp", "truncated")
     cdef Reader m = reader(&msg[0], n)
     cdef Reader* r = &m
-    cdef uint8_t first = u8(r)
-    rec = {"LeapIndicator": first >> 6, "Version": (first >> 3) & 0x7, "Mode": first & 0x7}
-    rec["Stratum"] = u8(r)  # the rest in wire order, one read after the other
-    rec["Poll"] = <int8_t>u8(r)
-    rec["Precision"] = <int8_t>u8(r)
-    rec["RootDelay"] = u32(r)
-    rec["RootDispersion"] = u32(r)
-    rec["ReferenceID"] = u32(r)
-    rec["ReferenceTimestamp"] = u64(r)
-    rec["OriginTimestamp"] = u64(r)
-    rec["ReceiveTimestamp"] = u64(r)
-    rec["TransmitTimestamp"] = u64(r)
-    rec["ExtensionBytes"] = take(r, 48, n - 48)
-    return rec
+    cdef uint8_t first = u8(r), stratum = u8(r)
+    cdef int8_t poll = <int8_t>u8(r), precision = <int8_t>u8(r)
+    cdef uint32_t delay = u32(r), dispersion = u32(r), ref_id = u32(r)
+    cdef uint64_t ref_ts = u64(r), orig_ts = u64(r), recv_ts = u64(r), xmit_ts = u64(r)
+    return {
+        "LeapIndicator": first >> 6, "Version": (first >> 3) & 0x7, "Mode": first & 0x7,
+        "Stratum": stratum, "Poll": poll, "Precision": precision, "RootDelay": delay,
+        "RootDispersion": dispersion, "ReferenceID": ref_id, "ReferenceTimestamp": ref_ts,
+        "OriginTimestamp": orig_ts, "ReceiveTimestamp": recv_ts,
+        "TransmitTimestamp": xmit_ts, "ExtensionBytes": take(r, 48, n - 48),
+    }
 
 
 cdef inline const uint8_t* payload_at(const uint8_t[::1] data, int64_t off,
