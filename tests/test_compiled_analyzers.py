@@ -7,6 +7,7 @@ SSH reader the same state after every feed, whatever the chunking."""
 from __future__ import annotations
 
 import functools
+import struct
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,73 @@ def test_random_dns_bodies(head: bytes, body: bytes) -> None:
     msg += body
     assert outcome(parse_dns, msg) == outcome(oracle_dns.parse_dns, msg)
     assert outcome(check_dns, msg) == outcome(oracle_dns.check_dns, msg)
+
+
+@st.composite
+def compressed(draw: st.DrawFn) -> bytes:
+    """Questions and CNAME (or unknown) records whose names are labels, then a pointer
+    (mostly to where an earlier name or label starts, so chains of pointers; sometimes
+    anywhere before: into a label, at itself) or the root: what exercises name
+    decompression and its memo, which corpus messages barely do."""
+    body = bytearray(12)
+    starts: list[int] = []  # where names and labels start
+
+    def name() -> None:
+        first = len(body)
+        for _ in range(draw(st.integers(0, 3))):  # labels, their bytes anything
+            starts.append(len(body))
+            size = draw(st.sampled_from([1, 2, 3, 63]))
+            body.extend(bytes([size]) + draw(st.binary(min_size=size, max_size=size)))
+        starts.append(len(body))
+        before = [p for p in starts if p < first]
+        if draw(st.integers(0, 5)) == 0 or not before:
+            body.append(0)
+            return
+        target = (draw(st.sampled_from(before)) if draw(st.integers(0, 7))
+                  else draw(st.integers(0, len(body) - 1)))
+        body.extend(bytes([0xC0 | target >> 8, target & 0xFF]))
+
+    qd, an = draw(st.integers(0, 4)), draw(st.integers(0, 12))
+    for _ in range(qd):
+        name()
+        body += b"\x00\x01\x00\x01"
+    for _ in range(an):
+        name()
+        cname = draw(st.booleans())
+        body += struct.pack(">HHI", 5 if cname else 99, 1, 0)
+        at = len(body)
+        body += b"\x00\x00"
+        if cname:
+            name()
+        body[at : at + 2] = struct.pack(">H", len(body) - at - 2)
+    body[:12] = struct.pack(">6H", 7, 0x8180, qd, an, 0, 0)
+    return bytes(body)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(msg=compressed())
+def test_compressed_names(msg: bytes) -> None:
+    assert outcome(parse_dns, msg) == outcome(oracle_dns.parse_dns, msg)
+    assert outcome(check_dns, msg) == outcome(oracle_dns.check_dns, msg)
+
+
+def test_pointer_chains() -> None:
+    """Names that follow a long chain of pointers (each to the one before), many times:
+    the same records as the Python reader (the memo also remembers pointers)."""
+    chain_at = 12 + 5 + 11  # after a root question and the header of a record holding it
+    chain = b"".join(struct.pack(">H", 0xC000 | (12 if i == 0 else chain_at + 2 * (i - 1)))
+                     for i in range(300))
+    last = chain_at + 2 * 299
+    names = [struct.pack(">H", 0xC000 | last), b"\x01x" + struct.pack(">H", 0xC000 | last),
+             struct.pack(">H", 0xC000 | (last - 40))]
+    answers = b"".join(n + struct.pack(">HHIH", 5, 1, 0, 2) + struct.pack(">H", 0xC000 | last)
+                       for n in names * 20)
+    msg = (struct.pack(">6H", 1, 0x8180, 1, 1 + 60, 0, 0) + b"\x00" + struct.pack(">HH", 1, 1)
+           + b"\x00" + struct.pack(">HHIH", 99, 1, 0, len(chain)) + chain + answers)
+    rec = parse_dns(msg)
+    assert rec == oracle_dns.parse_dns(msg)
+    assert [a["Name"] for a in rec["Answers"][1:4]] == [b"", b"x", b""]
+    assert check_dns(msg) == oracle_dns.check_dns(msg) == [1]
 
 
 def batch_of(messages: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
