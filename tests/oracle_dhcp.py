@@ -1,4 +1,7 @@
-"""DHCPv4 / BOOTP messages (RFC 2131, 2132): the fixed 236-byte part, the magic cookie
+"""The Python reader that `netcap.analyzers._datagrams` replaced, kept unchanged as the
+oracle of a differential test (tests/test_compiled_analyzers.py). What it read:
+
+DHCPv4 / BOOTP messages (RFC 2131, 2132): the fixed 236-byte part, the magic cookie
 and the options up to the end option.
 
 Option values become text (DHCPOption.Data is a string in the Go Netcap's format):
@@ -15,7 +18,7 @@ from typing import Any
 
 from netcap.decode.errors import DecodeError
 
-__all__ = ["MESSAGE_TYPES", "parse_dhcp"]
+__all__ = ["parse_dhcp"]
 
 _MAGIC = b"\x63\x82\x53\x63"
 _PAD, _END, _MESSAGE_TYPE, _PARAMS = 0, 255, 53, 55
@@ -25,8 +28,6 @@ _ADDRESS_OPTIONS = frozenset({1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 21, 28, 32, 33
                               118})
 # Options whose value is text.
 _TEXT_OPTIONS = frozenset({12, 14, 15, 17, 18, 40, 47, 56, 60, 62, 64, 66, 67, 81, 114})
-MESSAGE_TYPES = {1: "discover", 2: "offer", 3: "request", 4: "decline", 5: "ack", 6: "nak",
-                 7: "release", 8: "inform"}
 
 
 def _text(raw: bytes) -> str:

@@ -1,4 +1,7 @@
-"""DNS messages (RFC 1035; mDNS is the same format): header, questions, resource records.
+"""The Python reader that `netcap.analyzers._dns` replaced, kept unchanged as the
+oracle of a differential test (tests/test_compiled_analyzers.py). What it read:
+
+DNS messages (RFC 1035; mDNS is the same format): header, questions, resource records.
 
 Rules kept: a compression pointer must point strictly before the name it occurs in, so
 no name can loop; names longer than 255 bytes, labels with reserved type bits, and

@@ -1,4 +1,7 @@
-"""SSH identification banners and key-exchange offers (SSH_MSG_KEXINIT), with their
+"""The Python reader that `netcap.analyzers._ssh` replaced, kept unchanged as the
+oracle of a differential test (tests/test_compiled_analyzers.py). What it read:
+
+SSH identification banners and key-exchange offers (SSH_MSG_KEXINIT), with their
 HASSH / HASSH-server fingerprints.
 
 `SshReader` sits on one direction of a reassembled TCP stream (sans-I/O: it is fed bytes,
