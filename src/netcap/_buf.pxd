@@ -123,3 +123,13 @@ cdef inline Py_ssize_t find(const Reader* r, uint8_t byte) noexcept nogil:
         if r.data[r.pos + i] == byte:
             return i
     return -1
+
+
+cdef inline bint seek(Reader* r, Py_ssize_t pos) noexcept nogil:
+    """Move to an absolute position 0..size (a DNS compression pointer, a field at a
+    known offset); out of range: the reader goes bad."""
+    if r.bad or pos < 0 or pos > r.size:
+        r.bad = True
+        return False
+    r.pos = pos
+    return True

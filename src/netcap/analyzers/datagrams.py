@@ -2,10 +2,11 @@
 
 Dispatch is one table, by port, destination port first (as gopacket decides the layer
 after UDP). Only the selected datagrams cost per-packet work: the ports are matched
-vectorized over the batch's UDP table, NTP (a fixed 48-byte header) is read vectorized
-too, and DNS and DHCP messages are parsed one by one. A parser's `DecodeError` becomes
-the packet's decode-error reason (the layers below stay decoded); a message with an
-error yields no record.
+vectorized over the batch's UDP table, and each analyzer's payloads are read by one call
+into its compiled parser for the whole selection (`_dns`, `_datagrams`), which gives the
+records (or, for NTP and DNS counting, columns) and each failed payload's reason. That
+reason becomes the packet's decode-error reason (the layers below stay decoded); a
+message with an error yields no record.
 
 `full=False` (decoding for metrics alone) builds only what the metrics read: for DNS the
 header fields and question types, after checking the whole message exactly as the full
@@ -20,14 +21,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..decode.errors import DecodeError, code
-from ..gather import gather_u8
+from ..decode.errors import code
 from ..records.table import Children, Ragged, RecordTable
 from ..records.types import RECORDS
 from ..sources.batch import PacketBatch
-from .dhcp import parse_dhcp
-from .dns import check_dns, parse_dns
-from .ntp import ntp_columns
+from ._datagrams import dhcp_batch, ntp_columns
+from ._dns import check_batch, parse_batch
 
 __all__ = ["ANALYZER_RECORDS", "UDP_COLUMNS", "UDP_PORTS", "analyze_datagrams"]
 
@@ -40,6 +39,10 @@ UDP_COLUMNS = frozenset({"SrcPort", "DstPort", "SrcIP", "DstIP", "PayloadSize", 
 
 I64 = npt.NDArray[np.int64]
 Errors = npt.NDArray[np.int16]
+# A compiled batch parser: (data, poff, size) -> (records, indexes parsed, indexes
+# failed, their reasons).
+BatchParser = Callable[[npt.NDArray[np.uint8], I64, I64],
+                       tuple[list[dict[str, Any]], I64, I64, Errors]]
 
 
 class _Selected:
@@ -53,13 +56,8 @@ class _Selected:
         self.udp = udp
         self.rows = rows
         self.pkt = udp.pkt[rows]
-        self.poff = np.asarray(udp.cols["_poff"])[rows]
-        self.size = np.asarray(udp.cols["PayloadSize"])[rows]
-
-    def payloads(self) -> list[bytes]:
-        data = self.batch.data
-        return [data[o : o + s].tobytes()
-                for o, s in zip(self.poff.tolist(), self.size.tolist(), strict=True)]
+        self.poff = np.asarray(udp.cols["_poff"], np.int64)[rows]
+        self.size = np.asarray(udp.cols["PayloadSize"], np.int64)[rows]
 
     def table(self, name: str, keep: I64, cols: dict[str, Any]) -> RecordTable:
         """A record table of the kept rows (indexes into the selection), with the
@@ -75,70 +73,44 @@ class _Selected:
         return RecordTable(RECORDS[name], int(keep.shape[0]), cols, self.pkt[keep])
 
 
-def _fail(sel: _Selected, error: Errors, bad: I64, reasons: list[int]) -> None:
+def _fail(sel: _Selected, error: Errors, bad: I64, reasons: Errors) -> None:
     """Set the decode error of the packets whose payload failed (first error wins)."""
     pkts = sel.pkt[bad]
     free = error[pkts] == 0
-    error[pkts[free]] = np.asarray(reasons, np.int16)[free]
+    error[pkts[free]] = reasons[free]
 
 
-def _parsed(sel: _Selected, error: Errors, parse: Callable[[bytes], dict[str, Any]],
+def _parsed(sel: _Selected, error: Errors, parse: BatchParser,
             name: str) -> RecordTable | None:
-    """Parse every payload in Python; rows of the records that parsed."""
-    recs: list[dict[str, Any]] = []
-    ok: list[int] = []
-    bad: list[int] = []
-    reasons: list[int] = []
-    for k, msg in enumerate(sel.payloads()):
-        try:
-            recs.append(parse(msg))
-            ok.append(k)
-        except DecodeError as e:
-            bad.append(k)
-            reasons.append(e.index)
-    if bad:
-        _fail(sel, error, np.asarray(bad, np.int64), reasons)
-    if not ok:
+    """Every payload parsed by one call of the compiled parser; rows of the records
+    that parsed."""
+    recs, keep, bad, reasons = parse(sel.batch.data, sel.poff, sel.size)
+    if bad.size:
+        _fail(sel, error, bad, reasons)
+    if not keep.size:
         return None
-    keep = np.asarray(ok, np.int64)
     cols = RecordTable.from_rows(RECORDS[name], recs, None).cols
     return sel.table(name, keep, cols)
 
 
 def _dns(sel: _Selected, error: Errors, full: bool) -> RecordTable | None:
     if full:
-        return _parsed(sel, error, parse_dns, "DNS")
-    # Counting: each message checked in Python (question types kept), header fields
-    # read vectorized from the payloads that passed.
-    ok: list[int] = []
-    qtypes: list[int] = []
-    parents: list[int] = []
-    bad: list[int] = []
-    reasons: list[int] = []
-    for k, msg in enumerate(sel.payloads()):
-        try:
-            types = check_dns(msg)
-        except DecodeError as e:
-            bad.append(k)
-            reasons.append(e.index)
-            continue
-        parents += [len(ok)] * len(types)
-        qtypes += types
-        ok.append(k)
-    if bad:
-        _fail(sel, error, np.asarray(bad, np.int64), reasons)
-    if not ok:
+        return _parsed(sel, error, parse_batch, "DNS")
+    # Counting: every message checked in one compiled call, which keeps the question
+    # types and the header fields of those that passed.
+    keep, bad, reasons, qtypes, parents, head = check_batch(sel.batch.data, sel.poff,
+                                                            sel.size)
+    if bad.size:
+        _fail(sel, error, bad, reasons)
+    if not keep.size:
         return None
-    keep = np.asarray(ok, np.int64)
-    h = gather_u8(sel.batch.data, sel.poff[keep], 12).astype(np.int64)
-    flags = (h[:, 2] << 8) | h[:, 3]
-    questions = RecordTable(RECORDS["DNSQuestion"], len(qtypes),
-                            {"Type": np.asarray(qtypes, np.int64)})
+    flags = head[1]
+    questions = RecordTable(RECORDS["DNSQuestion"], len(qtypes), {"Type": qtypes})
     cols: dict[str, Any] = {
-        "ID": (h[:, 0] << 8) | h[:, 1], "QR": (flags & 0x8000) != 0,
+        "ID": head[0], "QR": (flags & 0x8000) != 0,
         "OpCode": (flags >> 11) & 0xF, "ResponseCode": flags & 0xF,
-        "QDCount": (h[:, 4] << 8) | h[:, 5], "ANCount": (h[:, 6] << 8) | h[:, 7],
-        "Questions": Children(np.asarray(parents, np.int64), questions),
+        "QDCount": head[2], "ANCount": head[3],
+        "Questions": Children(parents, questions),
     }
     return sel.table("DNS", keep, cols)
 
@@ -150,7 +122,7 @@ def _ntp(sel: _Selected, error: Errors, full: bool) -> RecordTable | None:
     """NTP: the fixed 48-byte header of every message at once."""
     short = np.flatnonzero(sel.size < 48)
     if short.size:
-        _fail(sel, error, short, [_NTP_TRUNCATED] * int(short.size))
+        _fail(sel, error, short, np.full(short.size, _NTP_TRUNCATED, np.int16))
     keep = np.flatnonzero(sel.size >= 48)
     if not keep.size:
         return None
@@ -159,7 +131,7 @@ def _ntp(sel: _Selected, error: Errors, full: bool) -> RecordTable | None:
 
 
 def _dhcp(sel: _Selected, error: Errors, full: bool) -> RecordTable | None:
-    return _parsed(sel, error, parse_dhcp, "DHCPv4")
+    return _parsed(sel, error, dhcp_batch, "DHCPv4")
 
 
 _ANALYZERS: dict[str, Callable[[_Selected, Errors, bool], RecordTable | None]] = {
