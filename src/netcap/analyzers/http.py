@@ -7,11 +7,12 @@ completed. It never sees sockets, files or clocks: timestamps come with the byte
 
 How the bytes are cut (our own framing, so every position is known exactly):
 - A message head ends at the first CRLF CRLF; it is parsed by llhttp (vendored C, through
-  its C API: `_http.pyx`), a fresh parser per message, fed only the head. llhttp is strict (no bare LF, no obs-fold,
-  no duplicate Content-Length, no Content-Length with Transfer-Encoding, only the known
-  methods): its refusals are the anomaly signal `bad_request` / `bad_response`. The header
-  fields are then read from the accepted head by our own scan (exact because llhttp is
-  strict; with detail=False only the ones the record and the framing use).
+  its C API: `_http.pyx`), a fresh parser per message, fed only the head. llhttp is
+  strict (no bare LF, no obs-fold, no duplicate Content-Length, no Content-Length with
+  Transfer-Encoding, only the known methods): its refusals are the anomaly signal
+  `bad_request` / `bad_response`. The header fields are then read from the accepted head
+  by our own scan (exact because llhttp is strict; with detail=False only the ones the
+  record and the framing use).
   We frame the body ourselves (RFC 9112 section 6.3) because llhttp cannot be told that a
   response answers HEAD or a CONNECT, and because a gap can only be skipped when we know
   how many body bytes remain: responses to HEAD, 1xx, 204 and 304 have no body; then
