@@ -112,7 +112,12 @@ _FRAGMENTS = [b"\r\n", b"\n", b"\r", b"\r\n\r\n", b"\n\n", b" ", b"\t", b":", b"
               b"HTTP/1.0 204 No\r\n\r\n", b"HTTP/1.1 304 N\r\n\r\n", b"HEAD / HTTP/1.1\r\n\r\n",
               b"CONNECT a:443 HTTP/1.1\r\n\r\n", b"GET /x\r\n", b"HTTP/2.0", b"HTTP/1.1",
               b"Cookie: a=b; c\r\n", b"Set-Cookie: s=1; Max-Age=-5; SameSite=Lax\r\n",
-              b"Transfer-Encoding: gzip\r\n", b" folded\r\n", b"?a=1&a=2&b"]
+              b"Transfer-Encoding: gzip\r\n", b" folded\r\n", b"?a=1&a=2&b",
+              b"SET-COOKIE: k=v; Expires=Wed, 21 Oct 2015 07:28:00 GMT; HttpOnly\r\n",
+              b"cOOkie:  x=1 ;y \t\r\n", b"host: a\r\nHOST: b \r\n", b"X-\xc0: \xe9\r\n",
+              b"Content-Type: text/html\r\nContent-Encoding: gzip\r\n", b"a" * 70 + b": v\r\n",
+              b"Transfer-Encoding: gzip, chunked\r\n",
+              b"Content-Length: 3\r\nContent-Length: 3\r\n"]
 
 
 @settings(max_examples=300, deadline=None,

@@ -202,16 +202,58 @@ cdef bint _field(const Reader* r, Py_ssize_t crlf, Py_ssize_t* name_end,
     return True
 
 
-cdef list _fields(const Reader* r):
-    """The (name, value) header fields of a complete, accepted head with CRLF ends."""
-    cdef list out = []
-    cdef Py_ssize_t i = 0, name_end = 0, value = 0, value_end = 0
+cdef str _lower(const Reader* r, Py_ssize_t start, Py_ssize_t stop, str name):
+    """The lower-case spelling of the header name r[start:stop] (`name`, decoded)."""
+    cdef char low[64]
+    cdef Py_ssize_t n = stop - start, i
+    cdef uint8_t c
+    cdef bint upper = False
+    if n > 64:
+        return name.lower()
+    for i in range(n):
+        c = peek(r, start + i)
+        if c >= 128:
+            return name.lower()  # not a token: llhttp refuses these; str.lower anyway
+        if 65 <= c <= 90:
+            upper = True
+            c += 32
+        low[i] = <char>c
+    return low[:n].decode("latin-1") if upper else name
+
+
+cdef tuple _header_map(const Reader* r):
+    """The header fields of a complete, accepted head with CRLF line ends: the header
+    map entries (first spelling, repeated values joined with ", " after stripping
+    blanks), the same values keyed by lower-case name, and the Cookie and Set-Cookie
+    values as sent (for detail=True)."""
+    cdef list entries = [], cookie = [], set_cookie = []
+    cdef dict h = {}, first = {}
+    cdef dict entry
+    cdef Py_ssize_t i = 0, name_end = 0, value = 0, value_end = 0, e
     while True:
         i = _find(r, 13, i, r.size)
         if i < 0:
-            return out
+            return entries, h, cookie, set_cookie
         if peek(r, i + 1) == 10 and _field(r, i, &name_end, &value, &value_end):
-            out.append((_s(r, i + 2, name_end), _s(r, value, value_end)))
+            key = _s(r, i + 2, name_end)
+            low = _lower(r, i + 2, name_end, key)
+            e = value_end
+            while e > value and (peek(r, e - 1) == 32 or peek(r, e - 1) == 9):
+                e -= 1
+            val = _s(r, value, e)
+            if low == "cookie":
+                cookie.append(_s(r, value, value_end))
+            elif low == "set-cookie":
+                set_cookie.append(_s(r, value, value_end))
+            entry = first.get(low)
+            if entry is None:
+                first[low] = {"Key": key, "Value": val}
+                entries.append(first[low])
+                h[low] = val
+            else:
+                val = entry["Value"] + ", " + val
+                entry["Value"] = val
+                h[low] = val
             i = value_end
         else:
             i += 1
@@ -250,8 +292,8 @@ cdef int _used(const Reader* r, Py_ssize_t start, Py_ssize_t stop) noexcept:
 
 
 cdef dict _used_headers(const Reader* r):
-    """`_headers(_fields(head))[1]` restricted to the `_USED` headers, for
-    detail=False: only they are decoded."""
+    """`_header_map(r)[1]` restricted to the `_USED` headers, for detail=False: only
+    they are decoded."""
     cdef dict h = {}
     cdef Py_ssize_t i = 0, name_end = 0, value = 0, value_end = 0, e
     cdef int k
@@ -274,30 +316,10 @@ cdef dict _used_headers(const Reader* r):
             i += 1
 
 
-cdef tuple _headers(list raw):
-    """The header map entries (first spelling, repeated values joined with ", ") and the
-    same keyed by lower-case name."""
-    cdef list entries = []
-    cdef dict lower = {}
-    cdef dict entry
-    for key, val in raw:
-        val = val.strip(" \t")
-        low = key.lower()
-        entry = lower.get(low)
-        if entry is None:
-            entry = lower[low] = {"Key": key, "Value": val}
-            entries.append(entry)
-        else:
-            entry["Value"] += ", " + val
-    return entries, {k: e["Value"] for k, e in lower.items()}
-
-
-cdef list _cookies(list raw):
-    """Cookie headers: "a=b; c=d" pairs."""
+cdef list _cookies(list values):
+    """Cookie headers (their values): "a=b; c=d" pairs."""
     cdef list out = []
-    for name, value in raw:
-        if name.lower() != "cookie":
-            continue
+    for value in values:
         for part in value.split(";", MAX_ITEMS)[:MAX_ITEMS]:
             key, _, val = part.strip(" \t").partition("=")
             if key and len(out) < MAX_ITEMS:
@@ -411,11 +433,15 @@ def detect_content_type(data: bytes) -> str:
 
 
 cdef class _Txn:
+    pass
 
-    def __cinit__(self, dict rec, str method, int64_t start):
-        self.rec = rec
-        self.method = method
-        self.start = start
+
+cdef _Txn _txn(dict rec, str method, int64_t start):
+    cdef _Txn t = _Txn.__new__(_Txn)
+    t.rec = rec
+    t.method = method
+    t.start = start
+    return t
 
 
 cdef class _Head:
@@ -436,11 +462,12 @@ cdef class _Dir:
         self.sniff_open = True
 
 
-_TEXT = {(1, 1): "HTTP/1.1", (1, 0): "HTTP/1.0"}
-_FIELDS_REQ = (("host", "Host"), ("user-agent", "UserAgent"), ("referer", "Referer"),
-               ("content-type", "ContentType"), ("content-encoding", "ReqContentEncoding"))
-_FIELDS_RES = (("server", "ServerName"), ("content-type", "ResContentType"),
-               ("content-encoding", "ResContentEncoding"))
+cdef inline int _put(dict rec, str field, dict h, str key) except -1:
+    """rec[field] = h[key] when the header was sent."""
+    v = h.get(key)
+    if v is not None:
+        rec[field] = v
+    return 0
 
 
 cdef class HttpConnection:
@@ -741,31 +768,32 @@ cdef class HttpConnection:
         params = _parameters(url) if self.detail else None
         if params:
             rec["Parameters"] = params
-        self._order.append(_Txn(rec, rec["Method"], d.start_ts))
+        self._order.append(_txn(rec, rec["Method"], d.start_ts))
         self._stop("http09")
         return 0
 
     cpdef _request(self, _Dir d):
         cdef Reader raw = _view(d.head.raw)
-        cdef list fields, entries
+        cdef list entries, cookie
         cdef dict h
         self.recognised = True
         method = _method(&d.parser)
         url = d.head.url.decode("latin-1")
         if self.detail:
-            fields = _fields(&raw)
-            entries, h = _headers(fields)
+            entries, h, cookie, _ = _header_map(&raw)
         else:
-            fields, entries, h = [], [], _used_headers(&raw)
+            entries, h, cookie = [], _used_headers(&raw), []
         version = _version(&d.parser)
         cdef dict rec = {"Timestamp": d.start_ts, "Proto": version, "Method": method,
                          "URL": url, "StatusCode": 0, "ReqContentLength": 0,
                          "ResContentLength": 0}
-        for key, field in _FIELDS_REQ:
-            if key in h:
-                rec[field] = h[key]
+        _put(rec, "Host", h, "host")
+        _put(rec, "UserAgent", h, "user-agent")
+        _put(rec, "Referer", h, "referer")
+        _put(rec, "ContentType", h, "content-type")
+        _put(rec, "ReqContentEncoding", h, "content-encoding")
         if self.detail:
-            cookies = _cookies(fields)
+            cookies = _cookies(cookie)
             if cookies:
                 rec["ReqCookies"] = cookies
             if entries:
@@ -776,7 +804,7 @@ cdef class HttpConnection:
         if len(self._waiting) >= _MAX_QUEUE:
             self._stop("too_long")
             return
-        cdef _Txn txn = _Txn(rec, method, d.start_ts)
+        cdef _Txn txn = _txn(rec, method, d.start_ts)
         txn.tunnel_wait = method == "CONNECT" or d.parser.upgrade
         self._waiting.append(txn)
         self._order.append(txn)
@@ -794,22 +822,21 @@ cdef class HttpConnection:
             d.state = _IDLE  # interim: the final response is still to come
             return 0
         cdef Reader raw = _view(d.head.raw)
-        cdef list fields, entries
+        cdef list entries, set_cookie
         cdef dict h
         if self.detail:
-            fields = _fields(&raw)
-            entries, h = _headers(fields)
+            entries, h, _, set_cookie = _header_map(&raw)
         else:
-            fields, entries, h = [], [], _used_headers(&raw)
+            entries, h, set_cookie = [], _used_headers(&raw), []
         cdef dict rec = txn.rec
         rec["StatusCode"] = status
         rec["FirstByteAfter"] = d.start_ts - txn.start
-        for key, field in _FIELDS_RES:
-            if key in h:
-                rec[field] = h[key]
+        _put(rec, "ServerName", h, "server")
+        _put(rec, "ResContentType", h, "content-type")
+        _put(rec, "ResContentEncoding", h, "content-encoding")
         cdef list cookies = []
-        for name, value in fields:
-            if name.lower() == "set-cookie" and len(cookies) < MAX_ITEMS:
+        for value in set_cookie:
+            if len(cookies) < MAX_ITEMS:
                 c = _set_cookie(value)
                 if c is not None:
                     cookies.append(c)
@@ -831,7 +858,8 @@ cdef class HttpConnection:
         """Choose how the body after a complete head ends (RFC 9112 6.3)."""
         # Sniffing only for complete records (counting reads no sniffed type).
         d.body_len = 0
-        d.sniff = bytearray()
+        if d.sniff:
+            d.sniff = bytearray()
         d.sniff_open = self.detail
         te, cl = h.get("transfer-encoding"), h.get("content-length")
         if not has_body:
@@ -844,10 +872,11 @@ cdef class HttpConnection:
             else:
                 d.state = _CLOSE
         elif cl is not None:
-            if not (cl.isascii() and cl.isdigit()) or int(cl) > 0xFFFFFFFFFFFFFFFF:
+            length = int(cl) if cl.isascii() and cl.isdigit() else -1
+            if not 0 <= length <= 0xFFFFFFFFFFFFFFFF:
                 self._bad(d)  # llhttp checks both
-            elif int(cl):
-                d.state, d.remaining = _LEN, int(cl)
+            elif length:
+                d.state, d.remaining = _LEN, length
             else:
                 self._complete(d)
         elif d.client:
@@ -890,7 +919,8 @@ cdef class HttpConnection:
                 self._c.state = _IDLE  # not a tunnel after all: read on
                 self._resume = True
         d.body_len = 0
-        d.sniff = bytearray()
+        if d.sniff:
+            d.sniff = bytearray()
         cdef _Txn first
         while self._order:
             first = self._order[0]
@@ -921,10 +951,19 @@ cdef class HttpConnection:
         return 0
 
 
+cdef list _METHODS = [None] * 256  # llhttp's method names, decoded once each
+
+
 cdef str _method(const llhttp_t* p):
-    return (<bytes>llhttp_method_name(p.method)).decode("latin-1")
+    cdef str m = _METHODS[p.method]
+    if m is None:
+        m = _METHODS[p.method] = (<bytes>llhttp_method_name(p.method)).decode("latin-1")
+    return m
 
 
 cdef str _version(const llhttp_t* p):
-    cdef str v = _TEXT.get((p.http_major, p.http_minor))
-    return v if v is not None else f"HTTP/{p.http_major}.{p.http_minor}"
+    if p.http_major == 1 and p.http_minor == 1:
+        return "HTTP/1.1"
+    if p.http_major == 1 and p.http_minor == 0:
+        return "HTTP/1.0"
+    return f"HTTP/{p.http_major}.{p.http_minor}"
