@@ -1,39 +1,9 @@
 # cython: language_level=3
 """HTTP/1.x transactions, compiled (see _http.pyx): the classes a compiled stream stage
-cimports, and llhttp's C API (vendor/llhttp, MIT) that checks each message head."""
+cimports. llhttp (vendor/llhttp) stays private to _http.pyx: a module cimporting this
+needs no llhttp header."""
 
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
-
-
-cdef extern from "llhttp.h":
-    ctypedef struct llhttp_t:
-        void* data
-        uint8_t method
-        uint8_t http_major
-        uint8_t http_minor
-        uint8_t upgrade
-        uint16_t status_code
-
-    ctypedef int (*llhttp_data_cb)(llhttp_t*, const char* at, size_t length) noexcept
-    ctypedef int (*llhttp_cb)(llhttp_t*) noexcept
-
-    ctypedef struct llhttp_settings_t:
-        llhttp_data_cb on_url
-        llhttp_cb on_headers_complete
-
-    ctypedef enum llhttp_type_t:
-        HTTP_REQUEST
-        HTTP_RESPONSE
-
-    ctypedef enum llhttp_errno_t:
-        HPE_OK
-        HPE_PAUSED_UPGRADE
-
-    void llhttp_init(llhttp_t* parser, llhttp_type_t type, const llhttp_settings_t* settings)
-    void llhttp_settings_init(llhttp_settings_t* settings)
-    llhttp_errno_t llhttp_execute(llhttp_t* parser, const char* data, size_t len)
-    void llhttp_resume_after_upgrade(llhttp_t* parser)
-    const char* llhttp_method_name(uint8_t method)
+from libc.stdint cimport int64_t, uint64_t
 
 
 cdef class _Txn:
@@ -66,7 +36,7 @@ cdef class _Dir:
     cdef Py_ssize_t scanned  # bytes of the current size line / trailer block searched
     cdef bint line_checked  # the request line was checked for HTTP/0.9
     cdef public _Head head
-    cdef llhttp_t parser  # re-initialised for every message head
+    cdef void* parser  # an llhttp_t (_http.pyx), re-initialised for every message head
     cdef int64_t start_ts
     cdef int64_t body_len
     cdef bytearray sniff

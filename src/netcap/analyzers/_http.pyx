@@ -17,10 +17,42 @@ from urllib.parse import parse_qsl
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
-from libc.stdint cimport int64_t, uint8_t, uint64_t
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memchr
 
 from netcap._buf cimport Reader, here, left, peek, reader
+
+cdef extern from "llhttp.h":
+    ctypedef struct llhttp_t:  # the fields read here
+        void* data
+        uint8_t method
+        uint8_t http_major
+        uint8_t http_minor
+        uint8_t upgrade
+        uint16_t status_code
+
+    ctypedef int (*llhttp_data_cb)(llhttp_t*, const char* at, size_t length) noexcept
+    ctypedef int (*llhttp_cb)(llhttp_t*) noexcept
+
+    ctypedef struct llhttp_settings_t:
+        llhttp_data_cb on_url
+        llhttp_cb on_headers_complete
+
+    ctypedef enum llhttp_type_t:
+        HTTP_REQUEST
+        HTTP_RESPONSE
+
+    ctypedef enum llhttp_errno_t:
+        HPE_OK
+        HPE_PAUSED_UPGRADE
+
+    void llhttp_init(llhttp_t* parser, llhttp_type_t type, const llhttp_settings_t* settings)
+    void llhttp_settings_init(llhttp_settings_t* settings)
+    llhttp_errno_t llhttp_execute(llhttp_t* parser, const char* data, size_t len)
+    void llhttp_resume_after_upgrade(llhttp_t* parser)
+    const char* llhttp_method_name(uint8_t method)
+
 
 MAX_HEADER = 64 * 1024  # one message head, or one chunked trailer block
 MAX_LINE = 4096  # one chunk-size line with its extensions
@@ -65,6 +97,10 @@ cdef int _on_headers_complete(llhttp_t* p) noexcept:
 llhttp_settings_init(&_SETTINGS)
 _SETTINGS.on_url = _on_url
 _SETTINGS.on_headers_complete = _on_headers_complete
+
+
+cdef inline llhttp_t* _p(_Dir d) noexcept:
+    return <llhttp_t*>d.parser
 
 
 cdef inline Reader _view(object buf):
@@ -454,12 +490,18 @@ cdef class _Head:
 cdef class _Dir:
 
     def __cinit__(self, bint client):
+        self.parser = PyMem_Malloc(sizeof(llhttp_t))
+        if self.parser is NULL:
+            raise MemoryError()
         self.client = client
         self.buf = bytearray()
         self.state = _IDLE
         self.head = _Head()
         self.sniff = bytearray()
         self.sniff_open = True
+
+    def __dealloc__(self):
+        PyMem_Free(self.parser)
 
 
 cdef inline int _put(dict rec, str field, dict h, str key) except -1:
@@ -616,9 +658,9 @@ cdef class HttpConnection:
                     break
                 d.state, d.fed, d.line_checked = _HEAD, 0, False
                 d.head = _Head()
-                llhttp_init(&d.parser, HTTP_REQUEST if d.client else HTTP_RESPONSE,
+                llhttp_init(_p(d), HTTP_REQUEST if d.client else HTTP_RESPONSE,
                             &_SETTINGS)
-                d.parser.data = <void*>d
+                _p(d).data = <void*>d
                 d.start_ts = d.buf_ts if pos < d.new_from else d.ts
             elif st == _HEAD:
                 end = self._head(d, buf, pos)
@@ -714,9 +756,9 @@ cdef class HttpConnection:
             if _bare_lf(&piece, start > pos and peek(&r, start - 1) == 13):
                 fed = _crlf(&piece, start > pos and peek(&r, start - 1) == 13)
                 piece = _view(fed)
-            err = llhttp_execute(&d.parser, <const char*>here(&piece), <size_t>left(&piece))
-            if d.parser.upgrade == 1 and err == HPE_PAUSED_UPGRADE:
-                llhttp_resume_after_upgrade(&d.parser)  # CONNECT or Upgrade: head fine
+            err = llhttp_execute(_p(d), <const char*>here(&piece), <size_t>left(&piece))
+            if _p(d).upgrade == 1 and err == HPE_PAUSED_UPGRADE:
+                llhttp_resume_after_upgrade(_p(d))  # CONNECT or Upgrade: head fine
             elif err != HPE_OK:
                 # A 101 without an Upgrade header pauses llhttp too: that head was fine.
                 if not (d.head.complete and err == HPE_PAUSED_UPGRADE):
@@ -763,7 +805,7 @@ cdef class HttpConnection:
         self.recognised = True
         url = d.head.url.decode("latin-1")
         cdef dict rec = {"Timestamp": d.start_ts, "Proto": "HTTP/0.9",
-                         "Method": _method(&d.parser), "URL": url,
+                         "Method": _method(_p(d)), "URL": url,
                          "StatusCode": 0, "ReqContentLength": 0, "ResContentLength": 0}
         params = _parameters(url) if self.detail else None
         if params:
@@ -777,13 +819,13 @@ cdef class HttpConnection:
         cdef list entries, cookie
         cdef dict h
         self.recognised = True
-        method = _method(&d.parser)
+        method = _method(_p(d))
         url = d.head.url.decode("latin-1")
         if self.detail:
             entries, h, cookie, _ = _header_map(&raw)
         else:
             entries, h, cookie = [], _used_headers(&raw), []
-        version = _version(&d.parser)
+        version = _version(_p(d))
         cdef dict rec = {"Timestamp": d.start_ts, "Proto": version, "Method": method,
                          "URL": url, "StatusCode": 0, "ReqContentLength": 0,
                          "ResContentLength": 0}
@@ -805,7 +847,7 @@ cdef class HttpConnection:
             self._stop("too_long")
             return
         cdef _Txn txn = _txn(rec, method, d.start_ts)
-        txn.tunnel_wait = method == "CONNECT" or d.parser.upgrade
+        txn.tunnel_wait = method == "CONNECT" or _p(d).upgrade
         self._waiting.append(txn)
         self._order.append(txn)
         d.txn = txn
@@ -816,7 +858,7 @@ cdef class HttpConnection:
             self._bad(d)  # its head is read only while a request waits (see _run)
             return 0
         self.recognised = True
-        cdef int status = d.parser.status_code
+        cdef int status = _p(d).status_code
         cdef _Txn txn = self._waiting[0]
         if 100 <= status < 200 and status != 101:
             d.state = _IDLE  # interim: the final response is still to come
