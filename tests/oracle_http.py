@@ -1,4 +1,7 @@
-"""HTTP/1.0 and 1.1 transactions from a reassembled TCP connection (sans-I/O).
+"""Test oracle: the Python HTTP analyzer (httptools) that `netcap.analyzers._http`
+replaced, kept unchanged for tests/test_http_differential.py (compiled == this).
+
+HTTP/1.0 and 1.1 transactions from a reassembled TCP connection (sans-I/O).
 
 `HttpConnection` is fed both directions' in-order bytes in packet order (`client`,
 `server`), the sizes of holes in them (`gap`) and the end (`close`); each call returns
