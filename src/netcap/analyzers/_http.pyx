@@ -116,7 +116,7 @@ cdef inline Reader _window(const Reader* r, Py_ssize_t start, Py_ssize_t stop) n
     if stop > r.size:
         stop = r.size
     if start < 0 or start >= stop:
-        return reader(NULL, 0)
+        return reader(r.data, 0)  # empty, but never NULL: `here` adds to it (UBSan)
     return reader(r.data + start, stop - start)
 
 
@@ -125,6 +125,8 @@ cdef inline Py_ssize_t _find(const Reader* r, uint8_t byte, Py_ssize_t start,
     """Position in r of the first `byte` in [start, stop); -1 if none. memchr over the
     window's `left` bytes (as `find`, vectorised: heads are searched several times)."""
     cdef Reader w = _window(r, start, stop)
+    if left(&w) == 0:
+        return -1  # memchr wants a non-NULL pointer even for no bytes
     cdef const void* at = memchr(here(&w), byte, <size_t>left(&w))
     return -1 if at == NULL else start + (<const uint8_t*>at - here(&w))
 
