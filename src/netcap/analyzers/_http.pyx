@@ -483,10 +483,16 @@ cdef _Txn _txn(dict rec, str method, int64_t start):
 
 
 cdef class _Head:
+    pass
 
-    def __cinit__(self):
-        self.url = b""
-        self.raw = b""
+
+cdef _Head _head():
+    """A new head (no __cinit__: Cython's no-argument constructor wrapper does pointer
+    arithmetic on a NULL argument array, which UBSan reports)."""
+    cdef _Head h = _Head.__new__(_Head)
+    h.url = b""
+    h.raw = b""
+    return h
 
 
 cdef class _Dir:
@@ -498,7 +504,7 @@ cdef class _Dir:
         self.client = client
         self.buf = bytearray()
         self.state = _IDLE
-        self.head = _Head()
+        self.head = _head()
         self.sniff = bytearray()
         self.sniff_open = True
 
@@ -659,7 +665,7 @@ cdef class HttpConnection:
                     self._stop("no_request")
                     break
                 d.state, d.fed, d.line_checked = _HEAD, 0, False
-                d.head = _Head()
+                d.head = _head()
                 llhttp_init(_p(d), HTTP_REQUEST if d.client else HTTP_RESPONSE,
                             &_SETTINGS)
                 _p(d).data = <void*>d
