@@ -1,0 +1,43 @@
+"""The compiled HTTP/1.x analyzer (`_http.pyx`); its documented face is
+`netcap.analyzers.http`."""
+
+from collections import deque
+from typing import Any
+
+MAX_HEADER: int
+MAX_LINE: int
+MAX_QUEUE: int
+MAX_ITEMS: int
+SNIFF: int
+
+def _head_end(buf: bytes | bytearray, start: int) -> int: ...
+def detect_content_type(data: bytes) -> str: ...
+
+class _Head:
+    url: bytes
+    raw: bytes
+
+class _Dir:
+    @property
+    def buf(self) -> bytearray: ...
+    head: _Head
+
+class HttpConnection:
+    @property
+    def detail(self) -> bool: ...
+    @property
+    def _c(self) -> _Dir: ...
+    @property
+    def _s(self) -> _Dir: ...
+    @property
+    def _order(self) -> deque[Any]: ...
+    done: bool
+    violation: str | None
+    recognised: bool
+    def __init__(self, detail: bool = True) -> None: ...
+    def client(self, data: bytes, ts: int) -> list[dict[str, Any]]: ...
+    def server(self, data: bytes, ts: int) -> list[dict[str, Any]]: ...
+    def gap(self, from_client: bool, nbytes: int, ts: int | None = None
+            ) -> list[dict[str, Any]]: ...
+    def close(self, ts: int) -> list[dict[str, Any]]: ...
+    def _request(self, d: _Dir) -> None: ...
