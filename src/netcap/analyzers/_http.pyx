@@ -131,9 +131,22 @@ cdef inline Py_ssize_t _find(const Reader* r, uint8_t byte, Py_ssize_t start,
     return -1 if at == NULL else start + (<const uint8_t*>at - here(&w))
 
 
+# Bytes given to the end-of-head search, in all: the tests' measure of its work (a
+# search per segment over all a head holds so far would be quadratic; see `searched`).
+cdef unsigned long long _searched = 0
+
+
+def searched() -> int:
+    """Bytes the end-of-head search has been given since the module was loaded."""
+    return _searched
+
+
 cdef Py_ssize_t _empty_line(const Reader* r, Py_ssize_t start) noexcept nogil:
     """The position after the empty line that ends a head (CRLF CRLF, or with bare
     LFs: the first LF followed by [CR] LF), searching from start; -1 when none yet."""
+    global _searched
+    if r.size > start:
+        _searched += <unsigned long long>(r.size - start)
     cdef Py_ssize_t i = _find(r, 10, start, r.size)
     cdef Py_ssize_t k
     while i >= 0:
