@@ -18,7 +18,8 @@ goes on; here each one is a bug to see).
 
 from __future__ import annotations
 
-from netcap.reassembly.streams import SegmentBatch, StreamStage
+from netcap.reassembly._streams import StreamStage
+from netcap.reassembly.streams import SegmentBatch
 
 PORTS = (80, 443, 22, 53, 8080, 993, 5000, 40000)
 CLIENTS = (b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", bytes(15) + b"\x01", b"\x0a\x00\x00\x03")

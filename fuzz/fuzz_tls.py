@@ -16,7 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from netcap.analyzers.tls import HelloReader, ja3, ja3s, ja4, parse_client_hello, parse_server_hello
+from netcap.analyzers._tls import (
+    HelloReader,
+    ja3,
+    ja3s,
+    ja4,
+    parse_client_hello,
+    parse_server_hello,
+)
 from netcap.decode.errors import DecodeError
 
 ROOT = Path(__file__).resolve().parent.parent
