@@ -8,9 +8,11 @@ a stage, and each stage's share of the samples is applied to the measured CPU (a
 also counts a thread that is runnable but waiting for a core as busy, so on a loaded machine
 sample counts overstate seconds; shares hold):
 
-- every sample of the parent process (the one `net` started as) is "parent": reading the
-  input, handing out batches, merging metrics, and its start-up;
-- in the worker and stream processes, a sample belongs to the stage of its innermost frame
+- a sample of the parent process (the one `net` started as) belongs to the stage of its
+  innermost netcap frame as below (the stages that span batches run there: flows,
+  defragmentation, the compiled stream stage, whose samples land in `Sink._stream`); the
+  rest of it (reading the input, handing out batches, merging metrics) is "parent";
+- in the worker processes, a sample belongs to the stage of its innermost frame
   in netcap's own code: decode (decode/, sources/, gather.py), flows (flows/), IP
   defragmentation (reassembly/ip.py), TCP reassembly (reassembly/tcp.py, streams.py: in a
   decode worker, where segments are cut out of each batch, "TCP segment picking"), one
@@ -18,7 +20,7 @@ sample counts overstate seconds; shares hold):
   dispatch"), metrics (metrics/), encode (sinks/, records/); what runs below that frame in
   the standard library or numpy counts for the stage that called it;
 - in those processes, imports are "start-up", and pickling, pipes and waiting on them
-  (multiprocessing, pickle, selectors, below the pipeline's or the pool's own code) are
+  (multiprocessing, pickle, selectors, below the pipeline's own code) are
   "IPC"; other pipeline code is "pipeline (other)";
 - a sample whose innermost frame is a wait (a blocking read from a pipe, select, a condition
   or lock) is left out: py-spy's idle detection does not tell these from running threads
@@ -79,8 +81,9 @@ STAGES: list[tuple[str, str]] = [
     (r"metrics/", "metrics"),
     (r"sinks/|records/", "encode"),
 ]
+STREAM_STAGE = "stream stage (compiled: reassembly + stream analyzers)"
 ORDER = ["parent", "decode", "flows", "IP defragmentation", "TCP segment picking",
-         "TCP reassembly", "HTTP", "TLS",
+         "TCP reassembly", STREAM_STAGE, "HTTP", "TLS",
          "DNS", "SSH", "DHCPv4", "NTP", "UDP analyzer dispatch", "metrics", "encode", "IPC",
          "start-up", "pipeline (other)", "other"]
 IPC = re.compile(r"\((multiprocessing|pickle|selectors|copyreg|socket|queue|threading)\.py"
@@ -132,15 +135,22 @@ def classify(raw: Path) -> tuple[Counter[str], Counter[str], Counter[tuple[str, 
         if IDLE.match(frames[-1]):
             procs["(waiting, not counted)"] += n
             continue
-        if depth == 2:
-            stages["parent"] += n
+        if depth == 2:  # the parent: the stages that span batches run there
+            stage = stage_of(body)
+            if stage == "pipeline (other)" and any(f.startswith("Sink._stream (")
+                                                   or f.startswith("_stream (") for f in body):
+                # the compiled stream stage (reassembly and the stream analyzers in one
+                # call per batch): py-spy sees no Python frame inside it
+                stage = STREAM_STAGE
+            elif stage == "pipeline (other)":
+                stage = "parent"
+            stages[stage] += n
             procs["parent"] += n
-            leaves["parent", frames[-1]] += n
+            leaves[stage, frames[-1]] += n
             continue
         stage = stage_of(body)
-        in_stream = any("reassembly/pool.py" in f for f in body)
-        kind = "stream processes" if in_stream else "decode workers"
-        if stage == "TCP reassembly" and not in_stream:
+        kind = "decode workers"
+        if stage == "TCP reassembly":
             stage = "TCP segment picking"  # the workers' side: segments cut out per batch
         leaves[stage, frames[-1]] += n
         stages[stage] += n

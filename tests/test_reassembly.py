@@ -164,39 +164,3 @@ def test_stage_bounds_out_of_order_bytes_in_total() -> None:
         gaps += out.gap_bytes
         assert stage._buffered <= 10_000
     assert out_overflows >= 30 and gaps == out_overflows * 100
-
-
-def test_both_directions_of_a_connection_share_a_partition() -> None:
-    """The stream stage's partitions (reassembly/pool.py) keep a connection together,
-    IPv4 and IPv6, and spread connections over all partitions."""
-    from netcap.reassembly.pool import partitions
-    from netcap.reassembly.streams import SegmentBatch
-
-    segs = []
-    for i in range(200):
-        a = bytes([10, 0, i // 256, i % 256]) if i % 2 else bytes(15) + bytes([i])
-        b = bytes([192, 168, 0, 1]) if i % 2 else bytes(15) + bytes([255])
-        segs += [(a, 40000 + i, b, 443, 0, 0, b"", 0, 0), (b, 443, a, 40000 + i, 0, 0, b"", 0, 0)]
-    for count in (2, 3):
-        p = partitions(SegmentBatch.from_rows(segs), count)
-        assert (p[0::2] == p[1::2]).all() and set(p.tolist()) == set(range(count))
-
-
-def test_a_killed_stream_process_is_a_worker_error() -> None:
-    """A stream partition that dies (a bug, the OOM killer) ends the run with the one
-    error the command line reports in one line (exit 3), never a hang."""
-    import pickle
-
-    import pytest
-
-    from netcap.procs import WorkerError
-    from netcap.reassembly.pool import StreamPool
-    from netcap.sinks.ncap import EncodeOptions
-
-    pool = StreamPool(2, detail=False, fingerprints=frozenset(), counting=None,
-                      encode=EncodeOptions(), write=False)
-    pool._procs[1].kill()
-    pool._procs[1].join()
-    with pytest.raises(WorkerError):
-        pool.update([pickle.dumps(None), pickle.dumps(None)])
-    pool.close()

@@ -14,7 +14,6 @@ previous results.
 
 from __future__ import annotations
 
-import dataclasses
 import mmap
 import multiprocessing
 import os
@@ -41,8 +40,6 @@ from .flows.table import ConnectionTable, Ended
 from .metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState, metric_columns
 from .procs import WorkerError, child_signals
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
-from .reassembly.pool import Result as PoolResult
-from .reassembly.pool import StreamPool, merge_encoded, split
 from .reassembly.streams import (
     FINGERPRINTS,
     KIND_RECORDS,
@@ -59,7 +56,6 @@ from .sinks.ncap import (
     NcapWriter,
     encode_batch,
     encode_table,
-    file_bytes,
 )
 from .sources.batch import PacketBatch
 from .sources.capture import (
@@ -120,8 +116,6 @@ class CaptureOptions:
     metrics: bool = False  # also count metrics (into the state given to run_capture)
     labels: LabelConfig | None = None  # opt-in labels for the metrics counted in workers
     max_flows: int = 100_000  # connection table size (past it, least recent flows end)
-    # Set for parallel runs: workers split stream segments into this many parts (pool.py).
-    stream_parts: int = 0
     bpf: str | None = None  # tcpdump-syntax filter: only matching packets are decoded
 
 
@@ -199,18 +193,13 @@ class Sink:
     encode: EncodeOptions
     columns: Columns  # what decoding builds (None: everything, for files)
     streams: StreamStage = field(init=False)
-    pool: StreamPool | None = None  # the stream stage in processes (parallel runs)
     _held: StreamOutput | None = None  # the last stream output, applied one step behind
-    # One step behind (as the pool's results come), so files do not depend on the number
-    # of processes; off for replay and backfill, where a step is a slice of packet time.
+    # One step behind, so a batch's stream records follow the records its decoding made
+    # (as they did when the stage ran in processes of its own: files keep their order);
+    # off for replay and backfill, where a step is a slice of packet time.
     lag: bool = True
     defrag: Defragmenter = field(default_factory=Defragmenter)
     errors: Counter[str] = field(default_factory=Counter)  # defragmentation's, for stats
-    # With the pool, connection-table updates wait for the stream results of the
-    # batches sent before them (they come one batch behind): a connection's protocol,
-    # recognised by the stream analyzers, is then known before it can end, as in one
-    # process (Connection records do not depend on the number of processes).
-    _flows_waiting: list[FlowBatch] = field(default_factory=list)
     # Protocols the stream analyzers recognised, for the next connection-table update
     # (the batch's own: its new connections are in the table only after it).
     _apps: list[tuple[tuple[bytes, int, bytes, int], str]] = field(default_factory=list)
@@ -223,17 +212,12 @@ class Sink:
             fingerprints=FINGERPRINTS if self.writer is not None
             else FINGERPRINTS & frozenset(labels))
 
-    def start_pool(self, count: int) -> None:
-        self.pool = StreamPool(count, self.streams.detail, self.streams.fingerprints,
-                               self.state.config if self.state is not None else None,
-                               self.encode, self.writer is not None)
-
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
+        """Nothing to release: the stages run in this process (kept for the callers'
+        error path)."""
 
     def take(self, encoded: Encoded, delta: dict[str, Any] | None,
-             flows: FlowBatch | None, segs: SegmentBatch | list[bytes] | None,
+             flows: FlowBatch | None, segs: SegmentBatch | None,
              frags: list[Fragment] | None) -> None:
         if self.writer is not None:
             self.writer.append(encoded)
@@ -257,24 +241,17 @@ class Sink:
     def finish(self) -> None:
         self.defrag.flush()
         self._datagrams([])
-        if self.pool is not None:
-            for group in self.pool.flush():
-                self._pooled(group)
-        else:
-            if self._held is not None:
-                self._streamed(self._held)
-            flushed = self.streams.flush()
-            self._recognised(flushed.apps)
-            self._streamed(flushed)
+        if self._held is not None:
+            self._streamed(self._held)
+        flushed = self.streams.flush()
+        self._recognised(flushed.apps)
+        self._streamed(flushed)
         self.flows.recognise(self._apps)
         self._apps.clear()
         self._ended(self.flows.flush())
 
     def _flows(self, fb: FlowBatch) -> None:
-        """A batch's flows into the connection table (see `_flows_waiting`)."""
-        if self.pool is not None and (self.pool.outstanding or self._flows_waiting):
-            self._flows_waiting.append(fb)
-            return
+        """A batch's flows into the connection table."""
         self._ended(self.flows.update(fb, self._apps))
         self._apps.clear()
 
@@ -282,42 +259,18 @@ class Sink:
         if apps and self.encode.wanted("Connection"):  # else no table updates take them
             self._apps += apps
 
-    def _stream(self, segs: SegmentBatch | list[bytes]) -> None:
-        """Segments (or, from parallel workers, parts already split by partition) into
-        the stream stage."""
-        if self.pool is None:
-            if not isinstance(segs, SegmentBatch):  # pragma: no cover - parts: pool only
-                raise TypeError("stream parts without a stream pool")
-            out = self.streams.update(segs)
-            self._recognised(out.apps)
-            if not self.lag:
-                self._streamed(out)
-                return
-            if self._held is not None:
-                self._streamed(self._held)
-            self._held = out
+    def _stream(self, segs: SegmentBatch) -> None:
+        """Segments into the stream stage (compiled: one call per batch). It runs here,
+        in the parent, in input order: with the analyzers compiled, processes of its own
+        took more CPU and memory for the same wall time (issue 13, docs/performance.md)."""
+        out = self.streams.update(segs)
+        self._recognised(out.apps)
+        if not self.lag:
+            self._streamed(out)
             return
-        parts = split(segs, self.pool.count) if isinstance(segs, SegmentBatch) else segs
-        for group in self.pool.update(parts):
-            self._pooled(group)
-
-    def _pooled(self, results: list[PoolResult]) -> None:
-        """The stream processes' results for one batch: their metrics, and their encoded
-        records interleaved into the order one process would write."""
-        for delta, _, apps in results:
-            if delta is not None and self.state is not None:
-                self.state.merge(delta)
-            self._recognised(apps)
-        parts = [enc for _, enc, _ in results if enc is not None]
-        if parts and self.writer is not None:
-            self.writer.append({name: file_bytes(body, n, self.encode)
-                                for name, (body, n) in merge_encoded(parts).items()})
-        # The flows waiting came after the batch these results are of (and before the
-        # one sent since): the stream results they wait for are all in now.
-        waiting, self._flows_waiting = self._flows_waiting, []
-        for fb in waiting:
-            self._ended(self.flows.update(fb, self._apps))
-            self._apps.clear()
+        if self._held is not None:
+            self._streamed(self._held)
+        self._held = out
 
     def _datagrams(self, done: list[Datagram]) -> None:
         """Reassembled datagrams: decoded from the transport layer up (their link and
@@ -405,7 +358,7 @@ def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
 
 def process_batch(batch: PacketBatch, opts: CaptureOptions) -> tuple[
         str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
-        SegmentBatch | list[bytes] | None, list[Fragment] | None]:
+        SegmentBatch | None, list[Fragment] | None]:
     """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
     t0 = time.perf_counter()
     if opts.bpf:
@@ -432,8 +385,7 @@ def process_batch(batch: PacketBatch, opts: CaptureOptions) -> tuple[
         delta = m.delta()
     flows = summarize(decoded) if opts.encode.wanted("Connection") else None
     segs = stream_segments(decoded, opts.encode, opts.out is None)
-    parts = split(segs, opts.stream_parts) if opts.stream_parts else segs
-    return _BATCH, encoded, stats, delta, flows, parts, fragments(decoded)
+    return _BATCH, encoded, stats, delta, flows, segs, fragments(decoded)
 
 
 def _run_single(opts: CaptureOptions, sink: Sink, stop: threading.Event) -> RunStats:
@@ -544,7 +496,7 @@ def _receive(conn: Connection, worker: int) -> Any:
 
 
 Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
-               SegmentBatch | list[bytes] | None, list[Fragment] | None]
+               SegmentBatch | None, list[Fragment] | None]
 
 
 # How often a parent waiting for its workers' results looks at the stop event.
@@ -613,9 +565,6 @@ def _sharded(outs: list[Connection], stats: RunStats, stop: threading.Event
 
 def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
                   stop: threading.Event) -> RunStats:
-    # The stream stage gets processes of its own too (as many as decode workers).
-    if _stream_kinds(opts.encode):
-        opts = dataclasses.replace(opts, stream_parts=count)
     # Open here first, so an unreadable input fails fast with its one-line error (reading
     # only its start: the workers read the rest).
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=1 << 16) as src:
@@ -654,8 +603,6 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
         for pair in ring:
             pair[0].close()
             pair[1].close()
-        if opts.stream_parts:  # forked now: it inherits none of the workers' pipe ends
-            sink.start_pool(count)
         stream = _relayed if relay else _sharded
         for encoded, batch_stats, delta, flows, segs, frags in stream(
                 [pair[0] for pair in results], stats, stop):

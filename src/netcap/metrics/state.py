@@ -225,8 +225,8 @@ _RECORD_COLUMNS: dict[str, frozenset[str]] = {
     "ICMPv4": frozenset({"TypeCode"}),
     "ICMPv6": frozenset({"TypeCode"}),
 }
-# The same for the stream analyzers' records (DNS: all of them), counted in the stream
-# processes (`reassembly/pool.py`); opt-in label columns are kept too.
+# The same for the stream analyzers' records (DNS: all of them), when records are only
+# counted (pipeline.Sink._streamed); opt-in label columns are kept too.
 STREAM_RECORD_COLUMNS: dict[str, frozenset[str]] = {
     "HTTP": frozenset({"Method", "StatusCode", "FirstByteAfter", "ResContentLength", "Host",
                        "UserAgent", "ResContentType"}),
