@@ -8,7 +8,7 @@ it decides, instead of checking every field. No parser indexes `data` itself.
 Everything is `nogil` and `noexcept`: no Python object, no exception, no assert.
 """
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
 cdef struct Reader:
@@ -133,3 +133,12 @@ cdef inline bint seek(Reader* r, Py_ssize_t pos) noexcept nogil:
         return False
     r.pos = pos
     return True
+
+
+cdef inline const uint8_t* payload_at(const uint8_t[::1] data, int64_t off,
+                                      int64_t size) except? NULL:
+    """The payload data[off:off+size] of a batch's packet bytes, for a reader (checked:
+    an offset from the decoder is an invariant, not input, so a bad one raises)."""
+    if off < 0 or size < 0 or off + size > data.shape[0]:
+        raise ValueError("payload outside the batch")
+    return &data[off] if size else NULL

@@ -24,7 +24,20 @@ from libc.stdint cimport int8_t, int16_t, int64_t, uint8_t, uint32_t, uint64_t
 
 import numpy as np
 
-from netcap._buf cimport Reader, find, here, left, reader, seek, sub, u8, u16, u32, u64
+from netcap._buf cimport (
+    Reader,
+    find,
+    here,
+    left,
+    payload_at,
+    reader,
+    seek,
+    sub,
+    u8,
+    u16,
+    u32,
+    u64,
+)
 
 from netcap.decode.errors import REASONS, DecodeError, code
 from netcap.records.table import Ragged
@@ -236,15 +249,6 @@ def parse_ntp(const uint8_t[::1] msg not None):
         "OriginTimestamp": orig_ts, "ReceiveTimestamp": recv_ts,
         "TransmitTimestamp": xmit_ts, "ExtensionBytes": take(r, 48, n - 48),
     }
-
-
-cdef inline const uint8_t* payload_at(const uint8_t[::1] data, int64_t off,
-                                      int64_t size) except? NULL:
-    """The payload data[off:off+size] (checked: an offset from the decoder is an
-    invariant, not input)."""
-    if off < 0 or size < 0 or off + size > data.shape[0]:
-        raise ValueError("payload outside the batch")
-    return &data[off] if size else NULL
 
 
 def dhcp_batch(const uint8_t[::1] data not None, const int64_t[::1] poff not None,

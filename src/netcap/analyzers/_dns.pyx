@@ -23,7 +23,7 @@ from libc.stdlib cimport free, malloc, realloc
 
 import numpy as np
 
-from netcap._buf cimport Reader, reader, seek, u8, u16, u32
+from netcap._buf cimport Reader, payload_at, reader, seek, u8, u16, u32
 
 from netcap.decode.errors import REASONS, DecodeError, code
 
@@ -522,15 +522,6 @@ def check_dns(const uint8_t[::1] msg not None):
     if err:
         _raise(err)
     return [types[i] for i in range(ntypes)]
-
-
-cdef inline const uint8_t* payload_at(const uint8_t[::1] data, int64_t off,
-                                      int64_t size) except? NULL:
-    """The payload data[off:off+size] (checked: an offset from the decoder is an
-    invariant, not input)."""
-    if off < 0 or size < 0 or off + size > data.shape[0]:
-        raise ValueError("payload outside the batch")
-    return &data[off] if size else NULL
 
 
 def parse_batch(const uint8_t[::1] data not None, const int64_t[::1] poff not None,
