@@ -1,11 +1,12 @@
 """Typed face of _streams.pyx: TCP reassembly and the stream stage, compiled."""
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .output import StreamOutput
+from ..records.table import RecordTable
 
 SYN: int
 FIN: int
@@ -57,6 +58,26 @@ class Stream:
 
 # (src address, src port, dst address, dst port, seq, flags, payload, time, packet)
 _Segment = tuple[bytes, int, bytes, int, int, int, bytes | int, int, int]
+
+_Key = tuple[bytes, int, bytes, int]
+_Row = tuple[int, dict[str, Any]]
+
+class StreamOutput:
+    records: dict[str, list[_Row]]
+    errors: Counter[str]
+    gap_bytes: int
+    overflows: int
+    tls_handshakes: list[float]
+    apps: list[tuple[_Key, str]]
+    def __init__(self) -> None: ...
+    def add(self, name: str, pkt: int, rec: dict[str, Any]) -> None: ...
+    def canonical(self) -> StreamOutput: ...
+    @staticmethod
+    def merged(outs: list[StreamOutput]) -> StreamOutput: ...
+    def tables(self, only: dict[str, frozenset[str]] | None = None
+               ) -> dict[str, RecordTable]: ...
+
+def record_order(row: _Row) -> tuple[int, int, Any]: ...
 
 class StreamStage:
     max_streams: int

@@ -30,15 +30,18 @@ key and a dict lookup. The analyzers are called through their Python APIs; see
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.object cimport Py_LT, PyObject_RichCompareBool
 from libc.string cimport memcpy
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
 import heapq
 import ipaddress
+from collections import Counter
 
 import numpy as np
 from ..decode.errors import DecodeError, describe
-from .output import StreamOutput
+from ..records.table import RecordTable
+from ..records.types import RECORDS
 
 SYN, FIN, RST = 1, 2, 4
 cdef int _SYN = 1, _FIN = 2, _RST = 4
@@ -314,6 +317,118 @@ cdef class Stream:
         return out
 
 
+# ----------------------------------------------------------------------- StreamOutput
+
+cdef class StreamOutput:
+    """What one update produced: records per type (rows with their packet number) and
+    counts for the metrics."""
+
+    cdef public dict records  # type -> [(packet number, record dict)]
+    cdef public object errors  # Counter: "protocol/reason" -> count
+    cdef public Py_ssize_t gap_bytes, overflows
+    cdef public list tls_handshakes  # ClientHello -> ServerHello, s
+    # Connections whose protocol an analyzer recognised (a request or response head, a
+    # hello, an SSH banner, a DNS message), by either direction's key: the connection
+    # table's ApplicationProto (flows/table.py).
+    cdef public list apps  # [(key, protocol)]
+
+    def __init__(self):
+        self.records = {}
+        self.errors = Counter()
+        self.gap_bytes = self.overflows = 0
+        self.tls_handshakes = []
+        self.apps = []
+
+    def add(self, str name, int64_t pkt, dict rec) -> None:
+        _emit(self, name, pkt, rec, name in _TEXT_RECORDS)
+
+    def canonical(self) -> StreamOutput:
+        """Records in one order whatever the partitioning: by packet (end of input
+        last), then time, then connection; one connection's records keep the order they
+        were made in (a stable sort)."""
+        return self._in_order()
+
+    cdef StreamOutput _in_order(self):
+        for rows in self.records.values():
+            _sort_rows(<list>rows)
+        return self
+
+    @staticmethod
+    def merged(list outs) -> StreamOutput:
+        """The outputs of several partitions for one batch, as one."""
+        cdef StreamOutput m = StreamOutput(), o
+        for x in outs:
+            o = <StreamOutput>x
+            for name, rows in o.records.items():
+                m.records.setdefault(name, []).extend(rows)
+            m.errors.update(o.errors)
+            m.gap_bytes += o.gap_bytes
+            m.overflows += o.overflows
+            m.tls_handshakes.extend(o.tls_handshakes)
+            m.apps.extend(o.apps)
+        return m._in_order()
+
+    def tables(self, only=None) -> dict:
+        """The records as tables (with `only`, just those columns of the types named)."""
+        out = {}
+        for name, rows in self.records.items():
+            out[name] = RecordTable.from_rows(RECORDS[name], [r for _, r in rows],
+                                              [p for p, _ in rows],
+                                              None if only is None else only.get(name))
+        return out
+
+
+_TEXT_RECORDS = frozenset({"HTTP", "SSH"})
+
+
+cdef int _emit(StreamOutput out, str name, int64_t pkt, dict rec, bint text) except -1:
+    """A record into `out`. HTTP and SSH give text as str (bytes outside ASCII decoded
+    as Latin-1); record tables hold strings as bytes, so those become UTF-8 here."""
+    rows = out.records.get(name)
+    if rows is None:
+        rows = out.records[name] = []
+    if text:
+        _raw(rec)
+    (<list>rows).append((pkt, rec))
+    return 0
+
+
+cdef int _raw(dict rec) except -1:
+    for k, v in rec.items():  # values replaced, keys unchanged: safe while iterating
+        if isinstance(v, str):
+            rec[k] = (<str>v).encode()
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            for item in <list>v:
+                _raw(<dict>item)
+    return 0
+
+
+cpdef tuple record_order(tuple row):
+    """The canonical sort key of a (packet, record) row (see `StreamOutput.canonical`)."""
+    cdef int64_t pkt = row[0]
+    cdef dict rec = row[1]
+    conn = rec.get("Flow") or (rec.get("SrcIP"), rec.get("SrcPort"), rec.get("DstIP"),
+                               rec.get("DstPort"))
+    return (pkt if pkt >= 0 else 1 << 62, rec.get("Timestamp", 0), conn)
+
+
+cdef int _sort_rows(list rows) except -1:
+    """`rows.sort(key=record_order)`, skipped when they are in order already (the
+    stage makes them in packet order; ties are what may need it)."""
+    cdef Py_ssize_t i, n = len(rows)
+    if n < 2:
+        return 0
+    cdef list keys = [record_order(<tuple>r) for r in rows]
+    for i in range(1, n):
+        if PyObject_RichCompareBool(keys[i], keys[i - 1], Py_LT):
+            break
+    else:
+        return 0
+    order = sorted(range(n), key=keys.__getitem__)  # stable, as list.sort
+    rows[:] = [rows[<Py_ssize_t>j] for j in order]
+    return 0
+
+
 # ------------------------------------------------------------------------ StreamStage
 
 _an = None
@@ -509,20 +624,20 @@ cdef class StreamStage:
 
     def update(self, segs) -> StreamOutput:
         """A batch's segments (a `SegmentBatch`, or `Segment` tuples in tests)."""
-        out = StreamOutput()
+        cdef StreamOutput out = StreamOutput()
         if segs is None:
-            return out.canonical()
+            return out._in_order()
         if isinstance(segs, list):
             if not segs:
-                return out.canonical()
+                return out._in_order()
             from .streams import SegmentBatch
             segs = SegmentBatch.from_rows(segs)
         self.gap_bytes = self.overflows = 0
         self._run(segs, out)
         self._count(out)
-        return out.canonical()
+        return out._in_order()
 
-    cdef int _run(self, segs, out) except -1:
+    cdef int _run(self, segs, StreamOutput out) except -1:
         col = np.ascontiguousarray
         cdef const uint8_t[::1] src = col(segs.src.data, np.uint8)
         cdef const int64_t[::1] slen = col(segs.src.lens, np.int64)
@@ -569,7 +684,7 @@ cdef class StreamStage:
             p += k
         return 0
 
-    cdef int _evict(self, int64_t ts, out) except -1:
+    cdef int _evict(self, int64_t ts, StreamOutput out) except -1:
         cdef _Direction g = self.oldest
         self._remove(g)
         self.client_hello.pop(g.ckey, None)
@@ -579,14 +694,14 @@ cdef class StreamStage:
             self._failed(g, out)
         return 0
 
-    cdef int _count(self, out) except -1:
+    cdef int _count(self, StreamOutput out) except -1:
         out.gap_bytes += self.gap_bytes
         out.overflows += self.overflows
         self.gap_bytes = self.overflows = 0
         return 0
 
     cdef int _segment(self, _Direction d, int64_t seq, int64_t flags, object payload,
-                      int64_t ts, int64_t pkt, out) except -1:
+                      int64_t ts, int64_t pkt, StreamOutput out) except -1:
         cdef Stream st = d.stream
         if flags & _SYN:
             st.syn(seq)
@@ -608,7 +723,7 @@ cdef class StreamStage:
                 self._close_http(d, back, ts, True, pkt, out)
         return 0
 
-    cdef int _failed(self, _Direction d, out) except -1:
+    cdef int _failed(self, _Direction d, StreamOutput out) except -1:
         """An analyzer (or this stage) raised on a stream's bytes: that is a bug, but
         one stream must not end the process (input may be crafted to find it). It is
         counted (`<protocol>/internal_error`) and the connection dropped: both
@@ -638,7 +753,7 @@ cdef class StreamStage:
             y = y.next_
         return 0
 
-    cdef int _shed(self, int64_t pkt, out) except -1:
+    cdef int _shed(self, int64_t pkt, StreamOutput out) except -1:
         """Out-of-order bytes of all streams past `max_total`: the direction holding the
         most delivers what it has, with gaps, and goes on from there."""
         cdef _Direction d = self.oldest, y = self.oldest
@@ -662,7 +777,7 @@ cdef class StreamStage:
     def flush(self) -> StreamOutput:
         """End of input: what every direction holds is delivered, HTTP connections
         closed, SSH banners without a KEXINIT recorded."""
-        out = StreamOutput()
+        cdef StreamOutput out = StreamOutput()
         self.gap_bytes = self.overflows = 0
         cdef list order = []
         cdef _Direction d = self.oldest, y
@@ -687,7 +802,7 @@ cdef class StreamStage:
         self.client_hello.clear()
         self._buffered = 0
         self._count(out)
-        return out.canonical()
+        return out._in_order()
 
     cdef _Direction _new(self, bytes ckey, bytes src, int sport, bytes dst, int dport):
         cdef _Direction d = _Direction.__new__(_Direction)
@@ -719,7 +834,7 @@ cdef class StreamStage:
         return 0
 
     cdef int _end(self, _Direction d, int64_t ts, bint has_ts, int64_t pkt,
-                  out) except -1:
+                  StreamOutput out) except -1:
         """A direction leaves the stage (end of input, or evicted)."""
         self._buffered -= d.stream.buffered
         cdef int64_t gaps = d.stream.gaps
@@ -738,7 +853,7 @@ cdef class StreamStage:
         return 0
 
     cdef int _close_http(self, _Direction d, _Direction back, int64_t ts, bint has_ts,
-                         int64_t pkt, out) except -1:
+                         int64_t pkt, StreamOutput out) except -1:
         """Both directions of an HTTP connection end: deliver what they buffered, then
         close the connection (a response delimited by the close completes)."""
         cdef _Http h = d.http
@@ -759,7 +874,8 @@ cdef class StreamStage:
         self._http_records(client, h, h.conn.close(end), pkt, out)
         return 0
 
-    cdef int _analyze(self, _Direction d, list chunks, int64_t pkt, out) except -1:
+    cdef int _analyze(self, _Direction d, list chunks, int64_t pkt,
+                      StreamOutput out) except -1:
         if d.kind == K_NONE:  # other ports: the other side's kind, or the first bytes'
             chunks = self._kind_of(d, chunks)
         if not chunks or d.done:
@@ -810,14 +926,14 @@ cdef class StreamStage:
         self._start(d)
         return chunks
 
-    cdef int _mark(self, _Direction d, out) except -1:
+    cdef int _mark(self, _Direction d, StreamOutput out) except -1:
         """The direction's analyzer recognised its protocol (once per direction)."""
         if not d.marked and d.kind != K_NONE:
             d.marked = True
             out.apps.append((d.key, KINDS[d.kind]))
         return 0
 
-    cdef int _http(self, _Direction d, list chunks, int64_t pkt, out) except -1:
+    cdef int _http(self, _Direction d, list chunks, int64_t pkt, StreamOutput out) except -1:
         cdef _Http h = d.http
         if h is None:  # set with the kind
             return 0
@@ -847,18 +963,18 @@ cdef class StreamStage:
         return 0
 
     cdef int _http_records(self, tuple client, _Http h, list recs, int64_t pkt,
-                           out) except -1:
+                           StreamOutput out) except -1:
         for rec in recs:
             rec.update(SrcIP=client[0], SrcPort=client[1], DstIP=client[2],
                        DstPort=client[3])
-            out.add("HTTP", pkt, rec)
+            _emit(out, "HTTP", pkt, rec, True)
         conn = h.conn
         if not h.counted and conn.done and conn.violation is not None:
             out.errors[f"http/{conn.violation}"] += 1
             h.counted = True
         return 0
 
-    cdef int _ssh(self, _Direction d, list chunks, int64_t pkt, out) except -1:
+    cdef int _ssh(self, _Direction d, list chunks, int64_t pkt, StreamOutput out) except -1:
         reader = d.ssh
         if reader is None:  # set with the kind
             return 0
@@ -882,12 +998,13 @@ cdef class StreamStage:
                 return 0
         return 0
 
-    cdef int _ssh_record(self, _Direction d, rec, int64_t ts, int64_t pkt, out) except -1:
+    cdef int _ssh_record(self, _Direction d, rec, int64_t ts, int64_t pkt,
+                         StreamOutput out) except -1:
         rec.update(Timestamp=ts, Flow=_flow(d.key))
-        out.add("SSH", pkt, rec)
+        _emit(out, "SSH", pkt, rec, True)
         return 0
 
-    cdef int _tls(self, _Direction d, list chunks, int64_t pkt, out) except -1:
+    cdef int _tls(self, _Direction d, list chunks, int64_t pkt, StreamOutput out) except -1:
         reader = d.tls
         if reader is None:  # set with the kind
             return 0
@@ -921,19 +1038,19 @@ cdef class StreamStage:
                         rec["Ja3"] = _analyzers()[3](rec)[1].encode()
                     if self.ja4:
                         rec["Ja4"] = _analyzers()[5](rec).encode()
-                    out.add("TLSClientHello", pkt, rec)
+                    _emit(out, "TLSClientHello", pkt, rec, False)
                 else:
                     start = self.client_hello.pop(d.back_ckey, None)
                     if start is not None and c.ts >= start:
                         out.tls_handshakes.append((c.ts - start) / 1e9)
                     if self.ja3:
                         rec["Ja3s"] = _analyzers()[4](rec)[1].encode()
-                    out.add("TLSServerHello", pkt, rec)
+                    _emit(out, "TLSServerHello", pkt, rec, False)
             if d.done:
                 return 0
         return 0
 
-    cdef int _dns(self, _Direction d, list chunks, int64_t pkt, out) except -1:
+    cdef int _dns(self, _Direction d, list chunks, int64_t pkt, StreamOutput out) except -1:
         cdef Chunk c
         cdef Py_ssize_t size
         cdef tuple key = d.key
@@ -959,6 +1076,6 @@ cdef class StreamStage:
                     continue
                 rec.update(Timestamp=c.ts, SrcIP=key[0], SrcPort=key[1], DstIP=key[2],
                            DstPort=key[3])
-                out.add("DNS", pkt, rec)
+                _emit(out, "DNS", pkt, rec, False)
                 self._mark(d, out)
         return 0
