@@ -92,6 +92,8 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("http", "internal_error"),
     ("ncap", "bad_number"),  # records read from files: NaN or infinite (records/messages.py)
     ("ncap", "empty_record"),  # a record of length 0 (sources/ncap.py)
+    # A TCP header whose options the capture's snaplen cut: its fixed fields are kept.
+    ("tcp", "options_truncated"),
 )
 
 NONE = 0

@@ -230,7 +230,7 @@ def _ipv4(d: bytes, off: int, end: int, out: list[Rec]) -> None:
     }
     out.append(("IPv4", rec))
     if ff & 0x3FFF == 0:  # not a fragment: fragments go to reassembly/ip.py
-        _transport(d, off + hl, pend, d[off + 9], src, dst, out, (rec,))
+        _transport(d, off + hl, pend, length > avail, d[off + 9], src, dst, out, (rec,))
 
 
 def _options(d: bytes, start: int, end: int, proto: str) -> tuple[list[dict[str, Any]], bytes]:
@@ -304,15 +304,18 @@ def _ipv6(d: bytes, off: int, end: int, out: list[Rec]) -> None:
     else:
         if nh in IPV6_EXT:
             raise DecodeError("ipv6", "ext_chain_too_long")
-    _transport(d, p, pend, nh, src, dst, out, tuple(targets))
+    _transport(d, p, pend, plen != 0 and off + 40 + plen > end, nh, src, dst, out,
+               tuple(targets))
 
 
 def _transport(
-    d: bytes, off: int, end: int, proto: int, src: bytes, dst: bytes, out: list[Rec],
-    ip_recs: tuple[dict[str, Any], ...],
+    d: bytes, off: int, end: int, cut: bool, proto: int, src: bytes, dst: bytes,
+    out: list[Rec], ip_recs: tuple[dict[str, Any], ...],
 ) -> None:
+    """The transport header at d[off:end]; `cut`: the IP header says the packet goes on
+    past `end` (the capture's snaplen cut it)."""
     if proto == IPPROTO_TCP:
-        _tcp(d, off, end, src, dst, out, ip_recs)
+        _tcp(d, off, end, cut, src, dst, out, ip_recs)
     elif proto == IPPROTO_UDP:
         _udp(d, off, end, src, dst, out, ip_recs)
     elif proto == IPPROTO_ICMP:
@@ -335,7 +338,7 @@ def _set_ports(ip_recs: tuple[dict[str, Any], ...], sport: int, dport: int) -> N
         r["SrcPort"], r["DstPort"] = sport, dport
 
 
-def _tcp(d: bytes, off: int, end: int, src: bytes, dst: bytes, out: list[Rec],
+def _tcp(d: bytes, off: int, end: int, cut: bool, src: bytes, dst: bytes, out: list[Rec],
          ip_recs: tuple[dict[str, Any], ...]) -> None:
     if end - off < 20:
         raise DecodeError("tcp", "truncated")
@@ -343,9 +346,17 @@ def _tcp(d: bytes, off: int, end: int, src: bytes, dst: bytes, out: list[Rec],
     if doff < 5:
         raise DecodeError("tcp", "bad_data_offset")
     hl = doff * 4
-    if hl > end - off:
+    options_cut = hl > end - off
+    options: list[dict[str, Any]]
+    if options_cut and not cut:  # the IP length ends inside the header: malformed
         raise DecodeError("tcp", "truncated")
-    options, padding = _options(d, off + 20, off + hl, "tcp")
+    if options_cut:
+        # The snaplen cut the options (`tcpdump -s 64` for flow statistics): the fixed
+        # 20 bytes are whole, so the record keeps them, as tshark shows them, with no
+        # options and no payload; the cut is counted (`tcp/options_truncated`).
+        options, padding, hl = [], b"", end - off
+    else:
+        options, padding = _options(d, off + 20, off + hl, "tcp")
     fl = d[off + 13]
     sport, dport = _u16(d, off), _u16(d, off + 2)
     out.append(("TCP", {
@@ -359,6 +370,8 @@ def _tcp(d: bytes, off: int, end: int, src: bytes, dst: bytes, out: list[Rec],
         "SrcIP": src, "DstIP": dst, "_poff": off + hl,
     }))
     _set_ports(ip_recs, sport, dport)
+    if options_cut:
+        raise DecodeError("tcp", "options_truncated")
 
 
 def _udp(d: bytes, off: int, end: int, src: bytes, dst: bytes, out: list[Rec],
