@@ -476,9 +476,9 @@ def run_suricata(mix: Mix, rate: int, count: int, tmp: Path) -> ToolRun:
 
 def _cells(r: ToolRun | None) -> str:
     if r is None:
-        return f"{'-':>19} {'-':>10} {'-':>7}"
-    drops = f"{r.drop_share:.2%} ({r.kernel_drops:,})"
-    return f"{drops:>19} {r.cpu_per_packet_us:10.2f} {r.peak_bytes / 1e6:7.0f}"
+        return f"{'-':>29} {'-':>10} {'-':>7}"
+    drops = f"{r.drop_share:.2%} ({r.kernel_drops:,} of {r.sent:,})"
+    return f"{drops:>29} {r.cpu_per_packet_us:10.2f} {r.peak_bytes / 1e6:7.0f}"
 
 
 def real_mix(net: list[str], mix: Mix, rates: list[int], seconds: float, suricata: bool,
@@ -489,13 +489,14 @@ def real_mix(net: list[str], mix: Mix, rates: list[int], seconds: float, suricat
     snaplen = max(1514, mix.max_frame)
     warm_cache(mix.path)
     rows: list[dict[str, object]] = []
+    loads: list[float] = []  # the 1-minute load average after each rate: was the machine busy?
     if not as_json:
         print(f"{mix.path}: {mix.packets:,} packets, longest frame {mix.max_frame} bytes;"
               f" veth MTU {mtu}, net -snaplen {snaplen}; {seconds:g} s per rate;"
               f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        print(f"{'':33} {'net export -iface':^37} {'suricata -k none --af-packet':^37}")
+        print(f"{'':33} {'net export -iface':^47} {'suricata -k none --af-packet':^47}".rstrip())
         print(f"{'rate/s':>9} {'achieved/s':>11} {'sent':>11}"
-              + f" {'kernel drops':>19} {'CPU µs/pkt':>10} {'peak MB':>7}" * 2)
+              + f" {'kernel drops (of sent)':>29} {'CPU µs/pkt':>10} {'peak MB':>7}" * 2)
     loss = False
     with tempfile.TemporaryDirectory(prefix="live-bench-") as tmp, veth(mtu):
         for rate in rates:
@@ -506,7 +507,8 @@ def real_mix(net: list[str], mix: Mix, rates: list[int], seconds: float, suricat
             # with the link (a frame refused, the host stack adding traffic).
             unaccounted = n.sent - n.seen - n.kernel_drops
             loss |= unaccounted != 0 or n.failed != 0
-            rows.append({"rate": rate, "load": os.getloadavg()[0], "net": asdict(n)
+            loads.append(os.getloadavg()[0])
+            rows.append({"rate": rate, "load": loads[-1], "net": asdict(n)
                          | {"unaccounted": unaccounted},
                          "suricata": None if s is None else asdict(s)})
             if not as_json:
@@ -514,6 +516,9 @@ def real_mix(net: list[str], mix: Mix, rates: list[int], seconds: float, suricat
                 note += f"   <- tcpreplay failed {n.failed:,}" if n.failed else ""
                 print(f"{rate:>9,} {n.achieved:>11,.0f} {n.sent:>11,} {_cells(n)} "
                       f"{_cells(s)}{note}", flush=True)
+    if not as_json:
+        print(f"achieved/s and sent: net's replay (Suricata's, its own: in --json);"
+              f" load average (1 min) after each rate {min(loads):.1f}-{max(loads):.1f}")
     if as_json:
         print(json.dumps({"mode": "mix", "mix": str(mix.path), "packets": mix.packets,
                           "max_frame": mix.max_frame, "mtu": mtu, "snaplen": snaplen,
