@@ -398,7 +398,7 @@ class ToolRun:
     sent: int  # packets tcpreplay sent during this tool's run
     achieved: float  # packets per second tcpreplay reported
     failed: int  # packets tcpreplay could not send
-    seen: int  # packets the tool got (net: decoded; Suricata: the kernel's count for it)
+    seen: int  # packets the tool read and decoded
     kernel_drops: int  # dropped by the kernel before the tool read them (its own counters)
     cpu_seconds: float  # its process tree's CPU from listening until caught up
     peak_bytes: int  # largest summed RSS of its process tree, start to exit
@@ -409,7 +409,9 @@ class ToolRun:
 
     @property
     def cpu_per_packet_us(self) -> float:
-        return self.cpu_seconds / self.sent * 1e6 if self.sent else float("nan")
+        """CPU per packet it read: what a packet costs it (per packet sent would flatter a
+        tool that drops)."""
+        return self.cpu_seconds / self.seen * 1e6 if self.seen else float("nan")
 
 
 def _stop(p: subprocess.Popen[bytes]) -> None:
@@ -465,13 +467,17 @@ def run_suricata(mix: Mix, rate: int, count: int, tmp: Path) -> ToolRun:
     finally:
         _stop(p)
         peak_bytes = peak.stop()
-    # The capture socket's final counters, which it prints as it stops.
+    # The capture sockets' final counters, which it prints as it stops. Its packets
+    # include the dropped ones (the kernel's PACKET_STATISTICS count them so), and count
+    # IPv4 fragments reassembled: its af-packet default `defrag: yes` has the kernel
+    # reassemble them before they reach it.
     text = (out / "suricata.log").read_text(errors="replace")
     m = re.search(rf"{re.escape(HOST_IF)}: packets: (\d+), drops: (\d+)", text)
     if m is None:
         raise SystemExit("suricata printed no capture counters at exit:\n" + text[-2000:])
-    return ToolRun(sent.sent, sent.achieved, sent.failed, int(m.group(1)), int(m.group(2)),
-                   cpu, peak_bytes)
+    packets, drops = int(m.group(1)), int(m.group(2))
+    return ToolRun(sent.sent, sent.achieved, sent.failed, packets - drops, drops, cpu,
+                   peak_bytes)
 
 
 def _cells(r: ToolRun | None) -> str:
