@@ -17,7 +17,7 @@ Two modes:
   rate, to Suricata (`suricata -k none --af-packet=IF`, default configuration, logging to a
   fresh directory). For each: kernel drops (net's metrics; Suricata's own counters, printed
   at shutdown), CPU per packet (user + system time of the tool's process tree from "ready"
-  until it has caught up, over the packets sent) and peak memory (the largest summed RSS of
+  until it has caught up, over the packets it read) and peak memory (the largest summed RSS of
   its process tree, sampled every 20 ms from start to exit, as bench/run_bench.py does).
 
 The link is kept silent apart from the replayed frames: IPv6 off on both ends, no IPv4
@@ -101,7 +101,7 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 
 def _checksum(data: bytes) -> int:
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    s: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     s = (s >> 16) + (s & 0xFFFF)
     return ~(s + (s >> 16)) & 0xFFFF
 
@@ -129,7 +129,7 @@ def _wait_line(p: subprocess.Popen[bytes], text: bytes, timeout: float = 30) -> 
                 return
             if not line:
                 break
-    raise SystemExit(f"{p.args[0]} did not start")
+    raise SystemExit(f"{p.args!r} did not start")
 
 
 def _metric(url: str, name: str, **labels: str) -> float:

@@ -55,7 +55,8 @@ def _bench(*args: str) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(r.stdout)
     assert result["mode"] == "mix" and result["max_frame"] == 3066
     assert result["mtu"] >= 3066 - 14  # the longest frame passes the veth
-    (row,) = result["rows"]
+    assert len(result["rows"]) == 1
+    row: dict[str, Any] = result["rows"][0]
     assert row["rate"] == RATE
     return row
 
