@@ -236,7 +236,7 @@ def tcpdump_rate(pcap: Path, rate: int, seconds: float) -> str:
 
 def synthetic(net: list[str], rates: list[int], seconds: float, with_tcpdump: bool,
               as_json: bool) -> None:
-    rows = []
+    rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp, veth():
         pcap = Path(tmp) / "frames.pcap"
         frames_pcap(pcap)
@@ -248,7 +248,7 @@ def synthetic(net: list[str], rates: list[int], seconds: float, with_tcpdump: bo
         best = 0
         for rate in rates:
             r = one_rate(net, pcap, rate, seconds)
-            rows.append(r)
+            rows.append(dict(r))
             clean = r["kernel_drops"] == 0 and r["decoded"] == r["count"]
             if clean:
                 best = max(best, int(r["achieved"]))
@@ -257,8 +257,10 @@ def synthetic(net: list[str], rates: list[int], seconds: float, with_tcpdump: bo
                       f" {r['decoded']:<9,.0f} {r['kernel_drops']:<13,.0f}"
                       f" {r['if_drops']:<9,.0f} {r['cpu']:.0%}"
                       + ("" if clean else "   <- loss"))
-            if with_tcpdump and not as_json:
-                print(f"         tcpdump: {tcpdump_rate(pcap, rate, seconds)}")
+            if with_tcpdump:
+                rows[-1]["tcpdump"] = tcpdump_rate(pcap, rate, seconds)
+                if not as_json:
+                    print(f"         tcpdump: {rows[-1]['tcpdump']}")
     if as_json:
         print(json.dumps({"mode": "synthetic", "seconds": seconds, "rows": rows}, indent=1))
     else:
