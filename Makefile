@@ -9,7 +9,9 @@
 #             recorded in network namespaces into bench/out/bulk.pcap if missing (root;
 #             bench/record_bulk.sh)
 # make record  re-record the project's own test captures (root; tests/data/record/record.sh)
-# make bench-live  the live capture rate with zero kernel drops on a veth pair (root)
+# make bench-live  the live capture rate with zero kernel drops on a veth pair (root;
+#             bench/live_bench.py; LIVE_ARGS to add, e.g. LIVE_ARGS=--mix: the bench
+#             capture's real mix to net export and Suricata at each rate)
 # make fuzz-files  mutation-fuzz `net capture`, `net export` and `net dump` with files made
 #             from the corpus and the project's captures (20,000 cases; FUZZ_ARGS to change,
 #             e.g. FUZZ_ARGS="--cases 2000"); reproducers in bench/out/fuzz
@@ -81,8 +83,10 @@ bench: compile
 bench-bulk: compile
 	$(BIN)/python bench/run_bench.py --capture bulk $(BENCH_ARGS)
 
+LIVE_ARGS ?=
+
 bench-live: compile
-	$(BIN)/python bench/live_bench.py
+	$(BIN)/python bench/live_bench.py $(LIVE_ARGS)
 
 record:
 	tests/data/record/record.sh
