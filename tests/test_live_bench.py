@@ -8,15 +8,13 @@ every packet sent must reach net, no more (the host end must not answer the repl
 frames). The bench makes and removes its own namespace; these tests check that it is gone
 afterwards, also when the bench is stopped by SIGTERM mid-run. No speed is asserted.
 
-tcpreplay (and Suricata) come with `make bench-live` (`make bench`), not with `make test`,
-so these tests may skip under CI=true too (optional) when those tools are missing.
+tcpreplay and Suricata come with `make test` (tools/setup test) as with `make bench`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,12 +29,7 @@ BENCH = ROOT / "bench" / "live_bench.py"
 MIX = ROOT / "tests" / "data" / "recorded" / "http.pcap"
 RATE = 2000
 
-pytestmark = [pytest.mark.needs("ip", "sysctl", root=True), pytest.mark.optional]
-
-
-def _need(tool: str, target: str) -> None:
-    if shutil.which(tool) is None:
-        pytest.skip(f"needs {tool} (make {target} installs it: tools/setup {target})")
+pytestmark = pytest.mark.needs("ip", "sysctl", "tcpreplay", root=True)
 
 
 def _namespaces() -> set[str]:
@@ -70,7 +63,6 @@ def _sane(run: dict[str, Any]) -> None:
 
 
 def test_net_real_mix() -> None:
-    _need("tcpreplay", "bench-live")
     row = _bench("--no-suricata")
     net = row["net"]
     _sane(net)
@@ -78,9 +70,8 @@ def test_net_real_mix() -> None:
     assert row["suricata"] is None
 
 
+@pytest.mark.needs("suricata")
 def test_net_and_suricata_real_mix() -> None:
-    _need("tcpreplay", "bench-live")
-    _need("suricata", "bench")
     row = _bench()
     _sane(row["net"])
     assert row["net"]["seen"] == RATE
@@ -92,7 +83,6 @@ def test_net_and_suricata_real_mix() -> None:
 
 
 def test_sigterm_removes_the_namespace() -> None:
-    _need("tcpreplay", "bench-live")
     before = _namespaces()
     p = subprocess.Popen([sys.executable, str(BENCH), "--mix", str(MIX), "--rates", str(RATE),
                           "--seconds", "60", "--no-suricata"],

@@ -23,8 +23,9 @@ from conftest import require
 ROOT = Path(__file__).parent.parent
 SETUP = ROOT / "tools" / "setup"
 # A C compiler for the compiled core, then clang and its runtimes for the fuzz smoke.
+# (Suricata, from backports, too: test_bench_installs_suricata_from_backports checks how.)
 TEST_PACKAGES = ["gcc", "clang", "libclang-rt-14-dev", "prometheus", "iproute2", "tcpdump",
-                 "iputils-ping", "util-linux", "procps", "openssl", "curl"]
+                 "iputils-ping", "util-linux", "procps", "openssl", "curl", "tcpreplay"]
 # bench: tshark, and what bench/record_bulk.sh records the bulk capture with
 BENCH_PACKAGES = ["tshark", "iproute2", "tcpdump", "curl", "openssl", "openssh-server",
                   "openssh-client"]
@@ -98,6 +99,7 @@ def test_missing_packages_as_root(fake_bin: Path) -> None:
     require(os.geteuid() == 0, "needs root (tools/setup installs as root when it is)")
     (fake_bin / "python3.11").symlink_to(sys.executable)  # with ensurepip
     script(fake_bin, "apt-get", "exit 99")  # must not run: -n
+    script(fake_bin, "suricata", "exit 0")  # the backports suite: another test
     r = setup(fake_bin, "-n", "test")
     assert r.returncode == 0, r.stderr
     assert f"missing Debian packages for test: {' '.join(TEST_PACKAGES)}" in r.stderr
@@ -110,7 +112,8 @@ def test_missing_packages_as_root(fake_bin: Path) -> None:
         script(fake_bin, tool, "exit 0")
     r = setup(fake_bin, "-n", "test")
     assert r.stdout.splitlines()[-1].endswith(
-        f"{INSTALL} clang libclang-rt-14-dev iputils-ping util-linux procps openssl curl")
+        f"{INSTALL} clang libclang-rt-14-dev iputils-ping util-linux procps openssl curl"
+        " tcpreplay")
     r = setup(fake_bin, "-n", "run")
     assert (r.returncode, r.stdout) == (0, "setup: nothing missing for run\n")
 
@@ -160,6 +163,7 @@ def test_not_root_uses_sudo_or_says_what_to_run(fake_bin: Path) -> None:
     script(fake_bin, "python3", "exit 0")  # a Python >= 3.11 with ensurepip, for nobody too
     script(fake_bin, "apt-get", "exit 99")
     script(fake_bin, "tcpdump", "exit 0")
+    script(fake_bin, "suricata", "exit 0")  # the backports suite: another test
     r = setup(fake_bin, "-n", "test", as_nobody=True)
     missing = [p for p in TEST_PACKAGES if p != "tcpdump"]
     assert r.returncode == 1 and r.stdout == ""
