@@ -29,7 +29,10 @@ For every run it records, for the command's whole process tree:
   the files written), and v2's memory.peak is not there. The summed RSS counts pages shared
   between processes (libraries, pages a forked worker still shares with its parent, a
   mapped input) once per process, so for multi-process commands it is an upper bound.
-  A peak shorter than 20 ms can be missed.
+  Beside it, the largest sum of proportional set sizes (PSS, /proc/PID/smaps_rollup: a
+  shared page divided among the processes sharing it), which counts each page once: the
+  memory the tree takes from the machine. For one process (Suricata, tshark) the two
+  differ only by shared libraries. A peak shorter than 20 ms can be missed.
 
     python bench/run_bench.py                          # bench/out/bench.pcap, 3 rounds
     python bench/run_bench.py -r 5 --pcap /work/bench1m.pcap
@@ -94,6 +97,7 @@ class Sample:
     seconds: float
     cpu: float  # user + system seconds of the whole process tree
     peak_bytes: int  # largest summed RSS of the tree
+    peak_pss: int = 0  # largest summed PSS of the tree
 
 
 @dataclass(slots=True)
@@ -113,6 +117,10 @@ class Tool:
     @property
     def peak_mb(self) -> float:  # the largest of the runs: memory is what must fit
         return max(s.peak_bytes for s in self.samples) / 1e6
+
+    @property
+    def pss_mb(self) -> float:
+        return max(s.peak_pss for s in self.samples) / 1e6
 
 
 class CommandFailed(Exception):
@@ -193,6 +201,7 @@ class TreeRss:
     def __init__(self) -> None:
         self.me = os.getpid()
         self.foreign: set[int] = set()
+        self.tree: set[int] = set()  # the descendants found by the last scan
 
     def __call__(self) -> int:
         pids = {int(e) for e in os.listdir("/proc") if e.isdigit()}
@@ -217,6 +226,21 @@ class TreeRss:
             total += rss[pid]
             todo += children.get(pid, ())
         self.foreign |= parent.keys() - tree - {self.me}
+        self.tree = tree
+        return total
+
+    def pss(self) -> int:
+        """Summed PSS of the descendants found by the last scan."""
+        total = 0
+        for pid in self.tree:
+            try:
+                with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                    for line in f:
+                        if line.startswith(b"Pss:"):
+                            total += int(line.split()[1]) * 1024
+                            break
+            except OSError:  # gone since the scan
+                continue
         return total
 
 
@@ -224,6 +248,7 @@ def _sample_tree(peak: list[int], stop: threading.Event) -> None:
     tree_rss = TreeRss()
     while not stop.wait(0.02):
         peak[0] = max(peak[0], tree_rss())
+        peak[1] = max(peak[1], tree_rss.pss())
 
 
 def _reap_all(timeout: float = 60) -> None:
@@ -263,7 +288,7 @@ def run_once(argv: list[str]) -> Sample:
     """Run argv with stdout to /dev/null; return its tree's wall time, CPU and peak RSS."""
     with tempfile.TemporaryFile() as err:
         cpu0 = _children_cpu()
-        peak, stop = [0], threading.Event()
+        peak, stop = [0, 0], threading.Event()
         sampler = threading.Thread(target=_sample_tree, args=(peak, stop))
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -281,7 +306,7 @@ def run_once(argv: list[str]) -> Sample:
             err.seek(0)
             tail = err.read().decode(errors="replace")[-4000:]
             raise CommandFailed(f"{shlex.join(argv)} exited {proc.returncode}\n{tail}")
-    return Sample(seconds, cpu, peak[0])
+    return Sample(seconds, cpu, peak[0], peak[1])
 
 
 def bench_file(pcap: Path, tools: list[Tool], repeat: int) -> None:
@@ -298,7 +323,7 @@ def bench_file(pcap: Path, tools: list[Tool], repeat: int) -> None:
             print(
                 f"  round {r + 1}/{repeat} {tool.name:<9} {sample.seconds:7.2f} s wall "
                 f"{sample.cpu:7.2f} s CPU {sample.peak_bytes / 1e6:8.1f} MB "
-                f"(load {LOADS[-1]:.1f})",
+                f"(PSS {sample.peak_pss / 1e6:.1f} MB, load {LOADS[-1]:.1f})",
                 file=sys.stderr,
             )
 
@@ -309,19 +334,20 @@ def print_table(pcap: Path, packets: int, tools: list[Tool], repeat: int) -> Non
           f"{repeat} interleaved rounds; medians (peak: largest of the runs)")
     print(f"load average (1 min) after the runs: {min(LOADS):.1f}-{max(LOADS):.1f} "
           f"on {os.cpu_count()} CPUs")
-    print(f"{'command':<34} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} {'packets/s':>11}  "
-          "wall of each run (s)")
+    print(f"{'command':<34} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} {'PSS MB':>7} "
+          f"{'packets/s':>11}  wall of each run (s)")
     for t in tools:
         runs = " ".join(f"{s.seconds:.2f}" for s in t.samples)
         print(f"{LABELS[t.name]:<34} {t.wall:7.2f} {t.cpu:7.2f} {t.peak_mb:8.1f} "
-              f"{packets / t.wall:11,.0f}  {runs}")
+              f"{t.pss_mb:7.1f} {packets / t.wall:11,.0f}  {runs}")
     by = {t.name: t for t in tools}
     for ref, other in (("export", "suricata"), ("export", "tshark"), ("capture", "suricata"),
                        ("count", "tshark")):
         if ref in by and other in by:
             a, b = by[ref], by[other]
             print(f"{other} / {LABELS[ref]}: wall {b.wall / a.wall:.2f}, "
-                  f"CPU {b.cpu / a.cpu:.2f}, peak memory {b.peak_mb / a.peak_mb:.2f}")
+                  f"CPU {b.cpu / a.cpu:.2f}, peak memory {b.peak_mb / a.peak_mb:.2f} "
+                  f"(PSS {b.pss_mb / a.pss_mb:.2f})")
 
 
 def print_sizes_table(rows: list[tuple[int, list[Tool]]]) -> None:

@@ -51,3 +51,34 @@ def test_whole_tree_is_measured() -> None:
     s = json.loads(r.stdout)
     assert s["cpu"] >= 0.6  # both orphaned workers' 0.3 s, reaped by the subreaper
     assert s["peak"] >= 120_000_000  # the sum of both workers' 60 MB, not the largest
+
+
+FORKS = textwrap.dedent("""
+    import os, time
+    block = bytearray(60_000_000)
+    for i in range(0, len(block), 4096):  # touch every page: resident
+        block[i] = 1
+    kids = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:  # a fork: shares the block, untouched since the fork
+            time.sleep(0.6)
+            os._exit(0)
+        kids.append(pid)
+    time.sleep(0.6)
+    for pid in kids:
+        os.waitpid(pid, 0)
+""")
+
+
+def test_pss_counts_pages_shared_by_forks_once() -> None:
+    """A process and two forks of it sharing a 60 MB block: the summed RSS counts the block
+    three times, the summed PSS once (the memory the tree takes from the machine)."""
+    code = MEASURE.replace(repr(PARENT), repr(FORKS)).replace(
+        '"peak": s.peak_bytes', '"peak": s.peak_bytes, "pss": s.peak_pss')
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["peak"] >= 180_000_000
+    assert 60_000_000 <= s["pss"] < 100_000_000
