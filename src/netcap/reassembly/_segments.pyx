@@ -27,12 +27,14 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memchr, memcmp, memcpy, memset
 
+import os
+
 import numpy as np
 
 from netcap._buf cimport Reader, here, left, payload_at, peek, reader, u32, u64
 
-# Roles and kinds share bits: a row's kinds are its ports' kinds (`ports`), masked by
-# the kinds asked for.
+# Roles and kinds share bits: a row's kinds are its ports' kinds (`Picker.kind`), masked
+# by the kinds asked for.
 cdef enum:
     TLS = 1
     HTTP = 2
@@ -65,7 +67,7 @@ cdef struct Direction:
     int64_t rank  # hello/banner rows seen (SYNs included)
     bint app  # a TLS application-data record seen
     bint prev_hidden  # the previous HTTP row of the direction was hidden...
-    uint64_t prev_end  # ...and its sequence number plus its size
+    uint64_t prev_end  # ...and its sequence number plus its size, mod 2**32
     bint run  # a run of hidden rows is open:
     int64_t run_seq  # its first sequence number,
     int64_t run_len  # its bytes,
@@ -79,8 +81,13 @@ cdef struct Directions:
     Py_ssize_t n, cap
 
 
+# The hash tables' seed, random per process: addresses and ports are the input's, so
+# colliding keys (slow probing) cannot be chosen in advance.
+cdef uint64_t _SEED = int.from_bytes(os.urandom(8), "little")
+
+
 cdef inline uint64_t _mix(const uint64_t* k) noexcept nogil:
-    cdef uint64_t h = 0
+    cdef uint64_t h = _SEED
     cdef int i
     for i in range(5):
         h = (h ^ k[i]) * <uint64_t>0x9E3779B97F4A7C15
@@ -147,7 +154,7 @@ cdef class _PortSet:
 
 
 cdef inline uint64_t _mix32(int64_t key) noexcept nogil:
-    cdef uint64_t h = <uint64_t>key * <uint64_t>0x9E3779B97F4A7C15
+    cdef uint64_t h = (<uint64_t>key ^ _SEED) * <uint64_t>0x9E3779B97F4A7C15
     return h ^ (h >> 32)
 
 
