@@ -1,0 +1,177 @@
+"""Fuzz target: TCP segment picking (reassembly/_segments.pyx, `streams.segments`).
+
+The input is read as a TCP table (what the decoder gives a batch: ports, sequence numbers,
+flags, addresses, payloads in one buffer) handed to the compiled picker with the stream
+analyzers and `hide_bodies` the first byte asks for. Byte 0: bits 0-3 the kinds (TLS,
+HTTP, SSH, DNS), bit 4 hide_bodies. Then per row a 5-byte header and its payload:
+
+    b0: bits 0-2 connection, bit 3 server to client, bits 4-6 SYN/FIN/RST
+    b1: low nibble the server port, high nibble the client port (indexes into PORTS)
+    b2: sequence number step from the direction's last (0-0x7f: after its last payload
+        plus b2; else back by b2 & 0x7f)
+    b3: address pair (index into ADDRS, each side), b4: payload length, then its bytes
+
+A finding is a crash, a sanitizer report, an exception, or output that is not a picking
+of the input: rows not in input order, a row's addresses, ports, flags or time not its
+own, a shipped payload that is not its row's bytes, a hidden row that ships bytes, more
+hidden bytes than the input holds, or (DNS asked for) a DNS segment with data left out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from netcap.reassembly._segments import Picker
+from netcap.reassembly.streams import _HTTP_STARTS, _MAX_SEGMENTS, STREAM_PORTS
+
+PORTS = (80, 443, 22, 53, 8080, 993, 2222, 5000, 40000, 40001, 0, 65535, 3128, 853, 1, 8443)
+# 4 and 16 bytes as the decoder gives; 0 and 7: what no decoder gives (read as zeros);
+# 10.0.0.1 and ::10.0.0.1, one address to the picking's directions
+ADDRS = (b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", bytes(12) + b"\x0a\x00\x00\x01",
+         bytes(15) + b"\x02", b"", b"\x01\x02\x03\x04\x05\x06\x07", b"\xc0\xa8\x00\x01",
+         bytes(range(16)))
+ISNS = (2**32 - 100, 1000, 0, 2**31)
+KIND_BITS = {"TLS": 1, "HTTP": 2, "SSH": 4, "DNS": 8}
+MAX_ROWS = 128
+PICKER = Picker(STREAM_PORTS, _HTTP_STARTS, _MAX_SEGMENTS)  # as streams.segments' own
+
+
+def TestOneInput(data: bytes) -> None:
+    if not data:
+        return
+    kinds, hide = data[0] & 15, bool(data[0] & 16)
+    rows: list[tuple[int, ...]] = []
+    src: list[bytes] = []
+    dst: list[bytes] = []
+    payloads: list[bytes] = []
+    last: dict[tuple[int, int], int] = {}
+    pos = 1
+    while pos + 5 <= len(data) and len(rows) < MAX_ROWS:
+        b0, b1, b2, b3, n = data[pos : pos + 5]
+        payload = data[pos + 5 : pos + 5 + n]
+        pos += 5 + len(payload)
+        conn, back = b0 & 7, (b0 >> 3) & 1
+        cport, sport = PORTS[b1 >> 4], PORTS[b1 & 15]
+        caddr, saddr = ADDRS[b3 & 7], ADDRS[(b3 >> 3) & 7]
+        seq = last.get((conn, back), ISNS[(conn + back) & 3])
+        seq = (seq + b2 if b2 < 0x80 else seq - (b2 & 0x7F)) % 2**32
+        last[conn, back] = (seq + len(payload)) % 2**32
+        rows.append((cport, sport, seq, (b0 >> 4) & 7) if not back
+                    else (sport, cport, seq, (b0 >> 4) & 7))
+        src.append(saddr if back else caddr)
+        dst.append(caddr if back else saddr)
+        payloads.append(payload)
+    if not rows:
+        return
+    n = len(rows)
+    cols = np.array(rows, np.int64).reshape(n, 4)
+    sizes = np.array([len(p) for p in payloads], np.int64)
+    poff = np.cumsum(sizes) - sizes + 3  # after 3 bytes of something else
+    buf = np.frombuffer(b"\xee" * 3 + b"".join(payloads) + b"\xee" * 3, np.uint8)
+    flags = cols[:, 3]
+    out = PICKER.pick(
+        kinds, hide, np.ascontiguousarray(cols[:, 0]), np.ascontiguousarray(cols[:, 1]),
+        np.ascontiguousarray(cols[:, 2]), (flags & 1).astype(np.uint8),
+        (flags >> 1 & 1).astype(np.uint8), (flags >> 2 & 1).astype(np.uint8), poff, sizes,
+        np.frombuffer(b"".join(src), np.uint8), np.array([len(a) for a in src], np.int64),
+        np.frombuffer(b"".join(dst), np.uint8), np.array([len(a) for a in dst], np.int64),
+        np.arange(n, dtype=np.int64), buf, np.arange(n, dtype=np.int64) * 7, 1000)
+    if out is None:
+        picked: list[int] = []
+    else:
+        _check(out, rows, src, dst, payloads)
+        picked = (out[12] - 1000).tolist()
+    if kinds & KIND_BITS["DNS"]:
+        for i, (sp, dp, _, _) in enumerate(rows):
+            if (payloads[i] and "DNS" in (STREAM_PORTS.get(sp), STREAM_PORTS.get(dp))
+                    and i not in picked):
+                raise RuntimeError(f"DNS segment {i} left out")
+
+
+def _check(out: tuple[Any, ...], rows: list[tuple[int, ...]], src: list[bytes],
+           dst: list[bytes], payloads: list[bytes]) -> None:
+    s_data, s_lens, sport, d_data, d_lens, dport, seq, flags, blob, size, hidden, ts, pkt = out
+    picked = (pkt - 1000).tolist()
+    if any(b <= a for a, b in zip(picked, picked[1:], strict=False)) or not all(
+            0 <= i < len(rows) for i in picked):
+        raise RuntimeError("picked rows not in input order")
+    at = a_s = a_d = 0
+    for j, i in enumerate(picked):
+        sp, dp, q, f = rows[i]
+        ls, ld = int(s_lens[j]), int(d_lens[j])
+        if (bytes(s_data[a_s : a_s + ls]) != src[i]
+                or bytes(d_data[a_d : a_d + ld]) != dst[i]
+                or sport[j] != sp or dport[j] != dp or flags[j] != f
+                or ts[j] != 7 * i):
+            raise RuntimeError(f"picked row {i} is not its input row")
+        a_s, a_d = a_s + ls, a_d + ld
+        n, h = int(size[j]), int(hidden[j])
+        if h:
+            if n or h < len(payloads[i]):
+                raise RuntimeError(f"hidden row {i} ships bytes or hides fewer than its own")
+        else:
+            if blob[at : at + n] != payloads[i] or seq[j] != q:
+                raise RuntimeError(f"row {i}: not its payload or sequence number")
+            at += n
+    if at != len(blob) or int(hidden.sum()) > sum(map(len, payloads)):
+        raise RuntimeError("payload bytes not accounted for")
+
+
+def seeds() -> list[bytes]:
+    """HTTP (a request and a binary body in segments), TLS hellos on 443 and on another
+    port, an SSH banner and a DNS message, in this target's format; and the first rows
+    of the recorded HTTP and TLS captures' TCP tables (tests/data/recorded)."""
+    from pathlib import Path
+
+    from netcap.decode.batch import decode_batch
+    from netcap.sources.capture import open_capture
+
+    def row(conn: int, back: int, flags: int, server: int, client: int, step: int,
+            payload: bytes, addrs: int = 0o10) -> bytes:
+        return bytes([conn | back << 3 | flags << 4, client << 4 | server, step, addrs,
+                      len(payload)]) + payload
+
+    hello = b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00"
+    made = (bytes([0x1F]) + row(0, 0, 1, 0, 8, 0, b"")
+            + row(0, 0, 0, 0, 8, 1, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            + row(0, 1, 0, 0, 8, 0, b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n")
+            + b"".join(row(0, 1, 0, 0, 8, 0, b"\x00\x01\xff" * 10) for _ in range(2))
+            + row(1, 0, 0, 1, 8, 0, hello) + row(2, 0, 0, 7, 9, 0, hello[:2])
+            + row(2, 0, 0, 7, 9, 0, hello[2:]) + row(2, 1, 0, 7, 9, 0, b"\x17\x03\x03\x00\x01a")
+            + row(3, 0, 0, 2, 8, 0, b"SSH-2.0-x\r\n") + row(4, 0, 0, 3, 8, 0, b"\x00\x02ab")
+            + row(5, 0, 0, 7, 8, 0, b"G") + row(5, 0, 0, 7, 8, 0, b"ET /x HTTP/1.0\r\n\r\n")
+            + row(5, 0, 2, 7, 8, 0, b"", addrs=0o20))
+    out = [made, bytes([0x0F]) + made[1:]]
+    recorded = Path(__file__).resolve().parent.parent / "tests" / "data" / "recorded"
+    for name in ("http.pcap", "tls.pcap"):
+        seed = bytearray([0x1F])
+        conns: dict[tuple[int, int], int] = {}
+        for batch in open_capture(str(recorded / name)):
+            d = decode_batch(batch)
+            t = d.tables.get("TCP")
+            if t is None:
+                continue
+            c = t.cols
+            for i in range(min(t.n, 40)):
+                sp, dp = int(c["SrcPort"][i]), int(c["DstPort"][i])
+                back = int(sp in STREAM_PORTS)
+                conn = conns.setdefault((dp, sp) if back else (sp, dp), len(conns) % 8)
+                server = PORTS.index(sp if back else dp) if (sp if back else dp) in PORTS else 7
+                off, size = int(c["_poff"][i]), min(int(c["PayloadSize"][i]), 255)
+                flags = int(c["SYN"][i]) | int(c["FIN"][i]) << 1 | int(c["RST"][i]) << 2
+                seed += row(conn, back, flags, server, 8, 0,
+                            d.batch.data[off : off + size].tobytes())
+            break
+        out.append(bytes(seed))
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    import atheris
+
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()
