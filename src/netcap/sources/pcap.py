@@ -13,10 +13,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-import numpy as np
-
-from ..gather import gather_u8
-from ._base import I64, U8, Buf, CaptureError, Columns, ParseResult
+from ._base import U8, Buf, CaptureError, ParseResult
+from ._walk import walk_pcap
 
 __all__ = ["MAX_RECORD", "PCAP_MAGICS", "PcapHeader", "PcapParser", "parse_header"]
 
@@ -70,14 +68,14 @@ def parse_header(path: str, head: bytes) -> PcapHeader:
 
 
 class PcapParser:
-    """Walks the records of a classic pcap chunk."""
+    """Walks the records of a classic pcap chunk (the walk itself is _walk.walk_pcap)."""
 
     def __init__(self, header: PcapHeader) -> None:
         self.header = header
         self._hlen = 24 if header.modified else 16
+        self._big = header.endian == ">"
         self._len_at = struct.Struct(header.endian + "I").unpack_from
         self._maxlen = min(max(header.snaplen, MAX_RECORD), MAX_RECORD_CAP)
-        self._u4 = np.dtype(header.endian + "u4")
         self._frac_ns = 1 if header.nanos else 1000
         self._linktype = header.linktype
 
@@ -89,59 +87,19 @@ class PcapParser:
         self.__init__(header)  # type: ignore[misc]
 
     def parse(self, buf: Buf, arr: U8, pos: int) -> ParseResult:
-        """Find the complete records in buf[pos:]; see ParseResult."""
-        n = len(buf)
-        hlen = self._hlen
-        len_at = self._len_at
-        offs: list[int] = []
-        ap = offs.append
-        last = n - hlen  # a record header starting after this is incomplete
-        need = hlen
-        stop: tuple[int, str] | None = None
-        # Hot loop (most of a pcap's reading time): only follow the incl_len chain, with
-        # as little per record as possible (~25% faster than checking each record's end
-        # here). The one record that may run past the buffer is the last one found.
-        while pos <= last:
-            ap(pos)
-            pos += hlen + len_at(buf, pos + 8)[0]
-        if pos > n:  # the last record is incomplete: it is where the next read starts
-            pos = offs.pop()
-            (incl,) = len_at(buf, pos + 8)
-            # An oversized length must stop the walk here, not make the reader wait
-            # for that many bytes; other oversized lengths are found vectorized below.
-            if incl > self._maxlen:
-                stop = (pos, self._too_long(incl))
-            need = hlen + incl
-        if not offs:
-            return ParseResult(None, pos, need, stop)
-        cols, bad = self._columns(arr, np.fromiter(offs, dtype=np.int64, count=len(offs)))
-        if bad is not None:
-            k, incl = bad
-            return ParseResult(cols.head(k), offs[k], 0, (offs[k], self._too_long(incl)))
+        """Find the complete records in buf[pos:]; see ParseResult.
+
+        The walk follows the incl_len chain. It stops at the first incomplete record
+        (where the next read starts, `need` its length) or at the first length above
+        the maximum: a damaged record, but also when it is the incomplete one, since it
+        must not make the reader wait for that many bytes."""
+        cols, pos, need, over = walk_pcap(buf, pos, self._big, self._hlen, self._maxlen,
+                                          self._frac_ns, self._linktype)
+        stop = None if over < 0 else (pos, self._too_long(over))
         return ParseResult(cols, pos, need, stop)
 
     def _too_long(self, incl: int) -> str:
         return f"record length {incl} exceeds maximum {self._maxlen}"
-
-    def _columns(self, arr: U8, offs: I64) -> tuple[Columns, tuple[int, int] | None]:
-        # ts_sec, ts_frac, incl_len, orig_len are the first four u32 of every header.
-        hdr = gather_u8(arr, offs, 16).view(self._u4)
-        incl = hdr[:, 2].astype(np.int64)
-        n = int(offs.shape[0])
-        cols = Columns(
-            start=offs + self._hlen,
-            caplen=incl,
-            wirelen=hdr[:, 3].astype(np.int64),
-            ts=hdr[:, 0].astype(np.int64) * 1_000_000_000
-            + hdr[:, 1].astype(np.int64) * self._frac_ns,
-            linktype=np.full(n, self._linktype, dtype=np.int32),
-            iface=np.zeros(n, dtype=np.int32),
-        )
-        over = np.flatnonzero(incl > self._maxlen)
-        if over.shape[0]:
-            k = int(over[0])
-            return cols, (k, int(incl[k]))
-        return cols, None
 
     def cut_reason(self, tail: bytes) -> str:
         """Why reading stopped when the input ends with the partial record `tail`."""

@@ -16,14 +16,14 @@ their section; no option beyond if_tsresol/if_tsoffset changes the output.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from ..gather import gather_u8
+from . import _walk
 from ._base import I64, U8, Buf, CaptureError, Columns, ParseResult
+from ._walk import walk_pcapng
 
 __all__ = ["MAX_BLOCK", "SHB_MAGIC", "Interface", "PcapngParser", "first_section_length"]
 
@@ -50,6 +50,12 @@ _OPT_TSOFFSET = 14
 _U64 = npt.NDArray[np.uint64]
 
 
+def _iface_table(ifaces: list[Interface]) -> npt.NDArray[np.int64]:
+    """The section's interfaces as the compiled walk reads them: a row each."""
+    return np.array([(i.linktype, i.snaplen, i.tsresol, i.tsoffset) for i in ifaces],
+                    dtype=np.int64).reshape(-1, 4)
+
+
 class _Damaged(Exception):
     """A block is malformed; the message is the Truncation / CaptureError reason."""
 
@@ -62,35 +68,10 @@ class Interface:
     tsoffset: int = 0  # if_tsoffset, seconds added to every timestamp
 
 
-def _wrap64(v: int) -> int:
-    """Python int to the int64 it wraps to (garbage timestamps must not raise)."""
-    return ((v + (1 << 63)) % (1 << 64)) - (1 << 63)
-
-
 def ts_to_ns(raw: _U64, tsresol: int, tsoffset: int) -> I64:
-    """Raw 64-bit pcapng timestamps to Unix ns, exactly (integer arithmetic only)."""
-    k = tsresol & 0x7F
-    ns: I64
-    if tsresol & 0x80:
-        if k <= 34:
-            # Split seconds from the binary fraction so frac * 10^9 fits in 64 bits.
-            sec = (raw >> np.uint64(k)).astype(np.int64)
-            frac = raw & np.uint64((1 << k) - 1)
-            ns = sec * 1_000_000_000 + ((frac * np.uint64(10**9)) >> np.uint64(k)).astype(np.int64)
-        else:  # finer than 2^-34 s: no real clock, but keep it exact with Python ints
-            mask = (1 << k) - 1
-            ns = np.array(
-                [_wrap64((v >> k) * 10**9 + (((v & mask) * 10**9) >> k)) for v in raw.tolist()],
-                dtype=np.int64,
-            )
-    elif k <= 9:
-        ns = raw.astype(np.int64) * (10 ** (9 - k))
-    elif k - 9 <= 19:  # 10^19 is the largest power of ten in a uint64
-        ns = (raw // np.uint64(10 ** (k - 9))).astype(np.int64)
-    else:
-        ns = np.zeros(raw.shape[0], dtype=np.int64)
-    if tsoffset:
-        ns = ns + np.int64(_wrap64(tsoffset * 1_000_000_000))
+    """Raw 64-bit pcapng timestamps to Unix ns, exactly (integer arithmetic only; what the
+    walk does per packet)."""
+    ns: I64 = _walk.ts_to_ns(raw, tsresol, tsoffset)
     return ns
 
 
@@ -150,23 +131,20 @@ def _check_trailer(buf: Buf, pos: int, length: int, endian: str) -> None:
 
 
 class PcapngParser:
-    """Walks the blocks of a pcapng chunk, keeping section and interface state."""
+    """Walks the blocks of a pcapng chunk, keeping section and interface state. The packet
+    blocks are walked by _walk.walk_pcapng; every other block comes back here."""
 
     def __init__(self) -> None:
         self._endian = "<"
         self._hdr = struct.Struct("<II").unpack_from
-        self._u4 = np.dtype("<u4")
-        self._u2 = np.dtype("<u2")
         self._ifaces: list[Interface] = []
+        self._table = _iface_table([])
         self._kind = 0  # block type of the current run of packet blocks (0: none)
-        self._offs: list[int] = []  # starts of the current run's blocks in this chunk
-        self._parts: list[Columns] = []
-        self._pending_stop: tuple[int, str] | None = None
         self.sections = 0
 
     # Pickled to hand the walk over to another process (parallel capture): the state is
-    # the section's byte order, its interfaces and the current run; struct helpers are
-    # rebuilt from the byte order.
+    # the section's byte order, its interfaces and the current run; struct helpers and
+    # the interface table are rebuilt from them.
     def __getstate__(self) -> dict[str, object]:
         return {"endian": self._endian, "ifaces": self._ifaces, "kind": self._kind,
                 "sections": self.sections}
@@ -176,9 +154,8 @@ class PcapngParser:
         endian = str(state["endian"])
         self._endian = endian
         self._hdr = struct.Struct(endian + "II").unpack_from
-        self._u4 = np.dtype(endian + "u4")
-        self._u2 = np.dtype(endian + "u2")
         self._ifaces = list(state["ifaces"])  # type: ignore[call-overload]
+        self._table = _iface_table(self._ifaces)
         self._kind = int(state["kind"])  # type: ignore[call-overload]
         self.sections = int(state["sections"])  # type: ignore[call-overload]
 
@@ -206,9 +183,8 @@ class PcapngParser:
         _check_trailer(buf, pos, length, endian)
         self._endian = endian
         self._hdr = struct.Struct(endian + "II").unpack_from
-        self._u4 = np.dtype(endian + "u4")
-        self._u2 = np.dtype(endian + "u2")
         self._ifaces = []
+        self._table = _iface_table([])
         self._kind = 0
         self.sections += 1
         return length
@@ -224,175 +200,72 @@ class PcapngParser:
                 (tsoffset,) = struct.unpack(e + "q", value)
         _check_trailer(buf, pos, length, e)
         self._ifaces.append(Interface(linktype, snaplen, tsresol, tsoffset))
+        self._table = _iface_table(self._ifaces)
 
     # -- the chunk walk -----------------------------------------------------------
 
     def parse(self, buf: Buf, arr: U8, pos: int) -> ParseResult:
-        """Find the complete packet blocks in buf[pos:]; see ParseResult."""
+        """Find the complete packet blocks in buf[pos:]; see ParseResult.
+
+        The compiled walk takes runs of packet blocks and checks each (framing, trailer,
+        interface, captured length). The first damaged one ends reading, but the walk
+        goes on to the end of its run, as the Python walk did (it checked a run at its
+        end): where the run ends is `pos` and `need`, the damaged block is `stop`, and it
+        comes first whatever ended the run."""
         n = len(buf)
-        self._parts = []
-        self._offs = []
+        parts: list[Columns] = []
+        damage: tuple[int, str] | None = None
         need = 0
         stop: tuple[int, str] | None = None
         while True:
-            kind = self._kind
-            if kind:
-                # Hot loop: consecutive packet blocks of the current kind. Only the
-                # chain of lengths is followed here; the rest of the validation is
-                # vectorized in _flush.
-                ap = self._offs.append
-                hdr = self._hdr
-                minimum = _MIN_LEN[kind]
-                while pos + 8 <= n:
-                    btype, length = hdr(buf, pos)
-                    end = pos + length
-                    if btype != kind or not pos + minimum <= end <= n:
-                        break
-                    ap(pos)
-                    pos = end
+            cols, pos, self._kind, found = walk_pcapng(
+                buf, pos, self._kind, self._endian == ">", damage is not None, self._table,
+                MAX_BLOCK)
+            if cols is not None:
+                parts.append(cols)
+            if found is not None:
+                damage = found
             if pos + 12 > n:
                 need = 12
                 break
             try:
-                step = self._block(buf, arr, pos, n)
+                step = self._block(buf, pos, n, damage is not None)
             except _Damaged as e:
                 stop = (pos, str(e))
                 break
             if step < 0:
                 need = -step
                 break
-            if step == 0:  # an earlier packet block in the run was damaged
-                stop = self._pending_stop
+            if step == 0:  # the run before this block was damaged
                 break
             pos += step
-        flushed = self._flush(arr)
-        if flushed is not None:  # damage found in the last run comes first
-            stop = flushed
-        cols = Columns.concat(self._parts) if self._parts else None
-        self._parts = []
-        return ParseResult(cols, pos, need, stop)
+        if damage is not None:
+            stop = damage
+        return ParseResult(Columns.concat(parts) if parts else None, pos, need, stop)
 
-    def _block(self, buf: Buf, arr: U8, pos: int, n: int) -> int:
-        """Handle the block at pos: its length, -bytes needed, or 0 (see _pending_stop)."""
+    def _block(self, buf: Buf, pos: int, n: int, damaged: bool) -> int:
+        """Handle the block at pos that the compiled walk left: its length, -bytes needed,
+        or 0 when it ends a damaged run (a new section, interface or run of packets)."""
         if bytes(buf[pos : pos + 4]) == SHB_MAGIC:
             _endian, length = shb_length(buf, pos)
             if pos + length > n:
                 return -length
-            if self._flush_stops(arr):
+            if damaged:
                 return 0
             return self._section(buf, pos)
         btype, length = (int(v) for v in self._hdr(buf, pos))
         _check_length(btype, length)
         if pos + length > n:
             return -length
-        if btype in _PACKET_TYPES:
-            if btype != self._kind:
-                if self._flush_stops(arr):
-                    return 0
-                self._kind = btype
-            self._offs.append(pos)
-            return length
-        if btype == _T_IDB:
-            if self._flush_stops(arr):
+        if btype in _PACKET_TYPES or btype == _T_IDB:
+            if damaged:
                 return 0
+            if btype in _PACKET_TYPES:  # the walk takes every other packet block
+                raise RuntimeError(f"pcapng walk left a sound packet block at {pos}")
             self._interface(buf, pos, length)
         else:  # NRB, ISB, custom, DSB, unknown: framing only
             _check_trailer(buf, pos, length, self._endian)
         return length
-
-    def _flush_stops(self, arr: U8) -> bool:
-        """Flush the current run; True if it hit a damaged block (kept in _pending_stop)."""
-        self._pending_stop = self._flush(arr)
-        return self._pending_stop is not None
-
-    def _flush(self, arr: U8) -> tuple[int, str] | None:
-        """Turn the current run of packet blocks into Columns; return the first damage."""
-        offs = self._offs
-        if not offs:
-            return None
-        self._offs = []
-        o = np.fromiter(offs, dtype=np.int64, count=len(offs))
-        cols, bad = self._run_columns(arr, o, self._kind)
-        if len(cols):
-            self._parts.append(cols)
-        if bad is not None:  # cols already ends before the damaged block
-            k, reason = bad
-            return (offs[k], reason)
-        return None
-
-    def _run_columns(self, arr: U8, o: I64, kind: int) -> tuple[Columns, tuple[int, str] | None]:
-        n = int(o.shape[0])
-        ifaces = self._ifaces
-        nif = len(ifaces)
-        if kind == _T_SPB:
-            h = gather_u8(arr, o, 12).view(self._u4)
-            length = h[:, 1].astype(np.int64)
-            wirelen = h[:, 2].astype(np.int64)
-            iface = np.zeros(n, dtype=np.int64)
-            avail = length - 16
-            caplen = np.minimum(wirelen, avail)
-            if nif and ifaces[0].snaplen:
-                caplen = np.minimum(caplen, ifaces[0].snaplen)
-            start = o + 12
-            raw = None
-        else:  # EPB and OPB share the layout apart from the interface id's width
-            g = gather_u8(arr, o, 28)
-            h = g.view(self._u4)
-            length = h[:, 1].astype(np.int64)
-            if kind == _T_EPB:
-                iface = h[:, 2].astype(np.int64)
-            else:
-                iface = g.view(self._u2)[:, 4].astype(np.int64)
-            caplen = h[:, 5].astype(np.int64)
-            wirelen = h[:, 6].astype(np.int64)
-            avail = length - 32
-            start = o + 28
-            raw = (h[:, 3].astype(np.uint64) << np.uint64(32)) | h[:, 4].astype(np.uint64)
-        trailer = gather_u8(arr, o + length - 4, 4).view(self._u4)[:, 0].astype(np.int64)
-        checks: list[tuple[npt.NDArray[np.bool_], Callable[[int], str]]] = [
-            ((length & 3) != 0, lambda i: f"block length {length[i]} is not a multiple of 4"),
-            (length > MAX_BLOCK, lambda i: f"block length {length[i]} exceeds maximum {MAX_BLOCK}"),
-            (iface >= nif, lambda i: f"packet on undefined interface {iface[i]}"),
-            (caplen > avail, lambda i: f"captured length {caplen[i]} overruns its block"),
-            (trailer != length, lambda i: f"block trailing length {trailer[i]} does not match "
-                                          f"{length[i]}"),
-        ]  # fmt: skip
-        bad_any = checks[0][0]
-        for mask, _ in checks[1:]:
-            bad_any = bad_any | mask
-        cut: tuple[int, str] | None = None
-        if bad_any.any():
-            k = int(np.argmax(bad_any))
-            for mask, reason in checks:
-                if mask[k]:
-                    cut = (k, reason(k))
-                    break
-            o, start, caplen, wirelen, iface = o[:k], start[:k], caplen[:k], wirelen[:k], iface[:k]
-            if raw is not None:
-                raw = raw[:k]
-            n = k
-        lt_table = np.array([i.linktype for i in ifaces] or [0], dtype=np.int32)
-        if raw is None:
-            ts = np.zeros(n, dtype=np.int64)
-        elif n == 0:
-            ts = np.zeros(0, dtype=np.int64)
-        elif nif == 1 or bool((iface == iface[0]).all()):
-            i0 = ifaces[int(iface[0])]
-            ts = ts_to_ns(raw, i0.tsresol, i0.tsoffset)
-        else:
-            ts = np.empty(n, dtype=np.int64)
-            for j in np.unique(iface).tolist():
-                sel = iface == j
-                ts[sel] = ts_to_ns(raw[sel], ifaces[j].tsresol, ifaces[j].tsoffset)
-        cols = Columns(
-            start=start,
-            caplen=caplen,
-            wirelen=wirelen,
-            ts=ts,
-            linktype=lt_table[iface] if nif else np.zeros(n, dtype=np.int32),
-            iface=iface.astype(np.int32),
-        )
-        return cols, cut
 
     def cut_reason(self, tail: bytes) -> str:
         """Why reading stopped when the input ends with the partial block `tail`."""
