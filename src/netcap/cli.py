@@ -511,17 +511,20 @@ def _export(argv: Sequence[str]) -> int:
     if not inputs_given and a.iface is None:
         p.error("no input: give -read FILE, -dir DIR, a directory or -iface IF")
     from .exporter.server import Exporter, parse_address
-    from .exporter.webconfig import WebConfigError, load_web_config
 
     try:
         host, port = parse_address(a.address)
     except ValueError as e:
         p.error(str(e))
-    try:
-        web = load_web_config(a.web_config) if a.web_config is not None else None
-    except WebConfigError as e:
-        print(f"net export: -web-config {e}", file=sys.stderr)
-        return 2
+    web = None
+    if a.web_config is not None:  # yaml, ssl and bcrypt: loaded only for a web config
+        from .exporter.webconfig import WebConfigError, load_web_config
+
+        try:
+            web = load_web_config(a.web_config)
+        except WebConfigError as e:
+            print(f"net export: -web-config {e}", file=sys.stderr)
+            return 2
 
     from .export import ExportError, ExportOptions, expand_inputs, run_export
     from .metrics.collector import Exposition
