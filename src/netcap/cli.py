@@ -577,9 +577,11 @@ def _export(argv: Sequence[str]) -> int:
     if live is not None:
         return _export_live(live, live_opts, state, stop, server, a.quiet)
     try:
-        from .sinks.backfill import Backfill
+        backfill = None
+        if a.backfill:
+            from .sinks.backfill import Backfill
 
-        backfill = Backfill(a.backfill, step_ns) if a.backfill else None
+            backfill = Backfill(a.backfill, step_ns)
         result = run_export(ExportOptions(inputs=tuple(inputs), out=a.out, encode=encode,
                                           max_flows=a.max_flows,
                                           workers=max(a.workers, 0), backfill=backfill,
