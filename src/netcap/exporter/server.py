@@ -16,15 +16,16 @@ Addresses: `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for every interface (IPv6 and 
 as Go's `net.Listen` does).
 
 Start-up: the address is bound and the workers wait from the start (a scrape during the
-run is accepted at once), but what answers requests is loaded when it is first needed:
-wsgiref and http.server with the first connection (wsgi.py), client_python with the
-first render, gzip with the first gzipped answer, ssl and bcrypt only with a web config.
-A `net export -exit` that nobody scrapes loads none of them.
+run is accepted at once), but what answers requests (wsgiref with http.server, in
+wsgi.py; client_python; gzip) is loaded by the worker that takes the first connection,
+and ssl, yaml and bcrypt only with a web config: a `net export -exit` that nobody
+scrapes loads none of them. The first scrape pays for those imports instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import socket
 import socketserver
@@ -40,6 +41,13 @@ if TYPE_CHECKING:
     from .webconfig import BasicAuth, WebConfig
 
 __all__ = ["Exporter", "parse_address"]
+
+# Held while a serving thread imports, and taken by os.fork (the decoding workers):
+# a process forked while another thread is importing a module inherits that module's
+# import lock held by a thread it does not have, and would hang if it imported it too.
+_IMPORTING = threading.Lock()
+os.register_at_fork(before=_IMPORTING.acquire, after_in_parent=_IMPORTING.release,
+                    after_in_child=_IMPORTING.release)
 
 _LANDING = b"""<html><head><title>netcap</title></head><body><h1>netcap</h1>
 <p><a href="/metrics">metrics</a></p></body></html>
@@ -133,13 +141,19 @@ class _Server(socketserver.TCPServer):
 
     def _handler_class(self) -> Any:
         """wsgiref's request handler, imported by the first worker that needs it (an
-        import runs once; workers arriving meanwhile wait for it here)."""
+        import runs once; workers arriving meanwhile wait for it here). What answering
+        needs besides is imported with it, while forks wait (_IMPORTING): client_python
+        (the collector's render) and gzip (a gzipped answer)."""
         with self._handler_lock:
             if self._handler is None:
-                from .wsgi import Handler, base_environ
+                with _IMPORTING:
+                    import gzip  # noqa: F401
 
-                self.base_environ = base_environ(self.server_name, self.server_port)
-                self._handler = Handler
+                    import prometheus_client  # noqa: F401
+
+                    from . import wsgi
+                self.base_environ = wsgi.base_environ(self.server_name, self.server_port)
+                self._handler = wsgi.Handler
             return self._handler
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -316,7 +330,7 @@ class Exporter:
                 body, _ = self.exposition.render(accept)
                 self.renders += 1
                 if gzipped:
-                    import gzip  # only once a client asks for gzip
+                    import gzip  # loaded with the handler (_handler_class)
 
                     body = gzip.compress(body, compresslevel=1)
                 hit = (time.monotonic(), body)
