@@ -511,17 +511,20 @@ def _export(argv: Sequence[str]) -> int:
     if not inputs_given and a.iface is None:
         p.error("no input: give -read FILE, -dir DIR, a directory or -iface IF")
     from .exporter.server import Exporter, parse_address
-    from .exporter.webconfig import WebConfigError, load_web_config
 
     try:
         host, port = parse_address(a.address)
     except ValueError as e:
         p.error(str(e))
-    try:
-        web = load_web_config(a.web_config) if a.web_config is not None else None
-    except WebConfigError as e:
-        print(f"net export: -web-config {e}", file=sys.stderr)
-        return 2
+    web = None
+    if a.web_config is not None:  # yaml, ssl and bcrypt: loaded only for a web config
+        from .exporter.webconfig import WebConfigError, load_web_config
+
+        try:
+            web = load_web_config(a.web_config)
+        except WebConfigError as e:
+            print(f"net export: -web-config {e}", file=sys.stderr)
+            return 2
 
     from .export import ExportError, ExportOptions, expand_inputs, run_export
     from .metrics.collector import Exposition
@@ -574,9 +577,11 @@ def _export(argv: Sequence[str]) -> int:
     if live is not None:
         return _export_live(live, live_opts, state, stop, server, a.quiet)
     try:
-        from .sinks.backfill import Backfill
+        backfill = None
+        if a.backfill:
+            from .sinks.backfill import Backfill
 
-        backfill = Backfill(a.backfill, step_ns) if a.backfill else None
+            backfill = Backfill(a.backfill, step_ns)
         result = run_export(ExportOptions(inputs=tuple(inputs), out=a.out, encode=encode,
                                           max_flows=a.max_flows,
                                           workers=max(a.workers, 0), backfill=backfill,

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,10 +39,12 @@ from .pipeline import (
 from .reassembly.ip import fragments
 from .records.derive import add_payload_columns
 from .records.messages import record_table
-from .sinks.backfill import Backfill
 from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch
 from .sources.capture import CaptureError, Truncation, open_capture
 from .sources.ncap import EMPTY, TOO_LARGE, NcapError, NcapReader, is_ncap
+
+if TYPE_CHECKING:
+    from .sinks.backfill import Backfill  # made by the caller, only for -backfill
 
 __all__ = ["ExportOptions", "ExportResult", "expand_inputs", "run_export"]
 

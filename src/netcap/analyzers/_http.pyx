@@ -12,7 +12,6 @@ the first SNIFF bytes are kept). Python objects are made only for what a record 
 """
 
 from collections import deque
-import email.utils
 from urllib.parse import parse_qsl
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
@@ -396,8 +395,11 @@ cdef dict _set_cookie(str text):
         elif k == "domain":
             c["Domain"] = v
         elif k == "expires":
+            # email.utils (and the email package) serves only a cookie's Expires:
+            # imported at first use, not when netcap starts.
+            from email.utils import parsedate_to_datetime
             try:
-                when = int(email.utils.parsedate_to_datetime(v).timestamp())
+                when = int(parsedate_to_datetime(v).timestamp())
             except (TypeError, ValueError, OverflowError, IndexError):
                 continue
             if when > 0:

@@ -14,28 +14,40 @@ same limits; plain HTTP sent to a TLS port gets a 400 and is closed.
 
 Addresses: `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for every interface (IPv6 and IPv4,
 as Go's `net.Listen` does).
+
+Start-up: the address is bound and the workers wait from the start (a scrape during the
+run is accepted at once), but what answers requests (wsgiref with http.server, in
+wsgi.py; client_python; gzip) is loaded by the worker that takes the first connection,
+and ssl, yaml and bcrypt only with a web config: a `net export -exit` that nobody
+scrapes loads none of them. The first scrape pays for those imports instead.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
-import io
-import ipaddress
+import os
 import queue
 import socket
 import socketserver
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+from typing import TYPE_CHECKING, Any
 
-from ..metrics.collector import Exposition
-from .webconfig import BasicAuth, WebConfig
+if TYPE_CHECKING:
+    import ssl
+
+    from ..metrics.collector import Exposition
+    from .webconfig import BasicAuth, WebConfig
 
 __all__ = ["Exporter", "parse_address"]
+
+# Held while a serving thread imports, and taken by os.fork (the decoding workers):
+# a process forked while another thread is importing a module inherits that module's
+# import lock held by a thread it does not have, and would hang if it imported it too.
+_IMPORTING = threading.Lock()
+os.register_at_fork(before=_IMPORTING.acquire, after_in_parent=_IMPORTING.release,
+                    after_in_child=_IMPORTING.release)
 
 _LANDING = b"""<html><head><title>netcap</title></head><body><h1>netcap</h1>
 <p><a href="/metrics">metrics</a></p></body></html>
@@ -50,6 +62,8 @@ def parse_address(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"bad -address {text!r}: want HOST:PORT, [IPv6]:PORT or :PORT")
     if host.startswith("[") and host.endswith("]"):
+        import ipaddress
+
         host = host[1:-1]
         try:
             ipaddress.IPv6Address(host)
@@ -65,32 +79,26 @@ def _listen_address(host: str, port: int) -> tuple[socket.AddressFamily, tuple[A
     if host == "":  # every interface: IPv6 with IPv4 mapped in, where there is IPv6
         return (socket.AF_INET6, ("::", port)) if socket.has_ipv6 else (
             socket.AF_INET, ("0.0.0.0", port))
+    for family in (socket.AF_INET, socket.AF_INET6):
+        # An address as written (the usual case) needs no lookup; getaddrinfo would
+        # load the IDNA codec (encodings.idna, stringprep, unicodedata) for the name.
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return family, (host, port) if family == socket.AF_INET else (host, port, 0, 0)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, _, _, _, sockaddr = infos[0]
     return family, sockaddr
 
 
-class _Discard(io.TextIOBase):
-    def write(self, s: str) -> int:
-        return len(s)
-
-
-class _Handler(WSGIRequestHandler):
-    """No access log, and no tracebacks on stderr when a client goes away mid-answer
-    (wsgiref prints those to the handler's error stream)."""
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-    def get_stderr(self) -> Any:
-        return _Discard()
-
-
-class _Server(WSGIServer):
-    """wsgiref's server with a bounded pool of workers instead of a thread per
-    connection, and TLS done in the workers."""
+class _Server(socketserver.TCPServer):
+    """A TCP server with a bounded pool of workers instead of a thread per connection,
+    TLS done in the workers, and each connection answered by wsgiref's request handler
+    (wsgi.py), which is loaded when the first connection comes (see the module doc)."""
 
     request_queue_size = 64  # the listen backlog
+    allow_reuse_address = True  # as http.server's HTTPServer (and so wsgiref's) sets
 
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, workers: int,
                  backlog: int, idle_timeout: float, deadline: float) -> None:
@@ -104,7 +112,12 @@ class _Server(WSGIServer):
         self._open: dict[socket.socket, float] = {}  # connection -> when accepted
         self._open_lock = threading.Lock()
         self._workers: list[threading.Thread] = []  # server_close() runs if binding fails
-        super().__init__(sockaddr, _Handler)
+        self._app: Callable[..., Iterable[bytes]] | None = None
+        self._handler: Any = None  # wsgi.Handler, once a connection needed it
+        self.base_environ: dict[str, str] = {}  # set with the handler (wsgi.base_environ)
+        self._handler_lock = threading.Lock()
+        # The handler class given here is never used: _serve makes the handlers.
+        super().__init__(sockaddr, socketserver.BaseRequestHandler)
         self._workers = [threading.Thread(target=self._work, daemon=True,
                                           name=f"netcap-http-{i}") for i in range(workers)]
         for t in self._workers:
@@ -118,7 +131,30 @@ class _Server(WSGIServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), int(
             self.server_address[1])
-        self.setup_environ()
+
+    def set_app(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+
+    def get_app(self) -> Callable[..., Iterable[bytes]] | None:
+        """The WSGI application (wsgiref's handler asks the server for it)."""
+        return self._app
+
+    def _handler_class(self) -> Any:
+        """wsgiref's request handler, imported by the first worker that needs it (an
+        import runs once; workers arriving meanwhile wait for it here). What answering
+        needs besides is imported with it, while forks wait (_IMPORTING): client_python
+        (the collector's render) and gzip (a gzipped answer)."""
+        with self._handler_lock:
+            if self._handler is None:
+                with _IMPORTING:
+                    import gzip  # noqa: F401
+
+                    import prometheus_client  # noqa: F401
+
+                    from . import wsgi
+                self.base_environ = wsgi.base_environ(self.server_name, self.server_port)
+                self._handler = wsgi.Handler
+            return self._handler
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
@@ -166,6 +202,8 @@ class _Server(WSGIServer):
                     request.recv(65536)
                     request.sendall(_HTTP_TO_TLS)
                 return
+            import ssl  # loaded already: the web config made self.tls
+
             try:
                 conn = self.tls.wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError):
@@ -173,7 +211,7 @@ class _Server(WSGIServer):
             with self._open_lock:  # the deadline applies to the TLS socket now
                 self._open[conn] = self._open.pop(request, time.monotonic())
         try:
-            self.RequestHandlerClass(conn, address, self)  # type: ignore[arg-type]
+            self._handler_class()(conn, address, self)
         finally:
             if conn is not request:
                 self._close(conn)
@@ -217,7 +255,11 @@ class Exporter:
         self._cache: dict[tuple[str, bool], tuple[float, bytes]] = {}
         self._render_lock = threading.Lock()
         self._headers = list(web.headers) if web is not None else []
-        self.auth = BasicAuth(web.users) if web is not None and web.users else None
+        self.auth: BasicAuth | None = None
+        if web is not None and web.users:
+            from .webconfig import BasicAuth  # bcrypt: loaded only for basic auth
+
+            self.auth = BasicAuth(web.users)
         self.tls = web is not None and web.tls is not None
         self.client_certs = web is not None and web.client_certs
         # Raises OSError (e.g. address in use) here, before anything else starts.
@@ -250,6 +292,8 @@ class Exporter:
     @property
     def loopback(self) -> bool:
         """Whether only this machine can connect (a loopback address is bound)."""
+        import ipaddress
+
         addr = ipaddress.ip_address(self.host.split("%")[0])
         mapped = getattr(addr, "ipv4_mapped", None)
         return bool((mapped or addr).is_loopback)
@@ -286,6 +330,8 @@ class Exporter:
                 body, _ = self.exposition.render(accept)
                 self.renders += 1
                 if gzipped:
+                    import gzip  # loaded with the handler (_handler_class)
+
                     body = gzip.compress(body, compresslevel=1)
                 hit = (time.monotonic(), body)
                 self._cache[key] = hit

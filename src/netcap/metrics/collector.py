@@ -13,6 +13,10 @@ the HELP/TYPE lines (tests/test_endpoint.py compares both with client_python's o
 Series appear in the order they were first counted (Prometheus needs no order within a
 family; sorting tens of thousands of label tuples at every render would cost more than
 the render).
+
+client_python is imported at the first render, not with this module: its package
+brings `urllib.request`, `http.client`, `ssl`, `hashlib` and `email` along (about 30 ms
+at start), which a run that nobody scrapes never needs.
 """
 
 from __future__ import annotations
@@ -22,12 +26,9 @@ import platform
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.utils import floatToGoString
 
 from .. import __version__
 from .families import FAMILIES, Family, Kind
@@ -40,10 +41,18 @@ Labels = tuple[str, ...]
 OPENMETRICS = "application/openmetrics-text"
 
 
+_go_float: Callable[[float], str] | None = None  # client_python's, once loaded
+
+
 def float_text(v: float) -> str:
     """A sample value or a bucket bound as client_python writes it: the shortest repr
     that reads back exactly, in Go's exponent style (1048576 -> 1.048576e+06)."""
-    return str(floatToGoString(v))  # type: ignore[no-untyped-call]
+    global _go_float
+    if _go_float is None:
+        from prometheus_client.utils import floatToGoString
+
+        _go_float = floatToGoString
+    return str(_go_float(v))
 
 
 def _escape(v: str) -> str:
@@ -126,10 +135,7 @@ class Exposition:
 
     def __init__(self, state: MetricsState) -> None:
         self.state = state
-        self.process = CollectorRegistry(auto_describe=False)
-        ProcessCollector(registry=self.process)
-        PlatformCollector(registry=self.process)
-        GCCollector(registry=self.process)
+        self._process: Any = None  # client_python's registry of the process metrics
         self.lines_formatted = 0
         self._lock = threading.Lock()
         self._done: dict[str, _Family] = {}
@@ -139,13 +145,37 @@ class Exposition:
         build = label_text([("version", __version__), ("python", platform.python_version())])
         self._build = f"nc_build_info{build} 1.0\n"
 
+    @property
+    def process(self) -> Any:
+        """The Python process, platform and GC metrics (client_python's collectors in a
+        registry of their own), made at first use."""
+        with self._lock:
+            if self._process is None:
+                from prometheus_client import (
+                    CollectorRegistry,
+                    GCCollector,
+                    PlatformCollector,
+                    ProcessCollector,
+                )
+
+                registry = CollectorRegistry(auto_describe=False)
+                ProcessCollector(registry=registry)
+                PlatformCollector(registry=registry)
+                GCCollector(registry=registry)
+                self._process = registry
+            return self._process
+
     @staticmethod
     def content_type(accept: str) -> str:
         """The format a request's Accept header gets (client_python's choice)."""
+        from prometheus_client.exposition import choose_encoder
+
         return str(choose_encoder(accept)[1])
 
     def render(self, accept: str) -> tuple[bytes, str]:
         """The body for a request's Accept header, and its content type."""
+        from prometheus_client.exposition import choose_encoder
+
         encoder, content_type = choose_encoder(accept)
         om = content_type.startswith(OPENMETRICS)
         head = encoder(self.process)
