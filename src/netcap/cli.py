@@ -708,9 +708,6 @@ def run() -> None:
     HTTP thread: measured 45-60 ms after a 1M-packet export, 5-10% of the whole run. By
     now every output file is closed, worker processes are joined and the summary is
     printed, so after flushing stdout/stderr nothing is left to clean up."""
-    # numpy's OpenBLAS starts a thread per core at import, which then wakes and spins
-    # (1.5% of the stream stage's samples under perf); nothing here uses BLAS.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     tune_gc()
     code = main()
     try:
