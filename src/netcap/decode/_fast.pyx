@@ -24,7 +24,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
 import numpy as np
 
-from netcap._buf cimport Reader, payload_at, peek, reader
+from netcap._buf cimport Reader, left, payload_at, peek, peek16, peek32, reader
 
 from netcap.decode.linktypes import (
     ETH_IPV4 as _ETH_IPV4,
@@ -119,12 +119,11 @@ cdef inline uint32_t b8(const Reader* r, Py_ssize_t k) noexcept nogil:
 
 
 cdef inline uint32_t b16(const Reader* r, Py_ssize_t k) noexcept nogil:
-    return (<uint32_t>peek(r, k) << 8) | peek(r, k + 1)
+    return peek16(r, k)
 
 
 cdef inline uint32_t b32(const Reader* r, Py_ssize_t k) noexcept nogil:
-    return ((<uint32_t>peek(r, k) << 24) | (<uint32_t>peek(r, k + 1) << 16)
-            | (<uint32_t>peek(r, k + 2) << 8) | peek(r, k + 3))
+    return peek32(r, k)
 
 
 cdef inline uint32_t l32(const Reader* r, Py_ssize_t k) noexcept nogil:
@@ -173,6 +172,180 @@ cdef Py_ssize_t tlv_options(const Reader* r, Py_ssize_t p, Py_ssize_t e, Opt* ou
     return k
 
 
+cdef struct Packet:
+    # What `take` found in one packet: where its layers start (offsets in the packet)
+    # and the header fields its rows hold.
+    bint eth
+    int64_t outer  # the link layer's EtherType (before VLAN tags)
+    int ntag
+    uint32_t tci[MAX_TAGS]
+    uint32_t ttype[MAX_TAGS]
+    bint v4  # IPv4 (else IPv6)
+    Py_ssize_t l3, hl, l4, pend  # network layer, its header length, transport, IP end
+    uint32_t w0, w4, w8  # the IP header's first 12 bytes (IPv6: the first 8)
+    uint32_t csum4  # IPv4 header checksum
+    int l4kind
+    uint32_t h0, h4, h8, h12, h16  # the transport header's first 20 bytes (as many as it has)
+    Py_ssize_t doff  # TCP header length in words
+
+
+cdef bint take(const Reader* r, int64_t lt, Packet* p) noexcept nogil:
+    """Decode one packet's headers into p; whether the fast path takes the packet."""
+    cdef Py_ssize_t cl = left(r), l3 = 0, at, eol, k = 0
+    cdef int64_t et
+    cdef uint32_t fam, tot, nh, size, proto
+    cdef bint transport
+    cdef Opt opts[MAX_OPTIONS]
+
+    # --- link layer -> (EtherType, network-layer offset) -------------------------------
+    p.eth = False
+    if lt == LT_ETHERNET:
+        if cl < 14:
+            return False
+        et = b16(r, 12)
+        l3 = 14
+        p.eth = True
+    elif lt == LT_NULL or lt == LT_LOOP:
+        if cl < 4:
+            return False
+        fam = b32(r, 0) if lt == LT_LOOP else l32(r, 0)
+        if lt == LT_NULL and (fam >> 16) != 0:  # written byte-swapped
+            fam = b32(r, 0)
+        et = ETH_IPV4 if fam == NULL_AF_INET else (
+            ETH_IPV6 if fam < 256 and AF_INET6[fam] else -1)
+        l3 = 4
+    elif lt == LT_LINUX_SLL:
+        if cl < 16:
+            return False
+        et = b16(r, 14)
+        l3 = 16
+    elif lt == LT_LINUX_SLL2:
+        if cl < 20:
+            return False
+        et = b16(r, 0)
+        l3 = 20
+    elif lt == LT_RAW:
+        if cl < 1:
+            return False
+        k = b8(r, 0) >> 4
+        et = ETH_IPV4 if k == 4 else (ETH_IPV6 if k == 6 else -1)
+    elif lt == LT_IPV4:
+        et = ETH_IPV4
+    elif lt == LT_IPV6:
+        et = ETH_IPV6
+    else:
+        return False
+    p.outer = et
+
+    # --- VLAN tags (Ethernet only) -----------------------------------------------------
+    p.ntag = 0
+    if p.eth:
+        while p.ntag < MAX_TAGS and is_vlan(et) and l3 + 4 <= cl:
+            p.tci[p.ntag] = b16(r, l3)
+            et = b16(r, l3 + 2)
+            p.ttype[p.ntag] = et
+            p.ntag += 1
+            l3 += 4
+    if is_vlan(et):  # deeper stacks or cut tags: general path
+        return False
+
+    # --- IPv4 / IPv6 -------------------------------------------------------------------
+    p.l3 = l3
+    if et == ETH_IPV4:
+        if l3 + 20 > cl or b8(r, l3) >> 4 != 4:
+            return False
+        p.hl = (b8(r, l3) & 0x0F) * 4
+        tot = b16(r, l3 + 2)
+        # Header complete, total length consistent (0, TCP offload, is left to the
+        # general path, as are bad IHLs and total lengths), options well formed.
+        if p.hl < 20 or l3 + p.hl > cl or tot < p.hl:
+            return False
+        if tlv_options(r, l3 + 20, l3 + p.hl, opts, &eol) < 0:
+            return False
+        p.v4 = True
+        p.w0 = b32(r, l3)
+        p.w4 = b32(r, l3 + 4)
+        p.w8 = b32(r, l3 + 8)
+        proto = (p.w8 >> 16) & 0xFF
+        p.l4 = l3 + p.hl
+        p.pend = l3 + tot if l3 + tot < cl else cl
+        # A fragment (more fragments, or an offset) is complete at the IP layer: its
+        # transport is decoded from the reassembled datagram (reassembly/ip.py).
+        transport = (p.w4 & 0x3FFF) == 0
+    elif et == ETH_IPV6:
+        if l3 + 40 > cl or b8(r, l3) >> 4 != 6:
+            return False
+        p.w0 = b32(r, l3)
+        p.w4 = b32(r, l3 + 4)
+        if p.w4 >> 16 == 0:  # payload length 0 (jumbogram): general path
+            return False
+        p.v4 = False
+        p.pend = l3 + 40 + (p.w4 >> 16)
+        if p.pend > cl:
+            p.pend = cl
+        nh = (p.w4 >> 8) & 0xFF
+        at = l3 + 40
+        # Hop-by-hop, routing and destination-options headers; fragment and AH
+        # headers, long chains and cut headers go to the general path.
+        k = 0
+        while k < MAX_EXT and IPV6_HEADER[nh] == 1:
+            if at + 2 > p.pend:
+                break
+            size = (b8(r, at + 1) + 1) * 8
+            if at + size > p.pend:
+                break
+            nh = b8(r, at)
+            at += size
+            k += 1
+        if IPV6_HEADER[nh] != 0:  # cut, fragment / AH, or a chain too long
+            return False
+        proto = nh
+        p.l4 = at
+        transport = True
+    else:
+        return False
+
+    # --- transport ---------------------------------------------------------------------
+    # IP packets whose payload is not a transport decoded here (or a fragment) are
+    # complete at the IP layer; the others only if their transport header decodes.
+    p.l4kind = L4_NONE
+    if not transport:
+        return True
+    at = p.l4
+    if proto == PROTO_TCP:
+        if at + 20 > p.pend:
+            return False
+        p.doff = b8(r, at + 12) >> 4
+        if p.doff < 5 or at + p.doff * 4 > p.pend:
+            return False
+        if tlv_options(r, at + 20, at + p.doff * 4, opts, &eol) < 0:
+            return False
+        p.l4kind = L4_TCP
+        p.h16 = b32(r, at + 16)
+        p.h12 = b32(r, at + 12)
+    elif proto == PROTO_UDP:
+        if at + 8 > p.pend:
+            return False
+        p.h4 = b32(r, at + 4)
+        if 0 < p.h4 >> 16 < 8:  # a length shorter than the header
+            return False
+        p.l4kind = L4_UDP
+    elif proto == PROTO_ICMP:
+        if not p.v4 or at + 8 > p.pend:
+            return False
+        p.l4kind = L4_ICMP4
+    elif proto == PROTO_ICMPV6:
+        if p.v4 or at + 4 > p.pend:
+            return False
+        p.l4kind = L4_ICMP6
+    else:
+        return True
+    p.h0 = b32(r, at)
+    p.h4 = b32(r, at + 4)  # (zero for ICMPv6's 4-byte header)
+    p.h8 = b32(r, at + 8)
+    return True
+
+
 def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1] caplen,
           const int32_t[::1] linktype):
     """The per-packet pass: (done, and per record type the matrix of its rows)."""
@@ -200,187 +373,52 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
     cdef int64_t[:, ::1] C = icmp4_a
     cdef int64_t[:, ::1] D = icmp6_a
     cdef Py_ssize_t ne = 0, nq = 0, n4 = 0, n6 = 0, nt = 0, nu = 0, nc = 0, nd = 0
-    cdef Py_ssize_t i, k, ntag, cl, l3, l4, pend, hl, doff, at, upend, eol
-    cdef int64_t off, et, outer, lt, src, alen, sport, dport
-    cdef uint32_t fam, tot, plen, nh, proto, ulen, fl, b12, size, ff, w0
-    cdef uint32_t tci[MAX_TAGS]
-    cdef uint32_t ttype[MAX_TAGS]
-    cdef Opt opts[MAX_OPTIONS]
-    cdef bint eth, v4, transport
-    cdef int l4kind
+    cdef Py_ssize_t i, k, cl, l3, l4, hl, upend
+    cdef int64_t off, src, alen, sport, dport, ulen
+    cdef uint32_t fl
+    cdef Packet p
     cdef Reader r
     for i in range(n):
         off = offset[i]
         cl = caplen[i]
-        lt = linktype[i]
         r = reader(payload_at(data, off, cl), cl)
-
-        # --- link layer -> (EtherType, network-layer offset) ---------------------------
-        eth = False
-        l3 = 0
-        if lt == LT_ETHERNET:
-            if cl < 14:
-                continue
-            et = b16(&r, 12)
-            l3 = 14
-            eth = True
-        elif lt == LT_NULL or lt == LT_LOOP:
-            if cl < 4:
-                continue
-            fam = b32(&r, 0) if lt == LT_LOOP else l32(&r, 0)
-            if lt == LT_NULL and (fam & 0xFFFF0000) != 0:  # written byte-swapped
-                fam = b32(&r, 0)
-            et = ETH_IPV4 if fam == NULL_AF_INET else (
-                ETH_IPV6 if fam < 256 and AF_INET6[fam] else -1)
-            l3 = 4
-        elif lt == LT_LINUX_SLL:
-            if cl < 16:
-                continue
-            et = b16(&r, 14)
-            l3 = 16
-        elif lt == LT_LINUX_SLL2:
-            if cl < 20:
-                continue
-            et = b16(&r, 0)
-            l3 = 20
-        elif lt == LT_RAW:
-            if cl < 1:
-                continue
-            k = b8(&r, 0) >> 4
-            et = ETH_IPV4 if k == 4 else (ETH_IPV6 if k == 6 else -1)
-        elif lt == LT_IPV4:
-            et = ETH_IPV4
-        elif lt == LT_IPV6:
-            et = ETH_IPV6
-        else:
+        if not take(&r, linktype[i], &p):
             continue
-        outer = et
-
-        # --- VLAN tags (Ethernet only) -------------------------------------------------
-        ntag = 0
-        if eth:
-            while ntag < MAX_TAGS and is_vlan(et) and l3 + 4 <= cl:
-                tci[ntag] = b16(&r, l3)
-                et = b16(&r, l3 + 2)
-                ttype[ntag] = et
-                ntag += 1
-                l3 += 4
-        if is_vlan(et):  # deeper stacks or cut tags: general path
-            continue
-
-        # --- IPv4 / IPv6 ---------------------------------------------------------------
-        if et == ETH_IPV4:
-            if l3 + 20 > cl or b8(&r, l3) >> 4 != 4:
-                continue
-            hl = (b8(&r, l3) & 0x0F) * 4
-            tot = b16(&r, l3 + 2)
-            # Header complete, total length consistent (0, TCP offload, is left to the
-            # general path, as are bad IHLs and total lengths), options well formed.
-            if hl < 20 or l3 + hl > cl or tot < hl:
-                continue
-            if tlv_options(&r, l3 + 20, l3 + hl, opts, &eol) < 0:
-                continue
-            v4 = True
-            proto = b8(&r, l3 + 9)
-            l4 = l3 + hl
-            pend = l3 + tot if l3 + tot < cl else cl
-            # A fragment (more fragments, or an offset) is complete at the IP layer: its
-            # transport is decoded from the reassembled datagram (reassembly/ip.py).
-            transport = (b16(&r, l3 + 6) & 0x3FFF) == 0
-        elif et == ETH_IPV6:
-            if l3 + 40 > cl or b8(&r, l3) >> 4 != 6:
-                continue
-            plen = b16(&r, l3 + 4)
-            if plen == 0:  # jumbogram: general path
-                continue
-            v4 = False
-            pend = l3 + 40 + plen if l3 + 40 + plen < cl else cl
-            nh = b8(&r, l3 + 6)
-            at = l3 + 40
-            # Hop-by-hop, routing and destination-options headers; fragment and AH
-            # headers, long chains and cut headers go to the general path.
-            k = 0
-            while k < MAX_EXT and IPV6_HEADER[nh] == 1:
-                if at + 2 > pend:
-                    break
-                size = (b8(&r, at + 1) + 1) * 8
-                if at + size > pend:
-                    break
-                nh = b8(&r, at)
-                at += size
-                k += 1
-            if IPV6_HEADER[nh] != 0:  # cut, fragment / AH, or a chain too long
-                continue
-            proto = nh
-            l4 = at
-            transport = True
-        else:
-            continue
-
-        # --- transport -----------------------------------------------------------------
-        # IP packets whose payload is not a transport decoded here (or a fragment) are
-        # complete at the IP layer; the others only if their transport header decodes.
-        l4kind = L4_NONE
-        if transport:
-            if proto == PROTO_TCP:
-                if l4 + 20 > pend:
-                    continue
-                doff = b8(&r, l4 + 12) >> 4
-                if doff < 5 or l4 + doff * 4 > pend:
-                    continue
-                if tlv_options(&r, l4 + 20, l4 + doff * 4, opts, &eol) < 0:
-                    continue
-                l4kind = L4_TCP
-            elif proto == PROTO_UDP:
-                if l4 + 8 > pend:
-                    continue
-                ulen = b16(&r, l4 + 4)
-                if 0 < ulen < 8:
-                    continue
-                l4kind = L4_UDP
-            elif proto == PROTO_ICMP:
-                if not v4 or l4 + 8 > pend:
-                    continue
-                l4kind = L4_ICMP4
-            elif proto == PROTO_ICMPV6:
-                if v4 or l4 + 4 > pend:
-                    continue
-                l4kind = L4_ICMP6
-
-        # --- the packet is taken: its rows ---------------------------------------------
+        # The packet is taken: its rows, from the fields `take` read.
         done[i] = 1
-        if eth:
+        l3, l4 = p.l3, p.l4
+        if p.eth:
             E[E_PKT, ne] = i
-            E[E_TYPE, ne] = outer
+            E[E_TYPE, ne] = p.outer
             E[E_PAYLOAD, ne] = cl - 14
             E[E_POFF, ne] = off + 14
             E[E_BASE, ne] = off
             ne += 1
-        for k in range(ntag):  # outer tag first
+        for k in range(p.ntag):  # outer tag first
             Q[Q_PKT, nq] = i
-            Q[Q_PRIO, nq] = tci[k] >> 13
-            Q[Q_DROP, nq] = (tci[k] & 0x1000) != 0
-            Q[Q_VID, nq] = tci[k] & 0x0FFF
-            Q[Q_TYPE, nq] = ttype[k]
+            Q[Q_PRIO, nq] = p.tci[k] >> 13
+            Q[Q_DROP, nq] = (p.tci[k] & 0x1000) != 0
+            Q[Q_VID, nq] = p.tci[k] & 0x0FFF
+            Q[Q_TYPE, nq] = p.ttype[k]
             nq += 1
         sport = 0
         dport = 0
-        if l4kind == L4_TCP or l4kind == L4_UDP:
-            sport = b16(&r, l4)
-            dport = b16(&r, l4 + 2)
-        if v4:
-            ff = b16(&r, l3 + 6)
+        if p.l4kind == L4_TCP or p.l4kind == L4_UDP:
+            sport = p.h0 >> 16
+            dport = p.h0 & 0xFFFF
+        if p.v4:
+            hl = p.hl
             A[A_PKT, n4] = i
             A[A_IHL, n4] = hl // 4
-            A[A_TOS, n4] = b8(&r, l3 + 1)
-            A[A_LEN, n4] = tot
-            A[A_ID, n4] = b16(&r, l3 + 4)
-            A[A_FLAGS, n4] = ff >> 13
-            A[A_FRAG, n4] = ff & 0x1FFF
-            A[A_TTL, n4] = b8(&r, l3 + 8)
-            A[A_PROTO, n4] = proto
-            A[A_CSUM, n4] = b16(&r, l3 + 10)
-            A[A_PAYLOAD, n4] = pend - l3 - hl
+            A[A_TOS, n4] = (p.w0 >> 16) & 0xFF
+            A[A_LEN, n4] = p.w0 & 0xFFFF
+            A[A_ID, n4] = p.w4 >> 16
+            A[A_FLAGS, n4] = (p.w4 & 0xFFFF) >> 13
+            A[A_FRAG, n4] = p.w4 & 0x1FFF
+            A[A_TTL, n4] = p.w8 >> 24
+            A[A_PROTO, n4] = (p.w8 >> 16) & 0xFF
+            A[A_CSUM, n4] = p.w8 & 0xFFFF
+            A[A_PAYLOAD, n4] = p.pend - l3 - hl
             A[A_SPORT, n4] = sport
             A[A_DPORT, n4] = dport
             A[A_POFF, n4] = off + l3 + hl
@@ -391,14 +429,13 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
             src = off + l3 + 12
             alen = 4
         else:
-            w0 = b32(&r, l3)
             B[B_PKT, n6] = i
-            B[B_TC, n6] = (w0 >> 20) & 0xFF
-            B[B_FLOW, n6] = w0 & 0xFFFFF
-            B[B_LEN, n6] = plen
-            B[B_NH, n6] = b8(&r, l3 + 6)
-            B[B_HOP, n6] = b8(&r, l3 + 7)
-            B[B_PAYLOAD, n6] = pend - l3 - 40
+            B[B_TC, n6] = (p.w0 >> 20) & 0xFF
+            B[B_FLOW, n6] = p.w0 & 0xFFFFF
+            B[B_LEN, n6] = p.w4 >> 16
+            B[B_NH, n6] = (p.w4 >> 8) & 0xFF
+            B[B_HOP, n6] = p.w4 & 0xFF
+            B[B_PAYLOAD, n6] = p.pend - l3 - 40
             B[B_SPORT, n6] = sport
             B[B_DPORT, n6] = dport
             B[B_POFF, n6] = off + l3 + 40
@@ -406,53 +443,53 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
             n6 += 1
             src = off + l3 + 8
             alen = 16
-        if l4kind == L4_TCP:
-            b12 = b8(&r, l4 + 12)
-            fl = b8(&r, l4 + 13)
+        if p.l4kind == L4_TCP:
+            fl = (p.h12 >> 16) & 0xFF
             T[T_PKT, nt] = i
             T[T_SPORT, nt] = sport
             T[T_DPORT, nt] = dport
-            T[T_SEQ, nt] = b32(&r, l4 + 4)
-            T[T_ACK, nt] = b32(&r, l4 + 8)
-            T[T_DOFF, nt] = doff
-            T[T_WIN, nt] = b16(&r, l4 + 14)
-            T[T_CSUM, nt] = b16(&r, l4 + 16)
-            T[T_URG, nt] = b16(&r, l4 + 18)
-            T[T_PAYLOAD, nt] = pend - l4 - doff * 4
-            T[T_POFF, nt] = off + l4 + doff * 4
+            T[T_SEQ, nt] = p.h4
+            T[T_ACK, nt] = p.h8
+            T[T_DOFF, nt] = p.doff
+            T[T_WIN, nt] = p.h12 & 0xFFFF
+            T[T_CSUM, nt] = p.h16 >> 16
+            T[T_URG, nt] = p.h16 & 0xFFFF
+            T[T_PAYLOAD, nt] = p.pend - l4 - p.doff * 4
+            T[T_POFF, nt] = off + l4 + p.doff * 4
             T[T_SRC, nt] = src
             T[T_ALEN, nt] = alen
             T[T_OPT0, nt] = off + l4 + 20
-            T[T_OPT1, nt] = off + l4 + doff * 4
+            T[T_OPT1, nt] = off + l4 + p.doff * 4
             for k in range(8):  # FIN, SYN, RST, PSH, ACK, URG, ECE, CWR: bits 0..7
                 F[k, nt] = (fl >> k) & 1
-            F[F_NS, nt] = b12 & 1
+            F[F_NS, nt] = (p.h12 >> 24) & 1
             nt += 1
-        elif l4kind == L4_UDP:
-            upend = pend if ulen == 0 or pend < l4 + ulen else l4 + ulen
+        elif p.l4kind == L4_UDP:
+            ulen = p.h4 >> 16
+            upend = p.pend if ulen == 0 or p.pend < l4 + ulen else l4 + ulen
             U[U_PKT, nu] = i
             U[U_SPORT, nu] = sport
             U[U_DPORT, nu] = dport
             U[U_LEN, nu] = ulen
-            U[U_CSUM, nu] = b16(&r, l4 + 6)
+            U[U_CSUM, nu] = p.h4 & 0xFFFF
             U[U_PAYLOAD, nu] = upend - l4 - 8
             U[U_POFF, nu] = off + l4 + 8
             U[U_SRC, nu] = src
             U[U_ALEN, nu] = alen
             nu += 1
-        elif l4kind == L4_ICMP4:
+        elif p.l4kind == L4_ICMP4:
             C[C_PKT, nc] = i
-            C[C_TC, nc] = b16(&r, l4)
-            C[C_CSUM, nc] = b16(&r, l4 + 2)
-            C[C_ID, nc] = b16(&r, l4 + 4)
-            C[C_SEQ, nc] = b16(&r, l4 + 6)
+            C[C_TC, nc] = p.h0 >> 16
+            C[C_CSUM, nc] = p.h0 & 0xFFFF
+            C[C_ID, nc] = p.h4 >> 16
+            C[C_SEQ, nc] = p.h4 & 0xFFFF
             C[C_SRC, nc] = src
             C[C_ALEN, nc] = alen
             nc += 1
-        elif l4kind == L4_ICMP6:
+        elif p.l4kind == L4_ICMP6:
             D[D_PKT, nd] = i
-            D[D_TC, nd] = b16(&r, l4)
-            D[D_CSUM, nd] = b16(&r, l4 + 2)
+            D[D_TC, nd] = p.h0 >> 16
+            D[D_CSUM, nd] = p.h0 & 0xFFFF
             D[D_SRC, nd] = src
             D[D_ALEN, nd] = alen
             nd += 1
