@@ -3,7 +3,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from ..records.table import RecordTable
+from ..records.table import Ragged, RecordTable
 from ..sources.batch import PacketBatch
 
 _I64 = npt.NDArray[np.int64]
@@ -21,3 +21,4 @@ def decode_fast(
 def option_lists(
     data: npt.NDArray[np.uint8], start: _I64, stop: _I64, keep: bool = True
 ) -> tuple[npt.NDArray[np.bool_], _I64, _I64]: ...
+def gather(data: npt.NDArray[np.uint8], starts: _I64, lens: _I64) -> Ragged: ...

@@ -41,7 +41,7 @@ from netcap.gather import gather_u8
 from netcap.records.table import Children, Ragged, RecordTable
 from netcap.records.types import RECORDS
 
-__all__ = ["FastResult", "decode_fast", "option_lists"]
+__all__ = ["FastResult", "decode_fast", "gather", "option_lists"]
 
 # The dispatch numbers, from linktypes.py (the one place they are declared).
 cdef int LT_NULL = LT.NULL
@@ -89,25 +89,25 @@ cdef enum:
 
 # Matrix rows (columns of a table) per record type. PKT: the packet index.
 cdef enum:
-    E_PKT, E_TYPE, E_PAYLOAD, E_POFF, E_BASE, E_N
+    E_PKT, E_TS, E_TYPE, E_PAYLOAD, E_POFF, E_BASE, E_N
 cdef enum:
-    Q_PKT, Q_PRIO, Q_VID, Q_TYPE, Q_DROP, Q_N
+    Q_PKT, Q_TS, Q_PRIO, Q_VID, Q_TYPE, Q_DROP, Q_N
 cdef enum:
-    A_PKT, A_IHL, A_TOS, A_LEN, A_ID, A_FLAGS, A_FRAG, A_TTL, A_PROTO, A_CSUM, A_PAYLOAD
+    A_PKT, A_TS, A_IHL, A_TOS, A_LEN, A_ID, A_FLAGS, A_FRAG, A_TTL, A_PROTO, A_CSUM, A_PAYLOAD
     A_SPORT, A_DPORT, A_POFF, A_L3, A_OPT0, A_OPT1, A_N
 cdef enum:
-    B_PKT, B_TC, B_FLOW, B_LEN, B_NH, B_HOP, B_PAYLOAD, B_SPORT, B_DPORT, B_POFF, B_L3, B_N
+    B_PKT, B_TS, B_TC, B_FLOW, B_LEN, B_NH, B_HOP, B_PAYLOAD, B_SPORT, B_DPORT, B_POFF, B_L3, B_N
 cdef enum:
-    T_PKT, T_SPORT, T_DPORT, T_SEQ, T_ACK, T_DOFF, T_WIN, T_CSUM, T_URG, T_PAYLOAD
+    T_PKT, T_TS, T_SPORT, T_DPORT, T_SEQ, T_ACK, T_DOFF, T_WIN, T_CSUM, T_URG, T_PAYLOAD
     T_POFF, T_SRC, T_ALEN, T_OPT0, T_OPT1, T_N
 cdef enum:  # TCP flags (a bool matrix)
     F_FIN, F_SYN, F_RST, F_PSH, F_ACK, F_URG, F_ECE, F_CWR, F_NS, F_N
 cdef enum:
-    U_PKT, U_SPORT, U_DPORT, U_LEN, U_CSUM, U_PAYLOAD, U_POFF, U_SRC, U_ALEN, U_N
+    U_PKT, U_TS, U_SPORT, U_DPORT, U_LEN, U_CSUM, U_PAYLOAD, U_POFF, U_SRC, U_ALEN, U_N
 cdef enum:
-    C_PKT, C_TC, C_CSUM, C_ID, C_SEQ, C_SRC, C_ALEN, C_N
+    C_PKT, C_TS, C_TC, C_CSUM, C_ID, C_SEQ, C_SRC, C_ALEN, C_N
 cdef enum:
-    D_PKT, D_TC, D_CSUM, D_SRC, D_ALEN, D_N
+    D_PKT, D_TS, D_TC, D_CSUM, D_SRC, D_ALEN, D_N
 
 # What a taken packet carries after IP.
 cdef enum:
@@ -347,10 +347,10 @@ cdef bint take(const Reader* r, int64_t lt, Packet* p) noexcept nogil:
 
 
 def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1] caplen,
-          const int32_t[::1] linktype):
+          const int32_t[::1] linktype, const int64_t[::1] ts):
     """The per-packet pass: (done, and per record type the matrix of its rows)."""
     cdef Py_ssize_t n = offset.shape[0]
-    if caplen.shape[0] != n or linktype.shape[0] != n:  # invariant, not input
+    if caplen.shape[0] != n or linktype.shape[0] != n or ts.shape[0] != n:  # invariant
         raise ValueError("batch columns of different lengths")
     done_a = np.zeros(n, np.uint8)
     eth_a = np.empty((E_N, n), np.int64)
@@ -389,6 +389,7 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
         l3, l4 = p.l3, p.l4
         if p.eth:
             E[E_PKT, ne] = i
+            E[E_TS, ne] = ts[i]
             E[E_TYPE, ne] = p.outer
             E[E_PAYLOAD, ne] = cl - 14
             E[E_POFF, ne] = off + 14
@@ -396,6 +397,7 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
             ne += 1
         for k in range(p.ntag):  # outer tag first
             Q[Q_PKT, nq] = i
+            Q[Q_TS, nq] = ts[i]
             Q[Q_PRIO, nq] = p.tci[k] >> 13
             Q[Q_DROP, nq] = (p.tci[k] & 0x1000) != 0
             Q[Q_VID, nq] = p.tci[k] & 0x0FFF
@@ -409,6 +411,7 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
         if p.v4:
             hl = p.hl
             A[A_PKT, n4] = i
+            A[A_TS, n4] = ts[i]
             A[A_IHL, n4] = hl // 4
             A[A_TOS, n4] = (p.w0 >> 16) & 0xFF
             A[A_LEN, n4] = p.w0 & 0xFFFF
@@ -430,6 +433,7 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
             alen = 4
         else:
             B[B_PKT, n6] = i
+            B[B_TS, n6] = ts[i]
             B[B_TC, n6] = (p.w0 >> 20) & 0xFF
             B[B_FLOW, n6] = p.w0 & 0xFFFFF
             B[B_LEN, n6] = p.w4 >> 16
@@ -446,6 +450,7 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
         if p.l4kind == L4_TCP:
             fl = (p.h12 >> 16) & 0xFF
             T[T_PKT, nt] = i
+            T[T_TS, nt] = ts[i]
             T[T_SPORT, nt] = sport
             T[T_DPORT, nt] = dport
             T[T_SEQ, nt] = p.h4
@@ -468,6 +473,7 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
             ulen = p.h4 >> 16
             upend = p.pend if ulen == 0 or p.pend < l4 + ulen else l4 + ulen
             U[U_PKT, nu] = i
+            U[U_TS, nu] = ts[i]
             U[U_SPORT, nu] = sport
             U[U_DPORT, nu] = dport
             U[U_LEN, nu] = ulen
@@ -479,6 +485,7 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
             nu += 1
         elif p.l4kind == L4_ICMP4:
             C[C_PKT, nc] = i
+            C[C_TS, nc] = ts[i]
             C[C_TC, nc] = p.h0 >> 16
             C[C_CSUM, nc] = p.h0 & 0xFFFF
             C[C_ID, nc] = p.h4 >> 16
@@ -488,6 +495,7 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
             nc += 1
         elif p.l4kind == L4_ICMP6:
             D[D_PKT, nd] = i
+            D[D_TS, nd] = ts[i]
             D[D_TC, nd] = p.h0 >> 16
             D[D_CSUM, nd] = p.h0 & 0xFFFF
             D[D_SRC, nd] = src
@@ -539,6 +547,24 @@ def option_lists(const uint8_t[::1] data, const int64_t[::1] start, const int64_
     return bad_a.view(np.bool_), opt_a[:, :total], pad_a
 
 
+def gather(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] lens):
+    """The byte strings data[starts[i] : starts[i] + lens[i]] as a Ragged (a copy)."""
+    cdef Py_ssize_t m = starts.shape[0], i, j, total = 0, at = 0
+    if lens.shape[0] != m:  # invariant, not input
+        raise ValueError("starts and lens of different lengths")
+    for i in range(m):
+        if lens[i] < 0 or starts[i] < 0 or starts[i] + lens[i] > data.shape[0]:
+            raise ValueError("a byte string outside the batch")  # invariant, not input
+        total += lens[i]
+    out_a = np.empty(total, np.uint8)
+    cdef uint8_t[::1] out = out_a
+    for i in range(m):
+        for j in range(starts[i], starts[i] + lens[i]):
+            out[at] = data[j]
+            at += 1
+    return Ragged(out_a, np.array(lens, np.int64))
+
+
 cdef class FastResult:
     """What the fast path decoded: `done`, per packet, whether it was fully decoded here
     (the others go to the general decoder); `tables`, per record type, its rows."""
@@ -551,15 +577,17 @@ cdef class FastResult:
         self.tables = tables
 
 
-def _table(str name, ts, pkt, dict cols, columns):
-    """The record table of one type. A column given as a function is computed only if
-    wanted: decoding for metrics alone skips the costly ones (addresses, options)."""
+def _table(str name, rows, int pkt, int stamp, dict cols, columns):
+    """The record table of one type, from its matrix `rows` (packet indexes and
+    timestamps in matrix rows `pkt` and `stamp`). A column given as a function is
+    computed only if wanted: decoding for metrics alone skips the costly ones (addresses,
+    options)."""
     keep = None if columns is None else columns.get(name, frozenset())
-    full = {"Timestamp": ts[pkt]}
+    full = {"Timestamp": rows[stamp]}
     for k, v in cols.items():
         if keep is None or k in keep:
             full[k] = v() if callable(v) else v
-    return RecordTable(RECORDS[name], int(pkt.shape[0]), full, pkt)
+    return RecordTable(RECORDS[name], int(rows.shape[1]), full, rows[pkt])
 
 
 def _wants(columns, str name, *fields):
@@ -573,10 +601,7 @@ def _fixed(data, starts, int width):
 
 def _addr(data, src, alen, int dst):
     """Source (dst=0) or destination (dst=1) IP address at each row's offsets."""
-    s = src + dst * alen
-    if alen.shape[0] and bool((alen == alen[0]).all()):  # one IP version: fixed width
-        return _fixed(data, s, int(alen[0]))
-    return Ragged.gather(data, s, alen)
+    return gather(data, src + dst * alen, alen)
 
 
 def _option_columns(data, start, stop, str child):
@@ -587,11 +612,11 @@ def _option_columns(data, start, stop, str child):
     if has_pad.any():
         pad_lens = np.where(has_pad, stop - pad, 0)
         if pad_lens.any():
-            cols["Padding"] = Ragged.gather(data, np.where(has_pad, pad, 0), pad_lens)
+            cols["Padding"] = gather(data, np.where(has_pad, pad, 0), pad_lens)
     if opts.shape[1]:
         table = RecordTable(RECORDS[child], int(opts.shape[1]), {
             "OptionType": opts[1], "OptionLength": opts[2],
-            "OptionData": Ragged.gather(data, opts[3], opts[4]),
+            "OptionData": gather(data, opts[3], opts[4]),
         })
         cols["Options"] = Children(opts[0], table)
     return cols
@@ -605,17 +630,17 @@ def decode_fast(batch, columns=None):
     done, eth, q, v4, v6, tcp, flags, udp, icmp4, icmp6 = _walk(
         data, np.ascontiguousarray(batch.offset, np.int64),
         np.ascontiguousarray(batch.caplen, np.int64),
-        np.ascontiguousarray(batch.linktype, np.int32))
-    ts = batch.ts
+        np.ascontiguousarray(batch.linktype, np.int32),
+        np.ascontiguousarray(batch.ts, np.int64))
     tables = {}
     if eth.shape[1]:
-        tables["Ethernet"] = _table("Ethernet", ts, eth[E_PKT], {
+        tables["Ethernet"] = _table("Ethernet", eth, E_PKT, E_TS, {
             "SrcMAC": lambda: _fixed(data, eth[E_BASE] + 6, 6),
             "DstMAC": lambda: _fixed(data, eth[E_BASE], 6),
             "EthernetType": eth[E_TYPE], "PayloadSize": eth[E_PAYLOAD], "_poff": eth[E_POFF],
         }, columns)
     if q.shape[1]:
-        tables["Dot1Q"] = _table("Dot1Q", ts, q[Q_PKT], {
+        tables["Dot1Q"] = _table("Dot1Q", q, Q_PKT, Q_TS, {
             "Priority": q[Q_PRIO], "DropEligible": q[Q_DROP] != 0,
             "VLANIdentifier": q[Q_VID], "Type": q[Q_TYPE],
         }, columns)
@@ -631,9 +656,9 @@ def decode_fast(batch, columns=None):
             cols.update(_option_columns(data, v4[A_OPT0], v4[A_OPT1], "IPv4Option"))
         cols.update({"PayloadSize": v4[A_PAYLOAD], "SrcPort": v4[A_SPORT],
                      "DstPort": v4[A_DPORT], "_poff": v4[A_POFF]})
-        tables["IPv4"] = _table("IPv4", ts, v4[A_PKT], cols, columns)
+        tables["IPv4"] = _table("IPv4", v4, A_PKT, A_TS, cols, columns)
     if v6.shape[1]:
-        tables["IPv6"] = _table("IPv6", ts, v6[B_PKT], {
+        tables["IPv6"] = _table("IPv6", v6, B_PKT, B_TS, {
             "Version": np.full(v6.shape[1], 6, np.int64), "TrafficClass": v6[B_TC],
             "FlowLabel": v6[B_FLOW], "Length": v6[B_LEN], "NextHeader": v6[B_NH],
             "HopLimit": v6[B_HOP], "SrcIP": lambda: _fixed(data, v6[B_L3] + 8, 16),
@@ -658,9 +683,9 @@ def decode_fast(batch, columns=None):
             "DstIP": lambda: _addr(data, tcp[T_SRC], tcp[T_ALEN], 1),
             "_poff": tcp[T_POFF],
         })
-        tables["TCP"] = _table("TCP", ts, tcp[T_PKT], cols, columns)
+        tables["TCP"] = _table("TCP", tcp, T_PKT, T_TS, cols, columns)
     if udp.shape[1]:
-        tables["UDP"] = _table("UDP", ts, udp[U_PKT], {
+        tables["UDP"] = _table("UDP", udp, U_PKT, U_TS, {
             "SrcPort": udp[U_SPORT], "DstPort": udp[U_DPORT], "Length": udp[U_LEN],
             "Checksum": udp[U_CSUM], "PayloadSize": udp[U_PAYLOAD],
             "SrcIP": lambda: _addr(data, udp[U_SRC], udp[U_ALEN], 0),
@@ -668,14 +693,14 @@ def decode_fast(batch, columns=None):
             "_poff": udp[U_POFF],
         }, columns)
     if icmp4.shape[1]:
-        tables["ICMPv4"] = _table("ICMPv4", ts, icmp4[C_PKT], {
+        tables["ICMPv4"] = _table("ICMPv4", icmp4, C_PKT, C_TS, {
             "TypeCode": icmp4[C_TC], "Checksum": icmp4[C_CSUM], "Id": icmp4[C_ID],
             "Seq": icmp4[C_SEQ],
             "SrcIP": lambda: _addr(data, icmp4[C_SRC], icmp4[C_ALEN], 0),
             "DstIP": lambda: _addr(data, icmp4[C_SRC], icmp4[C_ALEN], 1),
         }, columns)
     if icmp6.shape[1]:
-        tables["ICMPv6"] = _table("ICMPv6", ts, icmp6[D_PKT], {
+        tables["ICMPv6"] = _table("ICMPv6", icmp6, D_PKT, D_TS, {
             "TypeCode": icmp6[D_TC], "Checksum": icmp6[D_CSUM],
             "SrcIP": lambda: _addr(data, icmp6[D_SRC], icmp6[D_ALEN], 0),
             "DstIP": lambda: _addr(data, icmp6[D_SRC], icmp6[D_ALEN], 1),
