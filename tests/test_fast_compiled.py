@@ -209,3 +209,33 @@ def test_every_packet_shape_is_taken() -> None:
                              "ICMPv6"}
     assert d.tables["TCP"].to_dicts()[0]["Options"][0] == {
         "OptionType": 2, "OptionLength": 4, "OptionData": b"\x05\xb4"}
+
+    # At the edges of what the fast path takes: the last shape taken, then the first
+    # left to the general decoder.
+    dest = [bytes([60, 0]) + bytes(6)] * 9  # destination options headers
+    taken = [
+        (v6(60, udp, b"".join(dest[:8]) + bytes([17, 0]) + bytes(6)), LT.IPV6),  # 9
+        (v6(17, bytes.fromhex("0035 d431 0008 0000")), LT.IPV6),  # UDP length 8
+        (b"\x00\x00\x00\x18" + v6(17, udp), LT.NULL),  # AF_INET6 on NetBSD
+        (b"\x18\x00\x00\x00" + v6(17, udp), LT.NULL),
+    ]
+    left = [
+        (v6(60, udp, b"".join(dest) + bytes([17, 0]) + bytes(6)), LT.IPV6),  # 10
+        (v6(17, bytes.fromhex("0035 d431 0007 0000")), LT.IPV6),  # UDP length 7
+        (v4(6, tcp, opts=b"\x07\x01\x00\x00"), LT.IPV4),  # option length 1
+        (v4(6, tcp[:12] + b"\x40" + tcp[13:]), LT.IPV4),  # data offset 4
+        (v4(6, tcp)[:2] + b"\x00\x00" + v4(6, tcp)[4:], LT.IPV4),  # total length 0
+        (v6(17, udp)[:4] + b"\x00\x00" + v6(17, udp)[6:], LT.IPV6),  # payload length 0
+        (v6(44, bytes([17, 0, 0, 0, 0, 0, 0, 1]) + udp), LT.IPV6),  # fragment header
+        (v4(58, icmp6), LT.IPV4),  # ICMPv6 in IPv4
+        (v6(1, icmp4), LT.IPV6),  # ICMP in IPv6
+        (eth + b"\x81\x00\x00\x05" * 3 + b"\x08\x00" + v4(17, udp), LT.ETHERNET),
+        (v4(6, tcp)[:-1], LT.IPV4),  # options cut
+        (eth + b"\x08\x06" + bytes(28), LT.ETHERNET),  # ARP
+    ]
+    batch = PacketBatch.from_packets([f for f, _ in taken + left],
+                                     list(range(len(taken + left))),
+                                     [lt for _, lt in taken + left])
+    for columns in COLUMNS:
+        same(batch, columns)
+    assert decode_fast(batch).done.tolist() == [True] * len(taken) + [False] * len(left)
