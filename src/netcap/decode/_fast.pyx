@@ -109,6 +109,12 @@ cdef enum:
 cdef enum:
     D_PKT, D_TS, D_TC, D_CSUM, D_SRC, D_ALEN, D_N
 
+# For the fuzz target, which drives `_walk` itself: the matrix rows of the IPv4 and TCP
+# option areas and of the TCP source address and its length.
+V4_OPTIONS = (A_OPT0, A_OPT1)
+TCP_OPTIONS = (T_OPT0, T_OPT1)
+TCP_ADDRESS = (T_SRC, T_ALEN)
+
 # What a taken packet carries after IP.
 cdef enum:
     L4_NONE, L4_TCP, L4_UDP, L4_ICMP4, L4_ICMP6
