@@ -559,7 +559,9 @@ def gather(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1
     if lens.shape[0] != m:  # invariant, not input
         raise ValueError("starts and lens of different lengths")
     for i in range(m):
-        if lens[i] < 0 or starts[i] < 0 or starts[i] + lens[i] > data.shape[0]:
+        # (An empty one may start anywhere: a no-operation option at the end of the
+        # buffer has its data "after" it.)
+        if lens[i] < 0 or lens[i] and (starts[i] < 0 or starts[i] + lens[i] > data.shape[0]):
             raise ValueError("a byte string outside the batch")  # invariant, not input
         total += lens[i]
     out_a = np.empty(total, np.uint8)
