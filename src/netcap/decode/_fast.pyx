@@ -10,14 +10,16 @@ types, or anything malformed or cut short) is left to the general decoder, which
 the error semantics; the fast path only ever takes packets it decodes exactly as the
 general path would (a test checks this on every corpus packet).
 
-`_walk` is the per-packet pass: each packet is read through a bounded reader of its own
-captured bytes (`_buf.pxd`; a read past them is 0, and every field used is behind a
-length check against the packet's or the IP datagram's end). A packet it takes adds one
-row to each of its layers' tables, in packet order: preallocated int64 matrices (one
-matrix row per column, so a column is a contiguous view), cut to the rows used. The
-Python part below turns those into `RecordTable`s, building only the columns asked for;
-byte columns (addresses, option data) are gathered from the batch buffer by offset,
-and only when wanted.
+`_walk` is the per-packet pass. `take` decodes one packet's headers, read through a
+bounded reader of its own captured bytes (`_buf.pxd`; a read past them is 0, and every
+field used is behind a length check against the packet's or the IP datagram's end),
+into a `Packet` struct, one section per layer: adding a protocol is a branch there, a
+table (an enum of its matrix rows) filled by `_walk`, and its columns named in
+`decode_fast`. A packet taken adds one row to each of its layers' tables, in packet
+order: preallocated int64 matrices (one matrix row per column, so a column is a
+contiguous view), cut to the rows used. `decode_fast` turns those into `RecordTable`s,
+building only the columns asked for; byte columns (addresses, option data, padding) are
+copied from the batch buffer by offset, and only when wanted.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
