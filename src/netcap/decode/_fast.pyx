@@ -509,9 +509,18 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
             D[D_SRC, nd] = src
             D[D_ALEN, nd] = alen
             nd += 1
-    return (done_a.view(np.bool_), eth_a[:, :ne], q_a[:, :nq], v4_a[:, :n4], v6_a[:, :n6],
-            tcp_a[:, :nt], flags_a[:, :nt].view(np.bool_), udp_a[:, :nu], icmp4_a[:, :nc],
-            icmp6_a[:, :nd])
+    return (done_a.view(np.bool_), _used(eth_a, ne), _used(q_a, nq), _used(v4_a, n4),
+            _used(v6_a, n6), _used(tcp_a, nt), _used(flags_a, nt).view(np.bool_),
+            _used(udp_a, nu), _used(icmp4_a, nc), _used(icmp6_a, nd))
+
+
+cdef object _used(object matrix, Py_ssize_t rows):
+    """The first `rows` columns of a table's matrix. The columns made of it keep all of
+    it alive (as long as the batch's records live): a table with few rows gets a copy of
+    its own."""
+    if 2 * rows < matrix.shape[1]:
+        return matrix[:, :rows].copy()
+    return matrix[:, :rows]
 
 
 def option_lists(const uint8_t[::1] data, const int64_t[::1] start, const int64_t[::1] stop,
