@@ -88,6 +88,22 @@ cdef inline uint8_t peek(const Reader* r, Py_ssize_t k) noexcept nogil:
     return r.data[r.pos + k]
 
 
+cdef inline uint16_t peek16(const Reader* r, Py_ssize_t k) noexcept nogil:
+    """Big-endian 16 bits k bytes ahead of the position, as `peek` (0 if not all there).
+    One check for the field, where two peeks make two: headers read at fixed offsets."""
+    if r.bad or k < 0 or k > r.size - r.pos - 2:
+        return 0
+    return (<uint16_t>r.data[r.pos + k] << 8) | r.data[r.pos + k + 1]
+
+
+cdef inline uint32_t peek32(const Reader* r, Py_ssize_t k) noexcept nogil:
+    """Big-endian 32 bits k bytes ahead of the position, as `peek16`."""
+    if r.bad or k < 0 or k > r.size - r.pos - 4:
+        return 0
+    cdef const uint8_t* p = r.data + r.pos + k
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+
+
 cdef inline bint skip(Reader* r, Py_ssize_t n) noexcept nogil:
     if not need(r, n):
         return False
