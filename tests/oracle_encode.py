@@ -6,21 +6,31 @@ default), small fixed-width fields as one padded byte matrix with a length per r
 strings/bytes/sub-messages as `Ragged` rows; then rows are concatenated field by field in
 field-number order. Rendered fields (addresses as text) go through lookup tables of the
 text of every 16-bit value. Repeated scalars, strings and bytes are encoded row by row in
-Python. (Moved here from src/netcap/records/encode.py, render.py and table.py.)
+Python. Also the Python `RecordTable.from_rows` (record dicts to columns). (Moved here
+from src/netcap/records/encode.py, render.py and table.py.)
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from netcap.gather import gather_u8
-from netcap.records.schema import Field, Kind, Render
-from netcap.records.table import Children, Ragged, RecordTable, exclusive_cumsum
+from netcap.records.schema import Field, Kind, RecordType, Render
+from netcap.records.table import (
+    Children,
+    Column,
+    Ragged,
+    RecordTable,
+    exclusive_cumsum,
+    object_column,
+    scalar_dtype,
+)
+from netcap.records.types import RECORDS
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -534,3 +544,42 @@ def encode_delimited_sized(table: RecordTable) -> tuple[U8, I64]:
     lmat, lbytes = varint_matrix(total.astype(np.uint64))
     sizes = np.asarray(total, np.int64) + np.asarray(lbytes, np.int64)
     return _assemble([(lmat, lbytes), *pieces], n).data, sizes
+
+
+def from_rows(rtype: RecordType, rows: Sequence[dict[str, Any]], pkt: Iterable[int] | None,
+              only: frozenset[str] | None = None) -> RecordTable:
+    """The Python `RecordTable.from_rows` the compiled one replaced: columns from
+    per-record dicts of raw values; with `only`, just those columns.
+
+    Values: ints/bools/floats for scalars, bytes for strings and bytes (raw address
+    bytes for rendered fields), a list of dicts for repeated messages.
+    """
+    n = len(rows)
+    present = {k for r in rows for k in r}
+    if only is not None:
+        present &= only
+    cols: dict[str, Column] = {}
+    for fl in rtype.fields:
+        if fl.name not in present:
+            continue
+        if fl.kind is Kind.MESSAGE:
+            parents: list[int] = []
+            kids: list[dict[str, Any]] = []
+            for i, r in enumerate(rows):
+                v = r.get(fl.name)
+                items = v if fl.repeated else ([v] if v is not None else [])
+                for kid in items or []:
+                    parents.append(i)
+                    kids.append(kid)
+            child = from_rows(RECORDS[fl.message or ""], kids, None)
+            cols[fl.name] = Children(np.asarray(parents, dtype=np.int64), child)
+        elif fl.repeated:  # repeated scalars, strings or bytes: a list per row
+            cols[fl.name] = object_column([list(r.get(fl.name) or ()) for r in rows])
+        elif fl.kind in (Kind.STRING, Kind.BYTES):
+            cols[fl.name] = Ragged.from_list([r.get(fl.name, b"") for r in rows])
+        else:
+            cols[fl.name] = np.asarray([r.get(fl.name, 0) for r in rows],
+                                       dtype=scalar_dtype(fl.kind))
+    return RecordTable(
+        rtype, n, cols, None if pkt is None else np.fromiter(pkt, dtype=np.int64, count=n)
+    )

@@ -37,7 +37,8 @@ from libc.string cimport memcpy
 import numpy as np
 
 from .schema import Kind, Render
-from .table import Children, Ragged
+from .table import Children, Ragged, RecordTable, object_column, scalar_dtype
+from .types import RECORDS
 
 cdef enum:
     VARINT = 0  # tag + varint, skipped when 0
@@ -605,3 +606,70 @@ def varint_matrix(values):
             mat[k, i] = <uint8_t>((v & 0x7F) | (0x80 if k < used[i] - 1 else 0))
             v >>= 7
     return mat_a, used_a
+
+
+# -- records as dicts to columns ----------------------------------------------------------
+
+def from_rows(rtype, rows, pkt, only=None):
+    """`RecordTable.from_rows` (see there), its loops over rows in C: the stream analyzers
+    and the general decoder give their records as dicts."""
+    cdef list rs = list(rows)
+    cdef Py_ssize_t n = len(rs), i
+    cdef dict r
+    cdef list vals, parents, kids
+    cdef set present = set()
+    cdef bint repeated
+    for r in rs:
+        present.update(r)
+    if only is not None:
+        present &= only
+    cols = {}
+    for fl in rtype.fields:
+        name = fl.name
+        if name not in present:
+            continue
+        if fl.kind is Kind.MESSAGE:
+            parents = []
+            kids = []
+            repeated = fl.repeated
+            for i in range(n):
+                r = rs[i]
+                v = r.get(name)
+                items = v if repeated else ([v] if v is not None else None)
+                if items:
+                    for kid in items:
+                        parents.append(i)
+                        kids.append(kid)
+            child = from_rows(RECORDS[fl.message or ""], kids, None)
+            cols[name] = Children(np.asarray(parents, dtype=np.int64), child)
+        elif fl.repeated:  # repeated scalars, strings or bytes: a list per row
+            vals = [None] * n
+            for i in range(n):
+                r = rs[i]
+                vals[i] = list(r.get(name) or ())
+            cols[name] = object_column(vals)
+        elif fl.kind is Kind.STRING or fl.kind is Kind.BYTES:
+            cols[name] = _ragged(rs, name, n)
+        else:
+            vals = [None] * n
+            for i in range(n):
+                r = rs[i]
+                vals[i] = r.get(name, 0)
+            cols[name] = np.asarray(vals, dtype=scalar_dtype(fl.kind))
+    return RecordTable(rtype, n, cols,
+                       None if pkt is None else np.fromiter(pkt, dtype=np.int64, count=n))
+
+
+cdef object _ragged(list rs, object name, Py_ssize_t n):
+    """The bytes of one field of every row as a Ragged (b"" where a row has none)."""
+    cdef list vals = [None] * n
+    cdef Py_ssize_t i
+    cdef dict r
+    lens_a = np.empty(n, np.int64)
+    cdef int64_t[::1] lens = lens_a
+    for i in range(n):
+        r = rs[i]
+        v = r.get(name, b"")
+        vals[i] = v
+        lens[i] = len(v)
+    return Ragged(np.frombuffer(b"".join(vals), dtype=np.uint8).copy(), lens_a)

@@ -207,43 +207,16 @@ class RecordTable:
     @staticmethod
     def from_rows(rtype: RecordType, rows: Sequence[dict[str, Any]], pkt: Iterable[int] | None,
                   only: frozenset[str] | None = None) -> RecordTable:
-        """Build columns from per-record dicts of raw values (the general decoder's output);
-        with `only`, just those columns.
+        """Build columns from per-record dicts of raw values (the general decoder's and the
+        stream analyzers' output); with `only`, just those columns. Compiled (its loops
+        over rows are C): `_encode.from_rows`.
 
         Values: ints/bools/floats for scalars, bytes for strings and bytes (raw address
         bytes for rendered fields), a list of dicts for repeated messages.
         """
-        n = len(rows)
-        present = {k for r in rows for k in r}
-        if only is not None:
-            present &= only
-        cols: dict[str, Column] = {}
-        for fl in rtype.fields:
-            if fl.name not in present:
-                continue
-            if fl.kind is Kind.MESSAGE:
-                from .types import RECORDS
+        from ._encode import from_rows  # local: _encode imports this module
 
-                parents: list[int] = []
-                kids: list[dict[str, Any]] = []
-                for i, r in enumerate(rows):
-                    v = r.get(fl.name)
-                    items = v if fl.repeated else ([v] if v is not None else [])
-                    for kid in items or []:
-                        parents.append(i)
-                        kids.append(kid)
-                child = RecordTable.from_rows(RECORDS[fl.message or ""], kids, None)
-                cols[fl.name] = Children(np.asarray(parents, dtype=np.int64), child)
-            elif fl.repeated:  # repeated scalars, strings or bytes: a list per row
-                cols[fl.name] = object_column([list(r.get(fl.name) or ()) for r in rows])
-            elif fl.kind in (Kind.STRING, Kind.BYTES):
-                cols[fl.name] = Ragged.from_list([r.get(fl.name, b"") for r in rows])
-            else:
-                cols[fl.name] = np.asarray([r.get(fl.name, 0) for r in rows],
-                                           dtype=scalar_dtype(fl.kind))
-        return RecordTable(
-            rtype, n, cols, None if pkt is None else np.fromiter(pkt, dtype=np.int64, count=n)
-        )
+        return from_rows(rtype, rows, pkt, only)
 
 
 def object_column(items: list[Any]) -> npt.NDArray[Any]:
