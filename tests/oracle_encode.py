@@ -123,12 +123,6 @@ def _hex_table() -> tuple[U64, I64]:
     return mat.view(np.uint64).reshape(65536), ndig
 
 
-def warm_tables() -> None:
-    """Build the lookup tables now (before forking workers, so they share them)."""
-    for name in ("ip_hi", "ip_lo", "mac_mid", "mac_end", "hex16"):
-        _table(name)
-
-
 def _table(name: str) -> tuple[U64, I64]:
     t = _TABLES.get(name)
     if t is None:
