@@ -300,7 +300,8 @@ cdef _Col _repeated(object fl, object col, Py_ssize_t n):
         body = 0
         for j in range(counts[i]):
             if text:
-                m = PyBytes_GET_SIZE(flat[k + j])
+                b = flat[k + j]  # typed: a bytes object, checked
+                m = PyBytes_GET_SIZE(b)
                 body += tl + _vlen(m) + m
             else:
                 body += _vlen(vals[k + j])
