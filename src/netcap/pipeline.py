@@ -49,7 +49,6 @@ from .reassembly.streams import (
     segments,
 )
 from .records.derive import add_payload_columns
-from .records.render import warm_tables
 from .sinks.ncap import (
     Encoded,
     EncodeOptions,
@@ -570,8 +569,6 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=1 << 16) as src:
         relay = not src.compressed
         seed = src.handover() if relay else None
-    if opts.out is not None or (opts.labels is not None and opts.labels.extra):
-        warm_tables()  # text of addresses: built once, shared with the forked workers
     ctx = multiprocessing.get_context("fork")
     results = [ctx.Pipe(duplex=False) for _ in range(count)]  # (parent end, worker end)
     ring = [ctx.Pipe(duplex=False) for _ in range(count)] if relay else []  # into worker i

@@ -2,7 +2,7 @@
 
 The schema text (`netcap.proto`, for the Go side and for readers) and the message classes
 used to *read* audit-record files are both generated from `types.RECORDS`, so they cannot
-drift from the declarations. Writing goes through the vectorized encoder in `encode.py`;
+drift from the declarations. Writing goes through the compiled encoder (`encode.py`);
 a test checks that its bytes equal what these classes serialize.
 """
 

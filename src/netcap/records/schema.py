@@ -3,7 +3,7 @@
 Every record type is declared once (see `types.py`): its Netcap name, its `Header.Type`
 enum value, and per field the Netcap field name, protobuf field number and type, a doc
 line, how raw decoder bytes become the string Netcap writes (`render`), and whether the
-field is safe to use as a metric label. The protobuf schema, the vectorized encoder, the
+field is safe to use as a metric label. The protobuf schema, the compiled encoder, the
 JSON/CSV/table output of `net dump` and (later) metric labels are all derived from here.
 
 Rules kept here: field numbers are unique and positive within a record; names are

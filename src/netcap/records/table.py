@@ -26,8 +26,8 @@ import numpy.typing as npt
 
 from .schema import Kind, RecordType, Render
 
-__all__ = ["Children", "Column", "Piece", "Ragged", "RecordTable", "compact_pieces",
-           "exclusive_cumsum", "object_column", "scalar_dtype"]
+__all__ = ["Children", "Column", "Ragged", "RecordTable", "exclusive_cumsum", "object_column",
+           "scalar_dtype"]
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -105,37 +105,6 @@ class Ragged:
         return np.array_equal(self.lens, other.lens) and np.array_equal(self.data, other.data)
 
 
-# Per-row bytes of fixed maximum width, *transposed*: a (w, n) uint8 matrix holding
-# byte k of every row in matrix row k (so building it is contiguous work), plus the
-# bytes used per row (<= w).
-Piece = tuple[U8, I64]
-
-_R8 = np.arange(256, dtype=np.uint8)
-
-
-def compact_pieces(pieces: Sequence[Piece], n: int) -> Ragged:
-    """Row i = the used bytes of row i of every piece, in order: the pieces are stacked
-    into one (w, n) matrix and compacted, in record order, with one boolean mask."""
-    width = sum(m.shape[0] for m, _ in pieces)
-    mat = np.empty((width, n), np.uint8)
-    mask = np.empty((width, n), np.bool_)
-    total = np.zeros(n, np.int64)
-    row = 0
-    for m, ln in pieces:
-        w = m.shape[0]
-        mat[row : row + w] = m
-        if w <= 256:  # the usual case: compare in uint8, 8x less memory traffic
-            mask[row : row + w] = _R8[:w, None] < ln.astype(np.uint8)[None, :]
-        else:
-            mask[row : row + w] = np.arange(w)[:, None] < ln[None, :]
-        total += ln
-        row += w
-    # Row-major order of the transpose is record order. Indexing the transposed views
-    # directly measured faster than making them contiguous first.
-    data = mat.T[mask.T]
-    return Ragged(data, total)
-
-
 @dataclass(slots=True)
 class Children:
     """Rows of a child table attached to parent rows (ascending `parent`)."""
@@ -198,7 +167,7 @@ class RecordTable:
         Absent and default-valued fields are left out, as in the protobuf encoding;
         rendered fields become text (IPs, MACs) when `render` is true.
         """
-        from .render import render_column  # local: render imports numpy tables only
+        from .render import render_column  # local: render (through _encode) imports this module
 
         rows: list[dict[str, Any]] = [{} for _ in range(self.n)]
         for fl in self.rtype.fields:
@@ -238,43 +207,16 @@ class RecordTable:
     @staticmethod
     def from_rows(rtype: RecordType, rows: Sequence[dict[str, Any]], pkt: Iterable[int] | None,
                   only: frozenset[str] | None = None) -> RecordTable:
-        """Build columns from per-record dicts of raw values (the general decoder's output);
-        with `only`, just those columns.
+        """Build columns from per-record dicts of raw values (the general decoder's and the
+        stream analyzers' output); with `only`, just those columns. Compiled (its loops
+        over rows are C): `_encode.from_rows`.
 
         Values: ints/bools/floats for scalars, bytes for strings and bytes (raw address
         bytes for rendered fields), a list of dicts for repeated messages.
         """
-        n = len(rows)
-        present = {k for r in rows for k in r}
-        if only is not None:
-            present &= only
-        cols: dict[str, Column] = {}
-        for fl in rtype.fields:
-            if fl.name not in present:
-                continue
-            if fl.kind is Kind.MESSAGE:
-                from .types import RECORDS
+        from ._encode import from_rows  # local: _encode imports this module
 
-                parents: list[int] = []
-                kids: list[dict[str, Any]] = []
-                for i, r in enumerate(rows):
-                    v = r.get(fl.name)
-                    items = v if fl.repeated else ([v] if v is not None else [])
-                    for kid in items or []:
-                        parents.append(i)
-                        kids.append(kid)
-                child = RecordTable.from_rows(RECORDS[fl.message or ""], kids, None)
-                cols[fl.name] = Children(np.asarray(parents, dtype=np.int64), child)
-            elif fl.repeated:  # repeated scalars, strings or bytes: a list per row
-                cols[fl.name] = object_column([list(r.get(fl.name) or ()) for r in rows])
-            elif fl.kind in (Kind.STRING, Kind.BYTES):
-                cols[fl.name] = Ragged.from_list([r.get(fl.name, b"") for r in rows])
-            else:
-                cols[fl.name] = np.asarray([r.get(fl.name, 0) for r in rows],
-                                           dtype=scalar_dtype(fl.kind))
-        return RecordTable(
-            rtype, n, cols, None if pkt is None else np.fromiter(pkt, dtype=np.int64, count=n)
-        )
+        return from_rows(rtype, rows, pkt, only)
 
 
 def object_column(items: list[Any]) -> npt.NDArray[Any]:

@@ -1,0 +1,676 @@
+# cython: language_level=3
+"""proto3 encoding of record tables, compiled: one C pass per table writes every row's
+message straight into one output buffer, byte-identical to the protobuf library's
+`SerializeToString()` (tests/test_encode.py proves it against the library,
+tests/test_encode_compiled.py against the numpy encoder this replaced).
+
+How a table is encoded (`_encode`):
+1. plan: each present field of the record type becomes a `_Col`, the column as a typed
+   buffer plus how it is written (`VARINT`, `BOOL`, `FIXED64`, `LEN`, `IP`/`MAC` text,
+   or `RAW` bytes already encoded: sub-message tables, encoded first by the same
+   function, and repeated fields);
+2. measure: column by column, the bytes of every row's message body;
+3. write: the row prefixes (`varint(len)`, or `tag varint(len)` for a sub-message), then,
+   column by column in field-number order, each row's tag and value at that row's
+   cursor, so every row's fields end up in field-number order.
+
+proto3 rules kept: a field equal to its default (0, false, +0.0, empty) is not written;
+-0.0 is (its bits are not zero); negative int32/int64 are 10-byte varints (64-bit two's
+complement); repeated scalars are packed (one tag and length, then every varint);
+repeated strings and bytes are one tag + length + bytes per element, empty ones too; a
+sub-message is written whenever present, even if empty (tag + 0).
+
+Rendered fields hold raw address bytes; their text (Go's `net.IP.String()`,
+`net.HardwareAddr.String()`) is written by `_ip_text` / `_mac_text` in place: the same
+functions make `render_column` for everything else that shows addresses.
+
+Bounds: the columns are trusted in-memory arrays, but a Ragged's lengths came from
+decoded input, so every source range is checked against its buffer before it is read,
+and every write against the output's size (sized exactly in step 2; a row whose cursor
+does not end where step 2 said is an internal error, raised).
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.string cimport memcpy
+
+import numpy as np
+
+from .schema import Kind, Render
+from .table import Children, Ragged, RecordTable, object_column, scalar_dtype
+from .types import RECORDS
+
+cdef enum:
+    VARINT = 0  # tag + varint, skipped when 0
+    BOOL = 1  # tag + 1, skipped when false
+    FIXED64 = 2  # tag + 8 bytes little-endian (a double's bits), skipped when all zero
+    LEN = 3  # tag + varint(len) + bytes of a Ragged row, skipped when empty
+    RAW = 4  # the row's bytes as they are (already encoded elsewhere)
+    IP = 5  # LEN of the row's raw address as IP text
+    MAC = 6  # LEN of the row's raw address as MAC text
+
+cdef enum:
+    WIRE_VARINT = 0
+    WIRE_FIXED64 = 1
+    WIRE_LEN = 2
+
+cdef const char* HEX = b"0123456789abcdef"
+
+
+cdef class _Col:
+    """One field of a table, ready for the C passes."""
+    cdef int op
+    cdef uint64_t tag  # the tag's varint value (number << 3 | wire type)
+    cdef const uint64_t[::1] vals  # VARINT, FIXED64
+    cdef const uint8_t[::1] flags  # BOOL
+    cdef const uint8_t[::1] data  # LEN, RAW, IP, MAC: all rows' bytes back to back
+    cdef const int64_t[::1] lens  # LEN, RAW, IP, MAC: bytes of each row in `data`
+    cdef int64_t[::1] tlens  # IP, MAC: length of each row's text (measured)
+
+
+# -- varints ------------------------------------------------------------------------------
+
+cdef inline int _vlen(uint64_t v) noexcept nogil:
+    cdef int n = 1
+    while v >= 0x80:
+        v >>= 7
+        n += 1
+    return n
+
+
+cdef inline Py_ssize_t _put(uint8_t* buf, Py_ssize_t cap, Py_ssize_t p,
+                            uint64_t v) noexcept nogil:
+    """The varint of v at buf[p]: the position after it, or -1 if it would not fit
+    (or p already is -1)."""
+    if p < 0 or p + _vlen(v) > cap:
+        return -1
+    while v >= 0x80:
+        buf[p] = <uint8_t>((v & 0x7F) | 0x80)
+        v >>= 7
+        p += 1
+    buf[p] = <uint8_t>v
+    return p + 1
+
+
+cdef inline Py_ssize_t _copy(uint8_t* buf, Py_ssize_t cap, Py_ssize_t p,
+                             const uint8_t* src, Py_ssize_t n) noexcept nogil:
+    """n bytes of src (a range its caller checked) at buf[p], or -1 if they would not fit."""
+    if p < 0 or n > cap - p:
+        return -1
+    if n:
+        memcpy(buf + p, src, n)
+    return p + n
+
+
+# -- address text -------------------------------------------------------------------------
+
+cdef inline Py_ssize_t _dec(uint8_t v, uint8_t* out, Py_ssize_t p) noexcept nogil:
+    """Decimal text of one octet at out[p] (out NULL: just count)."""
+    if v >= 100:
+        if out != NULL:
+            out[p] = <uint8_t>(48 + v // 100)
+        p += 1
+    if v >= 10:
+        if out != NULL:
+            out[p] = <uint8_t>(48 + (v // 10) % 10)
+        p += 1
+    if out != NULL:
+        out[p] = <uint8_t>(48 + v % 10)
+    return p + 1
+
+
+cdef inline Py_ssize_t _quad(const uint8_t* a, uint8_t* out, Py_ssize_t p) noexcept nogil:
+    """a[0..3] as a dotted quad."""
+    cdef int k
+    for k in range(4):
+        if k:
+            if out != NULL:
+                out[p] = 46  # '.'
+            p += 1
+        p = _dec(a[k], out, p)
+    return p
+
+
+cdef Py_ssize_t _ip_text(const uint8_t* a, Py_ssize_t n, uint8_t* out) noexcept nogil:
+    """The text of an n-byte IP address (Go's net.IP.String()) written to out, which
+    holds at least the length this returns when called with out NULL.
+
+    4 bytes: dotted quad; 16: RFC 5952 (lower-case hex groups without leading zeros, the
+    longest run of two or more zero groups, the first on a tie, as "::"), except that
+    IPv4-mapped addresses (::ffff:a.b.c.d) print as plain a.b.c.d, as Go's do; empty:
+    nothing; any other length: '?' and hex."""
+    cdef Py_ssize_t p = 0
+    cdef int k, i, run = 0, best = 0, start = 9, end = 9, digits
+    cdef unsigned int g[8]
+    if n == 4:
+        return _quad(a, out, 0)
+    if n == 16:
+        for k in range(10):
+            if a[k]:
+                break
+        else:
+            if a[10] == 0xFF and a[11] == 0xFF:
+                return _quad(a + 12, out, 0)
+        for k in range(8):
+            g[k] = (<unsigned int>a[2 * k] << 8) | a[2 * k + 1]
+            run = run + 1 if g[k] == 0 else 0
+            if run > best:
+                best = run
+                end = k + 1
+        if best >= 2:
+            start = end - best
+        else:
+            end = 9
+        i = 0
+        while i < 8:
+            if i == start:
+                if out != NULL:
+                    out[p] = 58  # ':'
+                    out[p + 1] = 58
+                p += 2
+                i = end
+                continue
+            if i > 0 and i != end:
+                if out != NULL:
+                    out[p] = 58
+                p += 1
+            digits = 1 + (g[i] >= 0x10) + (g[i] >= 0x100) + (g[i] >= 0x1000)
+            if out != NULL:
+                for k in range(digits):
+                    out[p + k] = <uint8_t>HEX[(g[i] >> (4 * (digits - 1 - k))) & 0xF]
+            p += digits
+            i += 1
+        return p
+    if n == 0:
+        return 0
+    if out != NULL:
+        out[0] = 63  # '?'
+        for k in range(n):
+            out[1 + 2 * k] = <uint8_t>HEX[a[k] >> 4]
+            out[2 + 2 * k] = <uint8_t>HEX[a[k] & 0xF]
+    return 1 + 2 * n
+
+
+cdef Py_ssize_t _mac_text(const uint8_t* a, Py_ssize_t n, uint8_t* out) noexcept nogil:
+    """Lower-case hex pairs joined by ':' (Go's net.HardwareAddr.String(), any length)."""
+    cdef Py_ssize_t k
+    if n == 0:
+        return 0
+    if out != NULL:
+        for k in range(n):
+            if k:
+                out[3 * k - 1] = 58
+            out[3 * k] = <uint8_t>HEX[a[k] >> 4]
+            out[3 * k + 1] = <uint8_t>HEX[a[k] & 0xF]
+    return 3 * n - 1
+
+
+cdef inline Py_ssize_t _text(int op, const uint8_t* a, Py_ssize_t n,
+                             uint8_t* out) noexcept nogil:
+    return _ip_text(a, n, out) if op == IP else _mac_text(a, n, out)
+
+
+# -- planning -----------------------------------------------------------------------------
+
+cdef inline uint64_t _tag(int number, int wire):
+    return (<uint64_t>number << 3) | <uint64_t>wire
+
+
+cdef object _u64(object arr):
+    """A scalar column as uint64 varint values: negative int32/int64 as their 64-bit two's
+    complement (10 bytes), as proto3 writes them."""
+    if arr.dtype == np.uint64:
+        return np.ascontiguousarray(arr)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint64)
+    return np.ascontiguousarray(arr.astype(np.int64, copy=False)).view(np.uint64)
+
+
+cdef object _ragged_lens(object col, Py_ssize_t n):
+    lens = np.ascontiguousarray(col.lens, dtype=np.int64)
+    if lens.shape[0] != n:
+        raise ValueError(f"a column of {lens.shape[0]} rows in a table of {n}")
+    return lens
+
+
+cdef _Col _scalar(object fl, object col, Py_ssize_t n):
+    cdef _Col c = _Col()
+    arr = np.asarray(col)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{fl.name}: a column of shape {arr.shape} in a table of {n} rows")
+    if fl.kind is Kind.DOUBLE:
+        c.op = FIXED64
+        c.tag = _tag(fl.number, WIRE_FIXED64)
+        c.vals = np.ascontiguousarray(arr.astype(np.float64, copy=False)).view(np.uint64)
+    elif fl.kind is Kind.BOOL or arr.dtype == np.bool_:
+        c.op = BOOL
+        c.tag = _tag(fl.number, WIRE_VARINT)
+        c.flags = np.ascontiguousarray(arr.astype(np.bool_, copy=False)).view(np.uint8)
+    else:
+        c.op = VARINT
+        c.tag = _tag(fl.number, WIRE_VARINT)
+        c.vals = _u64(arr)
+    return c
+
+
+cdef uint64_t _item_u64(object x) except? 0xFFFFFFFFFFFFFFFF:
+    """A repeated scalar's item as its varint value (64-bit two's complement)."""
+    try:
+        return <uint64_t>(<int64_t>x)
+    except (OverflowError, TypeError):  # beyond int64 (large uint64), or not an int
+        return <uint64_t>(int(x) & 0xFFFFFFFFFFFFFFFF)
+
+
+cdef _Col _repeated(object fl, object col, Py_ssize_t n):
+    """A repeated scalar (packed: one tag, the length, every varint) or a repeated string
+    or bytes field (tag + length + bytes per element, empty elements too), as RAW bytes
+    per row. The column is an object array of one list per row."""
+    cdef _Col c = _Col()
+    cdef uint64_t tag = _tag(fl.number, WIRE_LEN)
+    cdef int tl = _vlen(tag)
+    cdef Py_ssize_t i, j, k = 0, m, total = 0, p = 0, cap, body
+    cdef bint text = fl.kind is Kind.STRING or fl.kind is Kind.BYTES
+    cdef list flat = []
+    cdef bytes b
+    cdef uint8_t* buf
+    if len(col) != n:
+        raise ValueError(f"{fl.name}: a column of {len(col)} rows in a table of {n}")
+    if not text and not fl.kind.is_varint:
+        if any(items is not None and len(items) for items in col):
+            raise NotImplementedError(f"repeated {fl.kind.value} field {fl.name}")
+    counts_a = np.zeros(n, np.int64)
+    lens_a = np.zeros(n, np.int64)
+    bodies_a = np.zeros(n, np.int64)
+    cdef int64_t[::1] counts = counts_a
+    cdef int64_t[::1] lens = lens_a
+    cdef int64_t[::1] bodies = bodies_a
+    for i in range(n):
+        items = col[i]
+        if items is None or len(items) == 0:
+            continue
+        counts[i] = len(items)
+        for x in items:
+            flat.append((x.encode() if isinstance(x, str) else bytes(x)) if text
+                        else _item_u64(x))
+    vals_a = None if text else np.array(flat, np.uint64)
+    cdef const uint64_t[::1] vals = vals_a if vals_a is not None else np.zeros(0, np.uint64)
+    for i in range(n):  # measure
+        if not counts[i]:
+            continue
+        body = 0
+        for j in range(counts[i]):
+            if text:
+                b = flat[k + j]  # typed: a bytes object, checked
+                m = PyBytes_GET_SIZE(b)
+                body += tl + _vlen(m) + m
+            else:
+                body += _vlen(vals[k + j])
+        bodies[i] = body
+        lens[i] = body if text else tl + _vlen(body) + body
+        k += counts[i]
+        total += lens[i]
+    out_a = np.empty(total, np.uint8)
+    cdef uint8_t[::1] out = out_a
+    cap = total
+    buf = &out[0] if total else NULL
+    k = 0
+    for i in range(n):  # write
+        if not counts[i]:
+            continue
+        if text:
+            for j in range(counts[i]):
+                b = flat[k + j]
+                m = PyBytes_GET_SIZE(b)
+                p = _put(buf, cap, p, tag)
+                p = _put(buf, cap, p, <uint64_t>m)
+                p = _copy(buf, cap, p, <const uint8_t*>PyBytes_AS_STRING(b), m)
+        else:
+            p = _put(buf, cap, p, tag)
+            p = _put(buf, cap, p, <uint64_t>bodies[i])
+            for j in range(counts[i]):
+                p = _put(buf, cap, p, vals[k + j])
+        k += counts[i]
+    if p != total:
+        raise RuntimeError(f"{fl.name}: encoder size mismatch")
+    c.op = RAW
+    c.data = out_a
+    c.lens = lens_a
+    return c
+
+
+cdef _Col _message(object fl, object col, Py_ssize_t n):
+    """A sub-message field: the child table encoded (each child row framed as tag +
+    length + body), then each parent's children's bytes as RAW bytes of the parent row.
+    Children are contiguous per parent and ascending (Children's invariant, checked)."""
+    cdef _Col c = _Col()
+    cdef Py_ssize_t k, m = col.table.n, prev = 0
+    parent_a = np.ascontiguousarray(col.parent, dtype=np.int64)
+    if parent_a.shape[0] != m:
+        raise ValueError(f"{fl.name}: {parent_a.shape[0]} parents of {m} children")
+    data, framed_a = _encode(col.table, _tag(fl.number, WIRE_LEN), True)
+    cdef const int64_t[::1] parent = parent_a
+    cdef const int64_t[::1] framed = framed_a
+    lens_a = np.zeros(n, np.int64)
+    cdef int64_t[::1] lens = lens_a
+    for k in range(m):
+        if parent[k] < prev:
+            raise ValueError(f"{fl.name}: children not in ascending parent order")
+        prev = parent[k]
+        lens[parent[k]] += framed[k]  # bounds-checked: a parent beyond the table raises
+    c.op = RAW
+    c.data = data
+    c.lens = lens_a
+    return c
+
+
+cdef list _plan(object table):
+    cdef list cols = []
+    cdef _Col c
+    cdef Py_ssize_t n = table.n
+    for fl in table.rtype.fields:
+        col = table.cols.get(fl.name)
+        if col is None:
+            continue
+        if isinstance(col, Children):
+            if col.table.n:
+                cols.append(_message(fl, col, n))
+        elif fl.kind is Kind.MESSAGE:
+            raise TypeError(f"{fl.name}: a message field needs a Children column")
+        elif fl.repeated:
+            cols.append(_repeated(fl, col, n))
+        elif fl.kind is Kind.STRING or fl.kind is Kind.BYTES:
+            if not isinstance(col, Ragged):  # invariant (not input)
+                raise TypeError("unexpected column types")
+            c = _Col()
+            c.lens = _ragged_lens(col, n)
+            c.data = np.ascontiguousarray(col.data, dtype=np.uint8)
+            c.tag = _tag(fl.number, WIRE_LEN)
+            c.op = (LEN if fl.render is Render.NONE else IP if fl.render is Render.IP
+                    else MAC)
+            if c.op != LEN:
+                c.tlens = np.zeros(n, np.int64)
+            cols.append(c)
+        else:
+            cols.append(_scalar(fl, col, n))
+    return cols
+
+
+# -- the two passes -----------------------------------------------------------------------
+
+cdef void _measure(_Col c, int64_t[::1] size, Py_ssize_t n) except *:
+    """Add the bytes of this field to each row's body size."""
+    cdef Py_ssize_t i, pos = 0, avail
+    cdef int64_t ln, t
+    cdef uint64_t v
+    cdef int tl = _vlen(c.tag)
+    if c.op == VARINT:
+        for i in range(n):
+            v = c.vals[i]
+            if v:
+                size[i] += tl + _vlen(v)
+    elif c.op == BOOL:
+        for i in range(n):
+            if c.flags[i]:
+                size[i] += tl + 1
+    elif c.op == FIXED64:
+        for i in range(n):
+            if c.vals[i]:
+                size[i] += tl + 8
+    else:
+        avail = c.data.shape[0]
+        for i in range(n):
+            ln = c.lens[i]
+            if ln < 0 or ln > avail - pos:
+                raise ValueError("a ragged column's lengths exceed its bytes")
+            if c.op == RAW:
+                size[i] += ln
+            elif c.op == LEN:
+                if ln:
+                    size[i] += tl + _vlen(<uint64_t>ln) + ln
+            elif ln:
+                t = _text(c.op, &c.data[pos], ln, NULL)
+                c.tlens[i] = t
+                if t:
+                    size[i] += tl + _vlen(<uint64_t>t) + t
+            pos += ln
+
+
+cdef void _write(_Col c, uint8_t* buf, Py_ssize_t cap, int64_t[::1] cur,
+                 Py_ssize_t n) except *:
+    """Write this field of every row at the row's cursor, and move the cursor past it.
+    (_measure checked every source range; every write checks the output's size.)"""
+    cdef Py_ssize_t i, k, p, pos = 0
+    cdef int64_t ln, t
+    cdef uint64_t v
+    if c.op == VARINT:
+        for i in range(n):
+            v = c.vals[i]
+            if v:
+                cur[i] = _put(buf, cap, _put(buf, cap, cur[i], c.tag), v)
+    elif c.op == BOOL:
+        for i in range(n):
+            if c.flags[i]:
+                cur[i] = _put(buf, cap, _put(buf, cap, cur[i], c.tag), 1)
+    elif c.op == FIXED64:
+        for i in range(n):
+            v = c.vals[i]
+            if v:
+                p = _put(buf, cap, cur[i], c.tag)
+                if 0 <= p <= cap - 8:
+                    for k in range(8):
+                        buf[p + k] = <uint8_t>(v >> (8 * k))
+                    p += 8
+                else:
+                    p = -1
+                cur[i] = p
+    else:
+        for i in range(n):
+            ln = c.lens[i]
+            if c.op == RAW:
+                if ln:
+                    cur[i] = _copy(buf, cap, cur[i], &c.data[pos], ln)
+            elif c.op == LEN:
+                if ln:
+                    p = _put(buf, cap, _put(buf, cap, cur[i], c.tag), <uint64_t>ln)
+                    cur[i] = _copy(buf, cap, p, &c.data[pos], ln)
+            else:
+                t = c.tlens[i]
+                if t:
+                    p = _put(buf, cap, _put(buf, cap, cur[i], c.tag), <uint64_t>t)
+                    if 0 <= p and t <= cap - p:
+                        _text(c.op, &c.data[pos], ln, buf + p)
+                        p += t
+                    else:
+                        p = -1
+                    cur[i] = p
+            pos += ln
+
+
+cdef tuple _encode(object table, uint64_t tag, bint prefixed):
+    """Every row's message into one buffer, in row order: with `prefixed`, each message
+    after its length (`varint(len)`, or `tag varint(len)` when tag is not 0, as a
+    sub-message field). Returns the buffer and each row's bytes in it."""
+    cdef Py_ssize_t n = table.n, i, total = 0, cap
+    cdef int tl = _vlen(tag) if tag else 0
+    cdef int64_t rl
+    cdef _Col c
+    cdef uint8_t* buf
+    cols = _plan(table)
+    size_a = np.zeros(n, np.int64)
+    rows_a = np.empty(n, np.int64)
+    cur_a = np.empty(n, np.int64)
+    cdef int64_t[::1] size = size_a
+    cdef int64_t[::1] rows = rows_a
+    cdef int64_t[::1] cur = cur_a
+    for c in cols:
+        _measure(c, size, n)
+    for i in range(n):
+        rl = size[i]
+        if prefixed:
+            rl += tl + _vlen(<uint64_t>size[i])
+        rows[i] = rl
+        total += rl
+    out_a = np.empty(total, np.uint8)
+    cdef uint8_t[::1] out = out_a
+    cap = total
+    buf = &out[0] if total else NULL
+    total = 0
+    for i in range(n):  # the prefixes; each cursor then at its row's body
+        cur[i] = total
+        if prefixed:
+            if tag:
+                cur[i] = _put(buf, cap, cur[i], tag)
+            cur[i] = _put(buf, cap, cur[i], <uint64_t>size[i])
+        total += rows[i]
+    for c in cols:
+        _write(c, buf, cap, cur, n)
+    total = 0
+    for i in range(n):
+        total += rows[i]
+        if cur[i] != total:
+            raise RuntimeError(f"{table.rtype.name}: encoder size mismatch in row {i}")
+    return out_a, rows_a
+
+
+# -- the Python face ----------------------------------------------------------------------
+
+def encode_delimited_sized(table):
+    """Rows as a varint-length-delimited stream (the body of an audit-record file) in a
+    uint8 array, and the size of each delimited record in it (so records encoded apart
+    can be interleaved)."""
+    return _encode(table, 0, True)
+
+
+def encode_rows(table):
+    """Each row's protobuf message bytes (no length prefix), as a Ragged."""
+    data, lens = _encode(table, 0, False)
+    return Ragged(data, lens)
+
+
+def render_column(col, how):
+    """A Ragged column of raw addresses as their text (`how`: a Render); Render.NONE
+    gives the column back as it is."""
+    if how is Render.NONE:
+        return col
+    if how is not Render.IP and how is not Render.MAC:
+        raise ValueError(f"not a rendered field: {how}")
+    cdef int op = IP if how is Render.IP else MAC
+    cdef Py_ssize_t n = len(col), i, pos = 0, total = 0, avail, p = 0
+    cdef int64_t ln
+    lens_a = np.ascontiguousarray(col.lens, dtype=np.int64)
+    data_a = np.ascontiguousarray(col.data, dtype=np.uint8)
+    cdef const int64_t[::1] lens = lens_a
+    cdef const uint8_t[::1] data = data_a
+    tlens_a = np.zeros(n, np.int64)
+    cdef int64_t[::1] tlens = tlens_a
+    avail = data.shape[0]
+    for i in range(n):
+        ln = lens[i]
+        if ln < 0 or ln > avail - pos:
+            raise ValueError("a ragged column's lengths exceed its bytes")
+        if ln:
+            tlens[i] = _text(op, &data[pos], ln, NULL)
+            total += tlens[i]
+        pos += ln
+    out_a = np.empty(total, np.uint8)
+    cdef uint8_t[::1] out = out_a
+    pos = 0
+    for i in range(n):
+        ln = lens[i]
+        if tlens[i]:
+            if tlens[i] > total - p:
+                raise RuntimeError("render size mismatch")
+            _text(op, &data[pos], ln, &out[p])
+            p += tlens[i]
+        pos += ln
+    return Ragged(out_a, tlens_a)
+
+
+def varint_matrix(values):
+    """Base-128 varints of uint64 values, transposed: a (w, n) matrix (byte k of every
+    value in row k, zero past its last byte) plus the bytes used per value."""
+    vals_a = np.ascontiguousarray(values, dtype=np.uint64)
+    cdef const uint64_t[::1] vals = vals_a
+    cdef Py_ssize_t n = vals.shape[0], i
+    cdef int k, w = 1
+    cdef uint64_t v
+    for i in range(n):
+        w = max(w, _vlen(vals[i]))
+    mat_a = np.zeros((w, n), np.uint8)
+    used_a = np.empty(n, np.int64)
+    cdef uint8_t[:, ::1] mat = mat_a
+    cdef int64_t[::1] used = used_a
+    for i in range(n):
+        v = vals[i]
+        used[i] = _vlen(v)
+        for k in range(used[i]):
+            mat[k, i] = <uint8_t>((v & 0x7F) | (0x80 if k < used[i] - 1 else 0))
+            v >>= 7
+    return mat_a, used_a
+
+
+# -- records as dicts to columns ----------------------------------------------------------
+
+def from_rows(rtype, rows, pkt, only=None):
+    """`RecordTable.from_rows` (see there), its loops over rows in C: the stream analyzers
+    and the general decoder give their records as dicts."""
+    cdef list rs = list(rows)
+    cdef Py_ssize_t n = len(rs), i
+    cdef dict r
+    cdef list vals, parents, kids
+    cdef set present = set()
+    cdef bint repeated
+    for r in rs:
+        present.update(r)
+    if only is not None:
+        present &= only
+    cols = {}
+    for fl in rtype.fields:
+        name = fl.name
+        if name not in present:
+            continue
+        if fl.kind is Kind.MESSAGE:
+            parents = []
+            kids = []
+            repeated = fl.repeated
+            for i in range(n):
+                r = rs[i]
+                v = r.get(name)
+                items = v if repeated else ([v] if v is not None else None)
+                if items:
+                    for kid in items:
+                        parents.append(i)
+                        kids.append(kid)
+            child = from_rows(RECORDS[fl.message or ""], kids, None)
+            cols[name] = Children(np.asarray(parents, dtype=np.int64), child)
+        elif fl.repeated:  # repeated scalars, strings or bytes: a list per row
+            vals = [None] * n
+            for i in range(n):
+                r = rs[i]
+                vals[i] = list(r.get(name) or ())
+            cols[name] = object_column(vals)
+        elif fl.kind is Kind.STRING or fl.kind is Kind.BYTES:
+            cols[name] = _ragged(rs, name, n)
+        else:
+            vals = [None] * n
+            for i in range(n):
+                r = rs[i]
+                vals[i] = r.get(name, 0)
+            cols[name] = np.asarray(vals, dtype=scalar_dtype(fl.kind))
+    return RecordTable(rtype, n, cols,
+                       None if pkt is None else np.fromiter(pkt, dtype=np.int64, count=n))
+
+
+cdef object _ragged(list rs, object name, Py_ssize_t n):
+    """The bytes of one field of every row as a Ragged (b"" where a row has none)."""
+    cdef list vals = [None] * n
+    cdef Py_ssize_t i
+    cdef dict r
+    lens_a = np.empty(n, np.int64)
+    cdef int64_t[::1] lens = lens_a
+    for i in range(n):
+        r = rs[i]
+        v = r.get(name, b"")
+        vals[i] = v
+        lens[i] = len(v)
+    return Ragged(np.frombuffer(b"".join(vals), dtype=np.uint8).copy(), lens_a)
