@@ -92,12 +92,16 @@ def captures() -> list[Path]:
     return [PCAPS / name for name in corpus_files()] + RECORDED + [SAMPLE]
 
 
+# Every column setting in full batches; small batches (packets of one capture split over
+# several) with all columns and with none.
+CASES = [pytest.param(8192, c, id=f"8192-{i}") for c, i in zip(COLUMNS, COLUMN_IDS, strict=True)]
+CASES += [pytest.param(size, c, id=f"{size}-{i}") for size in (61, 5)
+          for c, i in zip(COLUMNS, COLUMN_IDS, strict=True) if c is None or c == {}]
+
+
 @pytest.mark.corpus
-@pytest.mark.parametrize("columns", COLUMNS, ids=COLUMN_IDS)
-@pytest.mark.parametrize("size", [8192, 61, 5])
-def test_compiled_equals_oracle_on_every_capture(columns: Columns, size: int) -> None:
-    if size < 8192 and columns is not None and columns != {}:
-        pytest.skip("small batches are compared with all columns and with none")
+@pytest.mark.parametrize(("size", "columns"), CASES)
+def test_compiled_equals_oracle_on_every_capture(size: int, columns: Columns) -> None:
     taken = packets = 0
     for path in captures():
         try:
