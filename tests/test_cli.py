@@ -250,3 +250,13 @@ def test_python_dash_m() -> None:
     r = subprocess.run([sys.executable, "-m", "netcap.cli", "-version"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and r.stdout == f"netcap {__version__}\n"
+
+
+@pytest.mark.parametrize("address", ["a..b:7777", "nonexistent.invalid:7777"])
+def test_an_address_that_cannot_be_served_is_one_line(address: str) -> None:
+    """A host name that does not resolve, or that IDNA refuses (an empty label), is a
+    usage error in one line (exit 2), not an internal error."""
+    r = net("export", "-read", str(SRC), "-exit", "-address", address)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(f"net export: cannot serve on {address}: ")
+    assert len(r.stderr.strip().splitlines()) == 1

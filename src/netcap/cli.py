@@ -565,8 +565,9 @@ def _export(argv: Sequence[str]) -> int:
     state = MetricsState(labels)
     try:
         server = Exporter(Exposition(state), host, port, web)
-    except OSError as e:
-        print(f"net export: cannot serve on {a.address}: {e.strerror or e}", file=sys.stderr)
+    except (OSError, UnicodeError) as e:  # UnicodeError: a host name IDNA refuses (a..b)
+        print(f"net export: cannot serve on {a.address}: "
+              f"{getattr(e, 'strerror', None) or e}", file=sys.stderr)
         if live is not None:
             live.close()
         return 2
