@@ -353,21 +353,6 @@ cdef class StreamOutput:
             _sort_rows(<list>rows)
         return self
 
-    @staticmethod
-    def merged(list outs) -> StreamOutput:
-        """The outputs of several partitions for one batch, as one."""
-        cdef StreamOutput m = StreamOutput(), o
-        for x in outs:
-            o = <StreamOutput>x
-            for name, rows in o.records.items():
-                m.records.setdefault(name, []).extend(rows)
-            m.errors.update(o.errors)
-            m.gap_bytes += o.gap_bytes
-            m.overflows += o.overflows
-            m.tls_handshakes.extend(o.tls_handshakes)
-            m.apps.extend(o.apps)
-        return m._in_order()
-
     def tables(self, only=None) -> dict:
         """The records as tables (with `only`, just those columns of the types named)."""
         out = {}
