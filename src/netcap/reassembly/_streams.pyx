@@ -34,6 +34,8 @@ from cpython.object cimport Py_LT, PyObject_RichCompareBool
 from libc.string cimport memcpy
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
+from ..records._encode cimport _ip_text
+
 import heapq
 import ipaddress
 from collections import Counter
@@ -397,18 +399,25 @@ cpdef tuple record_order(tuple row):
     return (pkt if pkt >= 0 else 1 << 62, rec.get("Timestamp", 0), conn)
 
 
+cdef inline int64_t _pkt_order(tuple row) except? -1:
+    cdef int64_t pkt = row[0]
+    return pkt if pkt >= 0 else 1 << 62
+
+
 cdef int _sort_rows(list rows) except -1:
     """`rows.sort(key=record_order)`, skipped when they are in order already (the
-    stage makes them in packet order; ties are what may need it)."""
+    stage makes them in packet order; ties are what may need it). The packet numbers
+    decide most pairs: a row's whole key is made only where they tie."""
     cdef Py_ssize_t i, n = len(rows)
-    if n < 2:
-        return 0
-    cdef list keys = [record_order(<tuple>r) for r in rows]
+    cdef int64_t a, b = _pkt_order(<tuple>rows[0]) if n else 0
     for i in range(1, n):
-        if PyObject_RichCompareBool(keys[i], keys[i - 1], Py_LT):
+        a, b = b, _pkt_order(<tuple>rows[i])
+        if b < a or b == a and PyObject_RichCompareBool(
+                record_order(<tuple>rows[i]), record_order(<tuple>rows[i - 1]), Py_LT):
             break
     else:
         return 0
+    cdef list keys = [record_order(<tuple>r) for r in rows]
     order = sorted(range(n), key=keys.__getitem__)  # stable, as list.sort
     rows[:] = [rows[<Py_ssize_t>j] for j in order]
     return 0
@@ -488,9 +497,29 @@ cdef tuple _rev(tuple key):
     return (key[2], key[3], key[0], key[1])
 
 
-def _flow(tuple key) -> str:
-    return (f"{ipaddress.ip_address(key[0])}:{key[1]}->"
-            f"{ipaddress.ip_address(key[2])}:{key[3]}")
+cpdef str _flow(tuple key):
+    return f"{_address(key[0])}:{key[1]}->{_address(key[2])}:{key[3]}"
+
+
+cdef str _address(bytes a):
+    """Python's text of a 4- or 16-byte address (`str(ipaddress.ip_address(a))`), made
+    by the encoder's C formatter: it agrees with Python but for IPv4-mapped IPv6
+    (::ffff:a.b.c.d), which Go prints as a.b.c.d and Python 3.11 as hex groups; those
+    (and any other length, which ipaddress refuses) go to ipaddress."""
+    cdef Py_ssize_t n = len(a)
+    cdef const uint8_t* p = <const uint8_t*><char*>a
+    cdef char buf[48]  # the longest IPv6 text is 39 bytes
+    if n != 4 and (n != 16 or _mapped(p)):
+        return str(ipaddress.ip_address(a))
+    return (<bytes>buf[:_ip_text(p, n, <uint8_t*>buf)]).decode("ascii")
+
+
+cdef inline bint _mapped(const uint8_t* p) noexcept:
+    cdef int k
+    for k in range(10):
+        if p[k]:
+            return False
+    return p[10] == 0xFF and p[11] == 0xFF
 
 
 # First bytes of an HTTP message (a request method and its space, or a status line):
