@@ -5,7 +5,8 @@
 Parallelism: decoding and encoding are CPU-bound numpy work that threads cannot share
 (the GIL), so with `workers > 1` worker *processes* (forked) decode and encode the
 input in turns (see below). Workers send back per batch the encoded,
-compressed bytes of every record type (small compared to the packets) and counters;
+compressed bytes of every record type (small compared to the packets), counters and the
+stream segments (their payloads through shared memory: `_PayloadRing`);
 the parent appends them in input order, so the files hold the same records as a
 single-process run (only the gzip member boundaries differ). Memory stays bounded: a
 worker holds one chunk and blocks on its result pipe until the parent has taken its
@@ -419,7 +420,57 @@ def _run_single(opts: CaptureOptions, sink: Sink, stop: threading.Event) -> RunS
 _BATCH, _CHUNK, _END, _FAIL = "batch", "chunk", "end", "fail"
 
 
-def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connection) -> None:
+class _PayloadRing:
+    """One relay worker's shared-memory slots for the payload of its stream segments.
+
+    The payloads are most of what a worker sends (on the 1M-packet bench 206 of 258 MB:
+    HTTP text bodies, TLS handshakes), and the parent, which runs the stream stage, is
+    the serial step: pickled and piped, they cost it a third of a second (reads from the
+    pipe, buffers grown and copied, unpickling). Instead the worker copies a batch's
+    payload into its next free slot (memory shared at fork) and sends the slot's number;
+    the parent copies it out as soon as the message arrives and frees the slot. A
+    payload larger than a slot (a chunk grown for one huge record) is sent inline.
+    The slots are used in turn, in the order the pipe delivers the messages, so a
+    semaphore counting free ones is all the coordination needed: a worker waits for one
+    only while the parent has not yet received its earlier batches."""
+
+    SLOTS = 2
+
+    def __init__(self, ctx: Any, slot_bytes: int) -> None:
+        self.slot_bytes = slot_bytes
+        self.mem = mmap.mmap(-1, self.SLOTS * slot_bytes)  # anonymous, shared at fork
+        self.free = ctx.Semaphore(self.SLOTS)
+        self.put_next = 0  # the worker's next slot
+        self.take_next = 0  # the parent's
+
+    def ship(self, result: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Worker side: a process_batch result as sent, its payload in a slot if it fits
+        (then `segs.payload` is emptied and the message ends with the byte count, else
+        with -1)."""
+        segs: SegmentBatch | None = result[5]
+        n = len(segs.payload) if segs is not None else 0
+        if segs is None or n == 0 or n > self.slot_bytes:
+            return (*result, -1)
+        self.free.acquire()
+        at = self.put_next * self.slot_bytes
+        self.put_next = (self.put_next + 1) % self.SLOTS
+        self.mem[at : at + n] = segs.payload
+        segs.payload = b""
+        return (*result, n)
+
+    def land(self, msg: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Parent side: a received batch message with its payload back in place."""
+        n = msg[-1]
+        if n >= 0:
+            at = self.take_next * self.slot_bytes
+            self.take_next = (self.take_next + 1) % self.SLOTS
+            msg[5].payload = self.mem[at : at + n]  # a copy: the slot is free after it
+            self.free.release()
+        return msg[:-1]
+
+
+def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connection,
+           ring: _PayloadRing) -> None:
     """Take chunks in turn: receive (offset, parser, packets before, packet clock),
     walk and judge the timestamps, pass on."""
     scratch = bytearray(CHUNK_BYTES)
@@ -443,7 +494,7 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
                 for lo in range(0, count, _BATCH_PACKETS):
                     hi = min(count, lo + _BATCH_PACKETS)
                     batch = with_clock_errors(walk.batch(lo, hi, first + lo), errors, lo, hi)
-                    out.send(process_batch(batch, opts))
+                    out.send(ring.ship(process_batch(batch, opts)))
             out.send((_CHUNK, walk.stop, walk.end))
             if mapped is not None and walk.next > start:  # done with these pages: keep
                 # the RSS at one chunk (the page cache keeps them)
@@ -502,8 +553,8 @@ Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
 _STOP_POLL = 0.05
 
 
-def _relayed(outs: list[Connection], stats: RunStats, stop: threading.Event
-             ) -> Iterator[Result]:
+def _relayed(outs: list[Connection], rings: list[_PayloadRing], stats: RunStats,
+             stop: threading.Event) -> Iterator[Result]:
     """Results in input order. Every worker's pipe is drained as soon as it has data and
     kept until its turn: a worker blocked on a full pipe would stall the relay. A worker
     runs at most about one chunk ahead (it waits for its next turn), so this holds a
@@ -523,7 +574,8 @@ def _relayed(outs: list[Connection], stats: RunStats, stop: threading.Event
             for ready in wait(open_, _STOP_POLL):  # whatever is ready, not only the one due
                 i = next(k for k, o in enumerate(outs) if o is ready)
                 try:
-                    held[i].append(_receive(outs[i], i))
+                    msg = _receive(outs[i], i)
+                    held[i].append(rings[i].land(msg) if msg[0] == _BATCH else msg)
                 except _Ended:  # fine if it owes nothing more (a failure it reported
                     # is raised: its message says what went wrong)
                     open_.remove(outs[i])
@@ -572,6 +624,7 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
     ctx = multiprocessing.get_context("fork")
     results = [ctx.Pipe(duplex=False) for _ in range(count)]  # (parent end, worker end)
     ring = [ctx.Pipe(duplex=False) for _ in range(count)] if relay else []  # into worker i
+    payloads = [_PayloadRing(ctx, CHUNK_BYTES) for _ in range(count)] if relay else []
     everything = [c for pair in results + ring for c in pair]
     procs: list[Any] = []
     stats = RunStats()
@@ -583,7 +636,7 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
                 prev, nxt = ring[i][0], ring[(i + 1) % count][1]
                 own += [prev, nxt]
                 target: Callable[..., None] = _relay
-                args: tuple[Any, ...] = (opts, prev, nxt, out)
+                args: tuple[Any, ...] = (opts, prev, nxt, out, payloads[i])
             else:
                 target, args = _shard, (opts, i, count, out)
             close = [c for c in everything if all(c is not o for o in own)]
@@ -600,9 +653,10 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
         for pair in ring:
             pair[0].close()
             pair[1].close()
-        stream = _relayed if relay else _sharded
-        for encoded, batch_stats, delta, flows, segs, frags in stream(
-                [pair[0] for pair in results], stats, stop):
+        outs = [pair[0] for pair in results]
+        results_in_order = (_relayed(outs, payloads, stats, stop) if relay
+                            else _sharded(outs, stats, stop))
+        for encoded, batch_stats, delta, flows, segs, frags in results_in_order:
             sink.take(encoded, delta, flows, segs, frags)
             stats.merge(batch_stats)
             if stop.is_set():
@@ -617,4 +671,6 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
             p.join()
         for pair in results:
             pair[0].close()
+        for r in payloads:
+            r.mem.close()
     return stats
