@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -50,6 +50,7 @@ from .reassembly.streams import (
     segments,
 )
 from .records.derive import add_payload_columns
+from .records.table import RecordTable
 from .sinks.ncap import (
     Encoded,
     EncodeOptions,
@@ -184,90 +185,73 @@ def run_capture(opts: CaptureOptions, state: MetricsState | None = None,
     return stats
 
 
-@dataclass
-class Sink:
-    """Where decoded batches go, in input order: files and/or metrics, and the stages
-    that span batches and workers (so run here, sequentially): IP defragmentation, the
-    stream analyzers and the connection table."""
+Apps = list[tuple[tuple[bytes, int, bytes, int], str]]
 
-    writer: NcapWriter | None
-    state: MetricsState | None
-    flows: ConnectionTable
+
+class Outlet(Protocol):
+    """Where the stream side's results go: the records and metrics it makes, the
+    protocols it recognised and the flows of reassembled datagrams (for the connection
+    table), its decode errors. `Sink` takes them at once; in a stream process,
+    `_Recorder` keeps them for the parent, in the same order."""
+
+    def write(self, encoded: Encoded) -> None: ...
+    def recognised(self, apps: Apps) -> None: ...
+    def datagram_flows(self, fb: FlowBatch) -> None: ...
+    def decode_errors(self, errors: Counter[str]) -> None: ...
+    def reassembled(self, d: Decoded, errors: Counter[str]) -> None: ...
+    def streamed(self, tables: dict[str, RecordTable], out: StreamOutput) -> None: ...
+
+
+
+@dataclass
+class StreamSide:
+    """The stages that span batches over reassembled data, run in input order: IP
+    defragmentation and the stream analyzers (with the records decoded from reassembled
+    datagrams). What they make goes to `out`."""
+
+    out: Outlet
+    writes: bool  # records are written (files): complete records, encoded here
+    counts: bool  # metrics are counted
     encode: EncodeOptions
-    columns: Columns  # what decoding builds (None: everything, for files)
-    streams: StreamStage = field(init=False)
-    _held: StreamOutput | None = None  # the last stream output, applied one step behind
+    columns: Columns
+    fingerprints: frozenset[str]
     # One step behind, so a batch's stream records follow the records its decoding made
     # (as they did when the stage ran in processes of its own: files keep their order);
     # off for replay and backfill, where a step is a slice of packet time.
     lag: bool = True
+    streams: StreamStage = field(init=False)
+    _held: StreamOutput | None = None  # the last stream output, applied one step behind
     defrag: Defragmenter = field(default_factory=Defragmenter)
-    errors: Counter[str] = field(default_factory=Counter)  # defragmentation's, for stats
-    # Protocols the stream analyzers recognised, for the next connection-table update
-    # (the batch's own: its new connections are in the table only after it).
-    _apps: list[tuple[tuple[bytes, int, bytes, int], str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        # Records only counted (no files): the analyzers skip what no metric reads.
-        labels = self.state.config.extra.get("nc_tls_hellos", ()) if self.state else ()
-        self.streams = StreamStage(
-            detail=self.writer is not None,
-            fingerprints=FINGERPRINTS if self.writer is not None
-            else FINGERPRINTS & frozenset(labels))
+        self.streams = StreamStage(detail=self.writes, fingerprints=self.fingerprints)
 
-    def close(self) -> None:
-        """Nothing to release: the stages run in this process (kept for the callers'
-        error path)."""
-
-    def take(self, encoded: Encoded, delta: dict[str, Any] | None,
-             flows: FlowBatch | None, segs: SegmentBatch | None,
-             frags: list[Fragment] | None) -> None:
-        if self.writer is not None:
-            self.writer.append(encoded)
-        if self.state is not None and delta is not None:
-            self.state.merge(delta)
+    def take_segments(self, segs: SegmentBatch | None) -> None:
         if segs is not None:
             self._stream(segs)
-        if flows is not None:
-            self._flows(flows)
+
+    def take_fragments(self, frags: list[Fragment] | None) -> None:
         if frags is not None:
             self._datagrams(self.defrag.add(frags))
 
     def advance(self, now: int) -> None:
-        """The packet clock moved to `now` (wall time, in a live capture): flows and
-        fragments that timed out by then end, though no packet came to say so."""
         self.defrag.advance(now)
         self._datagrams([])
-        if self.encode.wanted("Connection"):
-            self._ended(self.flows.advance(now))
 
     def finish(self) -> None:
         self.defrag.flush()
         self._datagrams([])
         if self._held is not None:
             self._streamed(self._held)
+            self._held = None
         flushed = self.streams.flush()
-        self._recognised(flushed.apps)
+        self.out.recognised(flushed.apps)
         self._streamed(flushed)
-        self.flows.recognise(self._apps)
-        self._apps.clear()
-        self._ended(self.flows.flush())
-
-    def _flows(self, fb: FlowBatch) -> None:
-        """A batch's flows into the connection table."""
-        self._ended(self.flows.update(fb, self._apps))
-        self._apps.clear()
-
-    def _recognised(self, apps: list[tuple[tuple[bytes, int, bytes, int], str]]) -> None:
-        if apps and self.encode.wanted("Connection"):  # else no table updates take them
-            self._apps += apps
 
     def _stream(self, segs: SegmentBatch) -> None:
-        """Segments into the stream stage (compiled: one call per batch). It runs here,
-        in the parent, in input order: with the analyzers compiled, processes of its own
-        took more CPU and memory for the same wall time (issue 13, docs/performance.md)."""
+        """Segments into the stream stage (compiled: one call per batch)."""
         out = self.streams.update(segs)
-        self._recognised(out.apps)
+        self.out.recognised(out.apps)
         if not self.lag:
             self._streamed(out)
             return
@@ -280,41 +264,224 @@ class Sink:
         IP layers were decoded and counted with their fragments)."""
         errors = Counter(self.defrag.errors)
         self.defrag.errors.clear()
-        self.errors.update(errors)
+        if errors:
+            self.out.decode_errors(errors)
         if not done and not errors:
             return
         upper = decode_datagrams(done, self.columns, runs_analyzers(self.encode))
         batch = upper.batch
-        if self.writer is not None:
-            self.writer.append(encode_batch(upper, self.encode))
-        if self.state is not None:
+        if self.writes:
+            self.out.write(encode_batch(upper, self.encode))
+        if self.counts:
             if self.encode.entropy:
                 for table in upper.tables.values():
                     add_payload_columns(table, batch.data, False, True)
-            self.state.add_reassembled(counted(upper, self.encode), errors)
+            self.out.reassembled(counted(upper, self.encode), errors)
         if not done:
             return
-        segs = stream_segments(upper, self.encode, self.writer is None)
+        segs = stream_segments(upper, self.encode, not self.writes)
         if segs is not None:
             self._stream(segs)
         flows = summarize(upper) if self.encode.wanted("Connection") else None
         if flows is not None:
-            self._flows(flows)
+            self.out.datagram_flows(flows)
 
     def _streamed(self, out: StreamOutput) -> None:
-        # Counting alone: only the columns the metrics read (as the stream processes do).
-        only = None if self.writer is not None else STREAM_RECORD_COLUMNS
+        # Counting alone: only the columns the metrics read.
+        only = None if self.writes else STREAM_RECORD_COLUMNS
         tables = {k: v for k, v in out.tables(only).items() if self.encode.wanted(k)}
-        if self.state is not None:
-            self.state.add_stream_output(tables, out)
+        if self.counts:
+            self.out.streamed(tables, out)
+        if self.writes:
+            self.out.write({k: encode_table(t, self.encode) for k, t in tables.items()})
+
+
+@dataclass
+class Sink:
+    """Where decoded batches go, in input order: files and/or metrics, and the stages
+    that span batches and workers (so run sequentially): the connection table here, and
+    the stream side (`StreamSide`) here too, unless it runs in a process of its own
+    (`remote`; its results then come as recorded steps, `take_remote`)."""
+
+    writer: NcapWriter | None
+    state: MetricsState | None
+    flows: ConnectionTable
+    encode: EncodeOptions
+    columns: Columns  # what decoding builds (None: everything, for files)
+    lag: bool = True  # see StreamSide.lag
+    remote: bool = False
+    side: StreamSide | None = field(init=False, default=None)
+    errors: Counter[str] = field(default_factory=Counter)  # defragmentation's, for stats
+    # Protocols the stream analyzers recognised, for the next connection-table update
+    # (the batch's own: its new connections are in the table only after it).
+    _apps: Apps = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.remote:
+            self.side = self.stream_side(self)
+
+    def stream_side(self, out: Outlet) -> StreamSide:
+        """The stream side for this sink's options, its results going to `out`."""
+        # Records only counted (no files): the analyzers skip what no metric reads.
+        labels = self.state.config.extra.get("nc_tls_hellos", ()) if self.state else ()
+        writes = self.writer is not None
+        return StreamSide(out, writes, self.state is not None, self.encode, self.columns,
+                          FINGERPRINTS if writes else FINGERPRINTS & frozenset(labels),
+                          self.lag)
+
+    def close(self) -> None:
+        """Nothing to release: the stages run in this process (kept for the callers'
+        error path)."""
+
+    def take(self, encoded: Encoded, delta: dict[str, Any] | None,
+             flows: FlowBatch | None, segs: SegmentBatch | None,
+             frags: list[Fragment] | None) -> None:
+        if self.side is None:  # invariant (not input)
+            raise TypeError("the stream side runs elsewhere")
+        self._packets(encoded, delta)
+        self.side.take_segments(segs)
+        if flows is not None:
+            self._flows(flows)
+        self.side.take_fragments(frags)
+
+    def take_remote(self, encoded: Encoded, delta: dict[str, Any] | None,
+                    flows: FlowBatch | None, steps: tuple[Steps, Steps]) -> None:
+        """`take` with the stream side in a process of its own: `steps` are what it
+        made of the batch's segments and of its fragments, replayed in the same order
+        as `take` would have made them here."""
+        self._packets(encoded, delta)
+        self.replay(steps[0])
+        if flows is not None:
+            self._flows(flows)
+        self.replay(steps[1])
+
+    def replay(self, steps: Steps) -> None:
+        for kind, value in steps:
+            if kind == "write":
+                self.write(value)
+            elif kind == "metrics":
+                if self.state is not None:
+                    self.state.merge(value)
+            elif kind == "apps":
+                self.recognised(value)
+            elif kind == "flows":
+                self.datagram_flows(value)
+            else:
+                self.decode_errors(value)
+
+    def advance(self, now: int) -> None:
+        """The packet clock moved to `now` (wall time, in a live capture): flows and
+        fragments that timed out by then end, though no packet came to say so."""
+        if self.side is not None:
+            self.side.advance(now)
+        if self.encode.wanted("Connection"):
+            self._ended(self.flows.advance(now))
+
+    def finish(self) -> None:
+        """The end of the input (a remote stream side's last steps replayed already)."""
+        if self.side is not None:
+            self.side.finish()
+        self.flows.recognise(self._apps)
+        self._apps.clear()
+        self._ended(self.flows.flush())
+
+    def _packets(self, encoded: Encoded, delta: dict[str, Any] | None) -> None:
         if self.writer is not None:
-            self.writer.append({k: encode_table(t, self.encode) for k, t in tables.items()})
+            self.writer.append(encoded)
+        if self.state is not None and delta is not None:
+            self.state.merge(delta)
+
+    def _flows(self, fb: FlowBatch) -> None:
+        """A batch's flows into the connection table."""
+        self._ended(self.flows.update(fb, self._apps))
+        self._apps.clear()
 
     def _ended(self, ended: Ended | None) -> None:
         if self.state is not None:
             self.state.add_connections(ended, self.flows)
         if ended is not None and self.writer is not None and self.encode.wanted("Connection"):
             self.writer.append({"Connection": encode_table(ended.records, self.encode)})
+
+    # -- Outlet: the stream side's results, here at once --------------------------------
+
+    def write(self, encoded: Encoded) -> None:
+        if self.writer is not None:
+            self.writer.append(encoded)
+
+    def recognised(self, apps: Apps) -> None:
+        if apps and self.encode.wanted("Connection"):  # else no table updates take them
+            self._apps += apps
+
+    def datagram_flows(self, fb: FlowBatch) -> None:
+        self._flows(fb)
+
+    def decode_errors(self, errors: Counter[str]) -> None:
+        self.errors.update(errors)
+
+    def reassembled(self, d: Decoded, errors: Counter[str]) -> None:
+        if self.state is not None:
+            self.state.add_reassembled(d, errors)
+
+    def streamed(self, tables: dict[str, RecordTable], out: StreamOutput) -> None:
+        if self.state is not None:
+            self.state.add_stream_output(tables, out)
+
+
+Steps = list[tuple[str, Any]]
+
+
+class _Recorder:
+    """The Outlet of a stream side in a process of its own: what it makes, kept as steps
+    for the parent's `Sink.replay`, in order. Metrics are counted here into a partial
+    state, sent as its delta before the next other step (the order matters to DNS
+    latency pairing, as with the workers' deltas)."""
+
+    def __init__(self, labels: LabelConfig | None, counts: bool, connections: bool) -> None:
+        self.labels = labels
+        self.counts = counts
+        self.connections = connections
+        self.state = MetricsState(labels, partial=True) if counts else None
+        self.dirty = False
+        self.steps: Steps = []
+
+    def cut(self) -> Steps:
+        """The steps so far (the metrics counted included); then none."""
+        self._metrics()
+        steps, self.steps = self.steps, []
+        return steps
+
+    def _metrics(self) -> None:
+        if self.dirty and self.state is not None:
+            self.steps.append(("metrics", self.state.delta()))
+            self.state = MetricsState(self.labels, partial=True)
+            self.dirty = False
+
+    def _step(self, kind: str, value: Any) -> None:
+        self._metrics()
+        self.steps.append((kind, value))
+
+    def write(self, encoded: Encoded) -> None:
+        self._step("write", encoded)
+
+    def recognised(self, apps: Apps) -> None:
+        if apps and self.connections:
+            self._step("apps", apps)
+
+    def datagram_flows(self, fb: FlowBatch) -> None:
+        self._step("flows", fb)
+
+    def decode_errors(self, errors: Counter[str]) -> None:
+        self._step("errors", errors)
+
+    def reassembled(self, d: Decoded, errors: Counter[str]) -> None:
+        if self.state is not None:
+            self.state.add_reassembled(d, errors)
+            self.dirty = True
+
+    def streamed(self, tables: dict[str, RecordTable], out: StreamOutput) -> None:
+        if self.state is not None:
+            self.state.add_stream_output(tables, out)
+            self.dirty = True
 
 
 def decode_columns(opts: CaptureOptions) -> Columns:
