@@ -95,3 +95,63 @@ def test_parallel_metrics_equal_single(monkeypatch: pytest.MonkeyPatch, name: st
     one, many = counted(1), counted(2)
     assert one == many
     assert one[0]["nc_packets"][()] >= 11
+
+
+def _tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = capture_mod.open_capture
+    monkeypatch.setattr("netcap.pipeline.open_capture",
+                        lambda path, **kw: real_open(path, **{**kw, "batch_packets": 3,
+                                                              "chunk_bytes": 4096}))
+    monkeypatch.setattr("netcap.pipeline.CHUNK_BYTES", 2048)
+    monkeypatch.setattr("netcap.pipeline._BATCH_PACKETS", 3)
+
+
+@pytest.mark.parametrize("out", [True, False])
+def test_stopped_with_a_stream_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       out: bool) -> None:
+    """Stopped mid-input (SIGINT sets the event), the stream process ends where it is and
+    sends the steps of its end; the files are complete and hold no more than a whole run."""
+    import threading
+
+    from netcap.metrics.state import MetricsState
+    from netcap.pipeline import Sink
+
+    _tiny_chunks(monkeypatch)
+    stop = threading.Event()
+    taken = []
+    real_take = Sink.take_remote
+
+    def take_remote(self: Sink, *args: object) -> None:
+        real_take(self, *args)  # type: ignore[arg-type]
+        taken.append(1)
+        if len(taken) == 5:
+            stop.set()
+
+    monkeypatch.setattr(Sink, "take_remote", take_remote)
+    src = str(PCAPS / "zeek_http_bro.org.pcap")
+    whole = run_capture(CaptureOptions(read=src, out=str(tmp_path / "whole"), workers=1))
+    state = MetricsState()
+    cut = run_capture(CaptureOptions(read=src, out=str(tmp_path / "cut") if out else None,
+                                     workers=2, metrics=True), state, stop)
+    assert cut.interrupted and len(taken) == 5  # the stream process ran, and stopped
+    assert 0 < cut.packets < whole.packets
+    if out:
+        got = _records(tmp_path / "cut")
+        assert got["HTTP"] and len(got["HTTP"]) <= whole.records["HTTP"]
+        assert set(got) <= set(_records(tmp_path / "whole"))
+    assert state.snapshot().counters["nc_packets"][()] == cut.packets
+
+
+def test_a_failing_stream_process_is_a_worker_error(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from netcap.pipeline import StreamSide, WorkerError
+
+    _tiny_chunks(monkeypatch)
+
+    def broken(self: StreamSide, segs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(StreamSide, "take_segments", broken)  # inherited by the fork
+    with pytest.raises(WorkerError, match="RuntimeError: boom"):
+        run_capture(CaptureOptions(read=str(PCAPS / "zeek_http_bro.org.pcap"),
+                                   out=str(tmp_path / "o"), workers=2))

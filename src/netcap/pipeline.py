@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -301,7 +301,7 @@ class Sink:
     """Where decoded batches go, in input order: files and/or metrics, and the stages
     that span batches and workers (so run sequentially): the connection table here, and
     the stream side (`StreamSide`) here too, unless it runs in a process of its own
-    (`remote`; its results then come as recorded steps, `take_remote`)."""
+    (`side` None; its results then come as recorded steps, `take_remote`)."""
 
     writer: NcapWriter | None
     state: MetricsState | None
@@ -309,7 +309,7 @@ class Sink:
     encode: EncodeOptions
     columns: Columns  # what decoding builds (None: everything, for files)
     lag: bool = True  # see StreamSide.lag
-    remote: bool = False
+    # None: the stream side runs in a process of its own (`_run_parallel` sets it so).
     side: StreamSide | None = field(init=False, default=None)
     errors: Counter[str] = field(default_factory=Counter)  # defragmentation's, for stats
     # Protocols the stream analyzers recognised, for the next connection-table update
@@ -317,8 +317,7 @@ class Sink:
     _apps: Apps = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not self.remote:
-            self.side = self.stream_side(self)
+        self.side = self.stream_side(self)
 
     def stream_side(self, out: Outlet) -> StreamSide:
         """The stream side for this sink's options, its results going to `out`."""
@@ -594,15 +593,15 @@ class _PayloadRing:
     """One relay worker's shared-memory slots for the payload of its stream segments.
 
     The payloads are most of what a worker sends (on the 1M-packet bench 206 of 258 MB:
-    HTTP text bodies, TLS handshakes), and the parent, which runs the stream stage, is
-    the serial step: pickled and piped, they cost it a third of a second (reads from the
+    HTTP text bodies, TLS handshakes), and their receiver runs the stream stage, the
+    serial step: pickled and piped, they cost it a third of a second (reads from the
     pipe, buffers grown and copied, unpickling). Instead the worker copies a batch's
-    payload into its next free slot (memory shared at fork) and sends the slot's number;
-    the parent copies it out as soon as the message arrives and frees the slot. A
+    payload into its next free slot (memory shared at fork) and sends the byte count;
+    the receiver copies it out as soon as the message arrives and frees the slot. A
     payload larger than a slot (a chunk grown for one huge record) is sent inline.
     The slots are used in turn, in the order the pipe delivers the messages, so a
     semaphore counting free ones is all the coordination needed: a worker waits for one
-    only while the parent has not yet received its earlier batches."""
+    only while the receiver has not yet received its earlier batches."""
 
     SLOTS = 2
 
@@ -611,38 +610,40 @@ class _PayloadRing:
         self.mem = mmap.mmap(-1, self.SLOTS * slot_bytes)  # anonymous, shared at fork
         self.free = ctx.Semaphore(self.SLOTS)
         self.put_next = 0  # the worker's next slot
-        self.take_next = 0  # the parent's
+        self.take_next = 0  # the receiver's
 
-    def ship(self, result: tuple[Any, ...]) -> tuple[Any, ...]:
-        """Worker side: a process_batch result as sent, its payload in a slot if it fits
-        (then `segs.payload` is emptied and the message ends with the byte count, else
-        with -1)."""
-        segs: SegmentBatch | None = result[5]
+    def ship(self, segs: SegmentBatch | None, frags: list[Fragment] | None) -> Shipped:
+        """Worker side: what goes to the stream side, the payload in a slot if it fits
+        (then `segs.payload` is emptied and the count of its bytes sent, else -1)."""
         n = len(segs.payload) if segs is not None else 0
         if segs is None or n == 0 or n > self.slot_bytes:
-            return (*result, -1)
+            return segs, frags, -1
         self.free.acquire()
         at = self.put_next * self.slot_bytes
         self.put_next = (self.put_next + 1) % self.SLOTS
         self.mem[at : at + n] = segs.payload
         segs.payload = b""
-        return (*result, n)
+        return segs, frags, n
 
-    def land(self, msg: tuple[Any, ...]) -> tuple[Any, ...]:
-        """Parent side: a received batch message with its payload back in place."""
-        n = msg[-1]
-        if n >= 0:
+    def land(self, shipped: Shipped) -> tuple[SegmentBatch | None, list[Fragment] | None]:
+        """Receiver side: the segments with their payload back in place."""
+        segs, frags, n = shipped
+        if segs is not None and n >= 0:
             at = self.take_next * self.slot_bytes
             self.take_next = (self.take_next + 1) % self.SLOTS
-            msg[5].payload = self.mem[at : at + n]  # a copy: the slot is free after it
+            segs.payload = self.mem[at : at + n]  # a copy: the slot is free after it
             self.free.release()
-        return msg[:-1]
+        return segs, frags
+
+
+Shipped = tuple[SegmentBatch | None, list[Fragment] | None, int]
 
 
 def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connection,
-           ring: _PayloadRing) -> None:
+           ring: _PayloadRing, side: Connection | None) -> None:
     """Take chunks in turn: receive (offset, parser, packets before, packet clock),
-    walk and judge the timestamps, pass on."""
+    walk and judge the timestamps, pass on. Each batch's results go to the parent, its
+    segments and fragments to the stream process (`side`) if there is one."""
     scratch = bytearray(CHUNK_BYTES)
     with open(opts.read, "rb") as f:
         size = os.fstat(f.fileno()).st_size
@@ -664,8 +665,14 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
                 for lo in range(0, count, _BATCH_PACKETS):
                     hi = min(count, lo + _BATCH_PACKETS)
                     batch = with_clock_errors(walk.batch(lo, hi, first + lo), errors, lo, hi)
-                    out.send(ring.ship(process_batch(batch, opts)))
-            out.send((_CHUNK, walk.stop, walk.end))
+                    _, encoded, stats, delta, flows, segs, frags = process_batch(batch, opts)
+                    shipped = ring.ship(segs, frags)
+                    if side is not None:
+                        side.send((_BATCH, shipped))
+                    out.send((_BATCH, encoded, stats, delta, flows,
+                              None if side is not None else shipped))
+            for c in (out, side) if side is not None else (out,):
+                c.send((_CHUNK, walk.stop, walk.end))
             if mapped is not None and walk.next > start:  # done with these pages: keep
                 # the RSS at one chunk (the page cache keeps them)
                 lo = start - start % mmap.PAGESIZE
@@ -681,6 +688,41 @@ def _shard(opts: CaptureOptions, index: int, count: int, out: Connection) -> Non
         for batch in src.shard(index, count):
             out.send(process_batch(batch, opts))
         out.send((_END, src.truncation, src.batches))
+
+
+class _Flag:
+    """A stop event the parent sets across processes: anything sent on the pipe."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def is_set(self) -> bool:
+        return self.conn.poll()
+
+
+def _stream_process(opts: CaptureOptions, sink: Sink, feeds: list[Connection],
+                    rings: list[_PayloadRing], control: Connection, out: Connection) -> None:
+    """The stream side in a process of its own: the workers' segments and fragments in
+    input order in, per batch the steps it made of them out to the parent (which replays
+    them where `Sink.take` would have run them), then those of the end of the input.
+    Stopped (`control`), it ends where it is; the parent takes only the end's steps."""
+    recorder = _Recorder(opts.labels, sink.state is not None,
+                         opts.encode.wanted("Connection"))
+    side = sink.stream_side(recorder)
+    stop = _Flag(control)
+    try:
+        for *_, segs, frags, _ in _relayed(feeds, rings, RunStats(), stop):
+            side.take_segments(segs)
+            made = recorder.cut()
+            side.take_fragments(frags)
+            out.send((_BATCH, made, recorder.cut()))
+            if stop.is_set():
+                break
+    except WorkerError:
+        if not stop.is_set():  # else the workers were ended with the run: fine
+            raise
+    side.finish()
+    out.send((_END, recorder.cut()))
 
 
 def _worker(target: Callable[..., None], args: tuple[Any, ...], out: Connection,
@@ -715,44 +757,90 @@ def _receive(conn: Connection, worker: int) -> Any:
     return msg
 
 
+# A batch's results in input order: (encoded, stats, metrics delta, flows, segments,
+# fragments, the stream process's steps for it or None).
 Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
-               SegmentBatch | None, list[Fragment] | None]
+               SegmentBatch | None, list[Fragment] | None, tuple[Steps, Steps] | None]
 
 
 # How often a parent waiting for its workers' results looks at the stop event.
 _STOP_POLL = 0.05
 
 
+class _Side:
+    """The parent's end of the stream process: its messages, received as they come."""
+
+    def __init__(self, conn: Connection, index: int) -> None:
+        self.conn = conn
+        self.index = index
+        self.held: deque[Any] = deque()
+        self.open = True  # its end of the input not received yet
+
+    def receive(self) -> None:
+        msg = _receive(self.conn, self.index)
+        self.open = msg[0] != _END
+        self.held.append(msg)
+
+    def end(self) -> Steps:
+        """The steps of the end of the input (those of batches not taken are dropped:
+        the run stopped before them)."""
+        while True:
+            if not self.held:
+                self.receive()
+            msg = self.held.popleft()
+            if msg[0] == _END:
+                return cast(Steps, msg[1])
+
+
 def _relayed(outs: list[Connection], rings: list[_PayloadRing], stats: RunStats,
-             stop: threading.Event) -> Iterator[Result]:
-    """Results in input order. Every worker's pipe is drained as soon as it has data and
-    kept until its turn: a worker blocked on a full pipe would stall the relay. A worker
-    runs at most about one chunk ahead (it waits for its next turn), so this holds a
-    few chunks' results at most."""
+             stop: threading.Event | _Flag, side: _Side | None = None) -> Iterator[Any]:
+    """Results in input order (`Result`; in the stream process, the same tuple with the
+    segments and fragments set). Every worker's pipe is drained as soon as it has data
+    and kept until its turn: a worker blocked on a full pipe would stall the relay. A
+    worker runs at most about one chunk ahead (it waits for its next turn), so this
+    holds a few chunks' results at most. With a stream process (`side`), its pipe is
+    drained the same way, and each batch waits for its steps."""
     count = len(outs)
     held: list[deque[Any]] = [deque() for _ in range(count)]
     open_ = list(outs)  # pipes of workers still running
     c = 0
     while True:
         w = c % count
-        if not held[w]:
-            if outs[w] not in open_:
+        due = held[w] and (side is None or held[w][0][0] != _BATCH or side.held)
+        if not due:
+            if not held[w] and outs[w] not in open_:
                 raise WorkerError(f"worker {w} exited without a result")
             if stop.is_set():  # the batch in hand is not waited for
                 stats.interrupted = True
                 return
-            for ready in wait(open_, _STOP_POLL):  # whatever is ready, not only the one due
-                i = next(k for k, o in enumerate(outs) if o is ready)
+            ready = wait([*open_, side.conn] if side is not None and side.open else open_,
+                         _STOP_POLL)
+            for conn in ready:  # whatever is ready, not only the one due
+                if side is not None and conn is side.conn:
+                    side.receive()
+                    continue
+                i = next(k for k, o in enumerate(outs) if o is conn)
                 try:
                     msg = _receive(outs[i], i)
-                    held[i].append(rings[i].land(msg) if msg[0] == _BATCH else msg)
                 except _Ended:  # fine if it owes nothing more (a failure it reported
                     # is raised: its message says what went wrong)
                     open_.remove(outs[i])
+                    continue
+                if msg[0] == _BATCH:  # the payload out of its slot at once
+                    shipped = msg[-1]
+                    landed = rings[i].land(shipped) if shipped is not None else (None, None)
+                    msg = (*msg[:-1], *landed)
+                held[i].append(msg)
             continue
         msg = held[w].popleft()
         if msg[0] == _BATCH:
-            yield msg[1:]
+            steps = None
+            if side is not None:
+                done = side.held.popleft()
+                if done[0] != _BATCH:  # invariant (not input)
+                    raise WorkerError("the stream process ended before the input")
+                steps = (done[1], done[2])
+            yield (*msg[1:], steps)
             continue
         stats.truncation = msg[1]
         if msg[2]:  # that chunk was the last
@@ -771,7 +859,7 @@ def _sharded(outs: list[Connection], stats: RunStats, stop: threading.Event
                 return
         msg = _receive(outs[k % count], k % count)
         if msg[0] != _END:
-            yield msg[1:]
+            yield (*msg[1:], None)
             k += 1
             continue
         # Worker k mod count has no batch k: the input ended there. Collect the others'
@@ -791,22 +879,32 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=1 << 16) as src:
         relay = not src.compressed
         seed = src.handover() if relay else None
+    # The stream side in a process of its own when the stream analyzers run: it is the
+    # longest serial step (docs/performance.md); the connection table stays here.
+    split = relay and bool(_stream_kinds(opts.encode))
     ctx = multiprocessing.get_context("fork")
     results = [ctx.Pipe(duplex=False) for _ in range(count)]  # (parent end, worker end)
     ring = [ctx.Pipe(duplex=False) for _ in range(count)] if relay else []  # into worker i
     payloads = [_PayloadRing(ctx, CHUNK_BYTES) for _ in range(count)] if relay else []
-    everything = [c for pair in results + ring for c in pair]
+    feeds = [ctx.Pipe(duplex=False) for _ in range(count)] if split else []  # to the side
+    side_out = ctx.Pipe(duplex=False) if split else None
+    control = ctx.Pipe(duplex=False) if split else None  # parent -> stream process: stop
+    everything = [c for pair in results + ring + feeds for c in pair]
+    if side_out is not None and control is not None:
+        everything += [*side_out, *control]
     procs: list[Any] = []
     stats = RunStats()
+    side: _Side | None = None
     try:
         for i in range(count):
             out = results[i][1]
             own: list[Connection] = [out]
             if relay:
                 prev, nxt = ring[i][0], ring[(i + 1) % count][1]
-                own += [prev, nxt]
+                feed = feeds[i][1] if split else None
+                own += [prev, nxt] + ([feed] if feed is not None else [])
                 target: Callable[..., None] = _relay
-                args: tuple[Any, ...] = (opts, prev, nxt, out, payloads[i])
+                args: tuple[Any, ...] = (opts, prev, nxt, out, payloads[i], feed)
             else:
                 target, args = _shard, (opts, i, count, out)
             close = [c for c in everything if all(c is not o for o in own)]
@@ -814,6 +912,21 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
                             daemon=True)
             p.start()
             procs.append(p)
+        if side_out is not None and control is not None:
+            own = [f[0] for f in feeds] + [side_out[1], control[0]]
+            close = [c for c in everything if all(c is not o for o in own)]
+            args = (opts, sink, [f[0] for f in feeds], payloads, control[0], side_out[1])
+            p = ctx.Process(target=_worker, args=(_stream_process, args, side_out[1], count,
+                                                  close, os.getpid()), daemon=True)
+            p.start()
+            procs.append(p)
+            side = _Side(side_out[0], count)
+            sink.side = None  # its results come from there
+            side_out[1].close()
+            control[0].close()
+            for pair in feeds:
+                pair[0].close()
+                pair[1].close()
         if relay:
             if seed is None:  # invariant (not input)
                 raise TypeError("seed is not set")
@@ -824,14 +937,21 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
             pair[0].close()
             pair[1].close()
         outs = [pair[0] for pair in results]
-        results_in_order = (_relayed(outs, payloads, stats, stop) if relay
+        results_in_order = (_relayed(outs, payloads, stats, stop, side) if relay
                             else _sharded(outs, stats, stop))
-        for encoded, batch_stats, delta, flows, segs, frags in results_in_order:
-            sink.take(encoded, delta, flows, segs, frags)
+        for encoded, batch_stats, delta, flows, segs, frags, steps in results_in_order:
+            if steps is None:
+                sink.take(encoded, delta, flows, segs, frags)
+            else:
+                sink.take_remote(encoded, delta, flows, steps)
             stats.merge(batch_stats)
             if stop.is_set():
                 stats.interrupted = True
                 break
+        if side is not None and control is not None:
+            if stats.interrupted:
+                control[1].send(None)  # end where it is; its end's steps still come
+            sink.replay(side.end())
     finally:
         # Ended or stopped: a worker still running (stopped mid-input) holds nothing
         # the files need; SIGKILL, since a blocked worker may never read a request.
@@ -841,6 +961,9 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
             p.join()
         for pair in results:
             pair[0].close()
+        for conn in (side_out[0] if side_out else None, control[1] if control else None):
+            if conn is not None:
+                conn.close()
         for r in payloads:
             r.mem.close()
     return stats
