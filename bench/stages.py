@@ -9,9 +9,11 @@ also counts a thread that is runnable but waiting for a core as busy, so on a lo
 sample counts overstate seconds; shares hold):
 
 - a sample of the parent process (the one `net` started as) belongs to the stage of its
-  innermost netcap frame as below (the stages that span batches run there: flows,
-  defragmentation, the compiled stream stage, whose samples land in `Sink._stream`); the
-  rest of it (reading the input, handing out batches, merging metrics) is "parent";
+  innermost netcap frame as below (the stages that span batches run there: flows, and,
+  unless a stream process runs them, defragmentation and the compiled stream stage, whose
+  samples land in `StreamSide._stream`); the rest of it (reading the input, handing out
+  batches, merging metrics) is "parent"; the stream process of a parallel run (frames
+  under `_stream_process`) is classified the same way, its rest "stream process (other)";
 - in the worker processes, a sample belongs to the stage of its innermost frame
   in netcap's own code: decode (decode/, sources/, gather.py), flows (flows/), IP
   defragmentation (reassembly/ip.py), TCP reassembly (reassembly/tcp.py, streams.py: in a
@@ -85,7 +87,7 @@ STREAM_STAGE = "stream stage (compiled: reassembly + stream analyzers)"
 ORDER = ["parent", "decode", "flows", "IP defragmentation", "TCP segment picking",
          "TCP reassembly", STREAM_STAGE, "HTTP", "TLS",
          "DNS", "SSH", "DHCPv4", "NTP", "UDP analyzer dispatch", "metrics", "encode", "IPC",
-         "start-up", "pipeline (other)", "other"]
+         "start-up", "stream process (other)", "pipeline (other)", "other"]
 IPC = re.compile(r"\((multiprocessing|pickle|selectors|copyreg|socket|queue|threading)\.py"
                  r"|\(multiprocessing/|<built-in method (loads|dumps)")
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(:\d+)?\)$")
@@ -135,17 +137,19 @@ def classify(raw: Path) -> tuple[Counter[str], Counter[str], Counter[tuple[str, 
         if IDLE.match(frames[-1]):
             procs["(waiting, not counted)"] += n
             continue
-        if depth == 2:  # the parent: the stages that span batches run there
+        side = any(f.startswith("_stream_process (") for f in body)
+        if depth == 2 or side:  # the parent, or the stream process (parallel runs): the
+            # stages that span batches run there
             stage = stage_of(body)
-            if stage == "pipeline (other)" and any(f.startswith("Sink._stream (")
-                                                   or f.startswith("_stream (") for f in body):
+            if stage == "pipeline (other)" and any(
+                    f.startswith(("StreamSide._stream (", "_stream (")) for f in body):
                 # the compiled stream stage (reassembly and the stream analyzers in one
                 # call per batch): py-spy sees no Python frame inside it
                 stage = STREAM_STAGE
             elif stage == "pipeline (other)":
-                stage = "parent"
+                stage = "stream process (other)" if side else "parent"
             stages[stage] += n
-            procs["parent"] += n
+            procs["stream process" if side else "parent"] += n
             leaves[stage, frames[-1]] += n
             continue
         stage = stage_of(body)

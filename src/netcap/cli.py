@@ -236,7 +236,8 @@ def _capture(argv: Sequence[str]) -> int:
                       help="comma-separated record types not to write")
     g_in.add_argument("-workers", "--workers", metavar="N", type=int, default=0,
                       help="decoding processes (default: one per CPU for inputs of 16 MiB"
-                           " or more; 1 = no extra processes)")
+                           " or more; 1 = no extra processes; with more, one more runs the"
+                           " stream analyzers)")
     _flow_flags(g_in)
     _live_flags(p, g_in)
     g_out = p.add_argument_group("output")
@@ -451,7 +452,8 @@ def _export(argv: Sequence[str]) -> int:
                            " Connection,DNS: their stages are skipped too)")
     g_in.add_argument("-workers", "--workers", metavar="N", type=int, default=0,
                       help="decoding processes, as for capture (default: one per CPU for"
-                           " captures of 16 MiB or more)")
+                           " captures of 16 MiB or more; with more than 1, one more runs the"
+                           " stream analyzers)")
     _flow_flags(g_in)
     _live_flags(p, g_in)
     g_out = p.add_argument_group("output")
