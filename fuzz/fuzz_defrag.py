@@ -10,6 +10,7 @@ wire length, whose low bit asks for a clock advance after the fragment's batch) 
 
 from __future__ import annotations
 
+import io
 import sys
 
 from netcap.reassembly._ip import Defragmenter
@@ -31,22 +32,25 @@ def TestOneInput(data: bytes) -> None:
     max_datagrams = 1 + (limits & 3)
     d = Defragmenter(_TIMEOUTS[(limits >> 2) & 7], max_datagrams, 64 << ((limits >> 5) & 7))
     now = _STARTS[limits & 3]
-    # Fragments as plain tuples in ip.Fragment's field order (what _add unpacks; a
-    # NamedTuple's constructor is a Python call per fragment, and every object costs in
-    # the sanitizer build).
+    # Fragments as plain tuples in ip.Fragment's field order (what _add unpacks), read
+    # with a stream rather than positions: in the sanitizer build every object costs (a
+    # NamedTuple's constructor is a Python call, and every int above 256 a malloc).
     frags: list[tuple[int, bytes, bytes, int, int, int, bool, bytes, int, int, int]] = []
-    pos = 1
-    while pos + 6 <= len(data) and len(frags) < 64:
-        f, h1, step = data[pos], data[pos + 1], data[pos + 4]
+    stream = io.BytesIO(data)  # shares the input's bytes
+    stream.seek(1)
+    read = stream.read
+    while len(frags) < 64:
+        head = read(6)
+        if len(head) < 6:
+            break
+        f, h1, h2, size, step, wire = head
         # small offsets (overlaps, completion), or anywhere up to 65,528
-        offset = (((h1 << 8) | data[pos + 2]) & 0x1FFF) * 8 if f & 32 else (h1 & 63) * 8
+        offset = (((h1 << 8) | h2) & 0x1FFF) * 8 if f & 32 else (h1 & 63) * 8
         now += step - 128 if step != 255 else 2**40
         now = _HI if now > _HI else _LO if now < _LO else now
         src, dst = _ADDRS[f >> 6]
         frags.append((6 if f & 1 else 4, src, dst, (f >> 1) & 3, 6 if f & 8 else 17, offset,
-                      bool(f & 16), data[pos + 6 : pos + 6 + data[pos + 3]], now, len(frags),
-                      data[pos + 5] * 64))
-        pos += 6 + data[pos + 3]
+                      bool(f & 16), read(size), now, len(frags), wire * 64))
     for k in range(0, len(frags), 4):  # batches of four
         for done in d._add(frags[k : k + 4], Datagram):
             head = 20 if done.packet[0] >> 4 == 4 else 40
