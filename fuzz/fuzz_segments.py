@@ -19,6 +19,8 @@ hidden bytes than the input holds, or (DNS asked for) a DNS segment with data le
 
 from __future__ import annotations
 
+import io
+import operator
 from typing import Any
 
 import numpy as np
@@ -45,8 +47,8 @@ def TestOneInput(data: bytes) -> None:
     if not data:
         return
     kinds, hide = data[0] & 15, bool(data[0] & 16)
-    # The input's rows, column by column (few objects per row: the sanitizer build pays
-    # for every allocation).
+    # The input's rows, column by column, read as a stream: few objects per row (the
+    # sanitizer build pays for every allocation, every int above 256 included).
     sports: list[int] = []
     dports: list[int] = []
     seqs: list[int] = []
@@ -55,11 +57,15 @@ def TestOneInput(data: bytes) -> None:
     dst: list[bytes] = []
     payloads: list[bytes] = []
     last = _FIRST_SEQ.copy()  # where each direction's next payload starts
-    pos = 1
-    while pos + 5 <= len(data) and len(seqs) < MAX_ROWS:
-        b0, b1, b2, b3 = data[pos], data[pos + 1], data[pos + 2], data[pos + 3]
-        payload = data[pos + 5 : pos + 5 + data[pos + 4]]
-        pos += 5 + len(payload)
+    stream = io.BytesIO(data)  # shares the input's bytes
+    stream.seek(1)
+    read = stream.read
+    while len(seqs) < MAX_ROWS:
+        head = read(5)
+        if len(head) < 5:
+            break
+        b0, b1, b2, b3, n = head
+        payload = read(n)
         way = b0 & 15  # connection, and bit 3: server to client
         seq = (last[way] + b2 if b2 < 0x80 else last[way] - (b2 & 0x7F)) % 2**32
         last[way] = (seq + len(payload)) % 2**32
@@ -84,51 +90,61 @@ def TestOneInput(data: bytes) -> None:
     buf = np.frombuffer(b"\xee" * 3 + b"".join(payloads) + b"\xee" * 3, np.uint8)
     fl = np.frombuffer(flags, np.uint8)
     rows = np.arange(n, dtype=np.int64)
+    cols = (np.array(sports, np.int64), np.array(dports, np.int64), np.array(seqs, np.int64))
     out = PICKER.pick(
-        kinds, hide, np.array(sports, np.int64), np.array(dports, np.int64),
-        np.array(seqs, np.int64), fl & 1, fl >> 1 & 1, fl >> 2 & 1, poff, sizes,
+        kinds, hide, *cols, fl & 1, fl >> 1 & 1, fl >> 2 & 1, poff, sizes,
         np.frombuffer(b"".join(src), np.uint8), np.fromiter(map(len, src), np.int64, n),
         np.frombuffer(b"".join(dst), np.uint8), np.fromiter(map(len, dst), np.int64, n),
         rows, buf, rows * 7, 1000)
     if out is None:
         picked: set[int] = set()
     else:
-        picked = _check(out, sports, dports, seqs, flags, src, dst, payloads)
+        picked = _check(out, (*cols, fl), src, dst, payloads)
     if kinds & KIND_BITS["DNS"]:
         for i in range(n):
             if payloads[i] and (sports[i] in _DNS or dports[i] in _DNS) and i not in picked:
                 raise RuntimeError(f"DNS segment {i} left out")
 
 
-def _check(out: tuple[Any, ...], sports: list[int], dports: list[int], seqs: list[int],
-           flags: bytearray, src: list[bytes], dst: list[bytes], payloads: list[bytes]
-           ) -> set[int]:
-    """That `out` is a picking of the input rows; the rows picked. (The columns as lists and
-    bytes first: an element of an array is an object of its own.)"""
-    s_data, s_lens, sport, d_data, d_lens, dport, seq, flag, blob, size, hidden, ts, pkt = (
-        c.tolist() if hasattr(c, "tolist") else c for c in out)
-    s_data, d_data = bytes(s_data), bytes(d_data)
-    picked = [i - 1000 for i in pkt]
-    if any(b <= a for a, b in zip(picked, picked[1:], strict=False)) or not all(
-            0 <= i < len(seqs) for i in picked):
+def _check(out: tuple[Any, ...], cols: tuple[np.ndarray, ...], src: list[bytes],
+           dst: list[bytes], payloads: list[bytes]) -> set[int]:
+    """That `out` is a picking of the input rows (`cols`: their sport, dport, seq and
+    flags); the rows picked. Numbers are compared as arrays, bytes row by row (an element
+    taken out of an array is an object of its own)."""
+    o_src, o_src_lens, o_sport, o_dst, o_dst_lens, o_dport, o_seq, o_flags, blob, o_size, \
+        o_hidden, o_ts, o_pkt = out
+    picked = (o_pkt - 1000).tolist()
+    if picked and (picked[0] < 0 or picked[-1] >= len(src)
+                   or not all(map(operator.lt, picked, picked[1:]))):
         raise RuntimeError("picked rows not in input order")
-    at = a_s = a_d = 0
+    k = len(picked)
+    at = o_pkt - 1000  # the rows picked, as an index
+    sport, dport, seq, flags = cols
+    if (min(map(len, (o_src_lens, o_sport, o_dst_lens, o_dport, o_seq, o_flags, o_size,
+                      o_hidden, o_ts))) < k
+            or (o_sport[:k] != sport[at]).any() or (o_dport[:k] != dport[at]).any()
+            or (o_flags[:k] != flags[at]).any() or (o_ts[:k] != 7 * at).any()):
+        raise RuntimeError("a picked row's ports, flags or time are not its own")
+    if ((o_seq[:k] != seq[at]) & (o_hidden[:k] == 0)).any():
+        raise RuntimeError("a shipped row's sequence number is not its own")
+    s_lens, d_lens, size, hidden = (c.tolist() for c in (o_src_lens, o_dst_lens, o_size,
+                                                         o_hidden))
+    s_data, d_data = o_src.tobytes(), o_dst.tobytes()
+    pos = a_s = a_d = 0
     for j, i in enumerate(picked):
         ls, ld = s_lens[j], d_lens[j]
-        if (s_data[a_s : a_s + ls] != src[i] or d_data[a_d : a_d + ld] != dst[i]
-                or sport[j] != sports[i] or dport[j] != dports[i] or flag[j] != flags[i]
-                or ts[j] != 7 * i):
-            raise RuntimeError(f"picked row {i} is not its input row")
+        if s_data[a_s : a_s + ls] != src[i] or d_data[a_d : a_d + ld] != dst[i]:
+            raise RuntimeError(f"picked row {i}: addresses not its own")
         a_s, a_d = a_s + ls, a_d + ld
-        k, h = size[j], hidden[j]
+        n, h = size[j], hidden[j]
         if h:
-            if k or h < len(payloads[i]):
+            if n or h < len(payloads[i]):
                 raise RuntimeError(f"hidden row {i} ships bytes or hides fewer than its own")
         else:
-            if blob[at : at + k] != payloads[i] or seq[j] != seqs[i]:
-                raise RuntimeError(f"row {i}: not its payload or sequence number")
-            at += k
-    if at != len(blob) or sum(hidden) > sum(map(len, payloads)):
+            if blob[pos : pos + n] != payloads[i]:
+                raise RuntimeError(f"row {i}: not its payload")
+            pos += n
+    if pos != len(blob) or sum(hidden) > sum(map(len, payloads)):
         raise RuntimeError("payload bytes not accounted for")
     return set(picked)
 
