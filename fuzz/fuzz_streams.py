@@ -18,6 +18,8 @@ goes on; here each one is a bug to see).
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 
 from netcap.reassembly._streams import StreamStage
@@ -31,6 +33,7 @@ ISNS = (2**32 - 300, 1000, 0, 2**31)
 LIMITS = ({"max_streams": 3, "max_buffer": 64, "max_total": 200},
           {"max_streams": 8, "max_buffer": 1024, "max_total": 4096})
 MAX_SEGMENTS = 64
+_CLIENT_PORTS = tuple(40000 + conn for conn in range(4))  # made once, not per segment
 
 
 class _Segments:
@@ -50,16 +53,20 @@ class _Segments:
         self.payload: list[bytes] = []  # b"" for a hidden one
         self.size: list[int] = []
         self.hidden: list[int] = []
-        pos = 1
-        while pos + 5 <= len(data) and len(self.seq) < MAX_SEGMENTS:
-            b0, b1 = data[pos], data[pos + 1]
-            off = (data[pos + 2] << 8) | data[pos + 3]
-            payload = data[pos + 5 : pos + 5 + data[pos + 4]]
-            pos += 5 + len(payload)
+        stream = io.BytesIO(data)  # read as a stream: no int per position (each a malloc)
+        stream.seek(1)
+        read = stream.read
+        while len(self.seq) < MAX_SEGMENTS:
+            head = read(5)
+            if len(head) < 5:
+                break
+            b0, b1, hi, lo, n = head
+            off = (hi << 8) | lo
+            payload = read(n)
             conn, back = b0 & 3, (b0 >> 2) & 1
             client = CLIENTS[conn]
             server = SERVER6 if len(client) == 16 else SERVER4
-            port, cport = PORTS[b1 % len(PORTS)], 40000 + conn
+            port, cport = PORTS[b1 % len(PORTS)], _CLIENT_PORTS[conn]
             self.flags.append((b0 >> 3) & 7)
             self.seq.append((ISNS[(conn + back) % len(ISNS)] + off) % 2**32)
             if b0 & 64 and payload:  # hidden: the payload's length shipped as a count
