@@ -11,6 +11,7 @@ the protobuf messages get theirs from the same renderer. Anything else that come
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import struct
 import sys
@@ -35,25 +36,21 @@ _MAPPED = bytes(10) + b"\xff\xff"
 
 
 class _Src:
-    """The input, read front to back (zeros once it is used up)."""
+    """The input, read front to back (zeros once it is used up), as a stream: a position
+    above 256 would be an int object, a malloc in the sanitizer build, per byte read."""
 
-    __slots__ = ("data", "pos", "end")
+    __slots__ = ("read",)
 
     def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-        self.end = len(data)
+        self.read = io.BytesIO(data).read  # shares the input's bytes
 
     def take(self, k: int) -> bytes:
-        p = self.pos
-        self.pos = p + k
-        b = self.data[p : p + k]
+        b = self.read(k)
         return b if len(b) == k else b.ljust(k, b"\0")
 
     def byte(self) -> int:
-        p = self.pos
-        self.pos = p + 1
-        return self.data[p] if p < self.end else 0
+        b = self.read(1)  # one of the interpreter's cached one-byte objects
+        return b[0] if b else 0
 
     def size(self) -> int:
         n = self.byte()
