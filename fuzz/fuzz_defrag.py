@@ -10,6 +10,7 @@ wire length, whose low bit asks for a clock advance after the fragment's batch) 
 
 from __future__ import annotations
 
+import io
 import sys
 
 from netcap.reassembly._ip import Defragmenter
@@ -21,6 +22,9 @@ _TIMEOUTS = [0, 1, 5, 20, 100, 10**9, -1, 2**62]
 _STARTS = [0, 2**63 - 2**16, -2**63 + 2**16, 10**18]
 
 
+_LO, _HI = -2**63, 2**63 - 1
+
+
 def TestOneInput(data: bytes) -> None:
     if not data:
         return
@@ -28,19 +32,25 @@ def TestOneInput(data: bytes) -> None:
     max_datagrams = 1 + (limits & 3)
     d = Defragmenter(_TIMEOUTS[(limits >> 2) & 7], max_datagrams, 64 << ((limits >> 5) & 7))
     now = _STARTS[limits & 3]
-    frags = []
-    pos = 1
-    while pos + 6 <= len(data) and len(frags) < 64:
-        f, h1, h2, size, step, wire = data[pos : pos + 6]
-        pos += 6
-        payload = data[pos : pos + size]
-        pos += size
+    # Fragments as plain tuples in ip.Fragment's field order (what _add unpacks), read
+    # with a stream rather than positions: in the sanitizer build every object costs (a
+    # NamedTuple's constructor is a Python call, and every int above 256 a malloc).
+    frags: list[tuple[int, bytes, bytes, int, int, int, bool, bytes, int, int, int]] = []
+    stream = io.BytesIO(data)  # shares the input's bytes
+    stream.seek(1)
+    read = stream.read
+    while len(frags) < 64:
+        head = read(6)
+        if len(head) < 6:
+            break
+        f, h1, h2, size, step, wire = head
         # small offsets (overlaps, completion), or anywhere up to 65,528
         offset = (((h1 << 8) | h2) & 0x1FFF) * 8 if f & 32 else (h1 & 63) * 8
-        now = min(max(now + (step - 128 if step != 255 else 2**40), -2**63), 2**63 - 1)
+        now += step - 128 if step != 255 else 2**40
+        now = _HI if now > _HI else _LO if now < _LO else now
         src, dst = _ADDRS[f >> 6]
-        frags.append(Fragment(6 if f & 1 else 4, src, dst, (f >> 1) & 3, 6 if f & 8 else 17,
-                              offset, bool(f & 16), payload, now, len(frags), wire * 64))
+        frags.append((6 if f & 1 else 4, src, dst, (f >> 1) & 3, 6 if f & 8 else 17, offset,
+                      bool(f & 16), read(size), now, len(frags), wire * 64))
     for k in range(0, len(frags), 4):  # batches of four
         for done in d._add(frags[k : k + 4], Datagram):
             head = 20 if done.packet[0] >> 4 == 4 else 40
@@ -48,7 +58,7 @@ def TestOneInput(data: bytes) -> None:
                 raise RuntimeError("not an IP packet")
         if len(d) > max_datagrams:
             raise RuntimeError("more datagrams pending than the limit")
-        if frags[k].wire & 64:
+        if frags[k][10] & 64:  # the wire length's low bit: a clock advance
             d._advance(now)
     d._flush()
     if len(d):

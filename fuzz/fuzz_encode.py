@@ -3,23 +3,30 @@ small table of one record type (the type, up to four rows, which fields each row
 their values: any ints, doubles from any 8 bytes, NaNs too, strings and bytes up to 550
 bytes, addresses of any length, repeated lists of up to 150 items, sub-messages two
 levels deep); every encoded message must equal the protobuf library's
-SerializeToString() of the same record, and the delimited stream their concatenation
-with lengths. The address text is checked against Python's (ipaddress, bytes.hex), as
+SerializeToString() of the same record (filled by tests/protobuf_oracle.py, the oracle
+tests/test_encode.py uses), and the delimited stream their concatenation with lengths,
+on every input. The address text is checked against Python's (ipaddress, bytes.hex), as
 the protobuf messages get theirs from the same renderer. Anything else that comes out
 (an exception, a mismatch, a sanitizer report) is a bug."""
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import struct
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from netcap.records._encode import encode_delimited_sized, encode_rows, render_column
 from netcap.records.proto import message_class
-from netcap.records.schema import Field, Kind, RecordType, Render
+from netcap.records.schema import Kind, RecordType, Render
 from netcap.records.table import Ragged, RecordTable
 from netcap.records.types import RECORDS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from protobuf_oracle import fill, varint  # noqa: E402  (tests/: the oracle test_encode uses)
 
 NAMES = sorted(RECORDS)
 CLASSES = {name: message_class(name) for name in NAMES}
@@ -29,89 +36,81 @@ _MAPPED = bytes(10) + b"\xff\xff"
 
 
 class _Src:
-    """The input, read front to back (zeros once it is used up)."""
+    """The input, read front to back (zeros once it is used up), as a stream: a position
+    above 256 would be an int object, a malloc in the sanitizer build, per byte read."""
 
-    __slots__ = ("data", "pos")
+    __slots__ = ("read",)
 
     def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
+        self.read = io.BytesIO(data).read  # shares the input's bytes
 
     def take(self, k: int) -> bytes:
-        b = self.data[self.pos : self.pos + k]
-        self.pos += k
-        return b.ljust(k, b"\0")
+        b = self.read(k)
+        return b if len(b) == k else b.ljust(k, b"\0")
 
     def byte(self) -> int:
-        return self.take(1)[0]
+        b = self.read(1)  # one of the interpreter's cached one-byte objects
+        return b[0] if b else 0
 
     def size(self) -> int:
         n = self.byte()
         return n if n < 200 else (n - 200) * 11  # up to 550: 2-byte lengths, long text
 
 
-def _scalar(fl: Field, src: _Src) -> Any:
-    if fl.kind is Kind.BOOL:
-        return bool(src.byte() & 1)
-    if fl.kind is Kind.DOUBLE:
-        return struct.unpack("<d", src.take(8))[0]
-    if fl.kind is Kind.BYTES:
-        return src.take(src.size())
-    if fl.kind is Kind.STRING:
-        raw = src.take(src.size())
-        # Addresses as any bytes; text valid UTF-8, as a protobuf string must be.
-        return raw if fl.render is not Render.NONE else raw.decode("utf-8", "replace").encode()
-    width, signed = _RANGES[fl.kind]
-    return int.from_bytes(src.take(width), "little", signed=signed)
+Reader = Callable[[_Src], Any]
 
 
-def _value(fl: Field, src: _Src, depth: int) -> Any:
+def _double(src: _Src) -> float:
+    return float(struct.unpack("<d", src.take(8))[0])
+
+
+def _bytes(src: _Src) -> bytes:
+    return src.take(src.size())
+
+
+def _text(src: _Src) -> bytes:
+    # text valid UTF-8, as a protobuf string must be
+    return src.take(src.size()).decode("utf-8", "replace").encode()
+
+
+def _int(width: int, signed: bool) -> Reader:
+    return lambda src: int.from_bytes(src.take(width), "little", signed=signed)
+
+
+def _reader(fl: Any) -> Reader | None:
+    """How a value of the field is read from the input (None: a message)."""
     if fl.kind is Kind.MESSAGE:
-        sub = RECORDS[fl.message or ""]
-        if not fl.repeated:
-            return _row(sub, src, depth + 1)
-        return [_row(sub, src, depth + 1) for _ in range(src.byte() % 4)]
-    if fl.repeated:
-        k = src.byte()
-        return [_scalar(fl, src) for _ in range(150 if k >= 250 else k % 5)]
-    return _scalar(fl, src)
+        return None
+    if fl.kind is Kind.BOOL:
+        return lambda src: bool(src.byte() & 1)
+    if fl.kind is Kind.DOUBLE:
+        return _double
+    if fl.kind is Kind.BYTES or (fl.kind is Kind.STRING and fl.render is not Render.NONE):
+        return _bytes  # addresses as any bytes
+    if fl.kind is Kind.STRING:
+        return _text
+    return _int(*_RANGES[fl.kind])
 
 
-def _row(rt: RecordType, src: _Src, depth: int) -> dict[str, Any]:
+# Per record type, per field: (name, its reader or None for a message, repeated, the
+# message's type name): the schema looked up once, not per value.
+_PLANS = {name: [(fl.name, _reader(fl), fl.repeated, fl.message or "")
+                 for fl in rt.fields] for name, rt in RECORDS.items()}
+
+
+def _row(name: str, src: _Src, depth: int) -> dict[str, Any]:
     row: dict[str, Any] = {}
-    for fl in rt.fields:
-        if src.byte() & 1 and (depth < 2 or fl.kind is not Kind.MESSAGE):
-            row[fl.name] = _value(fl, src, depth)
+    for field, read, repeated, sub in _PLANS[name]:
+        if src.byte() & 1 and (depth < 2 or read is not None):
+            if read is None:  # sub-messages: one, or a list of up to three
+                row[field] = ([_row(sub, src, depth + 1) for _ in range(src.byte() % 4)]
+                              if repeated else _row(sub, src, depth + 1))
+            elif repeated:
+                k = src.byte()
+                row[field] = [read(src) for _ in range(150 if k >= 250 else k % 5)]
+            else:
+                row[field] = read(src)
     return row
-
-
-def _fill(msg: Any, rt: RecordType, d: dict[str, Any], raw: dict[str, Any]) -> None:
-    """A protobuf message from a to_dicts() row (the raw row for -0.0, which to_dicts
-    leaves out and proto3 writes), as tests/test_encode.py fills them."""
-    for fl in rt.fields:
-        if fl.kind is Kind.MESSAGE and fl.repeated:
-            sub = RECORDS[fl.message or ""]
-            for kd, kr in zip(d.get(fl.name, []), raw.get(fl.name, []), strict=True):
-                _fill(getattr(msg, fl.name).add(), sub, kd, kr)
-        elif fl.kind is Kind.MESSAGE:
-            if fl.name in d:
-                getattr(msg, fl.name).SetInParent()
-                _fill(getattr(msg, fl.name), RECORDS[fl.message or ""], d[fl.name], raw[fl.name])
-        elif fl.repeated:
-            getattr(msg, fl.name).extend(d.get(fl.name, []))
-        elif fl.name in d:
-            setattr(msg, fl.name, d[fl.name])
-        elif fl.kind is Kind.DOUBLE and fl.name in raw:
-            setattr(msg, fl.name, raw[fl.name])
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _ip_text(b: bytes) -> bytes:
@@ -137,18 +136,18 @@ def _check_text(rt: RecordType, table: RecordTable, rows: list[dict[str, Any]]) 
 def TestOneInput(data: bytes) -> None:
     src = _Src(data)
     rt = RECORDS[NAMES[src.byte() % len(NAMES)]]
-    rows = [_row(rt, src, 0) for _ in range(src.byte() % 5)]
+    rows = [_row(rt.name, src, 0) for _ in range(src.byte() % 5)]
     table = RecordTable.from_rows(rt, rows, range(len(rows)))
     _check_text(rt, table, rows)
     want = []
     for d, raw in zip(table.to_dicts(), rows, strict=True):
         msg = CLASSES[rt.name]()
-        _fill(msg, rt, d, raw)
+        fill(msg, rt, d, raw)
         want.append(msg.SerializeToString())
     if encode_rows(table).tolist() != want:
         raise AssertionError(f"{rt.name}: encoded rows differ from SerializeToString()")
     stream, sizes = encode_delimited_sized(table)
-    delimited = [_varint(len(m)) + m for m in want]
+    delimited = [varint(len(m)) + m for m in want]
     if stream.tobytes() != b"".join(delimited) or sizes.tolist() != [len(m) for m in delimited]:
         raise AssertionError(f"{rt.name}: the delimited stream differs")
 

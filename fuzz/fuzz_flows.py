@@ -12,6 +12,7 @@ of a batch, a clock advance, a protocol recognised) and its values."""
 
 from __future__ import annotations
 
+import struct
 import sys
 
 import numpy as np
@@ -27,37 +28,99 @@ _APPS = ["HTTP", "TLS", "SSH", "DNS"]
 _LIMITS = [0, 1, 10**9, 2**62]
 
 
-def _batch(rows: list[tuple[int, ...]]) -> FlowBatch | None:
-    """`summarize`'s input from packet rows (one Ethernet frame each, with its MACs)."""
-    n = len(rows)
-    if not n:
-        return None
-    frames = np.frombuffer(bytes(range(12)) * n, np.uint8)
-    data = np.concatenate([frames, np.zeros(16, np.uint8)])
-    offset = np.arange(n, dtype=np.int64) * 12
-    ts = np.array([r[7] for r in rows], np.int64)
-    wire = np.array([r[6] for r in rows], np.int64)
-    link = np.array([1 if r[8] & 1 else 101 for r in rows], np.int32)
-    parts = []
-    for proto in (6, 17):
-        mine = [(k, r) for k, r in enumerate(rows) if r[0] == proto]
-        if not mine:
-            continue
-        src = [_ADDRS[r[1]] for _, r in mine]
-        dst = [_ADDRS[r[2]] for _, r in mine]
-        parts.append((
-            proto, np.array([k for k, _ in mine], np.int64),
-            np.frombuffer(b"".join(src) + b"\0", np.uint8), np.array([len(a) for a in src]),
-            np.frombuffer(b"".join(dst) + b"\0", np.uint8), np.array([len(a) for a in dst]),
-            np.array([r[3] for _, r in mine], np.int64),
-            np.array([r[4] for _, r in mine], np.int64),
-            np.array([r[8] for _, r in mine], np.int64),
-            [np.array([(r[5] >> j) & 1 for _, r in mine], np.uint8) for j in range(9)]
-            if proto == 6 else None,
-            np.array([r[6] for _, r in mine], np.int64) if proto == 6 else None))
-    apps = [np.array([k for k, r in enumerate(rows) if r[8] & (2 << j)], np.int64)
-            for j in range(3)]
-    return FlowBatch(*summarize(parts, ts, wire, link, data, offset, apps))
+_LO, _HI = -2**63, 2**63 - 1
+_BITS = np.arange(9, dtype=np.int64)[:, None]
+_TAIL = np.zeros(16, np.uint8)
+_FRAME = bytes(range(12))  # each packet an Ethernet frame of its two MACs
+
+
+class _Part:
+    """One transport's packets of a batch, column by column."""
+
+    __slots__ = ("pkt", "src", "dst", "sport", "dport", "payload", "flags", "window")
+
+    def __init__(self) -> None:
+        self.pkt: list[int] = []
+        self.src: list[bytes] = []
+        self.dst: list[bytes] = []
+        self.sport: list[int] = []
+        self.dport: list[int] = []
+        self.payload: list[int] = []
+        self.flags: list[int] = []
+        self.window: list[int] = []
+
+    def columns(self, proto: int) -> tuple[object, ...]:
+        """`summarize`'s part: (proto, pkt, src data, src lens, dst data, dst lens, sport,
+        dport, payload, the 9 TCP flag columns or None, window or None)."""
+        tcp = proto == 6
+        return (proto, np.array(self.pkt, np.int64),
+                np.frombuffer(b"".join(self.src) + b"\0", np.uint8),
+                np.array(list(map(len, self.src))),
+                np.frombuffer(b"".join(self.dst) + b"\0", np.uint8),
+                np.array(list(map(len, self.dst))),
+                np.array(self.sport, np.int64), np.array(self.dport, np.int64),
+                np.array(self.payload, np.int64),
+                list(((np.array(self.flags, np.int64) >> _BITS) & 1).astype(np.uint8))
+                if tcp else None,
+                np.array(self.window, np.int64) if tcp else None)
+
+
+class _Batch:
+    """The packets of one batch as they come, column by column."""
+
+    __slots__ = ("ts", "wire", "link", "apps", "tcp", "udp")
+
+    def __init__(self) -> None:
+        self.ts: list[int] = []
+        self.wire: list[int] = []
+        self.link: list[int] = []
+        self.apps: tuple[list[int], list[int], list[int]] = ([], [], [])
+        self.tcp = _Part()
+        self.udp = _Part()
+
+    def add(self, op: int, a: int, b: int, c: int, d: int, e: int, f: int, g: int,
+            now: int) -> None:
+        """A packet record (see TestOneInput)."""
+        k = len(self.ts)
+        self.ts.append(now)
+        self.wire.append(60 + g)
+        bits = f >> 3
+        self.link.append(1 if bits & 1 else 101)
+        for j in range(3):
+            if bits & (2 << j):
+                self.apps[j].append(k)
+        part = self.tcp if op & 4 else self.udp
+        part.pkt.append(k)
+        part.src.append(_ADDRS[a % 6])
+        part.dst.append(_ADDRS[b % 6])
+        part.sport.append(_PORTS[c & 7] if c & 8 else c << 8)
+        part.dport.append(_PORTS[d & 7])
+        part.payload.append(bits)
+        part.flags.append(e | (op & 0xF0) << 4)
+        part.window.append(60 + g)
+
+    def summarized(self) -> FlowBatch | None:
+        """`summarize`'s FlowBatch of these packets, None if there are none."""
+        n = len(self.ts)
+        if not n:
+            return None
+        parts = [p.columns(proto) for proto, p in ((6, self.tcp), (17, self.udp)) if p.pkt]
+        return FlowBatch(*summarize(
+            parts, np.array(self.ts, np.int64), np.array(self.wire, np.int64),
+            np.array(self.link, np.int32),
+            np.concatenate([np.frombuffer(_FRAME * n, np.uint8), _TAIL]),
+            np.arange(n, dtype=np.int64) * 12, [np.array(x, np.int64) for x in self.apps]))
+
+
+def _take(out: tuple[tuple[np.ndarray, ...], int] | None) -> int:
+    """The packets in the connections that ended (their start times must not go back)."""
+    if out is None:
+        return 0
+    cols, _ = out
+    first = cols[1]
+    if (first[1:] < first[:-1]).any():
+        raise RuntimeError("ended connections out of start order")
+    return int(cols[4].sum())
 
 
 def TestOneInput(data: bytes) -> None:
@@ -68,45 +131,36 @@ def TestOneInput(data: bytes) -> None:
     table = Table(max_flows, _LIMITS[(limits >> 3) & 3], _LIMITS[(limits >> 5) & 3],
                   _LIMITS[limits >> 7])
     now = [0, 2**63 - 2**40, -2**63 + 2**40, 1][limits & 3]
-    rows: list[tuple[int, ...]] = []
+    batch = _Batch()
     apps: list[tuple[tuple[bytes, int, bytes, int], str]] = []
     fed = ended = 0
-
-    def take(out: tuple[tuple[np.ndarray, ...], int] | None) -> int:
-        if out is None:
-            return 0
-        cols, _ = out
-        first = cols[1]
-        if (first[1:] < first[:-1]).any():
-            raise RuntimeError("ended connections out of start order")
-        return int(cols[4].sum())
-
-    for pos in range(1, len(data) - 7, 8):
-        op, a, b, c, d, e, f, g = data[pos : pos + 8]
+    # the records unpacked from a view (no position ints: each one above 256 is a malloc)
+    records = memoryview(data)[1 : 1 + (len(data) - 1) // 8 * 8]
+    for op, a, b, c, d, e, f, g in struct.iter_unpack("8B", records):
         if op & 3 < 2:  # a packet
-            now = min(max(now + _STEPS[f & 7] + g, -2**63), 2**63 - 1)
-            rows.append((6 if op & 4 else 17, a % 6, b % 6, _PORTS[c & 7] if c & 8 else c << 8,
-                         _PORTS[d & 7], e | (op & 0xF0) << 4, 60 + g, now, f >> 3))
+            now += _STEPS[f & 7] + g
+            now = _HI if now > _HI else _LO if now < _LO else now
+            batch.add(op, a, b, c, d, e, f, g, now)
         elif op & 3 == 2:  # the end of a batch
-            fb = _batch(rows)
-            fed += len(rows)
-            rows = []
+            fb = batch.summarized()
             if fb is not None:
-                ended += take(table._update(fb, apps))
+                fed += len(batch.ts)
+                batch = _Batch()
+                ended += _take(table._update(fb, apps))
                 apps = []
                 if len(table) > max_flows:
                     raise RuntimeError("more open flows than the limit")
         elif op & 8:  # a clock advance
-            ended += take(table._advance(min(max(now + _STEPS[a & 7] - b, -2**63), 2**63 - 1)))
+            ended += _take(table._advance(min(max(now + _STEPS[a & 7] - b, _LO), _HI)))
         else:  # a protocol recognised on a TCP connection
             apps.append(((_ADDRS[a % 4], _PORTS[b & 7], _ADDRS[c % 4], _PORTS[d & 7]),
                          _APPS[e & 3]))
-    fb = _batch(rows)
-    fed += len(rows)
+    fb = batch.summarized()
+    fed += len(batch.ts)
     if fb is not None:
-        ended += take(table._update(fb, apps))
+        ended += _take(table._update(fb, apps))
     table.recognise(apps)
-    ended += take(table._flush())
+    ended += _take(table._flush())
     if ended != fed or len(table):
         raise RuntimeError(f"{fed} packets in, {ended} in the connections that ended")
 

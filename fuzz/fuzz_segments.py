@@ -19,6 +19,8 @@ hidden bytes than the input holds, or (DNS asked for) a DNS segment with data le
 
 from __future__ import annotations
 
+import io
+import operator
 from typing import Any
 
 import numpy as np
@@ -36,87 +38,115 @@ ISNS = (2**32 - 100, 1000, 0, 2**31)
 KIND_BITS = {"TLS": 1, "HTTP": 2, "SSH": 4, "DNS": 8}
 MAX_ROWS = 128
 PICKER = Picker(STREAM_PORTS, _HTTP_STARTS, _MAX_SEGMENTS)  # as streams.segments' own
+# Each direction's ISN, by b0 & 15 (connection, and bit 3: server to client).
+_FIRST_SEQ = [ISNS[((way & 7) + (way >> 3)) & 3] for way in range(16)]
+_DNS = {p for p in PORTS if STREAM_PORTS.get(p) == "DNS"}
 
 
 def TestOneInput(data: bytes) -> None:
     if not data:
         return
     kinds, hide = data[0] & 15, bool(data[0] & 16)
-    rows: list[tuple[int, ...]] = []
+    # The input's rows, column by column, read as a stream: few objects per row (the
+    # sanitizer build pays for every allocation, every int above 256 included).
+    sports: list[int] = []
+    dports: list[int] = []
+    seqs: list[int] = []
+    flags = bytearray()
     src: list[bytes] = []
     dst: list[bytes] = []
     payloads: list[bytes] = []
-    last: dict[tuple[int, int], int] = {}
-    pos = 1
-    while pos + 5 <= len(data) and len(rows) < MAX_ROWS:
-        b0, b1, b2, b3, n = data[pos : pos + 5]
-        payload = data[pos + 5 : pos + 5 + n]
-        pos += 5 + len(payload)
-        conn, back = b0 & 7, (b0 >> 3) & 1
-        cport, sport = PORTS[b1 >> 4], PORTS[b1 & 15]
-        caddr, saddr = ADDRS[b3 & 7], ADDRS[(b3 >> 3) & 7]
-        seq = last.get((conn, back), ISNS[(conn + back) & 3])
-        seq = (seq + b2 if b2 < 0x80 else seq - (b2 & 0x7F)) % 2**32
-        last[conn, back] = (seq + len(payload)) % 2**32
-        rows.append((cport, sport, seq, (b0 >> 4) & 7) if not back
-                    else (sport, cport, seq, (b0 >> 4) & 7))
-        src.append(saddr if back else caddr)
-        dst.append(caddr if back else saddr)
+    last = _FIRST_SEQ.copy()  # where each direction's next payload starts
+    stream = io.BytesIO(data)  # shares the input's bytes
+    stream.seek(1)
+    read = stream.read
+    while len(seqs) < MAX_ROWS:
+        head = read(5)
+        if len(head) < 5:
+            break
+        b0, b1, b2, b3, n = head
+        payload = read(n)
+        way = b0 & 15  # connection, and bit 3: server to client
+        seq = (last[way] + b2 if b2 < 0x80 else last[way] - (b2 & 0x7F)) % 2**32
+        last[way] = (seq + len(payload)) % 2**32
+        seqs.append(seq)
+        flags.append((b0 >> 4) & 7)
+        if b0 & 8:
+            sports.append(PORTS[b1 & 15])
+            dports.append(PORTS[b1 >> 4])
+            src.append(ADDRS[(b3 >> 3) & 7])
+            dst.append(ADDRS[b3 & 7])
+        else:
+            sports.append(PORTS[b1 >> 4])
+            dports.append(PORTS[b1 & 15])
+            src.append(ADDRS[b3 & 7])
+            dst.append(ADDRS[(b3 >> 3) & 7])
         payloads.append(payload)
-    if not rows:
+    if not seqs:
         return
-    n = len(rows)
-    cols = np.array(rows, np.int64).reshape(n, 4)
-    sizes = np.array([len(p) for p in payloads], np.int64)
+    n = len(seqs)
+    sizes = np.fromiter(map(len, payloads), np.int64, n)
     poff = np.cumsum(sizes) - sizes + 3  # after 3 bytes of something else
     buf = np.frombuffer(b"\xee" * 3 + b"".join(payloads) + b"\xee" * 3, np.uint8)
-    flags = cols[:, 3]
+    fl = np.frombuffer(flags, np.uint8)
+    rows = np.arange(n, dtype=np.int64)
+    cols = (np.array(sports, np.int64), np.array(dports, np.int64), np.array(seqs, np.int64))
     out = PICKER.pick(
-        kinds, hide, np.ascontiguousarray(cols[:, 0]), np.ascontiguousarray(cols[:, 1]),
-        np.ascontiguousarray(cols[:, 2]), (flags & 1).astype(np.uint8),
-        (flags >> 1 & 1).astype(np.uint8), (flags >> 2 & 1).astype(np.uint8), poff, sizes,
-        np.frombuffer(b"".join(src), np.uint8), np.array([len(a) for a in src], np.int64),
-        np.frombuffer(b"".join(dst), np.uint8), np.array([len(a) for a in dst], np.int64),
-        np.arange(n, dtype=np.int64), buf, np.arange(n, dtype=np.int64) * 7, 1000)
+        kinds, hide, *cols, fl & 1, fl >> 1 & 1, fl >> 2 & 1, poff, sizes,
+        np.frombuffer(b"".join(src), np.uint8), np.fromiter(map(len, src), np.int64, n),
+        np.frombuffer(b"".join(dst), np.uint8), np.fromiter(map(len, dst), np.int64, n),
+        rows, buf, rows * 7, 1000)
     if out is None:
-        picked: list[int] = []
+        picked: set[int] = set()
     else:
-        _check(out, rows, src, dst, payloads)
-        picked = (out[12] - 1000).tolist()
+        picked = _check(out, (*cols, fl), src, dst, payloads)
     if kinds & KIND_BITS["DNS"]:
-        for i, (sp, dp, _, _) in enumerate(rows):
-            if (payloads[i] and "DNS" in (STREAM_PORTS.get(sp), STREAM_PORTS.get(dp))
-                    and i not in picked):
+        for i in range(n):
+            if payloads[i] and (sports[i] in _DNS or dports[i] in _DNS) and i not in picked:
                 raise RuntimeError(f"DNS segment {i} left out")
 
 
-def _check(out: tuple[Any, ...], rows: list[tuple[int, ...]], src: list[bytes],
-           dst: list[bytes], payloads: list[bytes]) -> None:
-    s_data, s_lens, sport, d_data, d_lens, dport, seq, flags, blob, size, hidden, ts, pkt = out
-    picked = (pkt - 1000).tolist()
-    if any(b <= a for a, b in zip(picked, picked[1:], strict=False)) or not all(
-            0 <= i < len(rows) for i in picked):
+def _check(out: tuple[Any, ...], cols: tuple[np.ndarray, ...], src: list[bytes],
+           dst: list[bytes], payloads: list[bytes]) -> set[int]:
+    """That `out` is a picking of the input rows (`cols`: their sport, dport, seq and
+    flags); the rows picked. Numbers are compared as arrays, bytes row by row (an element
+    taken out of an array is an object of its own)."""
+    o_src, o_src_lens, o_sport, o_dst, o_dst_lens, o_dport, o_seq, o_flags, blob, o_size, \
+        o_hidden, o_ts, o_pkt = out
+    picked = (o_pkt - 1000).tolist()
+    if picked and (picked[0] < 0 or picked[-1] >= len(src)
+                   or not all(map(operator.lt, picked, picked[1:]))):
         raise RuntimeError("picked rows not in input order")
-    at = a_s = a_d = 0
+    k = len(picked)
+    at = o_pkt - 1000  # the rows picked, as an index
+    sport, dport, seq, flags = cols
+    if (min(map(len, (o_src_lens, o_sport, o_dst_lens, o_dport, o_seq, o_flags, o_size,
+                      o_hidden, o_ts))) < k
+            or (o_sport[:k] != sport[at]).any() or (o_dport[:k] != dport[at]).any()
+            or (o_flags[:k] != flags[at]).any() or (o_ts[:k] != 7 * at).any()):
+        raise RuntimeError("a picked row's ports, flags or time are not its own")
+    if ((o_seq[:k] != seq[at]) & (o_hidden[:k] == 0)).any():
+        raise RuntimeError("a shipped row's sequence number is not its own")
+    s_lens, d_lens, size, hidden = (c.tolist() for c in (o_src_lens, o_dst_lens, o_size,
+                                                         o_hidden))
+    s_data, d_data = o_src.tobytes(), o_dst.tobytes()
+    pos = a_s = a_d = 0
     for j, i in enumerate(picked):
-        sp, dp, q, f = rows[i]
-        ls, ld = int(s_lens[j]), int(d_lens[j])
-        if (bytes(s_data[a_s : a_s + ls]) != src[i]
-                or bytes(d_data[a_d : a_d + ld]) != dst[i]
-                or sport[j] != sp or dport[j] != dp or flags[j] != f
-                or ts[j] != 7 * i):
-            raise RuntimeError(f"picked row {i} is not its input row")
+        ls, ld = s_lens[j], d_lens[j]
+        if s_data[a_s : a_s + ls] != src[i] or d_data[a_d : a_d + ld] != dst[i]:
+            raise RuntimeError(f"picked row {i}: addresses not its own")
         a_s, a_d = a_s + ls, a_d + ld
-        n, h = int(size[j]), int(hidden[j])
+        n, h = size[j], hidden[j]
         if h:
             if n or h < len(payloads[i]):
                 raise RuntimeError(f"hidden row {i} ships bytes or hides fewer than its own")
         else:
-            if blob[at : at + n] != payloads[i] or seq[j] != q:
-                raise RuntimeError(f"row {i}: not its payload or sequence number")
-            at += n
-    if at != len(blob) or int(hidden.sum()) > sum(map(len, payloads)):
+            if blob[pos : pos + n] != payloads[i]:
+                raise RuntimeError(f"row {i}: not its payload")
+            pos += n
+    if pos != len(blob) or sum(hidden) > sum(map(len, payloads)):
         raise RuntimeError("payload bytes not accounted for")
+    return set(picked)
 
 
 def seeds() -> list[bytes]:

@@ -18,8 +18,13 @@ goes on; here each one is a bug to see).
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
+
 from netcap.reassembly._streams import StreamStage
 from netcap.reassembly.streams import SegmentBatch
+from netcap.records.table import Ragged
 
 PORTS = (80, 443, 22, 53, 8080, 993, 5000, 40000)
 CLIENTS = (b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", bytes(15) + b"\x01", b"\x0a\x00\x00\x03")
@@ -28,42 +33,83 @@ ISNS = (2**32 - 300, 1000, 0, 2**31)
 LIMITS = ({"max_streams": 3, "max_buffer": 64, "max_total": 200},
           {"max_streams": 8, "max_buffer": 1024, "max_total": 4096})
 MAX_SEGMENTS = 64
+_CLIENT_PORTS = tuple(40000 + conn for conn in range(4))  # made once, not per segment
 
 
-def _segments(data: bytes) -> list[tuple[bytes, int, bytes, int, int, int, bytes | int,
-                                         int, int]]:
-    segs = []
-    pos = 1
-    while pos + 5 <= len(data) and len(segs) < MAX_SEGMENTS:
-        b0, b1, off, n = data[pos], data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4],
-                                                                  "big"), data[pos + 4]
-        payload = data[pos + 5 : pos + 5 + n]
-        pos += 5 + len(payload)
-        conn, back = b0 & 3, bool(b0 & 4)
-        client = CLIENTS[conn]
-        server = SERVER6 if len(client) == 16 else SERVER4
-        port, cport = PORTS[b1 % len(PORTS)], 40000 + conn
-        flags = (b0 >> 3) & 7
-        isn = ISNS[(conn + back) % len(ISNS)]
-        seq = (isn + off) % 2**32
-        shipped: bytes | int = len(payload) if b0 & 64 and payload else payload
-        if back:
-            segs.append((server, port, client, cport, seq, flags, shipped, len(segs),
-                         len(segs)))
-        else:
-            segs.append((client, cport, server, port, seq, flags, shipped, len(segs),
-                         len(segs)))
-    return segs
+class _Segments:
+    """The input's segments, column by column (what SegmentBatch holds; built here in one
+    pass rather than through Segment tuples and SegmentBatch.from_rows: every object
+    costs in the sanitizer build)."""
+
+    __slots__ = ("src", "sport", "dst", "dport", "seq", "flags", "payload", "size", "hidden")
+
+    def __init__(self, data: bytes) -> None:
+        self.src: list[bytes] = []
+        self.sport: list[int] = []
+        self.dst: list[bytes] = []
+        self.dport: list[int] = []
+        self.seq: list[int] = []
+        self.flags: list[int] = []
+        self.payload: list[bytes] = []  # b"" for a hidden one
+        self.size: list[int] = []
+        self.hidden: list[int] = []
+        stream = io.BytesIO(data)  # read as a stream: no int per position (each a malloc)
+        stream.seek(1)
+        read = stream.read
+        while len(self.seq) < MAX_SEGMENTS:
+            head = read(5)
+            if len(head) < 5:
+                break
+            b0, b1, hi, lo, n = head
+            off = (hi << 8) | lo
+            payload = read(n)
+            conn, back = b0 & 3, (b0 >> 2) & 1
+            client = CLIENTS[conn]
+            server = SERVER6 if len(client) == 16 else SERVER4
+            port, cport = PORTS[b1 % len(PORTS)], _CLIENT_PORTS[conn]
+            self.flags.append((b0 >> 3) & 7)
+            self.seq.append((ISNS[(conn + back) % len(ISNS)] + off) % 2**32)
+            if b0 & 64 and payload:  # hidden: the payload's length shipped as a count
+                self.payload.append(b"")
+                self.size.append(0)
+                self.hidden.append(len(payload))
+            else:
+                self.payload.append(payload)
+                self.size.append(len(payload))
+                self.hidden.append(0)
+            if back:
+                self.src.append(server)
+                self.sport.append(port)
+                self.dst.append(client)
+                self.dport.append(cport)
+            else:
+                self.src.append(client)
+                self.sport.append(cport)
+                self.dst.append(server)
+                self.dport.append(port)
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def batch(self, a: int, b: int) -> SegmentBatch:
+        """Segments a to b (each one's time and packet number: its index)."""
+        return SegmentBatch(
+            Ragged.from_list(self.src[a:b]), np.array(self.sport[a:b], np.int64),
+            Ragged.from_list(self.dst[a:b]), np.array(self.dport[a:b], np.int64),
+            np.array(self.seq[a:b], np.int64), np.array(self.flags[a:b], np.int64),
+            b"".join(self.payload[a:b]), np.array(self.size[a:b], np.int64),
+            np.array(self.hidden[a:b], np.int64), np.arange(a, b, dtype=np.int64),
+            np.arange(a, b, dtype=np.int64))
 
 
 def TestOneInput(data: bytes) -> None:
     if not data:
         return
-    segs = _segments(data)
+    segs = _Segments(data)
+    n = len(segs)
     stage = StreamStage(detail=bool(data[0] & 1), **LIMITS[(data[0] >> 1) & 1])
-    cuts = sorted({0, len(segs), (data[0] >> 2) % (len(segs) + 1),
-                   (data[0] >> 5) % (len(segs) + 1)})
-    outs = [stage.update(SegmentBatch.from_rows(segs[a:b]) if b > a else None)
+    cuts = sorted({0, n, (data[0] >> 2) % (n + 1), (data[0] >> 5) % (n + 1)})
+    outs = [stage.update(segs.batch(a, b) if b > a else None)
             for a, b in zip(cuts, cuts[1:], strict=False)]
     outs.append(stage.flush())
     for out in outs:

@@ -26,6 +26,7 @@ from netcap.records.proto import message_class, proto_text
 from netcap.records.schema import Field, Kind, RecordType, Render
 from netcap.records.table import RecordTable
 from netcap.records.types import RECORDS
+from protobuf_oracle import fill, varint
 
 PROTO_FILE = Path(__file__).parent.parent / "src" / "netcap" / "records" / "netcap.proto"
 
@@ -96,37 +97,6 @@ def _row(rt: RecordType, depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({}, optional={fl.name: _value(fl, depth) for fl in rt.fields})
 
 
-def _fill(msg: Any, rt: RecordType, d: dict[str, Any], raw: dict[str, Any]) -> None:
-    """Set a protobuf message from a to_dicts() row (raw row only for -0.0, see below)."""
-    for fl in rt.fields:
-        if fl.kind is Kind.MESSAGE and fl.repeated:
-            sub = RECORDS[fl.message or ""]
-            for kd, kr in zip(d.get(fl.name, []), raw.get(fl.name, []), strict=True):
-                _fill(getattr(msg, fl.name).add(), sub, kd, kr)
-        elif fl.kind is Kind.MESSAGE:
-            if fl.name in d:  # a singular message is written when set, even if empty
-                getattr(msg, fl.name).SetInParent()
-                _fill(getattr(msg, fl.name), RECORDS[fl.message or ""], d[fl.name],
-                      raw[fl.name])
-        elif fl.repeated:
-            getattr(msg, fl.name).extend(d.get(fl.name, []))
-        elif fl.name in d:
-            setattr(msg, fl.name, d[fl.name])
-        elif fl.kind is Kind.DOUBLE and fl.name in raw:
-            # to_dicts() leaves out falsy values, -0.0 included, but proto3 writes -0.0
-            # (only +0.0 is the default); see test_to_dicts_keeps_negative_zero.
-            setattr(msg, fl.name, raw[fl.name])
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _check(rt: RecordType, rows: list[dict[str, Any]]) -> None:
     table = RecordTable.from_rows(rt, rows, range(len(rows)))
     dicts = table.to_dicts()
@@ -134,13 +104,13 @@ def _check(rt: RecordType, rows: list[dict[str, Any]]) -> None:
     expected: list[bytes] = []
     for d, raw in zip(dicts, rows, strict=True):
         msg = cls()
-        _fill(msg, rt, d, raw)
+        fill(msg, rt, d, raw)
         expected.append(msg.SerializeToString())
     got = encode_rows(table).tolist()
     assert len(got) == len(rows)
     for i, (g, e) in enumerate(zip(got, expected, strict=True)):
         assert g == e, f"{rt.name} row {i}: encoder {g.hex()} != protobuf {e.hex()} ({rows[i]})"
-    assert encode_delimited(table) == b"".join(_varint(len(e)) + e for e in expected)
+    assert encode_delimited(table) == b"".join(varint(len(e)) + e for e in expected)
 
 
 @pytest.mark.parametrize("name", sorted(RECORDS))
@@ -215,7 +185,7 @@ def test_to_dicts_keeps_negative_zero() -> None:
 def test_varint_matrix(values: list[int]) -> None:
     mat, nbytes = varint_matrix(np.asarray(values, dtype=np.uint64))
     for i, v in enumerate(values):
-        want = _varint(v)
+        want = varint(v)
         assert int(nbytes[i]) == len(want)
         assert mat[: len(want), i].tobytes() == want
 
