@@ -234,3 +234,68 @@ def test_long_lists() -> None:
             _parse_both(1, body)
             _parse_both(2, server)
         assert len(new.ja3(new.parse_client_hello(body))[0]) > (1024 if n == 900 else 0)
+
+
+def _lean_agrees(htype: int, body: bytes) -> None:
+    """A lean hello (counting alone, no fingerprints) errs exactly when the full one does,
+    and has the same values for the lean fields (the client's: only those)."""
+    name, lean_keys = (("parse_client_hello", new.LEAN_CLIENT) if htype == 1
+                       else ("parse_server_hello", new.LEAN_SERVER))
+    full = _outcome(getattr(new, name), body)
+    lean = _outcome(lambda b: getattr(new, name)(b, lean=True), body)
+    if full[0] == "error":
+        assert lean == full, body.hex()
+        return
+    want = {k: v for k, v in full[1] if k in lean_keys}
+    got = dict(lean[1])
+    assert {k: v for k, v in got.items() if k in lean_keys} == want, body.hex()
+    if htype == 1:
+        assert set(got) <= lean_keys
+
+
+def test_lean_hellos_on_the_corpus() -> None:
+    for htype, body in BODIES:
+        for kind in (htype, 3 - htype):
+            _lean_agrees(kind, body)
+            for cut in range(0, len(body), 7):
+                _lean_agrees(kind, body[:cut])
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_lean_mutated_hellos(data: st.DataObject) -> None:
+    htype, body = data.draw(st.sampled_from(BODIES))
+    _lean_agrees(htype, _mutate(data, body))
+
+
+def test_lean_reader_gives_the_same_hellos() -> None:
+    """The stream stage's lean reader: the same hellos, errors and end state."""
+    def read(lean: bool, pieces: list[bytes]) -> list[Any]:
+        reader, out = new.HelloReader(lean=lean), []
+        for piece in pieces:
+            try:
+                got: Any = [(t, {k: v for k, v in r.items()
+                                 if k in new.LEAN_CLIENT | new.LEAN_SERVER
+                                 | {"Type", "MessageLen", "HandshakeType", "HandshakeLen"}})
+                            for t, r in reader.feed(piece)]
+            except DecodeError as e:
+                got = e.index
+            out.append((got, reader.done, reader.violation))
+        return out
+
+    for data in STREAMS:
+        for step in (len(data), 97):
+            pieces = [data[i : i + step] for i in range(0, len(data), step)]
+            assert read(True, pieces) == read(False, pieces), data[:64].hex()
+
+
+def test_lean_hellos_hold_what_the_metrics_read() -> None:
+    """What counting reads of the hello records (without the fingerprints, which a lean
+    reader is never used with) is in the lean fields or added by the reader."""
+    from netcap.metrics.state import STREAM_RECORD_COLUMNS
+
+    added = {"Type", "MessageLen", "HandshakeType", "HandshakeLen", "Version", "Timestamp",
+             "SrcIP", "SrcPort", "DstIP", "DstPort"}
+    fingerprints = {"Ja3", "Ja4", "Ja3s"}
+    assert STREAM_RECORD_COLUMNS["TLSClientHello"] - fingerprints <= new.LEAN_CLIENT | added
+    assert STREAM_RECORD_COLUMNS["TLSServerHello"] - fingerprints <= new.LEAN_SERVER | added

@@ -7,6 +7,7 @@ from netcap._buf cimport Reader
 
 cdef class HelloReader:
     cdef readonly Py_ssize_t limit
+    cdef readonly bint lean  # hellos with the fields the metrics read only (LEAN_*)
     cdef readonly bint done
     cdef readonly object violation  # str | None: why reading stopped, if not TLS or too long
     cdef bytearray _buf  # the start of a record not yet complete

@@ -28,7 +28,8 @@ import hashlib
 
 from netcap.decode.errors import DecodeError
 
-__all__ = ["HelloReader", "ja3", "ja3s", "ja4", "parse_client_hello", "parse_server_hello"]
+__all__ = ["LEAN_CLIENT", "LEAN_SERVER", "HelloReader", "ja3", "ja3s", "ja4",
+           "parse_client_hello", "parse_server_hello"]
 
 # Extension types (IANA).
 cdef enum:
@@ -87,7 +88,9 @@ cdef object _names(Reader* r):
     return out
 
 
-cdef dict _client_hello(const uint8_t* data, Py_ssize_t n):
+cdef dict _client_hello(const uint8_t* data, Py_ssize_t n, bint lean):
+    """The ClientHello's fields. `lean`: only those the metrics read without fingerprints
+    (`LEAN_CLIENT`); the same checks, the same errors."""
     cdef Reader r = reader(data, n)
     cdef Reader rnd, sid, ciphers, comp, exts, val, vec, name
     cdef uint16_t version, size, kind, length
@@ -108,24 +111,29 @@ cdef dict _client_hello(const uint8_t* data, Py_ssize_t n):
     comp = sub(&r, u8(&r))
     if r.bad:
         raise _error(TRUNCATED)
-    rec = {"HandshakeVersion": version, "Random": _rest(&rnd), "SessionIDLen": sid_len,
-           "SessionID": _rest(&sid), "CipherSuiteLen": size,
-           "CipherSuites": _u16s(&ciphers, size >> 1), "CompressMethods": _u8s(&comp),
-           "Extensions": kinds, "ExtensionLen": 0}
+    if lean:
+        rec = {"HandshakeVersion": version}
+    else:
+        rec = {"HandshakeVersion": version, "Random": _rest(&rnd), "SessionIDLen": sid_len,
+               "SessionID": _rest(&sid), "CipherSuiteLen": size,
+               "CipherSuites": _u16s(&ciphers, size >> 1), "CompressMethods": _u8s(&comp),
+               "Extensions": kinds, "ExtensionLen": 0}
     if left(&r) == 0:
         return rec  # no extensions block (TLS 1.0 and older hellos)
     size = u16(&r)
     exts = sub(&r, size)
     if r.bad:
         raise _error(TRUNCATED)
-    rec["ExtensionLen"] = size
+    if not lean:
+        rec["ExtensionLen"] = size
     while left(&exts) > 0:
         kind = u16(&exts)
         size = u16(&exts)
         val = sub(&exts, size)
         if exts.bad:
             raise _error(TRUNCATED)
-        kinds.append(kind)
+        if not lean:
+            kinds.append(kind)
         if kind == GROUPS or kind == SIGALGS:
             length = u16(&val)
             vec = sub(&val, length)
@@ -133,7 +141,7 @@ cdef dict _client_hello(const uint8_t* data, Py_ssize_t n):
                 bad = bad or TRUNCATED
             elif length & 1:
                 bad = bad or BAD_LENGTH
-            else:
+            elif not lean:
                 rec["SupportedGroups" if kind == GROUPS else "SignatureAlgs"] = _u16s(
                     &vec, length >> 1)
         elif kind == SNI:
@@ -156,14 +164,14 @@ cdef dict _client_hello(const uint8_t* data, Py_ssize_t n):
             vec = sub(&val, u8(&val))
             if val.bad:
                 bad = bad or TRUNCATED
-            else:
+            elif not lean:
                 rec["SupportedPoints"] = _u8s(&vec)
         elif kind == ALPN:
             vec = sub(&val, u16(&val))
             names = _names(&vec) if not val.bad else None
             if names is None:
                 bad = bad or TRUNCATED
-            else:
+            elif not lean:
                 rec["ALPNs"] = names
         elif kind == VERSIONS:
             length = u8(&val)
@@ -174,14 +182,16 @@ cdef dict _client_hello(const uint8_t* data, Py_ssize_t n):
                 bad = bad or BAD_LENGTH
             else:
                 rec["SupportedVersions"] = _u16s(&vec, length >> 1)
-        elif kind == STATUS:
+        elif kind == STATUS and not lean:
             rec["OSCP"] = True
     if bad != NO_ERROR:
         raise _error(bad)
     return rec
 
 
-cdef dict _server_hello(const uint8_t* data, Py_ssize_t n):
+cdef dict _server_hello(const uint8_t* data, Py_ssize_t n, bint lean):
+    """The ServerHello's fields. `lean`: only those the metrics read without
+    fingerprints (`LEAN_SERVER`); the same checks, the same errors."""
     cdef Reader r = reader(data, n)
     cdef Reader rnd, sid, exts, val, vec, item
     cdef uint16_t version, cipher, size, kind
@@ -197,8 +207,11 @@ cdef dict _server_hello(const uint8_t* data, Py_ssize_t n):
     compression = u8(&r)
     if r.bad:
         raise _error(TRUNCATED)
-    rec = {"Version": version, "Random": _rest(&rnd), "SessionID": _rest(&sid),
-           "CipherSuite": cipher, "CompressionMethod": compression, "Extensions": kinds}
+    if lean:
+        rec = {"Version": version}
+    else:
+        rec = {"Version": version, "Random": _rest(&rnd), "SessionID": _rest(&sid),
+               "CipherSuite": cipher, "CompressionMethod": compression, "Extensions": kinds}
     if left(&r) == 0:
         return rec  # no extensions block
     exts = sub(&r, u16(&r))
@@ -210,7 +223,8 @@ cdef dict _server_hello(const uint8_t* data, Py_ssize_t n):
         val = sub(&exts, size)
         if exts.bad:
             raise _error(TRUNCATED)
-        kinds.append(kind)
+        if not lean:
+            kinds.append(kind)
         if kind == RENEGOTIATION:
             rec["SecureRenegotiationSupported"] = True
             vec = sub(&val, u8(&val))
@@ -272,15 +286,22 @@ cdef dict _server_hello(const uint8_t* data, Py_ssize_t n):
     return rec
 
 
-def parse_client_hello(bytes body not None):
+# The fields a lean hello has (besides those HelloReader adds): what the metrics read when
+# no fingerprint is asked for (metrics.state.STREAM_RECORD_COLUMNS; a test holds them so).
+LEAN_CLIENT = frozenset({"HandshakeVersion", "SNI", "SupportedVersions"})
+LEAN_SERVER = frozenset({"Version", "SupportedVersion"})
+
+
+def parse_client_hello(bytes body not None, bint lean=False):
     """The fields of a ClientHello body (the bytes after the 4-byte handshake header);
-    DecodeError("tls", reason) if malformed."""
-    return _client_hello(<const uint8_t*>PyBytes_AS_STRING(body), len(body))
+    DecodeError("tls", reason) if malformed. `lean`: the `LEAN_CLIENT` fields only."""
+    return _client_hello(<const uint8_t*>PyBytes_AS_STRING(body), len(body), lean)
 
 
-def parse_server_hello(bytes body not None):
-    """The fields of a ServerHello body; errors as parse_client_hello's (all 'truncated')."""
-    return _server_hello(<const uint8_t*>PyBytes_AS_STRING(body), len(body))
+def parse_server_hello(bytes body not None, bint lean=False):
+    """The fields of a ServerHello body; errors as parse_client_hello's (all 'truncated').
+    `lean`: the `LEAN_SERVER` fields (and a few small others) only."""
+    return _server_hello(<const uint8_t*>PyBytes_AS_STRING(body), len(body), lean)
 
 
 cdef class HelloReader:
@@ -296,8 +317,9 @@ cdef class HelloReader:
     message split across records (`_hs`) is copied aside. A hello that raises
     `DecodeError` is consumed: the reader's state is as after it."""
 
-    def __init__(self, Py_ssize_t limit=64 * 1024):
+    def __init__(self, Py_ssize_t limit=64 * 1024, bint lean=False):
         self.limit = limit
+        self.lean = lean
         self._buf = bytearray()
         self._hs = bytearray()
         self._version = 0
@@ -381,9 +403,9 @@ cdef class HelloReader:
                 skip(&r, 4)
                 body = sub(&r, size)
                 if htype == 1:
-                    d = _client_hello(here(&body), size)
+                    d = _client_hello(here(&body), size, self.lean)
                 elif htype == 2:
-                    d = _server_hello(here(&body), size)
+                    d = _server_hello(here(&body), size, self.lean)
                 else:
                     self._stop(None)  # past the hellos
                     return 1

@@ -5,7 +5,9 @@ JA3S and JA4 fingerprints. The work is compiled (`_tls.pyx`); this is its Python
 bytes after its 4-byte header) and return the record fields, raising
 `DecodeError("tls", reason)` on a malformed hello. `HelloReader` sits on one direction of
 a reassembled TCP stream: it collects TLS records, joins handshake fragments across
-records and segments, and returns the first hello, then stops (`done`).
+records and segments, and returns the first hello, then stops (`done`). `lean` (all
+three): hellos with only the fields the metrics read without fingerprints (`LEAN_CLIENT`,
+`LEAN_SERVER`), for counting alone: the same checks and errors, fewer objects.
 
 Fingerprints (BSD-licensed methods; JA4+'s other methods are under the FoxIO licence and
 not implemented):
@@ -20,6 +22,16 @@ not implemented):
 
 from __future__ import annotations
 
-from ._tls import HelloReader, ja3, ja3s, ja4, parse_client_hello, parse_server_hello
+from ._tls import (
+    LEAN_CLIENT,
+    LEAN_SERVER,
+    HelloReader,
+    ja3,
+    ja3s,
+    ja4,
+    parse_client_hello,
+    parse_server_hello,
+)
 
-__all__ = ["HelloReader", "ja3", "ja3s", "ja4", "parse_client_hello", "parse_server_hello"]
+__all__ = ["LEAN_CLIENT", "LEAN_SERVER", "HelloReader", "ja3", "ja3s", "ja4",
+           "parse_client_hello", "parse_server_hello"]

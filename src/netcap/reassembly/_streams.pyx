@@ -838,7 +838,9 @@ cdef class StreamStage:
         """The analyzer for the direction's kind (HTTP: shared with the other side)."""
         cdef _Direction back
         if d.kind == K_TLS:
-            d.tls = _analyzers()[0]()
+            # Records only counted, no fingerprints: lean hellos (the fields the
+            # metrics read; analyzers/tls.py)
+            d.tls = _analyzers()[0](lean=not (self.detail or self.ja3 or self.ja4))
         elif d.kind == K_SSH:
             d.ssh = _analyzers()[1](d.from_client)
         elif d.kind == K_HTTP:
