@@ -48,7 +48,8 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
     body = data[3:]
     n = len(body)
     cuts = sorted({(data[1] * n) >> 8, (data[2] * n) >> 8})[: data[0] % 3]
-    reader = HelloReader()
+    lean = data[0] >= 0xC0  # a quarter of the inputs: the reader of counting alone
+    reader = HelloReader(lean=lean)
     start = 0
     for cut in (*cuts, n):
         try:
@@ -56,8 +57,9 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
         except DecodeError:
             hellos = []
         start = cut
-        for htype, rec in hellos:
-            _fingerprints(htype, rec)
+        if not lean:  # lean hellos have no fingerprint fields (never fingerprinted)
+            for htype, rec in hellos:
+                _fingerprints(htype, rec)
     if reader.done and reader.feed(b"\x16\x03\x01\x00\x04\x01\x00\x00\x00"):
         raise AssertionError("a reader that is done gave a hello")
     for htype, parse in PARSERS:
