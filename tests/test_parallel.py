@@ -24,6 +24,17 @@ def _records(out: Path) -> dict[str, list[bytes]]:
     return result
 
 
+def _tiny_chunks(monkeypatch: pytest.MonkeyPatch, chunk: int = 2048) -> None:
+    """Tiny chunks and batches, so even a small capture goes round the workers many times
+    (chunks of uncompressed files are relayed; gzip input is sharded by batch)."""
+    real_open = capture_mod.open_capture
+    monkeypatch.setattr("netcap.pipeline.open_capture",
+                        lambda path, **kw: real_open(path, **{**kw, "batch_packets": 3,
+                                                              "chunk_bytes": 4096}))
+    monkeypatch.setattr("netcap.pipeline.CHUNK_BYTES", chunk)
+    monkeypatch.setattr("netcap.pipeline._BATCH_PACKETS", 3)
+
+
 @pytest.mark.parametrize("name", [
     "zeek_http_bro.org.pcap", "zeek_wikipedia.pcap", "ja4_tls-handshake.pcapng",
     "DERIVED_zeek_http-vlan-0_cut-mid-record.pcap",  # cut: truncation reported the same
@@ -34,14 +45,7 @@ def _records(out: Path) -> dict[str, list[bytes]]:
 @pytest.mark.parametrize(("workers", "chunk"), [(2, 2048), (3, 2048), (2, 100)])
 def test_parallel_equals_single(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
                                 workers: int, chunk: int) -> None:
-    # Tiny chunks and batches, so even a small capture goes round the workers many times
-    # (chunks of uncompressed files are relayed; gzip input is sharded by batch).
-    real_open = capture_mod.open_capture
-    monkeypatch.setattr("netcap.pipeline.open_capture",
-                        lambda path, **kw: real_open(path, **{**kw, "batch_packets": 3,
-                                                              "chunk_bytes": 4096}))
-    monkeypatch.setattr("netcap.pipeline.CHUNK_BYTES", chunk)  # 100: most records are larger
-    monkeypatch.setattr("netcap.pipeline._BATCH_PACKETS", 3)
+    _tiny_chunks(monkeypatch, chunk)  # 100: most records are larger
     src = str(PCAPS / name)
     single = run_capture(CaptureOptions(read=src, out=str(tmp_path / "one"), workers=1))
     multi = run_capture(CaptureOptions(read=src, out=str(tmp_path / "many"), workers=workers))
@@ -74,12 +78,7 @@ def test_parallel_metrics_equal_single(monkeypatch: pytest.MonkeyPatch, name: st
     counting in one process (stage times and the rate aside)."""
     from netcap.metrics.state import MetricsState
 
-    real_open = capture_mod.open_capture
-    monkeypatch.setattr("netcap.pipeline.open_capture",
-                        lambda path, **kw: real_open(path, **{**kw, "batch_packets": 3,
-                                                              "chunk_bytes": 4096}))
-    monkeypatch.setattr("netcap.pipeline.CHUNK_BYTES", 2048)
-    monkeypatch.setattr("netcap.pipeline._BATCH_PACKETS", 3)
+    _tiny_chunks(monkeypatch)
     src = str(PCAPS / name)
 
     def counted(workers: int) -> tuple[dict[str, dict[tuple[str, ...], float]], object]:
@@ -95,15 +94,6 @@ def test_parallel_metrics_equal_single(monkeypatch: pytest.MonkeyPatch, name: st
     one, many = counted(1), counted(2)
     assert one == many
     assert one[0]["nc_packets"][()] >= 11
-
-
-def _tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_open = capture_mod.open_capture
-    monkeypatch.setattr("netcap.pipeline.open_capture",
-                        lambda path, **kw: real_open(path, **{**kw, "batch_packets": 3,
-                                                              "chunk_bytes": 4096}))
-    monkeypatch.setattr("netcap.pipeline.CHUNK_BYTES", 2048)
-    monkeypatch.setattr("netcap.pipeline._BATCH_PACKETS", 3)
 
 
 @pytest.mark.parametrize("out", [True, False])
