@@ -46,7 +46,8 @@ _DNS = {p for p in PORTS if STREAM_PORTS.get(p) == "DNS"}
 def TestOneInput(data: bytes) -> None:
     if not data:
         return
-    kinds, hide = data[0] & 15, bool(data[0] & 16)
+    # bit 5: payloads read in place (`pick(copy=False)`, as a relay worker does)
+    kinds, hide, copy = data[0] & 15, bool(data[0] & 16), not data[0] & 32
     # The input's rows, column by column, read as a stream: few objects per row (the
     # sanitizer build pays for every allocation, every int above 256 included).
     sports: list[int] = []
@@ -95,11 +96,11 @@ def TestOneInput(data: bytes) -> None:
         kinds, hide, *cols, fl & 1, fl >> 1 & 1, fl >> 2 & 1, poff, sizes,
         np.frombuffer(b"".join(src), np.uint8), np.fromiter(map(len, src), np.int64, n),
         np.frombuffer(b"".join(dst), np.uint8), np.fromiter(map(len, dst), np.int64, n),
-        rows, buf, rows * 7, 1000)
+        rows, buf, rows * 7, 1000, copy)
     if out is None:
         picked: set[int] = set()
     else:
-        picked = _check(out, (*cols, fl), src, dst, payloads)
+        picked = _check(out, (*cols, fl), src, dst, payloads, None if copy else buf)
     if kinds & KIND_BITS["DNS"]:
         for i in range(n):
             if payloads[i] and (sports[i] in _DNS or dports[i] in _DNS) and i not in picked:
@@ -107,12 +108,17 @@ def TestOneInput(data: bytes) -> None:
 
 
 def _check(out: tuple[Any, ...], cols: tuple[np.ndarray, ...], src: list[bytes],
-           dst: list[bytes], payloads: list[bytes]) -> set[int]:
+           dst: list[bytes], payloads: list[bytes], data: np.ndarray | None) -> set[int]:
     """That `out` is a picking of the input rows (`cols`: their sport, dport, seq and
     flags); the rows picked. Numbers are compared as arrays, bytes row by row (an element
-    taken out of an array is an object of its own)."""
-    o_src, o_src_lens, o_sport, o_dst, o_dst_lens, o_dport, o_seq, o_flags, blob, o_size, \
-        o_hidden, o_ts, o_pkt = out
+    taken out of an array is an object of its own). `data`: the payloads were read in
+    place, in that buffer (no blob)."""
+    o_src, o_src_lens, o_sport, o_dst, o_dst_lens, o_dport, o_seq, o_flags, blob, o_at, \
+        o_size, o_hidden, o_ts, o_pkt = out
+    if (blob is None) != (data is not None):
+        raise RuntimeError("payloads copied or not, against what was asked")
+    in_place = data is not None
+    buf = data.tobytes() if data is not None else blob
     picked = (o_pkt - 1000).tolist()
     if picked and (picked[0] < 0 or picked[-1] >= len(src)
                    or not all(map(operator.lt, picked, picked[1:]))):
@@ -127,8 +133,8 @@ def _check(out: tuple[Any, ...], cols: tuple[np.ndarray, ...], src: list[bytes],
         raise RuntimeError("a picked row's ports, flags or time are not its own")
     if ((o_seq[:k] != seq[at]) & (o_hidden[:k] == 0)).any():
         raise RuntimeError("a shipped row's sequence number is not its own")
-    s_lens, d_lens, size, hidden = (c.tolist() for c in (o_src_lens, o_dst_lens, o_size,
-                                                         o_hidden))
+    s_lens, d_lens, size, hidden, starts = (c.tolist() for c in (
+        o_src_lens, o_dst_lens, o_size, o_hidden, o_at))
     s_data, d_data = o_src.tobytes(), o_dst.tobytes()
     pos = a_s = a_d = 0
     for j, i in enumerate(picked):
@@ -141,10 +147,11 @@ def _check(out: tuple[Any, ...], cols: tuple[np.ndarray, ...], src: list[bytes],
             if n or h < len(payloads[i]):
                 raise RuntimeError(f"hidden row {i} ships bytes or hides fewer than its own")
         else:
-            if blob[pos : pos + n] != payloads[i]:
+            a = starts[j]
+            if (not in_place and a != pos) or buf[a : a + n] != payloads[i]:
                 raise RuntimeError(f"row {i}: not its payload")
             pos += n
-    if pos != len(blob) or sum(hidden) > sum(map(len, payloads)):
+    if (not in_place and pos != len(buf)) or sum(hidden) > sum(map(len, payloads)):
         raise RuntimeError("payload bytes not accounted for")
     return set(picked)
 

@@ -91,15 +91,24 @@ class _Segments:
     def __len__(self) -> int:
         return len(self.seq)
 
-    def batch(self, a: int, b: int) -> SegmentBatch:
-        """Segments a to b (each one's time and packet number: its index)."""
+    def batch(self, a: int, b: int, in_place: bool) -> SegmentBatch:
+        """Segments a to b (each one's time and packet number: its index). `in_place`:
+        the payloads in a buffer with a byte between them, `at` saying where (as
+        `segments(in_place=True)` leaves them in a batch's packets); else back to back."""
+        size = np.array(self.size[a:b], np.int64)
+        at = None
+        if in_place:
+            payload = b"\xee" + b"\xee".join(self.payload[a:b]) + b"\xee"
+            at = np.cumsum(size + 1) - size
+        else:
+            payload = b"".join(self.payload[a:b])
         return SegmentBatch(
             Ragged.from_list(self.src[a:b]), np.array(self.sport[a:b], np.int64),
             Ragged.from_list(self.dst[a:b]), np.array(self.dport[a:b], np.int64),
             np.array(self.seq[a:b], np.int64), np.array(self.flags[a:b], np.int64),
-            b"".join(self.payload[a:b]), np.array(self.size[a:b], np.int64),
+            np.frombuffer(payload, np.uint8) if in_place else payload, size,
             np.array(self.hidden[a:b], np.int64), np.arange(a, b, dtype=np.int64),
-            np.arange(a, b, dtype=np.int64))
+            np.arange(a, b, dtype=np.int64), at)
 
 
 def TestOneInput(data: bytes) -> None:
@@ -109,8 +118,8 @@ def TestOneInput(data: bytes) -> None:
     n = len(segs)
     stage = StreamStage(detail=bool(data[0] & 1), **LIMITS[(data[0] >> 1) & 1])
     cuts = sorted({0, n, (data[0] >> 2) % (n + 1), (data[0] >> 5) % (n + 1)})
-    outs = [stage.update(segs.batch(a, b) if b > a else None)
-            for a, b in zip(cuts, cuts[1:], strict=False)]
+    outs = [stage.update(segs.batch(a, b, k % 2 == 1) if b > a else None)
+            for k, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False))]
     outs.append(stage.flush())
     for out in outs:
         for reason in out.errors:

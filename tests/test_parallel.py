@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from corpus import PCAPS
@@ -145,3 +146,40 @@ def test_a_failing_stream_process_is_a_worker_error(tmp_path: Path,
     with pytest.raises(WorkerError, match="RuntimeError: boom"):
         run_capture(CaptureOptions(read=str(PCAPS / "zeek_http_bro.org.pcap"),
                                    out=str(tmp_path / "o"), workers=2))
+
+
+def test_the_stream_process_reads_payloads_from_the_file(tmp_path: Path) -> None:
+    """A relay worker sends where its segments' payloads are in the input file; the
+    stream process reads them there (one read per batch), the same bytes; a file cut
+    short meanwhile is a one-line error."""
+    from netcap.pipeline import _FilePayloads, in_file
+    from netcap.reassembly.streams import SegmentBatch
+    from netcap.sources.capture import CaptureError
+
+    chunk = bytes(range(256)) * 40  # a chunk of the "file", at offset 1000
+    path = tmp_path / "input"
+    path.write_bytes(b"x" * 1000 + chunk)
+    src, dst = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+    spans = [(17, 5), (300, 1460), (9000, 240)]  # (offset in the chunk, size)
+    rows = [(src, 4000, dst, 80, 1 + i, 0, chunk[a : a + n], 10 * i, i)
+            for i, (a, n) in enumerate(spans)]
+    rows.insert(2, (src, 4000, dst, 80, 9, 0, 700, 15, 2))  # a hidden body run: no bytes
+    want = list(SegmentBatch.from_rows(rows).rows())
+    # As segments(in_place=True) gives them: the chunk is the payload, `at` into it.
+    in_place = SegmentBatch.from_rows(rows)
+    in_place.payload = chunk
+    in_place.at = np.array([17, 300, 0, 9000], np.int64)
+    sent = in_file(in_place, 1000)
+    assert sent is not None and sent.payload is None
+    reader = _FilePayloads(str(path))
+    try:
+        got = reader.land(sent)
+        assert got is not None and list(got.rows()) == want
+        assert len(reader.buf) == 9240 - 17  # the batch's span only
+        path.write_bytes(b"x" * 1000 + chunk[:5000])  # cut short under the reader
+        again = SegmentBatch.from_rows(rows)
+        again.payload, again.at = chunk, np.array([17, 300, 0, 9000], np.int64)
+        with pytest.raises(CaptureError, match="changed while it was read"):
+            reader.land(in_file(again, 1000))
+    finally:
+        reader.close()

@@ -71,7 +71,7 @@ def run_live(src: LiveCapture, opts: LiveOptions, state: MetricsState | None,
         while not stop.is_set():
             batch = src.read(_WAKEUP_SECONDS, _BATCH_PACKETS)
             if batch is not None:
-                _, encoded, got, delta, flows, segs, frags = process_batch(batch, copts)
+                _, encoded, got, delta, flows, segs, frags = process_batch(batch, copts, True)
                 sink.take(encoded, delta, flows, segs, frags)
                 stats.merge(got)
             now = time.time_ns()

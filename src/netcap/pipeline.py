@@ -6,7 +6,8 @@ Parallelism: decoding and encoding are CPU-bound numpy work that threads cannot 
 (the GIL), so with `workers > 1` worker *processes* (forked) decode and encode the
 input in turns (see below). Workers send back per batch the encoded,
 compressed bytes of every record type (small compared to the packets), counters and the
-stream segments (their payloads through shared memory: `_PayloadRing`);
+stream segments (of an uncompressed file, without their payloads: where they are in
+the file, which the stream process reads itself, `_FilePayloads`);
 the parent appends them in input order, so the files hold the same records as a
 single-process run (only the gzip member boundaries differ). Memory stays bounded: a
 worker holds one chunk and blocks on its result pipe until the parent has taken its
@@ -503,12 +504,13 @@ def runs_analyzers(encode: EncodeOptions) -> bool:
     return any(encode.wanted(name) for name in ANALYZER_RECORDS)
 
 
-def stream_segments(decoded: Decoded, encode: EncodeOptions,
-                    counting_only: bool) -> SegmentBatch | None:
+def stream_segments(decoded: Decoded, encode: EncodeOptions, counting_only: bool,
+                    in_place: bool = False) -> SegmentBatch | None:
     """The segments the wanted stream analyzers (-include/-exclude) need from a batch
-    (with `counting_only`, no records written: HTTP body bytes are not shipped)."""
+    (with `counting_only`, no records written: HTTP body bytes are not shipped; with
+    `in_place`, their payloads are read from the batch's buffer: see `segments`)."""
     kinds = _stream_kinds(encode)
-    return segments(decoded, kinds, hide_bodies=counting_only) if kinds else None
+    return segments(decoded, kinds, counting_only, in_place) if kinds else None
 
 
 def _stream_kinds(encode: EncodeOptions) -> frozenset[str]:
@@ -525,10 +527,12 @@ def counted(decoded: Decoded, encode: EncodeOptions) -> Decoded:
                    decoded.error)
 
 
-def process_batch(batch: PacketBatch, opts: CaptureOptions) -> tuple[
-        str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
-        SegmentBatch | None, list[Fragment] | None]:
-    """Decode one batch; encode it (if writing) and count its metrics (if counting)."""
+def process_batch(batch: PacketBatch, opts: CaptureOptions, in_place: bool = False
+                  ) -> tuple[str, Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
+                             SegmentBatch | None, list[Fragment] | None]:
+    """Decode one batch; encode it (if writing) and count its metrics (if counting).
+    `in_place`: the stream segments' payloads are left in the batch's buffer (the
+    caller uses them before the buffer is reused, or sends where they are)."""
     t0 = time.perf_counter()
     if opts.bpf:
         from .sources.bpf import bpf_filter  # libpcap: loaded only for -bpf
@@ -553,7 +557,7 @@ def process_batch(batch: PacketBatch, opts: CaptureOptions) -> tuple[
         m.add_stage_time("metrics", time.perf_counter() - t2)
         delta = m.delta()
     flows = summarize(decoded) if opts.encode.wanted("Connection") else None
-    segs = stream_segments(decoded, opts.encode, opts.out is None)
+    segs = stream_segments(decoded, opts.encode, opts.out is None, in_place)
     return _BATCH, encoded, stats, delta, flows, segs, fragments(decoded)
 
 
@@ -564,7 +568,8 @@ def _run_single(opts: CaptureOptions, sink: Sink, stop: threading.Event) -> RunS
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
                       copy=False, clock=True) as src:
         for batch in src:
-            _, encoded, batch_stats, delta, flows, segs, frags = process_batch(batch, opts)
+            _, encoded, batch_stats, delta, flows, segs, frags = process_batch(batch, opts,
+                                                                               True)
             sink.take(encoded, delta, flows, segs, frags)
             stats.merge(batch_stats)
             if stop.is_set():
@@ -589,58 +594,58 @@ def _run_single(opts: CaptureOptions, sink: Sink, stop: threading.Event) -> RunS
 _BATCH, _CHUNK, _END, _FAIL = "batch", "chunk", "end", "fail"
 
 
-class _PayloadRing:
-    """One relay worker's shared-memory slots for the payload of its stream segments.
+class _FilePayloads:
+    """The stream process's reader of the segments' payloads from the input file.
 
-    The payloads are most of what a worker sends (on the 1M-packet bench 206 of 258 MB:
-    HTTP text bodies, TLS handshakes), and their receiver runs the stream stage, the
-    serial step: pickled and piped, they cost it a third of a second (reads from the
-    pipe, buffers grown and copied, unpickling). Instead the worker copies a batch's
-    payload into its next free slot (memory shared at fork) and sends the byte count;
-    the receiver copies it out as soon as the message arrives and frees the slot. A
-    payload larger than a slot (a chunk grown for one huge record) is sent inline.
-    The slots are used in turn, in the order the pipe delivers the messages, so a
-    semaphore counting free ones is all the coordination needed: a worker waits for one
-    only while the receiver has not yet received its earlier batches."""
+    The payloads are most of what a relay worker would send (on the 1M-packet bench 206
+    of 258 MB: HTTP text bodies, TLS handshakes), and their receiver runs the stream
+    stage, the serial step. They are in the file already, which the workers have just
+    read (so it is in the page cache): a worker sends where each payload is
+    (`in_file`), and this process reads each batch's span of the file in one `pread`
+    into a buffer of its own, reused batch after batch. No copies in the workers, no
+    shared memory, and no pages of the file mapped here: a file cut short while it is
+    read is an error, not a SIGBUS."""
 
-    SLOTS = 2
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDONLY)
+        self.buf = bytearray()
 
-    def __init__(self, ctx: Any, slot_bytes: int) -> None:
-        self.slot_bytes = slot_bytes
-        self.mem = mmap.mmap(-1, self.SLOTS * slot_bytes)  # anonymous, shared at fork
-        self.free = ctx.Semaphore(self.SLOTS)
-        self.put_next = 0  # the worker's next slot
-        self.take_next = 0  # the receiver's
+    def land(self, segs: SegmentBatch | None) -> SegmentBatch | None:
+        if segs is None or segs.payload is not None or segs.at is None:
+            return segs
+        shipped = segs.size > 0
+        if not shipped.any():
+            segs.payload, segs.at = b"", np.zeros_like(segs.at)
+            return segs
+        lo = int(segs.at[shipped].min())
+        n = int((segs.at + segs.size)[shipped].max()) - lo
+        if len(self.buf) < n:
+            self.buf = bytearray(n)
+        view = memoryview(self.buf)[:n]
+        if os.preadv(self.fd, [view], lo) != n:
+            raise CaptureError("the input file changed while it was read")
+        segs.payload, segs.at = view, np.where(shipped, segs.at - lo, 0)
+        return segs
 
-    def ship(self, segs: SegmentBatch | None, frags: list[Fragment] | None) -> Shipped:
-        """Worker side: what goes to the stream side, the payload in a slot if it fits
-        (then `segs.payload` is emptied and the count of its bytes sent, else -1)."""
-        n = len(segs.payload) if segs is not None else 0
-        if segs is None or n == 0 or n > self.slot_bytes:
-            return segs, frags, -1
-        self.free.acquire()
-        at = self.put_next * self.slot_bytes
-        self.put_next = (self.put_next + 1) % self.SLOTS
-        self.mem[at : at + n] = segs.payload
-        segs.payload = b""
-        return segs, frags, n
-
-    def land(self, shipped: Shipped) -> tuple[SegmentBatch | None, list[Fragment] | None]:
-        """Receiver side: the segments with their payload back in place."""
-        segs, frags, n = shipped
-        if segs is not None and n >= 0:
-            at = self.take_next * self.slot_bytes
-            self.take_next = (self.take_next + 1) % self.SLOTS
-            segs.payload = self.mem[at : at + n]  # a copy: the slot is free after it
-            self.free.release()
-        return segs, frags
+    def close(self) -> None:
+        os.close(self.fd)
 
 
-Shipped = tuple[SegmentBatch | None, list[Fragment] | None, int]
+def in_file(segs: SegmentBatch | None, start: int) -> SegmentBatch | None:
+    """A relay worker's segments, read in place from a chunk that starts at file offset
+    `start`, as where their payloads are in the file (`_FilePayloads` reads them)."""
+    if segs is not None:
+        if segs.at is None:  # invariant (not input): read in place
+            raise TypeError("segments not read in place")
+        segs.payload, segs.at = None, segs.at + start
+    return segs
+
+
+Shipped = tuple[SegmentBatch | None, list[Fragment] | None]
 
 
 def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connection,
-           ring: _PayloadRing, side: Connection | None) -> None:
+           side: Connection | None) -> None:
     """Take chunks in turn: receive (offset, parser, packets before, packet clock),
     walk and judge the timestamps, pass on. Each batch's results go to the parent, its
     segments and fragments to the stream process (`side`) if there is one."""
@@ -665,8 +670,9 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
                 for lo in range(0, count, _BATCH_PACKETS):
                     hi = min(count, lo + _BATCH_PACKETS)
                     batch = with_clock_errors(walk.batch(lo, hi, first + lo), errors, lo, hi)
-                    _, encoded, stats, delta, flows, segs, frags = process_batch(batch, opts)
-                    shipped = ring.ship(segs, frags)
+                    _, encoded, stats, delta, flows, segs, frags = process_batch(batch, opts,
+                                                                                 True)
+                    shipped = in_file(segs, start), frags
                     if side is not None:
                         side.send((_BATCH, shipped))
                     out.send((_BATCH, encoded, stats, delta, flows,
@@ -701,7 +707,7 @@ class _Flag:
 
 
 def _stream_process(opts: CaptureOptions, sink: Sink, feeds: list[Connection],
-                    rings: list[_PayloadRing], control: Connection, out: Connection) -> None:
+                    control: Connection, out: Connection) -> None:
     """The stream side in a process of its own: the workers' segments and fragments in
     input order in, per batch the steps it made of them out to the parent (which replays
     them where `Sink.take` would have run them), then those of the end of the input.
@@ -710,9 +716,10 @@ def _stream_process(opts: CaptureOptions, sink: Sink, feeds: list[Connection],
                          opts.encode.wanted("Connection"))
     side = sink.stream_side(recorder)
     stop = _Flag(control)
+    payloads = _FilePayloads(opts.read)
     try:
-        for *_, segs, frags, _ in _relayed(feeds, rings, RunStats(), stop):
-            side.take_segments(segs)
+        for *_, segs, frags, _ in _relayed(feeds, RunStats(), stop):
+            side.take_segments(payloads.land(segs))
             made = recorder.cut()
             side.take_fragments(frags)
             out.send((_BATCH, made, recorder.cut()))
@@ -721,6 +728,8 @@ def _stream_process(opts: CaptureOptions, sink: Sink, feeds: list[Connection],
     except WorkerError:
         if not stop.is_set():  # else the workers were ended with the run: fine
             raise
+    finally:
+        payloads.close()
     side.finish()
     out.send((_END, recorder.cut()))
 
@@ -792,8 +801,8 @@ class _Side:
                 return cast(Steps, msg[1])
 
 
-def _relayed(outs: list[Connection], rings: list[_PayloadRing], stats: RunStats,
-             stop: threading.Event | _Flag, side: _Side | None = None) -> Iterator[Any]:
+def _relayed(outs: list[Connection], stats: RunStats, stop: threading.Event | _Flag,
+             side: _Side | None = None) -> Iterator[Any]:
     """Results in input order (`Result`; in the stream process, the same tuple with the
     segments and fragments set). Every worker's pipe is drained as soon as it has data
     and kept until its turn: a worker blocked on a full pipe would stall the relay. A
@@ -826,10 +835,9 @@ def _relayed(outs: list[Connection], rings: list[_PayloadRing], stats: RunStats,
                     # is raised: its message says what went wrong)
                     open_.remove(outs[i])
                     continue
-                if msg[0] == _BATCH:  # the payload out of its slot at once
+                if msg[0] == _BATCH:
                     shipped = msg[-1]
-                    landed = rings[i].land(shipped) if shipped is not None else (None, None)
-                    msg = (*msg[:-1], *landed)
+                    msg = (*msg[:-1], *(shipped if shipped is not None else (None, None)))
                 held[i].append(msg)
             continue
         msg = held[w].popleft()
@@ -885,7 +893,6 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
     ctx = multiprocessing.get_context("fork")
     results = [ctx.Pipe(duplex=False) for _ in range(count)]  # (parent end, worker end)
     ring = [ctx.Pipe(duplex=False) for _ in range(count)] if relay else []  # into worker i
-    payloads = [_PayloadRing(ctx, CHUNK_BYTES) for _ in range(count)] if relay else []
     feeds = [ctx.Pipe(duplex=False) for _ in range(count)] if split else []  # to the side
     side_out = ctx.Pipe(duplex=False) if split else None
     control = ctx.Pipe(duplex=False) if split else None  # parent -> stream process: stop
@@ -904,7 +911,7 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
                 feed = feeds[i][1] if split else None
                 own += [prev, nxt] + ([feed] if feed is not None else [])
                 target: Callable[..., None] = _relay
-                args: tuple[Any, ...] = (opts, prev, nxt, out, payloads[i], feed)
+                args: tuple[Any, ...] = (opts, prev, nxt, out, feed)
             else:
                 target, args = _shard, (opts, i, count, out)
             close = [c for c in everything if all(c is not o for o in own)]
@@ -915,7 +922,7 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
         if side_out is not None and control is not None:
             own = [f[0] for f in feeds] + [side_out[1], control[0]]
             close = [c for c in everything if all(c is not o for o in own)]
-            args = (opts, sink, [f[0] for f in feeds], payloads, control[0], side_out[1])
+            args = (opts, sink, [f[0] for f in feeds], control[0], side_out[1])
             p = ctx.Process(target=_worker, args=(_stream_process, args, side_out[1], count,
                                                   close, os.getpid()), daemon=True)
             p.start()
@@ -937,7 +944,7 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
             pair[0].close()
             pair[1].close()
         outs = [pair[0] for pair in results]
-        results_in_order = (_relayed(outs, payloads, stats, stop, side) if relay
+        results_in_order = (_relayed(outs, stats, stop, side) if relay
                             else _sharded(outs, stats, stop))
         for encoded, batch_stats, delta, flows, segs, frags, steps in results_in_order:
             if steps is None:
@@ -964,6 +971,4 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
         for conn in (side_out[0] if side_out else None, control[1] if control else None):
             if conn is not None:
                 conn.close()
-        for r in payloads:
-            r.mem.close()
     return stats

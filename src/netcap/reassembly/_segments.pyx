@@ -17,9 +17,10 @@ Three passes over the table's rows, each O(1) per row:
    TLS application-data record; the HTTP rows, or with `hide_bodies` runs of body-only
    segments folded onto the last row of each run; the DNS rows.
 
-Then one pass copies the picked rows' columns, addresses and payloads into the output.
-Payload bytes are read through `_buf` (`payload_at`, a `Reader`); the columns through
-bounds-checked memoryviews.
+Then one pass copies the picked rows' columns and addresses into the output, and their
+payloads too unless the caller reads them in place (`copy` false: only where each starts
+in the batch's data). Payload bytes are read through `_buf` (`payload_at`, a `Reader`);
+the columns through bounds-checked memoryviews.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -223,10 +224,13 @@ cdef class Picker:
         self.max_segments = max_segments
 
     def pick(self, int kinds, bint hide_bodies, sport, dport, seq, syn, fin, rst, poff,
-             size, src, src_lens, dst, dst_lens, pkt, data, ts, int64_t first):
+             size, src, src_lens, dst, dst_lens, pkt, data, ts, int64_t first,
+             bint copy=True):
         """The picked rows' (src bytes, src lens, sport, dst bytes, dst lens, dport, seq,
-        flags, payload, size, hidden, ts, pkt + first), or None if there are none. The
-        columns: int64 and bool (uint8) arrays, as the decoder makes them."""
+        flags, payload, at, size, hidden, ts, pkt + first), or None if there are none.
+        The columns: int64 and bool (uint8) arrays, as the decoder makes them. `payload`
+        holds the payloads back to back and `at` where each starts in it; without
+        `copy`, `payload` is None and `at` is where each starts in `data`."""
         cdef _Rows b = _Rows()
         b.sport, b.dport, b.seq, b.poff, b.size = sport, dport, seq, poff, size
         b.syn, b.fin, b.rst, b.data, b.pkt, b.ts = syn, fin, rst, data, pkt, ts
@@ -240,7 +244,7 @@ cdef class Picker:
         b.role, b.sel = np.empty(n, np.uint8), np.zeros(n, np.uint8)
         b.hidden, b.run_seq = np.zeros(n, np.int64), np.empty(n, np.int64)
         self._pick(b, hide_bodies, self._roles(b, kinds))
-        return _columns(b, first)
+        return _columns(b, first, copy)
 
     cdef _PortSet _roles(self, _Rows b, int kinds):
         """Passes 1 and 2 (see the module docstring): each row's role; the port pairs
@@ -409,7 +413,7 @@ cdef bint _body(Reader* r) noexcept:
     return True
 
 
-cdef object _columns(_Rows b, int64_t first):
+cdef object _columns(_Rows b, int64_t first, bint copy):
     """The picked rows' columns (see `Picker.pick`), filled in one pass."""
     cdef Py_ssize_t n = b.sel.shape[0], m = 0, i, j = 0, nbytes = 0, s_bytes = 0, d_bytes = 0
     for i in range(n):
@@ -417,18 +421,19 @@ cdef object _columns(_Rows b, int64_t first):
             m += 1
             s_bytes += b.src_lens[i]
             d_bytes += b.dst_lens[i]
-            if b.hidden[i] == 0 and b.size[i] > 0:
+            if copy and b.hidden[i] == 0 and b.size[i] > 0:
                 nbytes += b.size[i]
     if m == 0:
         return None
-    cols = [np.empty(m, np.int64) for _ in range(10)]
+    cols = [np.empty(m, np.int64) for _ in range(11)]
     cdef int64_t[::1] o_sport = cols[0], o_dport = cols[1], o_seq = cols[2]
     cdef int64_t[::1] o_flags = cols[3], o_size = cols[4], o_hidden = cols[5]
     cdef int64_t[::1] o_ts = cols[6], o_pkt = cols[7], o_slens = cols[8], o_dlens = cols[9]
+    cdef int64_t[::1] o_at = cols[10]
     src, dst = np.empty(s_bytes, np.uint8), np.empty(d_bytes, np.uint8)
     cdef uint8_t[::1] o_src = src, o_dst = dst
-    payload = PyBytes_FromStringAndSize(NULL, nbytes)
-    cdef char* blob = PyBytes_AS_STRING(payload)
+    payload = PyBytes_FromStringAndSize(NULL, nbytes) if copy else None
+    cdef char* blob = PyBytes_AS_STRING(payload) if copy else NULL
     cdef Py_ssize_t at = 0, at_s = 0, at_d = 0
     cdef int64_t sz
     cdef Reader r
@@ -441,10 +446,12 @@ cdef object _columns(_Rows b, int64_t first):
         o_seq[j] = b.run_seq[i] if b.hidden[i] > 0 else b.seq[i]
         sz = 0 if b.hidden[i] > 0 else b.size[i]
         o_size[j] = sz
+        o_at[j] = at if copy else b.poff[i] if sz > 0 else 0
         if sz > 0:
-            r = b.payload(i)
-            memcpy(blob + at, here(&r), left(&r))
-            at += sz
+            r = b.payload(i)  # bounds-checked, copied or not
+            if copy:
+                memcpy(blob + at, here(&r), left(&r))
+                at += sz
         o_ts[j] = b.ts[b.pkt[i]]
         o_pkt[j] = b.pkt[i] + first
         o_slens[j], o_dlens[j] = b.src_lens[i], b.dst_lens[i]
@@ -457,5 +464,5 @@ cdef object _columns(_Rows b, int64_t first):
             memcpy(&o_dst[at_d], here(&r), left(&r))
             at_d += b.dst_lens[i]
         j += 1
-    return (src, cols[8], cols[0], dst, cols[9], cols[1], cols[2], cols[3], payload, cols[4],
-            cols[5], cols[6], cols[7])
+    return (src, cols[8], cols[0], dst, cols[9], cols[1], cols[2], cols[3], payload, cols[10],
+            cols[4], cols[5], cols[6], cols[7])

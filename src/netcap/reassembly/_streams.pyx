@@ -79,7 +79,6 @@ cdef int _set_ports() except -1:
 
 # -------------------------------------------------------------------- segment payloads
 
-
 def gather_payloads(data_, off_, size_) -> bytes:
     """data[off[i] : off[i] + size[i]] for every i, back to back, in one copy (the
     payloads of a batch's stream segments, `streams.segments`). Every range is checked
@@ -661,18 +660,23 @@ cdef class StreamStage:
         cdef const int64_t[::1] seq = col(segs.seq, np.int64), flags = col(segs.flags, np.int64)
         cdef const int64_t[::1] size = col(segs.size, np.int64), hidden = col(segs.hidden, np.int64)
         cdef const int64_t[::1] ts = col(segs.ts, np.int64), pkt = col(segs.pkt, np.int64)
-        cdef bytes blob = segs.payload
-        cdef Py_ssize_t n = sport.shape[0], i, s = 0, t = 0, p = 0, sl, dl, k
+        if segs.payload is None:  # invariant (not input)
+            raise ValueError("segment payloads not read from the input file")
+        cdef const uint8_t[::1] blob = segs.payload  # bytes, or a batch's uint8 buffer
+        cdef const int64_t[::1] at = col(segs.at if segs.at is not None else segs.starts(),
+                                         np.int64)
+        cdef Py_ssize_t n = sport.shape[0], i, s = 0, t = 0, sl, dl, k, a
         cdef bytes ckey
         cdef _Direction d
         if slen.shape[0] != n or dlen.shape[0] != n or dport.shape[0] != n \
                 or seq.shape[0] != n or flags.shape[0] != n or size.shape[0] != n \
-                or hidden.shape[0] != n or ts.shape[0] != n or pkt.shape[0] != n:
+                or hidden.shape[0] != n or ts.shape[0] != n or pkt.shape[0] != n \
+                or at.shape[0] != n:
             raise ValueError("segment columns of different lengths")  # invariant
         for i in range(n):
-            sl, dl, k = slen[i], dlen[i], size[i]
+            sl, dl, k, a = slen[i], dlen[i], size[i], at[i]
             if s + sl > src.shape[0] or t + dl > dst.shape[0] or k < 0 \
-                    or p + k > PyBytes_GET_SIZE(blob):
+                    or (k > 0 and (a < 0 or a > blob.shape[0] - k)):
                 raise ValueError("segment columns out of range")  # invariant
             ckey = _compact(&src[s] if sl else NULL, sl, &dst[t] if dl else NULL, dl,
                             <int>sport[i], <int>dport[i])
@@ -691,11 +695,12 @@ cdef class StreamStage:
             if not d.done:
                 try:
                     self._segment(d, seq[i], flags[i],
-                                  Hidden(hidden[i]) if hidden[i] > 0 else blob[p : p + k],
+                                  Hidden(hidden[i]) if hidden[i] > 0
+                                  else PyBytes_FromStringAndSize(<const char*>&blob[a], k)
+                                  if k > 0 else b"",
                                   ts[i], pkt[i], out)
                 except Exception:  # a bug met by this stream's bytes: see `_failed`
                     self._failed(d, out)
-            p += k
         return 0
 
     cdef int _evict(self, int64_t ts, StreamOutput out) except -1:

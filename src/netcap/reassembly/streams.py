@@ -52,6 +52,7 @@ __all__ = ["KIND_RECORDS", "STREAM_PORTS", "Segment", "SegmentBatch", "StreamOut
            "StreamStage", "record_order", "segments"]
 
 I64 = npt.NDArray[np.int64]
+Buffer = bytes | bytearray | memoryview | npt.NDArray[np.uint8]
 
 # TCP port -> the stream analyzer for it. TLS is also recognized on any other port by
 # its first bytes (a handshake record: 0x16 0x03 0x00-0x04).
@@ -78,9 +79,12 @@ SYN, FIN, RST = 1, 2, 4
 _MAX_SEGMENTS = 4  # per direction and batch: a hello in more segments than this ends in a gap
 
 
-def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
-             hide_bodies: bool = False) -> SegmentBatch | None:
+def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS, hide_bodies: bool = False,
+             in_place: bool = False) -> SegmentBatch | None:
     """The TCP segments of a decoded batch that the stream analyzers `kinds` want.
+
+    `in_place`: the payloads are not copied out; the batch's data is the segments'
+    `payload` (for a caller that uses them before the batch's buffer is reused).
 
     `hide_bodies` (records only counted, not written): HTTP segments that cannot hold a
     byte of a message head or of chunked framing are shipped as their length only
@@ -105,12 +109,14 @@ def segments(d: Decoded, kinds: frozenset[str] = ALL_KINDS,
         _i64(c["DstPort"]), _i64(c["SeqNum"]), _u8(c["SYN"]), _u8(c["FIN"]), _u8(c["RST"]),
         _i64(c["_poff"]), _i64(c["PayloadSize"]), _u8(src.data), _i64(src.lens),
         _u8(dst.data), _i64(dst.lens), _i64(t.pkt), _u8(d.batch.data), _i64(d.batch.ts),
-        d.batch.first)
+        d.batch.first, not in_place)
     if out is None:
         return None
-    s_data, s_lens, sport, d_data, d_lens, dport, seq, flags, blob, size, hidden, ts, pkt = out
+    s_data, s_lens, sport, d_data, d_lens, dport, seq, flags, blob, at, size, hidden, ts, pkt \
+        = out
     return SegmentBatch(Ragged(s_data, s_lens), sport, Ragged(d_data, d_lens), dport, seq,
-                        flags, blob, size, hidden, ts, pkt)
+                        flags, d.batch.data if blob is None else blob, size, hidden, ts, pkt,
+                        at)
 
 
 def _i64(col: object) -> I64:
@@ -127,7 +133,8 @@ def _u8(col: object) -> npt.NDArray[np.uint8]:
 class SegmentBatch:
     """A batch's stream segments, columnar: cheap to pickle between processes (arrays
     and one bytes object instead of a tuple per segment). `rows` gives them as the
-    `Segment` tuples the stage reads."""
+    `Segment` tuples the stage reads. Segment i's payload is
+    `payload[at[i] : at[i] + size[i]]`; `at` None: the payloads are back to back."""
 
     src: Ragged
     sport: I64
@@ -135,11 +142,14 @@ class SegmentBatch:
     dport: I64
     seq: I64
     flags: I64
-    payload: bytes  # the shipped payloads back to back
+    # The shipped payloads: bytes, or a batch's data read in place (`segments`); None
+    # while they are in the input file at `at` (a relay worker's, to the stream process)
+    payload: Buffer | None
     size: I64  # bytes of each in `payload` (0 for hidden ones)
     hidden: I64  # > 0: that many body bytes not shipped (see `segments`)
     ts: I64
     pkt: I64
+    at: I64 | None = None  # where each payload starts in `payload` (None: back to back)
 
     def __len__(self) -> int:
         return int(self.sport.shape[0])
@@ -157,25 +167,35 @@ class SegmentBatch:
             np.asarray([len(x) if isinstance(x, bytes) else 0 for x in data], np.int64),
             np.asarray([x if isinstance(x, int) else 0 for x in data], np.int64), col(7), col(8))
 
+    def starts(self) -> I64:
+        """Where each payload starts in `payload`."""
+        if self.at is not None:
+            return self.at
+        out: I64 = np.cumsum(self.size) - self.size
+        return out
+
     def rows(self) -> Iterator[Segment]:
-        pos = 0
-        blob = self.payload
-        for s, sp, d, dp, q, f, n, h, t, p in zip(
+        blob = np.frombuffer(self._payload(), np.uint8)
+        for s, sp, d, dp, q, f, n, h, t, p, a in zip(
                 self.src.tolist(), self.sport.tolist(), self.dst.tolist(),
                 self.dport.tolist(), self.seq.tolist(), self.flags.tolist(),
                 self.size.tolist(), self.hidden.tolist(), self.ts.tolist(),
-                self.pkt.tolist(), strict=True):
-            yield s, sp, d, dp, q, f, h if h else blob[pos : pos + n], t, p
-            pos += n
+                self.pkt.tolist(), self.starts().tolist(), strict=True):
+            yield s, sp, d, dp, q, f, h if h else blob[a : a + n].tobytes(), t, p
 
     def take(self, rows: I64) -> SegmentBatch:
-        starts = np.cumsum(self.size) - self.size
-        blob = gather_payloads(np.frombuffer(self.payload, np.uint8), starts[rows],
+        """Those rows only, their payloads copied out back to back."""
+        blob = gather_payloads(np.frombuffer(self._payload(), np.uint8), self.starts()[rows],
                                self.size[rows])
         return SegmentBatch(self.src.take(rows), self.sport[rows], self.dst.take(rows),
                             self.dport[rows], self.seq[rows], self.flags[rows], blob,
                             self.size[rows], self.hidden[rows], self.ts[rows],
                             self.pkt[rows])
+
+    def _payload(self) -> Buffer:
+        if self.payload is None:  # invariant (not input): read from the file first
+            raise TypeError("the payloads are still in the input file")
+        return self.payload
 
 
 # First bytes of an HTTP message (a request method and its space, or a status line):
