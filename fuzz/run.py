@@ -73,7 +73,9 @@ def run_env() -> dict[str, str]:
             "PYTHONMALLOC": "malloc",
             # Python's own allocations at exit are not the parsers' leaks.
             "ASAN_OPTIONS": "detect_leaks=0",
-            "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
+            "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+            # as netcap.cli sets it: no OpenBLAS threads spinning beside the fuzzer
+            "OPENBLAS_NUM_THREADS": "1"}
 
 
 # -- the sanitizer build ------------------------------------------------------------------

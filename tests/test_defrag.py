@@ -5,7 +5,9 @@ duplicates, gives the datagram back)."""
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -120,3 +122,30 @@ def test_any_fragmentation_in_any_order(payload: bytes, data: st.DataObject) -> 
     done = d.add(list(order))
     assert len(done) >= 1 and done[0].packet[20:] == payload
     assert not d.errors
+
+
+@pytest.mark.corpus
+def test_a_reassembled_datagram_joins_its_flow_wherever_the_batch_ends(
+        tmp_path: Path) -> None:
+    """Zeek's fragmented DNS trace, then a packet of another flow two minutes later, in
+    one batch: the response reassembled from fragments joins its query's connection
+    (it came 83 ms after it). Its flow used to be merged after the batch's timeouts,
+    which ended the query's connection by the batch's latest packet time (past the
+    60-second UDP idle timeout), so the response made a connection of its own, or not,
+    depending on where batches ended."""
+    trace = (PCAPS / "zeek_ipv6-fragmented-dns.pcap").read_bytes()
+    first = trace[24 : 24 + 16 + 135]  # the first query: Ethernet, IPv6, UDP
+    sec, usec, incl, orig = struct.unpack("<IIII", first[:16])
+    late = bytearray(first)
+    late[:16] = struct.pack("<IIII", sec + 140, usec, incl, orig)
+    late[16 + 54 : 16 + 56] = (40000).to_bytes(2, "big")  # another source port: a flow
+    path = tmp_path / "late.pcap"
+    path.write_bytes(trace + bytes(late))
+    run_capture(CaptureOptions(read=str(path), out=str(tmp_path / "o"), workers=1))
+    conns = list(NcapReader(str(tmp_path / "o" / "Connection.ncap.gz")))
+    # the trace's two DNS flows (client ports 51850 and 51851) and the late packet's
+    assert sorted(c.SrcPort for c in conns) == ["40000", "51850", "51851"]
+    (frag,) = (c for c in conns if c.SrcPort == "51851")
+    # two queries and the response completed by its last fragment (20.237826 s in)
+    assert frag.NumPackets == 3 and frag.TimestampLast == 1331084298_676270_000
+    assert frag.BytesClientToServer and frag.BytesServerToClient

@@ -316,6 +316,13 @@ class Sink:
     # Protocols the stream analyzers recognised, for the next connection-table update
     # (the batch's own: its new connections are in the table only after it).
     _apps: Apps = field(default_factory=list)
+    # Flows of the datagrams reassembled from a batch's fragments, merged with the
+    # batch's own flows in one update: as if their packets had been in the batch. Merged
+    # after it, they came after its timeouts, which end flows by the batch's latest
+    # packet time: a DNS response in fragments 83 ms after its query then made a
+    # connection of its own whenever the batch ran on past the query's idle timeout, so
+    # the records depended on where batches (and workers' chunks) happened to end.
+    _reassembled: list[FlowBatch] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.side = self.stream_side(self)
@@ -340,9 +347,8 @@ class Sink:
             raise TypeError("the stream side runs elsewhere")
         self._packets(encoded, delta)
         self.side.take_segments(segs)
-        if flows is not None:
-            self._flows(flows)
         self.side.take_fragments(frags)
+        self._flows(flows)
 
     def take_remote(self, encoded: Encoded, delta: dict[str, Any] | None,
                     flows: FlowBatch | None, steps: tuple[Steps, Steps]) -> None:
@@ -351,9 +357,8 @@ class Sink:
         as `take` would have made them here."""
         self._packets(encoded, delta)
         self.replay(steps[0])
-        if flows is not None:
-            self._flows(flows)
         self.replay(steps[1])
+        self._flows(flows)
 
     def replay(self, steps: Steps) -> None:
         for kind, value in steps:
@@ -381,6 +386,7 @@ class Sink:
         """The end of the input (a remote stream side's last steps replayed already)."""
         if self.side is not None:
             self.side.finish()
+        self._flows(None)
         self.flows.recognise(self._apps)
         self._apps.clear()
         self._ended(self.flows.flush())
@@ -391,10 +397,14 @@ class Sink:
         if self.state is not None and delta is not None:
             self.state.merge(delta)
 
-    def _flows(self, fb: FlowBatch) -> None:
-        """A batch's flows into the connection table."""
-        self._ended(self.flows.update(fb, self._apps))
-        self._apps.clear()
+    def _flows(self, fb: FlowBatch | None) -> None:
+        """A batch's flows, with those of the datagrams reassembled from its fragments,
+        into the connection table."""
+        parts = ([fb] if fb is not None else []) + self._reassembled
+        self._reassembled = []
+        if parts:
+            self._ended(self.flows.update(FlowBatch.concat(parts), self._apps))
+            self._apps.clear()
 
     def _ended(self, ended: Ended | None) -> None:
         if self.state is not None:
@@ -413,7 +423,7 @@ class Sink:
             self._apps += apps
 
     def datagram_flows(self, fb: FlowBatch) -> None:
-        self._flows(fb)
+        self._reassembled.append(fb)
 
     def decode_errors(self, errors: Counter[str]) -> None:
         self.errors.update(errors)

@@ -10,7 +10,7 @@ grouping the summaries were made with, serve the stream stage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -75,6 +75,14 @@ class FlowBatch:
 
     def __len__(self) -> int:
         return int(self.first_ts.shape[0])
+
+    @staticmethod
+    def concat(parts: list[FlowBatch]) -> FlowBatch:
+        """The rows of each part in turn (one part: itself)."""
+        if len(parts) == 1:
+            return parts[0]
+        return FlowBatch(*(np.concatenate([getattr(p, f.name) for p in parts])
+                           for f in fields(FlowBatch)))
 
 
 U64 = npt.NDArray[np.uint64]
