@@ -37,7 +37,7 @@ from libc.string cimport memcpy
 import numpy as np
 
 from .schema import Kind, Render
-from .table import Children, Ragged, RecordTable, object_column, scalar_dtype
+from .table import Children, Ragged, RecordTable, scalar_dtype
 from .types import RECORDS
 
 cdef enum:
@@ -614,12 +614,13 @@ def varint_matrix(values):
 def from_rows(rtype, rows, pkt, only=None):
     """`RecordTable.from_rows` (see there), its loops over rows in C: the stream analyzers
     and the general decoder give their records as dicts."""
-    cdef list rs = list(rows)
+    cdef list rs = rows if type(rows) is list else list(rows)
     cdef Py_ssize_t n = len(rs), i
     cdef dict r
     cdef list vals, parents, kids
     cdef set present = set()
     cdef bint repeated
+    cdef object[::1] lists
     for r in rs:
         present.update(r)
     if only is not None:
@@ -643,34 +644,72 @@ def from_rows(rtype, rows, pkt, only=None):
                         kids.append(kid)
             child = from_rows(RECORDS[fl.message or ""], kids, None)
             cols[name] = Children(np.asarray(parents, dtype=np.int64), child)
-        elif fl.repeated:  # repeated scalars, strings or bytes: a list per row
-            vals = [None] * n
+        elif fl.repeated:  # repeated scalars, strings or bytes: a list per row (the
+            # record's own: the encoder only reads it)
+            col = np.empty(n, dtype=object)
+            lists = col
             for i in range(n):
                 r = rs[i]
-                vals[i] = list(r.get(name) or ())
-            cols[name] = object_column(vals)
+                v = r.get(name)
+                lists[i] = v if type(v) is list else list(v or ())
+            cols[name] = col
         elif fl.kind is Kind.STRING or fl.kind is Kind.BYTES:
             cols[name] = _ragged(rs, name, n)
         else:
-            vals = [None] * n
-            for i in range(n):
-                r = rs[i]
-                vals[i] = r.get(name, 0)
-            cols[name] = np.asarray(vals, dtype=scalar_dtype(fl.kind))
+            dtype = scalar_dtype(fl.kind)
+            col = _ints(rs, name, n) if dtype is np.int64 else None
+            if col is None:  # not all ints: numpy's conversion rules
+                vals = [None] * n
+                for i in range(n):
+                    r = rs[i]
+                    vals[i] = r.get(name, 0)
+                col = np.asarray(vals, dtype=dtype)
+            cols[name] = col
     return RecordTable(rtype, n, cols,
                        None if pkt is None else np.fromiter(pkt, dtype=np.int64, count=n))
 
 
-cdef object _ragged(list rs, object name, Py_ssize_t n):
-    """The bytes of one field of every row as a Ragged (b"" where a row has none)."""
-    cdef list vals = [None] * n
+cdef object _ints(list rs, object name, Py_ssize_t n):
+    """One int64 field of every row (0 where a row has none), or None if a value is no
+    int (then numpy converts the values). Past int64: OverflowError, as numpy's."""
+    out_a = np.empty(n, np.int64)
+    cdef int64_t[::1] out = out_a
     cdef Py_ssize_t i
     cdef dict r
+    for i in range(n):
+        r = rs[i]
+        v = r.get(name, 0)
+        if type(v) is not int and type(v) is not bool:
+            return None
+        out[i] = v
+    return out_a
+
+
+cdef object _ragged(list rs, object name, Py_ssize_t n):
+    """The bytes of one field of every row as a Ragged (b"" where a row has none): one
+    copy into the column when every value is bytes."""
+    cdef list vals = [None] * n
+    cdef Py_ssize_t i, total = 0, at = 0
+    cdef dict r
+    cdef bint plain = True
     lens_a = np.empty(n, np.int64)
     cdef int64_t[::1] lens = lens_a
     for i in range(n):
         r = rs[i]
         v = r.get(name, b"")
         vals[i] = v
-        lens[i] = len(v)
-    return Ragged(np.frombuffer(b"".join(vals), dtype=np.uint8).copy(), lens_a)
+        if type(v) is bytes:
+            lens[i] = PyBytes_GET_SIZE(v)
+        else:
+            plain = False
+            lens[i] = len(v)
+        total += lens[i]
+    if not plain:
+        return Ragged(np.frombuffer(b"".join(vals), dtype=np.uint8).copy(), lens_a)
+    data_a = np.empty(total, np.uint8)
+    cdef uint8_t[::1] data = data_a
+    for i in range(n):  # the lengths are the values' own: they fill `data` exactly
+        if lens[i]:
+            memcpy(&data[at], PyBytes_AS_STRING(vals[i]), lens[i])
+            at += lens[i]
+    return Ragged(data_a, lens_a)
