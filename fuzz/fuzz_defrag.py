@@ -81,21 +81,17 @@ def _encode(frags: list[Fragment]) -> bytes:
 
 def seeds() -> list[bytes]:
     """The corpus's fragments (fragmented-1, -3 and the IPv6 DNS response) encoded."""
-    import os
+    from seedfiles import captures
 
     from netcap.decode.batch import decode_batch
     from netcap.reassembly.ip import fragments
     from netcap.sources.capture import open_capture
 
-    corpus = os.environ.get("NETCAP_CORPUS") or os.path.join(
-        os.path.dirname(__file__), "..", "..", "shared", "corpus")
     out = []
-    for name in ("zeek_ipv4_fragmented-1.pcap", "zeek_ipv4_fragmented-3.pcap",
-                 "zeek_ipv6-fragmented-dns.pcap"):
-        path = os.path.join(corpus, "pcaps", name)
-        if os.path.exists(path):
-            frags = [f for b in open_capture(path) for f in fragments(decode_batch(b)) or ()]
-            out.append(_encode(frags))
+    for path in captures(corpus=("zeek_ipv4_fragmented-1.pcap", "zeek_ipv4_fragmented-3.pcap",
+                                 "zeek_ipv6-fragmented-dns.pcap")):
+        frags = [f for b in open_capture(path) for f in fragments(decode_batch(b)) or ()]
+        out.append(_encode(frags))
     return out
 
 

@@ -5,7 +5,6 @@ so is any sanitizer report."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 from netcap.analyzers._dns import check_dns, parse_dns
@@ -29,17 +28,14 @@ def TestOneInput(data: bytes) -> None:
 
 
 def _udp_payloads(names: tuple[str, ...], ports: set[int]) -> list[bytes]:
-    """UDP payloads to or from `ports` in the public corpus' captures (NETCAP_CORPUS, else
-    /work/shared/corpus)."""
+    """UDP payloads to or from `ports` in the public corpus' captures (`seedfiles`)."""
+    from seedfiles import captures
+
     from netcap.decode.batch import decode_batch
     from netcap.sources.capture import open_capture
 
-    root = os.environ.get("NETCAP_CORPUS", "/work/shared/corpus")
     out = []
-    for name in names:
-        path = os.path.join(root, "pcaps", name)
-        if not os.path.exists(path):
-            continue
+    for path in captures(corpus=names):
         for batch in open_capture(path):
             t = decode_batch(batch, analyze=False).tables.get("UDP")
             if t is None:

@@ -67,23 +67,15 @@ def _encode(packets: list[bytes], linktype: int) -> bytes:
 
 def seeds() -> list[bytes]:
     """Packets of the recorded captures and a few corpus captures, a few per input."""
-    import os
+    from seedfiles import captures
 
     from netcap.sources.capture import open_capture
 
-    here = os.path.dirname(__file__)
-    corpus = os.environ.get("NETCAP_CORPUS") or os.path.join(here, "..", "..", "shared",
-                                                               "corpus")
-    paths = [os.path.join(here, "..", "tests", "data", "recorded", f"{name}.pcap")
-             for name in ("tls", "dns", "http", "ssh", "ntp", "dhcp")]
-    paths += [os.path.join(corpus, "pcaps", name) for name in (
-        "zeek_q-in-q.pcap", "zeek_icmp6-nd-options.pcap", "zeek_linux_dlt_sll2.pcap",
-        "tcpdump_LINKTYPE_RAW_ipv6.pcap", "zeek_ipv6-fragmented-dns.pcap",
-        "zeek_ipv4_fragmented-1.pcap", "zeek_wikipedia.pcap")]
     out = []
-    for path in paths:
-        if not os.path.exists(path):
-            continue
+    for path in captures(("tls", "dns", "http", "ssh", "ntp", "dhcp"), (
+            "zeek_q-in-q.pcap", "zeek_icmp6-nd-options.pcap", "zeek_linux_dlt_sll2.pcap",
+            "tcpdump_LINKTYPE_RAW_ipv6.pcap", "zeek_ipv6-fragmented-dns.pcap",
+            "zeek_ipv4_fragmented-1.pcap", "zeek_wikipedia.pcap")):
         with open_capture(path) as src:
             b = next(iter(src))
             packets = [b.packet(i) for i in range(min(len(b), 24))]

@@ -40,24 +40,16 @@ def TestOneInput(data: bytes) -> None:
 def seeds() -> list[bytes]:
     """The first packets of the recorded captures and of corpus captures of every link
     type and shape the decoder knows."""
-    import os
+    from seedfiles import captures
 
     from netcap.sources.capture import open_capture
 
-    here = os.path.dirname(__file__)
-    corpus = os.environ.get("NETCAP_CORPUS") or os.path.join(here, "..", "..", "shared",
-                                                               "corpus")
-    paths = [os.path.join(here, "..", "tests", "data", "recorded", f"{name}.pcap")
-             for name in ("tls", "dns", "http", "dhcp")]
-    paths += [os.path.join(corpus, "pcaps", name) for name in (
-        "zeek_q-in-q.pcap", "tcpdump_802.1ad_QinQ.pcap", "zeek_icmp6-nd-options.pcap",
-        "zeek_linux_dlt_sll2.pcap", "zeek_linuxsll-arp.pcap", "zeek_radiotap.pcap",
-        "tcpdump_LINKTYPE_RAW_ipv6.pcap", "zeek_ipv6-fragmented-dns.pcap",
-        "zeek_ipv4_fragmented-1.pcap", "zeek_wikipedia.pcap")]
     out = []
-    for path in paths:
-        if not os.path.exists(path):
-            continue
+    for path in captures(("tls", "dns", "http", "dhcp"), (
+            "zeek_q-in-q.pcap", "tcpdump_802.1ad_QinQ.pcap", "zeek_icmp6-nd-options.pcap",
+            "zeek_linux_dlt_sll2.pcap", "zeek_linuxsll-arp.pcap", "zeek_radiotap.pcap",
+            "tcpdump_LINKTYPE_RAW_ipv6.pcap", "zeek_ipv6-fragmented-dns.pcap",
+            "zeek_ipv4_fragmented-1.pcap", "zeek_wikipedia.pcap")):
         with open_capture(path) as src:
             b = next(iter(src))
             lt = int(b.linktype[0])

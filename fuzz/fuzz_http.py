@@ -72,18 +72,15 @@ def seeds() -> list[bytes]:
     """The HTTP connections of the project's recorded HTTP capture and, where the public
     corpus is, of two of its HTTP captures (first 30 events each), with and without
     detail."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from corpus import PCAPS
+    from seedfiles import captures  # puts tests/ on sys.path
+
     from tcp_streams import conversations
 
-    files = [ROOT / "tests" / "data" / "recorded" / "http.pcap",
-             PCAPS / "zeek_http_pipelined-requests.pcap", PCAPS / "dpkt_http.pcap"]
     out: list[bytes] = []
-    for path in files:
-        if path.exists():
-            for conv in conversations(str(path))[:20]:
-                out.append(_encode(conv.events[:30], True))
-                out.append(_encode(conv.events[:30], False))
+    for path in captures(("http",), ("zeek_http_pipelined-requests.pcap", "dpkt_http.pcap")):
+        for conv in conversations(path)[:20]:
+            out.append(_encode(conv.events[:30], True))
+            out.append(_encode(conv.events[:30], False))
     return out
 
 

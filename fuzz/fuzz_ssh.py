@@ -7,7 +7,6 @@ is a bug too. parse_kexinit gets the input as a KEXINIT payload as well."""
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 
 from netcap.analyzers._ssh import MAX_PACKET, MAX_PREBANNER, SshReader, parse_kexinit
@@ -38,18 +37,17 @@ def TestOneInput(data: bytes) -> None:
 def seeds() -> list[bytes]:
     """Both directions of the corpus' SSH conversations (their first 4 KiB), fed whole
     and in pieces, by either side."""
-    root = os.environ.get("NETCAP_CORPUS", "/work/shared/corpus")
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+    from seedfiles import captures  # puts tests/ on sys.path
+
     from tcp_streams import conversations
 
     out = []
-    for name in ("sv_ssh-hassh.pcap", "ja4_ssh.pcapng", "zeek_ssh_kex_curve25519.pcap"):
-        path = os.path.join(root, "pcaps", name)
-        if os.path.exists(path):
-            for c in conversations(path):
-                for side in (True, False):
-                    out.append(bytes([0xE | side]) + c.data(side)[:4096])
-                    out.append(bytes([0x6 | side]) + c.data(side)[:4096])
+    for path in captures(corpus=("sv_ssh-hassh.pcap", "ja4_ssh.pcapng",
+                                 "zeek_ssh_kex_curve25519.pcap")):
+        for c in conversations(path):
+            for side in (True, False):
+                out.append(bytes([0xE | side]) + c.data(side)[:4096])
+                out.append(bytes([0x6 | side]) + c.data(side)[:4096])
     return out
 
 

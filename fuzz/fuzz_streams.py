@@ -132,20 +132,20 @@ def TestOneInput(data: bytes) -> None:
 def seeds() -> list[bytes]:
     """The first segments of the recorded HTTP, TLS, SSH and DNS captures, in this
     target's format (tests/data/recorded)."""
-    from pathlib import Path
 
     from netcap.decode.batch import decode_batch
     from netcap.reassembly.streams import segments
     from netcap.sources.capture import open_capture
 
     out = []
-    recorded = Path(__file__).resolve().parent.parent / "tests" / "data" / "recorded"
+    from seedfiles import RECORDED
+
     for name in ("http.pcap", "tls.pcap", "ssh.pcap", "dns.pcap"):
         seed = bytearray([0])
         conns: dict[tuple[bytes, int, bytes, int], int] = {}
         isns: dict[tuple[bytes, int, bytes, int], int] = {}
         count = 0
-        for batch in open_capture(str(recorded / name)):
+        for batch in open_capture(str(RECORDED / name)):
             segs = segments(decode_batch(batch))
             if segs is None:
                 continue

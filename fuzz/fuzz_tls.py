@@ -74,19 +74,14 @@ def seeds() -> list[bytes]:
     """The directions that start with a TLS handshake record in the project's recorded
     TLS capture and, where the public corpus is, two of its TLS captures (first 4 kB of
     each; whole, and cut in two and three pieces)."""
+    from seedfiles import captures
+
     from netcap.decode.batch import decode_batch
     from netcap.reassembly.streams import segments
     from netcap.sources.capture import open_capture
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from corpus import PCAPS
-
-    files = [ROOT / "tests" / "data" / "recorded" / "tls.pcap",
-             PCAPS / "ja3_ssl-chrome.pcap", PCAPS / "ja4_tls-handshake.pcapng"]
     out: list[bytes] = []
-    for path in files:
-        if not path.exists():
-            continue
+    for path in captures(("tls",), ("ja3_ssl-chrome.pcap", "ja4_tls-handshake.pcapng")):
         dirs: dict[tuple[Any, ...], bytearray] = {}
         for batch in open_capture(str(path)):
             segs = segments(decode_batch(batch))

@@ -71,19 +71,15 @@ def TestOneInput(data: bytes) -> None:
 def seeds() -> list[bytes]:
     """The records of a few corpus captures after the file header (pcap) and whole pcapng
     files, cut to 4 KiB, with the state byte that matches them."""
-    import os
+    from seedfiles import captures
 
-    corpus = os.environ.get("NETCAP_CORPUS") or os.path.join(
-        os.path.dirname(__file__), "..", "..", "shared", "corpus")
     out = []
-    for name in ("dpkt_http.pcap", "zeek_ipv4_fragmented-1.pcap", "tcpdump_dns_udp.pcap",
-                 "ja4_ssh.pcapng", "zeek_pcapng-multi-interface.pcapng"):
-        path = os.path.join(corpus, "pcaps", name)
-        if not os.path.exists(path):
-            continue
+    for path in captures(corpus=("dpkt_http.pcap", "zeek_ipv4_fragmented-1.pcap",
+                                 "tcpdump_dns_udp.pcap", "ja4_ssh.pcapng",
+                                 "zeek_pcapng-multi-interface.pcapng")):
         with open(path, "rb") as f:
             data = f.read(1 << 16)
-        if name.endswith(".pcapng"):
+        if path.endswith(".pcapng"):
             out.append(b"\x00" + data[:4095])
         else:
             nanos = 2 if data[:4] == b"\x4d\x3c\xb2\xa1" else 0
