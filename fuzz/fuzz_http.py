@@ -14,11 +14,9 @@ Run: `make fuzz FUZZ_TARGETS=http` (fuzz/run.py).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from netcap.analyzers._http import MAX_HEADER, MAX_QUEUE, HttpConnection
 
-ROOT = Path(__file__).resolve().parent.parent
 VIOLATIONS = frozenset({None, "bad_request", "bad_response", "gap", "too_long", "http09",
                         "no_request", "truncated"})
 

@@ -160,6 +160,7 @@ def seeds() -> list[bytes]:
     """HTTP (a request and a binary body in segments), TLS hellos on 443 and on another
     port, an SSH banner and a DNS message, in this target's format; and the first rows
     of the recorded HTTP and TLS captures' TCP tables (tests/data/recorded)."""
+    from seedfiles import RECORDED
 
     from netcap.decode.batch import decode_batch
     from netcap.sources.capture import open_capture
@@ -180,8 +181,6 @@ def seeds() -> list[bytes]:
             + row(5, 0, 0, 7, 8, 0, b"G") + row(5, 0, 0, 7, 8, 0, b"ET /x HTTP/1.0\r\n\r\n")
             + row(5, 0, 2, 7, 8, 0, b"", addrs=0o20))
     out = [made, bytes([0x0F]) + made[1:]]
-    from seedfiles import RECORDED
-
     for name in ("http.pcap", "tls.pcap"):
         seed = bytearray([0x1F])
         conns: dict[tuple[int, int], int] = {}

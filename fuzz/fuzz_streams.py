@@ -132,14 +132,13 @@ def TestOneInput(data: bytes) -> None:
 def seeds() -> list[bytes]:
     """The first segments of the recorded HTTP, TLS, SSH and DNS captures, in this
     target's format (tests/data/recorded)."""
+    from seedfiles import RECORDED
 
     from netcap.decode.batch import decode_batch
     from netcap.reassembly.streams import segments
     from netcap.sources.capture import open_capture
 
     out = []
-    from seedfiles import RECORDED
-
     for name in ("http.pcap", "tls.pcap", "ssh.pcap", "dns.pcap"):
         seed = bytearray([0])
         conns: dict[tuple[bytes, int, bytes, int], int] = {}

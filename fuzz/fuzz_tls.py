@@ -13,7 +13,6 @@ Run: `make fuzz FUZZ_TARGETS=tls` (fuzz/run.py).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from netcap.analyzers._tls import (
@@ -26,7 +25,6 @@ from netcap.analyzers._tls import (
 )
 from netcap.decode.errors import DecodeError
 
-ROOT = Path(__file__).resolve().parent.parent
 PARSERS = ((1, parse_client_hello), (2, parse_server_hello))
 
 
@@ -83,7 +81,7 @@ def seeds() -> list[bytes]:
     out: list[bytes] = []
     for path in captures(("tls",), ("ja3_ssl-chrome.pcap", "ja4_tls-handshake.pcapng")):
         dirs: dict[tuple[Any, ...], bytearray] = {}
-        for batch in open_capture(str(path)):
+        for batch in open_capture(path):
             segs = segments(decode_batch(batch))
             for seg in segs.rows() if segs is not None else ():
                 dirs.setdefault(tuple(seg[:4]), bytearray()).extend(seg[6])
