@@ -99,8 +99,9 @@ class _Batch:
         part.flags.append(e | (op & 0xF0) << 4)
         part.window.append(60 + g)
 
-    def summarized(self) -> FlowBatch | None:
-        """`summarize`'s FlowBatch of these packets, None if there are none."""
+    def summarized(self, table: Table) -> FlowBatch | None:
+        """`summarize`'s FlowBatch of these packets (flows cut where the table's rule may
+        end them), None if there are none."""
         n = len(self.ts)
         if not n:
             return None
@@ -109,7 +110,8 @@ class _Batch:
             parts, np.array(self.ts, np.int64), np.array(self.wire, np.int64),
             np.array(self.link, np.int32),
             np.concatenate([np.frombuffer(_FRAME * n, np.uint8), _TAIL]),
-            np.arange(n, dtype=np.int64) * 12, [np.array(x, np.int64) for x in self.apps]))
+            np.arange(n, dtype=np.int64) * 12, [np.array(x, np.int64) for x in self.apps],
+            min(table.linger_ns, table.tcp_timeout_ns), table.udp_timeout_ns))
 
 
 def _take(out: tuple[tuple[np.ndarray, ...], int] | None) -> int:
@@ -142,7 +144,7 @@ def TestOneInput(data: bytes) -> None:
             now = _HI if now > _HI else _LO if now < _LO else now
             batch.add(op, a, b, c, d, e, f, g, now)
         elif op & 3 == 2:  # the end of a batch
-            fb = batch.summarized()
+            fb = batch.summarized(table)
             if fb is not None:
                 fed += len(batch.ts)
                 batch = _Batch()
@@ -155,7 +157,7 @@ def TestOneInput(data: bytes) -> None:
         else:  # a protocol recognised on a TCP connection
             apps.append(((_ADDRS[a % 4], _PORTS[b & 7], _ADDRS[c % 4], _PORTS[d & 7]),
                          _APPS[e & 3]))
-    fb = batch.summarized()
+    fb = batch.summarized(table)
     fed += len(batch.ts)
     if fb is not None:
         ended += _take(table._update(fb, apps))

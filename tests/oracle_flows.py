@@ -16,8 +16,11 @@ from netcap.flows.extract import (
     APP_PROTOCOLS,
     DATAGRAM_APPS,
     KEY_BYTES,
+    LINGER_NS,
     MIX,
     TCP_FLAG_COLUMNS,
+    TCP_TIMEOUT_NS,
+    UDP_TIMEOUT_NS,
     FlowBatch,
     addr_words,
     group_rows,
@@ -30,7 +33,6 @@ B = npt.NDArray[np.bool_]
 _UDP = 17
 
 I64 = npt.NDArray[np.int64]
-_SECOND = 10**9
 # (source address, port, destination address, port) of a direction, and a protocol
 Apps = Sequence[tuple[tuple[bytes, int, bytes, int], str]]
 _TCP = 6
@@ -62,7 +64,7 @@ class _Rows:
     rtt_done: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
     fin: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros((0, 2), np.bool_))
     rst: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
-    close_ts: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    dead: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
     link: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     macs: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros((0, 12), np.uint8))
     app: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -112,8 +114,8 @@ class Ended:
 
 
 class ConnectionTable:
-    def __init__(self, max_flows: int = 100_000, tcp_timeout_ns: int = 300 * _SECOND,
-                 udp_timeout_ns: int = 60 * _SECOND, linger_ns: int = 2 * _SECOND) -> None:
+    def __init__(self, max_flows: int = 100_000, tcp_timeout_ns: int = TCP_TIMEOUT_NS,
+                 udp_timeout_ns: int = UDP_TIMEOUT_NS, linger_ns: int = LINGER_NS) -> None:
         self.max_flows = max_flows
         self.tcp_timeout_ns = tcp_timeout_ns
         self.udp_timeout_ns = udp_timeout_ns
@@ -127,60 +129,72 @@ class ConnectionTable:
         return len(self._rows)
 
     def update(self, fb: FlowBatch, apps: Apps = ()) -> Ended | None:
-        """Merge one batch's flows, and the protocols the stream analyzers recognised on
-        its segments (`recognise`: after the merge, which adds the rows, before anything
-        can end); the connections that ended by its end."""
-        r = self._rows
-        keys = [k.tobytes() for k in fb.key]
-        at = np.fromiter((self._index.get(k, -1) for k in keys), np.int64, len(keys))
-        old = np.flatnonzero(at >= 0)
-        new = np.flatnonzero(at < 0)
-        if old.size:
-            i = at[old]
-            r.first_ts[i] = np.minimum(r.first_ts[i], fb.first_ts[old])
-            r.last_ts[i] = np.maximum(r.last_ts[i], fb.last_ts[old])
-            r.packets[i] += fb.packets[old]
-            r.wire[i] += fb.wire[old]
-            r.payload[i] += fb.payload[old]
-            r.flags[i] += fb.flags[old]
-            r.window[i] += fb.window[old]
-            r.tcp_packets[i] += fb.tcp_packets[old]
-            later_syn = (r.syn_ts[i] < 0) & (fb.syn_ts[old] >= 0)
-            r.syn_ts[i] = np.where(later_syn, fb.syn_ts[old], r.syn_ts[i])
-            r.syn_ab[i] = np.where(later_syn, fb.syn_ab[old], r.syn_ab[i])
-            r.synack_ts[i] = np.where(r.synack_ts[i] < 0, fb.synack_ts[old], r.synack_ts[i])
-            r.fin[i] |= fb.fin_ab[old]
-            r.rst[i] |= fb.rst[old]
-            r.app[i] = np.where(r.app[i] == 0, fb.app[old], r.app[i])
-        if new.size:
-            base = len(r)
-            r = r.append(_Rows(
-                key=fb.key[new], first_ts=fb.first_ts[new], last_ts=fb.last_ts[new],
-                a_first=fb.first_ab[new], packets=fb.packets[new], wire=fb.wire[new],
-                payload=fb.payload[new], flags=fb.flags[new], window=fb.window[new],
-                tcp_packets=fb.tcp_packets[new], syn_ts=fb.syn_ts[new],
-                syn_ab=fb.syn_ab[new], synack_ts=fb.synack_ts[new],
-                rtt_done=np.zeros(new.size, np.bool_), fin=fb.fin_ab[new], rst=fb.rst[new],
-                close_ts=np.full(new.size, -1, np.int64), link=fb.link[new],
-                macs=fb.macs[new], app=fb.app[new]))
-            at[new] = np.arange(base, base + new.size)
-            for k in new.tolist():
-                self._index[keys[k]] = int(at[k])
-            self._rows = r
+        """Merge one batch's flow segments in turn (a segment that comes after its flow's
+        connection ended by the rule ends it and starts a new one), and the protocols the
+        stream analyzers recognised on its segments (`recognise`: after the merge, which
+        adds the rows, before anything can end); the connections that ended by its end."""
+        at = np.empty(len(fb), np.int64)
+        for i in range(len(fb)):
+            k = fb.key[i].tobytes()
+            row = self._index.get(k)
+            r = self._rows
+            if row is not None and self._ends(row, _wrap(int(fb.start_ts[i])
+                                                         - int(r.last_ts[row]))):
+                r.dead[row] = True
+                row = None
+            if row is None:
+                row = len(r)
+                self._rows = r.append(_Rows(
+                    key=fb.key[i : i + 1], first_ts=fb.first_ts[i : i + 1],
+                    last_ts=fb.last_ts[i : i + 1], a_first=fb.first_ab[i : i + 1],
+                    packets=fb.packets[i : i + 1], wire=fb.wire[i : i + 1],
+                    payload=fb.payload[i : i + 1], flags=fb.flags[i : i + 1],
+                    window=fb.window[i : i + 1], tcp_packets=fb.tcp_packets[i : i + 1],
+                    syn_ts=fb.syn_ts[i : i + 1], syn_ab=fb.syn_ab[i : i + 1],
+                    synack_ts=fb.synack_ts[i : i + 1], rtt_done=np.zeros(1, np.bool_),
+                    fin=fb.fin_ab[i : i + 1], rst=fb.rst[i : i + 1],
+                    dead=np.zeros(1, np.bool_), link=fb.link[i : i + 1],
+                    macs=fb.macs[i : i + 1], app=fb.app[i : i + 1]))
+                self._index[k] = row
+            else:
+                r.first_ts[row] = min(r.first_ts[row], fb.first_ts[i])
+                r.last_ts[row] = max(r.last_ts[row], fb.last_ts[i])
+                r.packets[row] += fb.packets[i]
+                r.wire[row] += fb.wire[i]
+                r.payload[row] += fb.payload[i]
+                r.flags[row] += fb.flags[i]
+                r.window[row] += fb.window[i]
+                r.tcp_packets[row] += fb.tcp_packets[i]
+                if r.syn_ts[row] < 0 and fb.syn_ts[i] >= 0:
+                    r.syn_ts[row], r.syn_ab[row] = fb.syn_ts[i], fb.syn_ab[i]
+                if r.synack_ts[row] < 0:
+                    r.synack_ts[row] = fb.synack_ts[i]
+                r.fin[row] |= fb.fin_ab[i]
+                r.rst[row] |= fb.rst[i]
+                if r.app[row] == 0:
+                    r.app[row] = fb.app[i]
+            at[i] = row
         self.recognise(apps)
+        r = self._rows
         i = at
         # Handshake RTT: SYN -> the client's first pure ACK after the SYN+ACK.
         open_ = (r.syn_ts[i] >= 0) & (r.synack_ts[i] >= 0) & ~r.rtt_done[i]
         client_ack = np.where(r.syn_ab[i], fb.ack_ts[:, 0], fb.ack_ts[:, 1])
         done = open_ & (client_ack >= r.synack_ts[i])
-        if done.any():
-            j = i[done]
-            r.rtt_done[j] = True
-            self.rtts += ((client_ack[done] - r.syn_ts[j]) / 1e9).tolist()
-        closing = (r.close_ts[i] < 0) & (r.rst[i] | (r.fin[i, 0] & r.fin[i, 1]))
-        r.close_ts[i[closing]] = r.last_ts[i[closing]]
+        for j, ack in zip(i[done].tolist(), client_ack[done].tolist(), strict=True):
+            if not r.rtt_done[j]:  # (a row of two segments: the first)
+                r.rtt_done[j] = True
+                self.rtts.append(_wrap(ack - int(r.syn_ts[j])) / 1e9)
         self.clock = max(self.clock, int(fb.last_ts.max()) if len(fb) else 0)
         return self._expire()
+
+    def _ends(self, row: int, idle: int) -> bool:
+        """The rule: closed (a RST, or a FIN each way) and idle past the linger, or idle
+        past its transport's timeout."""
+        r = self._rows
+        closed = bool(r.rst[row] or (r.fin[row, 0] and r.fin[row, 1]))
+        timeout = self.tcp_timeout_ns if r.key[row, 1] == _TCP else self.udp_timeout_ns
+        return (closed and idle > self.linger_ns) or idle > timeout
 
     def recognise(self, apps: Apps) -> None:
         """TCP connections whose protocol a stream analyzer recognised, by the key
@@ -203,7 +217,8 @@ class ConnectionTable:
         now = self.clock
         tcp = r.key[:, 1] == _TCP
         idle = now - r.last_ts
-        ended = ((r.close_ts >= 0) & (idle > self.linger_ns)) | (
+        closed = r.rst | (r.fin[:, 0] & r.fin[:, 1])
+        ended = r.dead | (closed & (idle > self.linger_ns)) | (
             idle > np.where(tcp, self.tcp_timeout_ns, self.udp_timeout_ns))
         evicted = 0
         over = len(r) - int(ended.sum()) - self.max_flows
@@ -230,6 +245,11 @@ class ConnectionTable:
         self._rows = r.take(np.flatnonzero(keep))
         self._index = {k.tobytes(): n for n, k in enumerate(self._rows.key)}
         return Ended(gone.take(np.argsort(gone.first_ts, kind="stable")), evicted)
+
+
+def _wrap(x: int) -> int:
+    """x as a signed 64-bit difference wraps (the compiled table's idle times)."""
+    return (x + 2**63) % 2**64 - 2**63
 
 
 def _key(src: bytes, sport: int, dst: bytes, dport: int, transport: int) -> bytes:
@@ -297,7 +317,9 @@ def _records(r: _Rows) -> RecordTable:
     return RecordTable(RECORDS["Connection"], n, cols)
 
 
-def summarize(d: Decoded) -> FlowBatch | None:
+def summarize(d: Decoded, tcp_timeout_ns: int = TCP_TIMEOUT_NS,
+              udp_timeout_ns: int = UDP_TIMEOUT_NS, linger_ns: int = LINGER_NS
+              ) -> FlowBatch | None:
     parts = []
     for name, number in (("TCP", _TCP), ("UDP", _UDP)):
         t = d.tables.get(name)
@@ -334,13 +356,20 @@ def summarize(d: Decoded) -> FlowBatch | None:
     small = ((v6.astype(np.uint64) << np.uint64(40)) | (proto.astype(np.uint64) << np.uint64(32))
              | (a_port.astype(np.uint64) << np.uint64(16)) | b_port.astype(np.uint64))
 
-    # Group by key, in batch (time) order within a group.
+    # Group by key, in batch (time) order within a group; a group cut into segments where
+    # a row comes more than its transport's split time after the one before.
     order, starts, group = group_rows([a_hi, a_lo, b_hi, b_lo, small])
+    ts = d.batch.ts[pkt]
+    st = ts[order]
+    split = np.where(is_tcp[order], min(linger_ns, tcp_timeout_ns), udp_timeout_ns)
+    gap = (st[1:].view(np.uint64) - st[:-1].view(np.uint64)).view(np.int64)  # (wraps)
+    cut = np.r_[True, (group[1:] != group[:-1]) | (gap > split[1:])]
+    group = np.cumsum(cut) - 1
+    starts = np.flatnonzero(cut)
     g = np.empty(n, np.int64)
     g[order] = group
     m = int(starts.shape[0])
-    first = order[starts]  # the earliest packet (batch order) of each flow
-    ts = d.batch.ts[pkt]
+    first = order[starts]  # the earliest packet (batch order) of each segment
     wire = d.batch.wirelen[pkt]
 
     def per_flow_sum(values: npt.NDArray[Any], mask: B | None = None) -> I64:
@@ -395,7 +424,7 @@ def summarize(d: Decoded) -> FlowBatch | None:
     key[:, 36:38] = b_port[first].astype(">u2").view(np.uint8).reshape(m, 2)
     return FlowBatch(
         key=key, first_ts=np.minimum.reduceat(ts[order], starts),
-        last_ts=np.maximum.reduceat(ts[order], starts),
+        last_ts=np.maximum.reduceat(ts[order], starts), start_ts=ts[first],
         first_ab=ab[first],
         packets=np.stack([per_flow_sum(np.ones(n), ab), per_flow_sum(np.ones(n), ~ab)], 1),
         wire=np.stack([per_flow_sum(wire, ab), per_flow_sum(wire, ~ab)], 1),

@@ -14,7 +14,7 @@ from netcap.decode.batch import decode_batch
 from netcap.flows.extract import summarize
 from netcap.flows.table import ConnectionTable
 from netcap.metrics.state import MetricsState
-from netcap.sources.capture import open_capture
+from netcap.sources.capture import CaptureError, open_capture
 
 pytestmark = pytest.mark.corpus  # every test here reads the public corpus (tests/corpus.py)
 
@@ -30,12 +30,12 @@ def test_connections_match_tshark_conversations() -> None:
     assert all(reason != "UNEXPLAINED" for reason in listed.values())
 
 
-def _run(name: str, table: ConnectionTable, batch_packets: int = 64
+def _run(name: str, table: ConnectionTable, batch_packets: int = 64, **timeouts: int
          ) -> tuple[list[dict[str, object]], int]:
     records: list[dict[str, object]] = []
     evicted = 0
     for batch in open_capture(str(PCAPS / name), batch_packets=batch_packets):
-        fb = summarize(decode_batch(batch))
+        fb = summarize(decode_batch(batch), **timeouts)
         ended = table.update(fb) if fb is not None else None
         if ended is not None:
             records += ended.records.to_dicts()
@@ -68,6 +68,26 @@ def test_batches_do_not_change_connections() -> None:
     b, _ = _run("zeek_wikipedia.pcap", ConnectionTable(), batch_packets=1000)
     key = [(r["SrcIP"], r["SrcPort"], r["DstIP"], r["DstPort"]) for r in a]
     assert len(a) == 34 and sorted(map(str, a)) == sorted(map(str, b)) and len(set(key)) == 34
+
+
+def test_batches_do_not_change_connections_that_time_out() -> None:
+    """Short timeouts and linger, so flows end and resume within batches and across them:
+    every corpus capture gives the same records in batches of 1 packet and of 1000 (the
+    rule applies per packet, not at batch ends), and more of them than with the defaults."""
+    timeouts = {"linger_ns": 10**8, "udp_timeout_ns": 10**9, "tcp_timeout_ns": 3 * 10**9}
+    split = plain = 0
+    for name in corpus_files():
+        try:
+            a, _ = _run(name, ConnectionTable(**timeouts), batch_packets=1, **timeouts)
+            b, _ = _run(name, ConnectionTable(**timeouts), batch_packets=1000, **timeouts)
+            c, _ = _run(name, ConnectionTable(), batch_packets=1000)
+        except CaptureError:  # cut short or unusable: covered elsewhere
+            continue
+        assert sorted(map(str, a)) == sorted(map(str, b)), name
+        assert sum(int(str(r["NumPackets"])) for r in a) == sum(
+            int(str(r["NumPackets"])) for r in c), name
+        split, plain = split + len(a), plain + len(c)
+    assert split > plain + 50, (split, plain)
 
 
 def test_full_table_evicts_least_recent_and_counts() -> None:

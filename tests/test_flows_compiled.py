@@ -62,6 +62,8 @@ class Both:
         self.new = ConnectionTable(**limits)
         self.old = old.ConnectionTable(**limits)
         self.ended = 0
+        # flows cut where this table's rule may end them
+        self.timeouts = {k: v for k, v in limits.items() if k != "max_flows"}
 
     def check(self, a: Ended | None, b: old.Ended | None) -> None:
         same_ended(a, b)
@@ -70,7 +72,7 @@ class Both:
         assert self.new.rtts == self.old.rtts
 
     def batch(self, d: Any, apps: Any = ()) -> None:
-        fb, ob = summarize(d), old.summarize(d)
+        fb, ob = summarize(d, **self.timeouts), old.summarize(d, **self.timeouts)
         same_batch(fb, ob)
         if fb is not None and ob is not None:
             self.check(self.new.update(fb, apps), self.old.update(ob, apps))
@@ -158,3 +160,42 @@ def test_compiled_flows_equal_the_old_on_made_up_batches(
             both.advance(min(max(-2**63, now + data.draw(st.integers(-10**9, 5 * 10**9))),
                              2**63 - 1))
     both.flush()
+
+
+def _records(table: ConnectionTable, batches: list[Any], **timeouts: int) -> list[str]:
+    """The Connection records of the batches through the table, sorted (when a
+    connection comes out depends on the batches; what it holds must not)."""
+    out: list[str] = []
+    for b in batches:
+        fb = summarize(decode_batch(b), **timeouts)
+        ended = table.update(fb) if fb is not None else None
+        out += map(str, ended.records.to_dicts()) if ended is not None else []
+    ended = table.flush()
+    out += map(str, ended.records.to_dicts()) if ended is not None else []
+    return sorted(out)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(packets, min_size=1, max_size=60), st.lists(st.integers(1, 60), min_size=1),
+       st.integers(0, 3 * 10**9))
+def test_connections_do_not_depend_on_batches(rows: list[Any], cuts: list[int],
+                                             linger: int) -> None:
+    """Packets whose times do not go back make the same connections whether they come in
+    one batch or in batches cut anywhere: the timeouts and the linger apply per packet
+    (a flow's packet after a gap the rule ends it at starts a new connection)."""
+    timeouts = {"linger_ns": linger, "udp_timeout_ns": 2 * 10**9, "tcp_timeout_ns": 4 * 10**9}
+    frames, ts, now = [], [], 10**12
+    for v6, tcp, src, dst, sport, dport, flags, payload, step in rows:
+        now += abs(step) % (5 * 10**9)
+        frames.append(_packet(v6, tcp, src, dst, sport, dport, flags, payload))
+        ts.append(now)
+    whole = [PacketBatch.from_packets(frames, ts, LT.ETHERNET)]
+    cut, at = [], 0
+    for size in cuts * len(frames):
+        if at >= len(frames):
+            break
+        cut.append(PacketBatch.from_packets(frames[at : at + size], ts[at : at + size],
+                                            LT.ETHERNET, first=at))
+        at += size
+    assert _records(ConnectionTable(**timeouts), whole, **timeouts) == _records(
+        ConnectionTable(**timeouts), cut, **timeouts)

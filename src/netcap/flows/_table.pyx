@@ -6,7 +6,11 @@ the connection table those summaries merge into (`Table`), each one call per bat
 sort of the rows); flows come out ordered as the numpy version ordered them (by the
 64-bit mix of their key words, or by the words themselves if two keys share a mix), so
 the table's row order, and with it the order of ended connections with equal start
-times and of evictions with equal last times, is what it was.
+times and of evictions with equal last times, is what it was. A flow's rows are cut
+into segments (in batch order, each one a row of the summary) wherever a packet comes
+longer than the split time after the flow's previous one: the places where the table's
+rule may end a connection, which the table decides per segment (`Table._update`), so a
+connection is the same whichever batches its packets come in.
 
 `Table` keeps the open flows in one C array in insertion order (what the numpy table's
 rows were) with an open-addressing index from key to row; removing flows compacts the
@@ -60,8 +64,9 @@ cdef inline uint64_t _pow2(int64_t n) noexcept nogil:
 cdef struct Group:
     uint64_t h
     uint64_t part[5]  # A address hi, lo; B address hi, lo; version|transport|ports
-    int64_t first_pkt  # packet (batch index) of the flow's first row
+    int64_t first_pkt  # packet (batch index) of the segment's first row
     int64_t first_ts, last_ts
+    int64_t start_ts, prev_ts  # time of the segment's first and latest row, in batch order
     int64_t packets[2]
     int64_t wire[2]
     int64_t payload
@@ -75,11 +80,13 @@ cdef struct Group:
 
 
 cdef class _Groups:
-    """Flows of one batch, in order of first appearance, and a hash index over them."""
+    """Flow segments of one batch, in order of first appearance, and a hash index from
+    key to its latest segment."""
     cdef Group* g
     cdef int64_t n, cap
     cdef int64_t* index  # -1: empty
     cdef uint64_t mask
+    cdef uint64_t slot  # the index slot `find` last returned
 
     def __cinit__(self, int64_t rows):
         self.cap = 256
@@ -99,28 +106,34 @@ cdef class _Groups:
         cdef uint64_t h = _mix(part)
         cdef uint64_t i = h & self.mask
         cdef int64_t at
-        cdef Group* grown
         while True:
             at = self.index[i]
             if at < 0:
                 break
             if self.g[at].h == h and memcmp(self.g[at].part, part, 5 * sizeof(uint64_t)) == 0:
                 new[0] = False
+                self.slot = i
                 return &self.g[at]
             i = (i + 1) & self.mask
+        self.slot = i
+        new[0] = True
+        return self.add(h, part)
+
+    cdef Group* add(self, uint64_t h, const uint64_t* part) except NULL:
+        """A new segment of a key, indexed at `slot` (the key's slot from `find`)."""
+        cdef Group* grown
         if self.n == self.cap:
             grown = <Group*>realloc(self.g, 2 * self.cap * sizeof(Group))
             if grown == NULL:
                 raise MemoryError()
             self.g = grown
             self.cap *= 2
-        self.index[i] = self.n
+        self.index[self.slot] = self.n
         cdef Group* g = &self.g[self.n]
         self.n += 1
         memset(g, 0, sizeof(Group))
         g.h = h
         memcpy(g.part, part, 5 * sizeof(uint64_t))
-        new[0] = True
         return g
 
 
@@ -146,9 +159,10 @@ cdef int _rows(_Groups gs, int proto, const int64_t[:] pkt,
                const uint8_t[:] ddata, const int64_t[:] dlens,
                const int64_t[:] sport, const int64_t[:] dport, const int64_t[:] payload,
                list flags, const int64_t[:] window,
-               const int64_t[:] ts, const int64_t[:] wirelen, const uint8_t[:] pktapp
-               ) except -1:
-    """One transport's rows (`flags` and `window` for TCP only, else None) into gs."""
+               const int64_t[:] ts, const int64_t[:] wirelen, const uint8_t[:] pktapp,
+               int64_t split_ns) except -1:
+    """One transport's rows (`flags` and `window` for TCP only, else None) into gs, a new
+    segment of a flow where a row comes more than `split_ns` after its previous one."""
     cdef const uint8_t[:] f0, f1, f2, f3, f4, f5, f6, f7, f8
     cdef bint tcp = flags is not None
     if tcp:
@@ -182,10 +196,15 @@ cdef int _rows(_Groups gs, int proto, const int64_t[:] pkt,
         p = pkt[i]
         t = ts[p]
         d = 0 if ab else 1
+        # (differences of times wrap, as the table's idle times do)
+        if not new and <int64_t>(<uint64_t>t - <uint64_t>g.prev_ts) > split_ns:
+            g = gs.add(g.h, part)
+            new = True
         if new:
             g.first_pkt = p
             g.first_ts = t
             g.last_ts = t
+            g.start_ts = t
             g.first_ab = ab
             g.v6 = v6
             g.proto = <uint8_t>proto
@@ -194,6 +213,7 @@ cdef int _rows(_Groups gs, int proto, const int64_t[:] pkt,
                 g.first_ts = t
             if t > g.last_ts:
                 g.last_ts = t
+        g.prev_ts = t
         g.packets[d] += 1
         g.wire[d] += wirelen[p]
         g.payload += payload[i]
@@ -227,9 +247,12 @@ cdef int _rows(_Groups gs, int proto, const int64_t[:] pkt,
 
 
 cdef int _by_mix(const void* a, const void* b) noexcept nogil:
+    """By mix, a key's segments in the order they came (their place in _Groups.g)."""
     cdef const Group* x = (<const Group**>a)[0]
     cdef const Group* y = (<const Group**>b)[0]
-    return (x.h > y.h) - (x.h < y.h)
+    if x.h != y.h:
+        return 1 if x.h > y.h else -1
+    return (x > y) - (x < y)
 
 
 cdef int _by_parts(const void* a, const void* b) noexcept nogil:
@@ -239,16 +262,17 @@ cdef int _by_parts(const void* a, const void* b) noexcept nogil:
     for k in range(5):
         if x.part[k] != y.part[k]:
             return 1 if x.part[k] > y.part[k] else -1
-    return 0
+    return (x > y) - (x < y)
 
 
 def summarize(list parts, const int64_t[:] ts, const int64_t[:] wirelen,
               const int32_t[:] linktype, const uint8_t[:] data, const int64_t[:] offset,
-              list apps):
-    """Flows of one batch. `parts`: per transport present, (proto, pkt, src data, src
-    lens, dst data, dst lens, sport, dport, payload, flags or None, window or None);
-    `apps`: the packet indexes of the DNS, NTP and DHCPv4 records. The FlowBatch fields,
-    in its order."""
+              list apps, int64_t tcp_split_ns, int64_t udp_split_ns):
+    """Flow segments of one batch. `parts`: per transport present, (proto, pkt, src data,
+    src lens, dst data, dst lens, sport, dport, payload, flags or None, window or None);
+    `apps`: the packet indexes of the DNS, NTP and DHCPv4 records; a flow's rows are
+    split where one comes more than its transport's split time after the one before.
+    The FlowBatch fields, in its order."""
     cdef Py_ssize_t npk = ts.shape[0], rows = 0, k, i
     for part in parts:
         rows += len(part[1])
@@ -265,7 +289,8 @@ def summarize(list parts, const int64_t[:] ts, const int64_t[:] wirelen,
     cdef _Groups gs = _Groups(rows)
     for part in parts:
         _rows(gs, part[0], part[1], part[2], part[3], part[4], part[5], part[6], part[7],
-              part[8], part[9], part[10], ts, wirelen, pktapp)
+              part[8], part[9], part[10], ts, wirelen, pktapp,
+              tcp_split_ns if part[0] == TCP else udp_split_ns)
     cdef int64_t m = gs.n
     cdef Group** order = <Group**>malloc(max(m, 1) * sizeof(Group*))
     if order == NULL:
@@ -274,12 +299,14 @@ def summarize(list parts, const int64_t[:] ts, const int64_t[:] wirelen,
         order[i] = &gs.g[i]
     qsort(order, m, sizeof(Group*), _by_mix)
     for i in range(1, m):
-        if order[i].h == order[i - 1].h:  # two keys share a mix: by the words themselves
-            qsort(order, m, sizeof(Group*), _by_parts)
+        if order[i].h == order[i - 1].h and memcmp(
+                order[i].part, order[i - 1].part, 5 * sizeof(uint64_t)) != 0:
+            qsort(order, m, sizeof(Group*), _by_parts)  # two keys share a mix: by the words
             break
     key_a = np.zeros((m, KEY), np.uint8)
     first_ts_a = np.empty(m, np.int64)
     last_ts_a = np.empty(m, np.int64)
+    start_ts_a = np.empty(m, np.int64)
     first_ab_a = np.zeros(m, np.bool_)
     packets_a = np.empty((m, 2), np.int64)
     wire_a = np.empty((m, 2), np.int64)
@@ -298,6 +325,7 @@ def summarize(list parts, const int64_t[:] ts, const int64_t[:] wirelen,
     app_a = np.empty(m, np.int64)
     cdef uint8_t[:, :] key = key_a, fin = fin_a.view(np.uint8), macs = macs_a
     cdef int64_t[:] first_ts = first_ts_a, last_ts = last_ts_a, payload = payload_a
+    cdef int64_t[:] start_ts = start_ts_a
     cdef int64_t[:] window = window_a, tcp = tcp_a, syn_ts = syn_ts_a, synack = synack_a
     cdef int64_t[:] link = link_a, app = app_a
     cdef int64_t[:, :] packets = packets_a, wire = wire_a, flags = flags_a, ack = ack_a
@@ -322,6 +350,7 @@ def summarize(list parts, const int64_t[:] ts, const int64_t[:] wirelen,
             key[i, 37] = <uint8_t>g.part[4]
             first_ts[i] = g.first_ts
             last_ts[i] = g.last_ts
+            start_ts[i] = g.start_ts
             first_ab[i] = g.first_ab
             for j in range(2):
                 packets[i, j] = g.packets[j]
@@ -346,9 +375,9 @@ def summarize(list parts, const int64_t[:] ts, const int64_t[:] wirelen,
                         macs[i, j] = data[at + j]
     finally:
         free(order)
-    return (key_a, first_ts_a, last_ts_a, first_ab_a, packets_a, wire_a, payload_a, flags_a,
-            window_a, tcp_a, syn_ts_a, syn_ab_a, synack_a, ack_a, fin_a, rst_a, link_a,
-            macs_a, app_a)
+    return (key_a, first_ts_a, last_ts_a, start_ts_a, first_ab_a, packets_a, wire_a,
+            payload_a, flags_a, window_a, tcp_a, syn_ts_a, syn_ab_a, synack_a, ack_a, fin_a,
+            rst_a, link_a, macs_a, app_a)
 
 
 # -- the connection table -----------------------------------------------------------------
@@ -362,9 +391,10 @@ cdef struct Flow:
     int64_t payload
     int64_t flags[NFLAGS]
     int64_t window, tcp_packets
-    int64_t syn_ts, synack_ts, close_ts, link, app
+    int64_t syn_ts, synack_ts, link, app
     int64_t row  # position when sorted (stable sorts compare it last)
     uint8_t a_first, syn_ab, rtt_done, rst, ended
+    uint8_t dead  # ended by a later segment of its key in this batch (out of the index)
     uint8_t fin[2]
     uint8_t macs[12]
 
@@ -409,8 +439,8 @@ cdef class Table:
         memset(self.index, 0xFF, 128 * sizeof(int64_t))
         self.mask = 127
 
-    def __init__(self, int64_t max_flows=100_000, int64_t tcp_timeout_ns=300 * 10**9,
-                 int64_t udp_timeout_ns=60 * 10**9, int64_t linger_ns=2 * 10**9):
+    def __init__(self, int64_t max_flows, int64_t tcp_timeout_ns, int64_t udp_timeout_ns,
+                 int64_t linger_ns):
         self.max_flows = max_flows
         self.tcp_timeout_ns = tcp_timeout_ns
         self.udp_timeout_ns = udp_timeout_ns
@@ -425,14 +455,24 @@ cdef class Table:
     def __len__(self):
         return self.n
 
-    cdef int64_t _find(self, const uint8_t* key, uint64_t h) noexcept:
+    cdef uint64_t _slot(self, const uint8_t* key, uint64_t h) noexcept:
+        """The index slot of a key: its row's, or the empty one it would take."""
         cdef uint64_t i = h & self.mask
         cdef int64_t at
         while True:
             at = self.index[i]
             if at < 0 or (self.rows[at].h == h and memcmp(self.rows[at].key, key, KEY) == 0):
-                return at
+                return i
             i = (i + 1) & self.mask
+
+    cdef int64_t _find(self, const uint8_t* key, uint64_t h) noexcept:
+        return self.index[self._slot(key, h)]
+
+    cdef inline bint _ends(self, const Flow* r, int64_t idle) noexcept:
+        """The rule: closed (a RST, or a FIN each way) and idle past the linger, or idle
+        past its transport's timeout."""
+        return ((r.rst or (r.fin[0] and r.fin[1])) and idle > self.linger_ns) or idle > (
+            self.tcp_timeout_ns if r.key[1] == TCP else self.udp_timeout_ns)
 
     cdef void _put(self, int64_t row) noexcept:
         cdef uint64_t i = self.rows[row].h & self.mask
@@ -470,9 +510,12 @@ cdef class Table:
             self._put(r)
 
     def _update(self, fb, apps):
-        """Merge a FlowBatch (then `recognise(apps)`); the ended rows or None."""
+        """Merge a FlowBatch (then `recognise(apps)`); the ended rows or None. A segment
+        that comes after its flow's row has ended by the rule (its first packet that
+        long after the row's last) ends the row and starts a new one."""
         cdef const uint8_t[:, :] key = fb.key
         cdef const int64_t[:] first_ts = fb.first_ts, last_ts = fb.last_ts
+        cdef const int64_t[:] start_ts = fb.start_ts
         cdef const int64_t[:] payload = fb.payload, window = fb.window
         cdef const int64_t[:] tcp = fb.tcp_packets, syn_ts = fb.syn_ts, synack = fb.synack_ts
         cdef const int64_t[:] link = fb.link, app = fb.app
@@ -486,6 +529,7 @@ cdef class Table:
         cdef uint8_t k[40]
         cdef uint64_t h
         cdef int64_t at, client_ack, latest = 0
+        cdef uint64_t slot
         cdef Flow* r
         at_a = np.empty(m, np.int64)
         cdef int64_t[:] rows = at_a
@@ -495,7 +539,13 @@ cdef class Table:
             for j in range(KEY):
                 k[j] = key[i, j]
             h = _key_hash(k)
-            at = self._find(k, h)
+            slot = self._slot(k, h)
+            at = self.index[slot]
+            if at >= 0 and self._ends(
+                    &self.rows[at],
+                    <int64_t>(<uint64_t>start_ts[i] - <uint64_t>self.rows[at].last_ts)):
+                self.rows[at].dead = True  # (times wrap, as in _expire)
+                at = -1
             if at < 0:  # a new flow: a row at the end
                 at = self.n
                 self.n += 1
@@ -519,12 +569,12 @@ cdef class Table:
                 r.synack_ts = synack[i]
                 r.rtt_done = False
                 r.rst = rst[i]
-                r.close_ts = -1
+                r.dead = False
                 r.link = link[i]
                 for j in range(12):
                     r.macs[j] = macs[i, j]
                 r.app = app[i]
-                self._put(at)
+                self.index[slot] = at
             else:
                 r = &self.rows[at]
                 r.first_ts = min(r.first_ts, first_ts[i])
@@ -556,8 +606,6 @@ cdef class Table:
                 if client_ack >= r.synack_ts:
                     r.rtt_done = True
                     self.rtts.append((client_ack - r.syn_ts) / 1e9)
-            if r.close_ts < 0 and (r.rst or (r.fin[0] and r.fin[1])):
-                r.close_ts = r.last_ts
             if i == 0 or last_ts[i] > latest:
                 latest = last_ts[i]
         self.clock = max(self.clock, latest if m else 0)
@@ -604,14 +652,13 @@ cdef class Table:
         return self._expire()
 
     cdef object _expire(self):
-        cdef int64_t now = self.clock, idle, i, ended = 0, over, rest = 0, timeout
+        cdef int64_t now = self.clock, i, ended = 0, over, rest = 0
         cdef Flow* r
         cdef Flow** order
         for i in range(self.n):
             r = &self.rows[i]
-            idle = <int64_t>(<uint64_t>now - <uint64_t>r.last_ts)  # wraps, as numpy's
-            timeout = self.tcp_timeout_ns if r.key[1] == TCP else self.udp_timeout_ns
-            r.ended = (r.close_ts >= 0 and idle > self.linger_ns) or idle > timeout
+            # idle time wraps, as numpy's
+            r.ended = r.dead or self._ends(r, <int64_t>(<uint64_t>now - <uint64_t>r.last_ts))
             ended += r.ended
         over = self.n - ended - self.max_flows
         if over > 0:  # full: the least recently seen of the rest go too

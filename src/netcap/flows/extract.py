@@ -21,8 +21,8 @@ from ..gather import gather_u8
 from ..records.table import Ragged
 from . import _table
 
-__all__ = ["APP_PROTOCOLS", "FLOW_COLUMNS", "KEY_BYTES", "MIX", "FlowBatch", "addr_words",
-           "group_rows", "summarize"]
+__all__ = ["APP_PROTOCOLS", "FLOW_COLUMNS", "KEY_BYTES", "LINGER_NS", "MIX", "TCP_TIMEOUT_NS",
+           "UDP_TIMEOUT_NS", "FlowBatch", "addr_words", "group_rows", "summarize"]
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -48,15 +48,26 @@ APP_PROTOCOLS = ("DNS", "NTP", "DHCPv4", "HTTP", "TLS", "SSH")
 DATAGRAM_APPS = 3  # the first three: records of the datagram analyzers
 _TCP, _UDP = 6, 17
 
+# When a connection ends (the connection table's rule, in packet time): idle past its
+# transport's timeout, or closed (a RST, or a FIN each way) and idle past the linger.
+# Summaries split a flow where the rule may apply (see `summarize`), so they are here.
+_SECOND = 10**9
+TCP_TIMEOUT_NS = 300 * _SECOND
+UDP_TIMEOUT_NS = 60 * _SECOND
+LINGER_NS = 2 * _SECOND
+
 
 @dataclass
 class FlowBatch:
-    """One row per flow seen in a batch."""
+    """One row per flow segment of a batch: a flow's packets in batch order, cut where one
+    comes long enough after the one before for the table's rule to end the connection
+    there (each cut is decided by the table: `ConnectionTable.update`)."""
 
     key: U8  # (n, KEY_BYTES)
     first_ts: I64  # earliest and latest packet time (not file order: tshark's start/duration)
     last_ts: I64
-    first_ab: B  # the flow's first packet in this batch went A -> B
+    start_ts: I64  # time of the segment's first packet (where the table measures the gap)
+    first_ab: B  # the segment's first packet went A -> B
     packets: I64  # (n, 2): A->B, B->A
     wire: I64  # (n, 2) frame bytes
     payload: I64  # transport payload bytes, both ways
@@ -146,10 +157,15 @@ def _i64(col: Any) -> I64:
     return np.asarray(col, dtype=np.int64)
 
 
-def summarize(d: Decoded) -> FlowBatch | None:
-    """The batch's flows, one row each, ordered by the mix of their key words (as
-    `group_rows` orders them). The per-row work is compiled (_table.summarize): this
-    gathers the columns it reads."""
+def summarize(d: Decoded, tcp_timeout_ns: int = TCP_TIMEOUT_NS,
+              udp_timeout_ns: int = UDP_TIMEOUT_NS, linger_ns: int = LINGER_NS
+              ) -> FlowBatch | None:
+    """The batch's flow segments, ordered by the mix of their key words (as `group_rows`
+    orders them), a flow's segments in batch order. A flow is cut wherever a packet comes
+    more than the linger (TCP: where a closed connection would end) or the timeout after
+    the one before: a table with these limits decides each cut exactly, so connections do
+    not depend on where batches end. The per-row work is compiled (_table.summarize):
+    this gathers the columns it reads."""
     parts: list[tuple[Any, ...]] = []
     for name, number in (("TCP", _TCP), ("UDP", _UDP)):
         t = d.tables.get(name)
@@ -172,4 +188,4 @@ def summarize(d: Decoded) -> FlowBatch | None:
         apps.append(_i64(t.pkt) if t is not None and t.pkt is not None and t.n else None)
     b = d.batch
     return FlowBatch(*_table.summarize(parts, b.ts, b.wirelen, b.linktype, b.data, b.offset,
-                                       apps))
+                                       apps, min(linger_ns, tcp_timeout_ns), udp_timeout_ns))

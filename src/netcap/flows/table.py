@@ -6,6 +6,13 @@ count), when it has been idle longer than its transport's timeout, when the tabl
 full (`max_flows`: the least recently seen flows go first, counted as evictions), or at
 the end of input (`flush`). Ended flows come out as `Connection` record tables.
 
+The rule is applied per packet: a packet that comes after its flow's connection has
+ended by it starts a new connection, whether the end was found at a batch's end (its
+latest packet time) or within the batch (the summaries cut flows where it may apply,
+and `update` decides each cut). So connections do not depend on where batches end, as
+long as a flow's packet times do not go back and the summaries were made with the
+table's limits; what does is when an ended connection comes out, and evictions.
+
 The table itself is compiled (_table.Table: one C array of open flows in the order they
 came, an open-addressing index from key to row): merging a batch, recognising protocols
 and the timeouts are C loops, one call per batch. Ended flows come out as numpy columns
@@ -26,12 +33,11 @@ from ..decode.linktypes import LT
 from ..records.table import Ragged, RecordTable
 from ..records.types import RECORDS
 from . import _table
-from .extract import APP_PROTOCOLS, FlowBatch
+from .extract import APP_PROTOCOLS, LINGER_NS, TCP_TIMEOUT_NS, UDP_TIMEOUT_NS, FlowBatch
 
 __all__ = ["ConnectionTable", "Ended"]
 
 I64 = npt.NDArray[np.int64]
-_SECOND = 10**9
 # (source address, port, destination address, port) of a direction, and a protocol
 Apps = Sequence[tuple[tuple[bytes, int, bytes, int], str]]
 _TCP = 6
@@ -97,8 +103,8 @@ class Ended:
 
 
 class ConnectionTable(_table.Table):
-    def __init__(self, max_flows: int = 100_000, tcp_timeout_ns: int = 300 * _SECOND,
-                 udp_timeout_ns: int = 60 * _SECOND, linger_ns: int = 2 * _SECOND) -> None:
+    def __init__(self, max_flows: int = 100_000, tcp_timeout_ns: int = TCP_TIMEOUT_NS,
+                 udp_timeout_ns: int = UDP_TIMEOUT_NS, linger_ns: int = LINGER_NS) -> None:
         super().__init__(max_flows, tcp_timeout_ns, udp_timeout_ns, linger_ns)
 
     def update(self, fb: FlowBatch, apps: Apps = ()) -> Ended | None:
