@@ -172,6 +172,25 @@ def _kill_left(*procs: subprocess.Popen[bytes]) -> None:
             p.wait(10)
 
 
+def _settled(pcap: Path, port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The exporter's metrics once the link is silent and both have read everything: at
+    least 1 s after the traffic, then until its packet count equals what tcpdump wrote so
+    far (`-U`: each packet as it comes) in two reads in a row, for at most 15 s (a loaded
+    machine can take a while to wake the capture). Returns the last read either way: the
+    test's asserts then say what differs."""
+    time.sleep(1.0)
+    deadline = time.monotonic() + 15
+    agreed = 0
+    while True:
+        metrics = _metrics(port)
+        # (a read while tcpdump writes may end in a cut packet: no error, just not yet)
+        seen = len(_run("tcpdump", "-r", str(pcap), "-nn", check=False).stdout.splitlines())
+        agreed = agreed + 1 if _value(metrics, "nc_packets_total") == seen else 0
+        if agreed == 2 or time.monotonic() > deadline:
+            return metrics
+        time.sleep(0.3)
+
+
 def _live_export(link: Link, tmp: Path, bpf: str | None
                  ) -> tuple[Path, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
     """tcpdump and `net export -iface` on the same interface through `_traffic()`;
@@ -188,8 +207,7 @@ def _live_export(link: Link, tmp: Path, bpf: str | None
         _wait_line(td, b"listening on")
         _wait_line(net, b"capturing on")
         _traffic()
-        time.sleep(1.0)  # both have read everything (the link is silent now)
-        metrics = _metrics(port)
+        metrics = _settled(pcap, port)
         _stop_both(td, net, signal.SIGINT)  # a quiet link must not hold the exit up
     finally:
         _kill_left(td, net)
