@@ -175,9 +175,9 @@ def _kill_left(*procs: subprocess.Popen[bytes]) -> None:
 def _settled(pcap: Path, port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """The exporter's metrics once the link is silent and both have read everything: at
     least 1 s after the traffic, then until its packet count equals what tcpdump wrote so
-    far (`-U`: each packet as it comes) in two reads in a row, for at most 15 s (a loaded
-    machine can take a while to wake the capture). Returns the last read either way: the
-    test's asserts then say what differs."""
+    far (`-U`: each packet as it comes; more than none) in two reads in a row, for at
+    most 15 s (a loaded machine can take a while to wake either capture). Returns the
+    last read either way: the test's asserts then say what differs."""
     time.sleep(1.0)
     deadline = time.monotonic() + 15
     agreed = 0
@@ -185,7 +185,7 @@ def _settled(pcap: Path, port: int) -> dict[tuple[str, tuple[tuple[str, str], ..
         metrics = _metrics(port)
         # (a read while tcpdump writes may end in a cut packet: no error, just not yet)
         seen = len(_run("tcpdump", "-r", str(pcap), "-nn", check=False).stdout.splitlines())
-        agreed = agreed + 1 if _value(metrics, "nc_packets_total") == seen else 0
+        agreed = agreed + 1 if seen and _value(metrics, "nc_packets_total") == seen else 0
         if agreed == 2 or time.monotonic() > deadline:
             return metrics
         time.sleep(0.3)
