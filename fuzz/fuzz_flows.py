@@ -1,8 +1,9 @@
 """Fuzz target: the compiled flow stage (netcap.flows._table: `summarize` and the
 connection table) driven by a structured input: packets of made-up flows (addresses of
 odd lengths, any ports and flags, packet times that go back, jump and wrap) summarized
-in batches into a table with small limits, with clock advances and protocols
-recognised, then flushed. The table parses no bytes (it reads decoded columns), so this
+in batches into a table with small limits (the summaries cut with the table's limits, so
+its per-packet rule decides the cuts), with clock advances and protocols recognised,
+then flushed. The table parses no bytes (it reads decoded columns), so this
 drives its state machine. Any exception, an open-flow count over the limit, ended
 connections out of start order, or packets lost between input and the connections that
 end, or any sanitizer report, is a bug.
