@@ -112,7 +112,7 @@ class _Batch:
             np.array(self.link, np.int32),
             np.concatenate([np.frombuffer(_FRAME * n, np.uint8), _TAIL]),
             np.arange(n, dtype=np.int64) * 12, [np.array(x, np.int64) for x in self.apps],
-            min(table.linger_ns, table.tcp_timeout_ns), table.udp_timeout_ns))
+            table.tcp_timeout_ns, table.udp_timeout_ns, table.linger_ns))
 
 
 def _take(out: tuple[tuple[np.ndarray, ...], int] | None) -> int:

@@ -9,8 +9,8 @@ import numpy.typing as npt
 def summarize(parts: list[tuple[Any, ...]], ts: npt.NDArray[np.int64],
               wirelen: npt.NDArray[np.int64], linktype: npt.NDArray[np.int32],
               data: npt.NDArray[np.uint8], offset: npt.NDArray[np.int64],
-              apps: list[npt.NDArray[np.int64] | None], tcp_split_ns: int,
-              udp_split_ns: int) -> tuple[npt.NDArray[Any], ...]: ...
+              apps: list[npt.NDArray[np.int64] | None], tcp_timeout_ns: int,
+              udp_timeout_ns: int, linger_ns: int) -> tuple[npt.NDArray[Any], ...]: ...
 
 class Table:
     max_flows: int

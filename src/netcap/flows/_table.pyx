@@ -52,6 +52,12 @@ cdef inline uint64_t _mix(const uint64_t* part) noexcept nogil:
     return h
 
 
+cdef inline int64_t _since(int64_t now, int64_t then) noexcept nogil:
+    """now - then, wrapping as 64-bit numpy's does (packet times may jump anywhere): the
+    idle times and gaps the connection rule compares."""
+    return <int64_t>(<uint64_t>now - <uint64_t>then)
+
+
 cdef inline uint64_t _pow2(int64_t n) noexcept nogil:
     cdef uint64_t c = 16
     while c < <uint64_t>n:
@@ -196,8 +202,7 @@ cdef int _rows(_Groups gs, int proto, const int64_t[:] pkt,
         p = pkt[i]
         t = ts[p]
         d = 0 if ab else 1
-        # (differences of times wrap, as the table's idle times do)
-        if not new and <int64_t>(<uint64_t>t - <uint64_t>g.prev_ts) > split_ns:
+        if not new and _since(t, g.prev_ts) > split_ns:
             g = gs.add(g.h, part)
             new = True
         if new:
@@ -267,12 +272,13 @@ cdef int _by_parts(const void* a, const void* b) noexcept nogil:
 
 def summarize(list parts, const int64_t[:] ts, const int64_t[:] wirelen,
               const int32_t[:] linktype, const uint8_t[:] data, const int64_t[:] offset,
-              list apps, int64_t tcp_split_ns, int64_t udp_split_ns):
+              list apps, int64_t tcp_timeout_ns, int64_t udp_timeout_ns, int64_t linger_ns):
     """Flow segments of one batch. `parts`: per transport present, (proto, pkt, src data,
     src lens, dst data, dst lens, sport, dport, payload, flags or None, window or None);
-    `apps`: the packet indexes of the DNS, NTP and DHCPv4 records; a flow's rows are
-    split where one comes more than its transport's split time after the one before.
-    The FlowBatch fields, in its order."""
+    `apps`: the packet indexes of the DNS, NTP and DHCPv4 records. A flow's rows are
+    split where the rule of a `Table` with these limits may end its connection: where one
+    comes more than the linger (TCP: a closed connection's end) or the timeout after the
+    one before. The FlowBatch fields, in its order."""
     cdef Py_ssize_t npk = ts.shape[0], rows = 0, k, i
     for part in parts:
         rows += len(part[1])
@@ -290,7 +296,7 @@ def summarize(list parts, const int64_t[:] ts, const int64_t[:] wirelen,
     for part in parts:
         _rows(gs, part[0], part[1], part[2], part[3], part[4], part[5], part[6], part[7],
               part[8], part[9], part[10], ts, wirelen, pktapp,
-              tcp_split_ns if part[0] == TCP else udp_split_ns)
+              min(linger_ns, tcp_timeout_ns) if part[0] == TCP else udp_timeout_ns)
     cdef int64_t m = gs.n
     cdef Group** order = <Group**>malloc(max(m, 1) * sizeof(Group*))
     if order == NULL:
@@ -541,10 +547,8 @@ cdef class Table:
             h = _key_hash(k)
             slot = self._slot(k, h)
             at = self.index[slot]
-            if at >= 0 and self._ends(
-                    &self.rows[at],
-                    <int64_t>(<uint64_t>start_ts[i] - <uint64_t>self.rows[at].last_ts)):
-                self.rows[at].dead = True  # (times wrap, as in _expire)
+            if at >= 0 and self._ends(&self.rows[at], _since(start_ts[i], self.rows[at].last_ts)):
+                self.rows[at].dead = True
                 at = -1
             if at < 0:  # a new flow: a row at the end
                 at = self.n
@@ -657,8 +661,7 @@ cdef class Table:
         cdef Flow** order
         for i in range(self.n):
             r = &self.rows[i]
-            # idle time wraps, as numpy's
-            r.ended = r.dead or self._ends(r, <int64_t>(<uint64_t>now - <uint64_t>r.last_ts))
+            r.ended = r.dead or self._ends(r, _since(now, r.last_ts))
             ended += r.ended
         over = self.n - ended - self.max_flows
         if over > 0:  # full: the least recently seen of the rest go too

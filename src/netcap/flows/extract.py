@@ -188,4 +188,4 @@ def summarize(d: Decoded, tcp_timeout_ns: int = TCP_TIMEOUT_NS,
         apps.append(_i64(t.pkt) if t is not None and t.pkt is not None and t.n else None)
     b = d.batch
     return FlowBatch(*_table.summarize(parts, b.ts, b.wirelen, b.linktype, b.data, b.offset,
-                                       apps, min(linger_ns, tcp_timeout_ns), udp_timeout_ns))
+                                       apps, tcp_timeout_ns, udp_timeout_ns, linger_ns))
