@@ -152,8 +152,9 @@ def _value(m: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
                if n == name and set(labels.items()) <= set(ls))
 
 
-def _tcpdump_count(pcap: Path, expr: str = "") -> int:
-    out = _run("tcpdump", "-r", str(pcap), "-nn", *([expr] if expr else [])).stdout
+def _tcpdump_count(pcap: Path, expr: str = "", check: bool = True) -> int:
+    out = _run("tcpdump", "-r", str(pcap), "-nn", *([expr] if expr else []),
+               check=check).stdout
     return len(out.splitlines())
 
 
@@ -184,7 +185,7 @@ def _settled(pcap: Path, port: int) -> dict[tuple[str, tuple[tuple[str, str], ..
     while True:
         metrics = _metrics(port)
         # (a read while tcpdump writes may end in a cut packet: no error, just not yet)
-        seen = len(_run("tcpdump", "-r", str(pcap), "-nn", check=False).stdout.splitlines())
+        seen = _tcpdump_count(pcap, check=False)
         agreed = agreed + 1 if seen and _value(metrics, "nc_packets_total") == seen else 0
         if agreed == 2 or time.monotonic() > deadline:
             return metrics
