@@ -400,7 +400,7 @@ def load_oracle(name: str, oracle: Path = ORACLE) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f]
 
 
-def decoded_batches(name: str, fast: bool = True, pcaps: Path = PCAPS,
+def decoded_batches(name: str, pcaps: Path = PCAPS,
                     ) -> tuple[str, list[Decoded]] | None:
     """(capture format, decoded batches), or None when the file cannot be opened."""
     try:
@@ -408,7 +408,7 @@ def decoded_batches(name: str, fast: bool = True, pcaps: Path = PCAPS,
     except CaptureError:
         return None
     with reader:
-        return reader.format, [decode_batch(b, fast=fast) for b in reader]
+        return reader.format, [decode_batch(b) for b in reader]
 
 
 def _frames(name: str, fmt: str, where: Path) -> list[dict[str, Any]]:

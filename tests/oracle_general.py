@@ -1,12 +1,10 @@
-"""The general per-packet decoder as it was in Python, before it was compiled
-(decode/_general.pyx): the oracle of the differential test (test_general_compiled.py).
+"""The per-packet decoder as it was in Python, before it was compiled (then as
+decode/_general.pyx beside a fast path for the common stack; now decode/_decode.pyx, one
+decoder for every packet): the oracle of the differential test (test_decode_compiled.py).
 Not used by netcap.
 
-The general per-packet decoder: every supported layer, one packet at a time.
-
-This is the reference semantics. The vectorized fast path (`fast.py`) covers the common
-stack for speed and hands everything else here; a test keeps the two equal on every
-corpus packet. Sans-I/O: bytes and a link type in, records out.
+Every supported layer, one packet at a time. Sans-I/O: bytes and a link type in, records
+out.
 
 Output per packet: a list of (record name, fields) in layer order, plus one decode-error
 reason index (0: none). Field values are raw: ints, bools, bytes (addresses as raw bytes,

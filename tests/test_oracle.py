@@ -1,4 +1,4 @@
-"""Decoded fields against the tshark oracle, and the fast path against the general path.
+"""Decoded fields against the tshark oracle.
 
 The comparison itself lives in tests/oracle_compare.py (run it as a script for per-file
 and per-field agreement). Every disagreement with tshark must be listed, with its reason,
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from netcap.decode.batch import Decoded
@@ -39,7 +38,7 @@ Opened = dict[str, tuple[str, list[Decoded]] | None]
 
 @pytest.fixture(scope="module")
 def opened() -> Opened:
-    return {name: decoded_batches(name, fast=True) for name in corpus_files()}
+    return {name: decoded_batches(name) for name in corpus_files()}
 
 
 @pytest.fixture(scope="module")
@@ -81,27 +80,3 @@ def test_every_field_and_file_is_compared(result: Result) -> None:
     for f in result.files:  # every file tshark read frames from took part
         if (ORACLE / f"{f.name}.jsonl").stat().st_size:
             assert f.compared["frame.len"] > 0, f.name
-
-
-@pytest.mark.parametrize("name", corpus_files())
-def test_fast_and_general_paths_agree(name: str, opened: Opened) -> None:
-    fast = opened[name]
-    general = decoded_batches(name, fast=False)
-    if fast is None or general is None:
-        assert fast is None and general is None
-        return
-    assert len(fast[1]) == len(general[1])
-    for a, b in zip(fast[1], general[1], strict=True):
-        assert a.batch.first == b.batch.first
-        assert np.array_equal(a.error, b.error)
-        assert list(a.tables) == list(b.tables)
-        for rec, ta in a.tables.items():
-            tb = b.tables[rec]
-            assert ta.pkt is not None and tb.pkt is not None
-            assert np.array_equal(ta.pkt, tb.pkt), rec
-            assert ta.to_dicts() == tb.to_dicts(), rec
-            assert ta.to_dicts(render=False) == tb.to_dicts(render=False), rec
-            pa, pb = ta.cols.get("_poff"), tb.cols.get("_poff")
-            assert (pa is None) == (pb is None), rec
-            if pa is not None:
-                assert np.array_equal(np.asarray(pa), np.asarray(pb)), rec

@@ -110,14 +110,16 @@ def test_cut_options_keep_the_fixed_fields(tmp_path: Path, snaplen: int) -> None
 def test_the_ip_length_ending_inside_the_header_is_still_malformed() -> None:
     """Only the snaplen's cut keeps the fixed fields: an IPv4 total length that ends
     inside the TCP header is a malformed packet (`tcp/truncated`), as before."""
-    from netcap.decode.general import decode_packet
+    from netcap.decode.packets import decode_packets
+    from netcap.sources.batch import PacketBatch
 
     tcp = struct.pack("!HHIIBBHHH", 40000, 443, 1, 2, 8 << 4, 0x10, 500, 0, 0) + bytes(12)
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 24, 0, 0x4000, 64, 6, 0,
                      b"\x0a\0\0\1", b"\x0a\0\0\2")
-    recs, err = decode_packet(bytes(12) + b"\x08\x00" + ip + tcp, 1)
-    assert err == code("tcp", "truncated")
-    assert [t for t, _ in recs] == ["Ethernet", "IPv4"]
+    tables, error = decode_packets(PacketBatch.from_packets(
+        [bytes(12) + b"\x08\x00" + ip + tcp], [0], 1))
+    assert error.tolist() == [code("tcp", "truncated")]
+    assert sorted(tables) == ["Ethernet", "IPv4"]
 
 
 def test_a_header_only_capture_counts_every_packet_in_its_connection(tmp_path: Path) -> None:

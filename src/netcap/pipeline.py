@@ -35,8 +35,8 @@ from .analyzers.datagrams import ANALYZER_RECORDS
 from .clock import PacketClock
 from .decode.batch import Decoded, decode_batch
 from .decode.errors import describe
-from .decode.fast import Columns
 from .decode.linktypes import LINKTYPE_NAMES
+from .decode.packets import Columns
 from .flows.extract import FlowBatch, summarize
 from .flows.table import ConnectionTable, Ended
 from .metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState, metric_columns

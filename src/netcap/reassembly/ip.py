@@ -36,8 +36,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..decode.batch import Decoded, decode_batch
-from ..decode.fast import Columns
 from ..decode.linktypes import LT
+from ..decode.packets import Columns
 from ..gather import gather_u8
 from ..records.table import Ragged
 from ..sources.batch import PacketBatch

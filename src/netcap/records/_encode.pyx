@@ -613,7 +613,7 @@ def varint_matrix(values):
 
 def from_rows(rtype, rows, pkt, only=None):
     """`RecordTable.from_rows` (see there), its loops over rows in C: the stream analyzers
-    and the general decoder give their records as dicts."""
+    give their records as dicts."""
     cdef list rs = rows if type(rows) is list else list(rows)
     cdef Py_ssize_t n = len(rs), i
     cdef dict r

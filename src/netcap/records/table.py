@@ -207,8 +207,8 @@ class RecordTable:
     @staticmethod
     def from_rows(rtype: RecordType, rows: Sequence[dict[str, Any]], pkt: Iterable[int] | None,
                   only: frozenset[str] | None = None) -> RecordTable:
-        """Build columns from per-record dicts of raw values (the general decoder's and the
-        stream analyzers' output); with `only`, just those columns. Compiled (its loops
+        """Build columns from per-record dicts of raw values (the stream analyzers' and
+        datagram analyzers' output); with `only`, just those columns. Compiled (its loops
         over rows are C): `_encode.from_rows`.
 
         Values: ints/bools/floats for scalars, bytes for strings and bytes (raw address
