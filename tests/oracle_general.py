@@ -31,6 +31,7 @@ from netcap.decode.linktypes import (
     IPPROTO_FRAGMENT,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
+    IPPROTO_SCTP,
     IPPROTO_TCP,
     IPPROTO_UDP,
     IPV6_EXT,
@@ -332,6 +333,14 @@ def _transport(
             raise DecodeError("icmpv6", "truncated")
         out.append(("ICMPv6", {
             "TypeCode": _u16(d, off), "Checksum": _u16(d, off + 2), "SrcIP": src, "DstIP": dst,
+        }))
+    elif proto == IPPROTO_SCTP:  # (added with the compiled decoder, issue 14)
+        if end - off < 12:
+            raise DecodeError("sctp", "truncated")
+        out.append(("SCTP", {
+            "SrcPort": _u16(d, off), "DstPort": _u16(d, off + 2),
+            "VerificationTag": _u32(d, off + 4), "Checksum": _u32(d, off + 8),
+            "SrcIP": src, "DstIP": dst,
         }))
 
 

@@ -157,7 +157,7 @@ def test_every_capture(size: int, columns: Columns) -> None:
     # the corpus reaches every record type the decoder makes, and decode errors
     assert packets > 3000 and errors > 0, (packets, errors)
     assert found == {"Ethernet", "Dot1Q", "LLC", "ARP", "IPv4", "IPv6", "IPv6Fragment",
-                     "TCP", "UDP", "ICMPv4", "ICMPv6"}, found
+                     "TCP", "UDP", "ICMPv4", "ICMPv6", "SCTP"}, found
 
 
 # Corpus packets of every shape the decoder knows, for the mutation tests.
@@ -400,6 +400,8 @@ def test_every_shape_and_error() -> None:
         (v4(6, tcp)[:-1], LT.IPV4),  # options cut
         (eth + b"\x08\x06" + bytes.fromhex("0001 0800 06 04 0001") + bytes(20), LT.ETHERNET),
         (eth + b"\x00\x10" + b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + v4(17, udp), LT.ETHERNET),
+        (v4(132, bytes.fromhex("0007 0007 00000001 3761a746") + bytes(8)), LT.RAW),  # SCTP
+        (v6(132, bytes.fromhex("0007 0007 00000001")), LT.IPV6),  # SCTP, cut
     ]
     batch = PacketBatch.from_packets([f for f, _ in frames], list(range(len(frames))),
                                      [lt for _, lt in frames])
@@ -407,13 +409,16 @@ def test_every_shape_and_error() -> None:
         same(batch, columns)
     tables, error = decode_packets(batch)
     assert set(tables) == {"Ethernet", "Dot1Q", "LLC", "ARP", "IPv4", "IPv6", "IPv6Fragment",
-                           "TCP", "UDP", "ICMPv4", "ICMPv6"}
+                           "TCP", "UDP", "ICMPv4", "ICMPv6", "SCTP"}
     assert {i: describe(int(e)) for i, e in enumerate(error) if e} == {
         11: "udp/bad_length", 12: "ipv4/bad_option_length", 13: "tcp/bad_data_offset",
-        20: "dot1q/too_many_tags", 21: "tcp/options_truncated"}
+        20: "dot1q/too_many_tags", 21: "tcp/options_truncated", 25: "sctp/truncated"}
     tcp0 = tables["TCP"].to_dicts()[0]
     assert tcp0["Options"][0] == {"OptionType": 2, "OptionLength": 4, "OptionData": b"\x05\xb4"}
     assert tcp0["SYN"] is True and tcp0["ACK"] is True and "FIN" not in tcp0
+    assert tables["SCTP"].to_dicts() == [{"Timestamp": 24, "SrcPort": 7, "DstPort": 7,
+                                          "VerificationTag": 1, "Checksum": 0x3761A746,
+                                          "SrcIP": "10.0.0.1", "DstIP": "10.0.0.2"}]
     frag = tables["IPv6Fragment"].to_dicts()
     assert [f.get("SrcPort") for f in frag] == [53, None]
 

@@ -39,6 +39,7 @@ from netcap.decode.linktypes import (
     IPPROTO_FRAGMENT as _IPPROTO_FRAGMENT,
     IPPROTO_ICMP as _IPPROTO_ICMP,
     IPPROTO_ICMPV6 as _IPPROTO_ICMPV6,
+    IPPROTO_SCTP as _IPPROTO_SCTP,
     IPPROTO_TCP as _IPPROTO_TCP,
     IPPROTO_UDP as _IPPROTO_UDP,
     IPV6_EXT,
@@ -73,6 +74,7 @@ cdef uint32_t IPPROTO_ICMP = _IPPROTO_ICMP
 cdef uint32_t IPPROTO_TCP = _IPPROTO_TCP
 cdef uint32_t IPPROTO_UDP = _IPPROTO_UDP
 cdef uint32_t IPPROTO_ICMPV6 = _IPPROTO_ICMPV6
+cdef uint32_t IPPROTO_SCTP = _IPPROTO_SCTP
 cdef uint32_t IPPROTO_FRAGMENT = _IPPROTO_FRAGMENT
 cdef uint32_t IPPROTO_AH = _IPPROTO_AH
 cdef int IPV6_MAX_EXT = _IPV6_MAX_EXT
@@ -124,6 +126,7 @@ cdef int E_UDP_TRUNC = code("udp", "truncated")
 cdef int E_UDP_LENGTH = code("udp", "bad_length")
 cdef int E_ICMP4_TRUNC = code("icmpv4", "truncated")
 cdef int E_ICMP6_TRUNC = code("icmpv6", "truncated")
+cdef int E_SCTP_TRUNC = code("sctp", "truncated")
 
 cdef enum:
     MAX_OPTIONS = 40  # a 40-byte option area holds at most 40 options
@@ -154,11 +157,13 @@ cdef enum:
     C_PKT, C_TS, C_TC, C_CSUM, C_ID, C_SEQ, C_SRC, C_ALEN, C_N
 cdef enum:
     D_PKT, D_TS, D_TC, D_CSUM, D_SRC, D_ALEN, D_N
+cdef enum:
+    S_PKT, S_TS, S_SPORT, S_DPORT, S_TAG, S_CSUM, S_SRC, S_ALEN, S_N
 
 # For the fuzz target, which drives `_walk` itself: the tables `_walk` returns, in order,
 # and the matrix rows of the option areas and of the TCP source address and its length.
 TABLES = ("Ethernet", "LLC", "Dot1Q", "ARP", "IPv4", "IPv6", "IPv6Fragment", "TCP", "UDP",
-          "ICMPv4", "ICMPv6")
+          "ICMPv4", "ICMPv6", "SCTP")
 V4_OPTIONS = (A_OPT0, A_OPT1)
 TCP_OPTIONS = (T_OPT0, T_OPT1)
 TCP_ADDRESS = (T_SRC, T_ALEN)
@@ -274,7 +279,7 @@ cdef class _Rows:
 cdef class _Pass:
     """The tables of one batch, and where the packet being decoded is."""
 
-    cdef _Rows eth, llc, q, arp, v4, v6, frag, tcp, udp, icmp4, icmp6
+    cdef _Rows eth, llc, q, arp, v4, v6, frag, tcp, udp, icmp4, icmp6, sctp
     cdef Py_ssize_t i  # the packet's index in the batch
     cdef int64_t ts  # its time
     cdef int64_t base  # where it starts in the batch buffer
@@ -298,6 +303,7 @@ cdef class _Pass:
         self.udp = _Rows(U_N, some)
         self.icmp4 = _Rows(C_N, some)
         self.icmp6 = _Rows(D_N, some)
+        self.sctp = _Rows(S_N, 16)
 
 
 # ------------------------------------------------------------------------------ layers
@@ -572,6 +578,8 @@ cdef int _transport(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end, b
         return _tcp(o, pk, off, end, cut, src, alen)
     if proto == IPPROTO_UDP:
         return _udp(o, pk, off, end, src, alen)
+    if proto == IPPROTO_SCTP:
+        return _sctp(o, pk, off, end, src, alen)
     if proto == IPPROTO_ICMP:
         if end - off < 8:
             return E_ICMP4_TRUNC
@@ -679,6 +687,22 @@ cdef int _udp(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end, int64_t
     return 0
 
 
+cdef int _sctp(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end, int64_t src,
+               int64_t alen) except -1:
+    # The 12-byte common header; the chunks after it are not decoded.
+    if end - off < 12:
+        return E_SCTP_TRUNC
+    cdef _Rows t = o.sctp
+    cdef Py_ssize_t j = t.add(o.i, o.ts)
+    t.put(S_SPORT, j, b16(pk, off))
+    t.put(S_DPORT, j, b16(pk, off + 2))
+    t.put(S_TAG, j, b32(pk, off + 4))
+    t.put(S_CSUM, j, b32(pk, off + 8))
+    t.put(S_SRC, j, src)
+    t.put(S_ALEN, j, alen)
+    return 0
+
+
 cdef int _radiotap(_Pass o, const Reader* pk) except -1:
     cdef Py_ssize_t n = pk.size
     if n < 8:
@@ -748,7 +772,7 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
         error[i] = _link(o, &r, linktype[i])
     return (error_a, o.eth.used(), o.llc.used(), o.q.used(), o.arp.used(), o.v4.used(),
             o.v6.used(), o.frag.used(), o.tcp.used(), o.udp.used(), o.icmp4.used(),
-            o.icmp6.used())
+            o.icmp6.used(), o.sctp.used())
 
 
 def option_lists(const uint8_t[::1] data, const int64_t[::1] start, const int64_t[::1] stop,
@@ -869,7 +893,7 @@ def decode_packets(batch, columns=None):
     `pkt`) are always there; a type missing from the mapping gets no columns but its
     Timestamp."""
     data = np.ascontiguousarray(batch.data, np.uint8)
-    error, eth, llc, q, arp, v4, v6, frag, tcp, udp, icmp4, icmp6 = _walk(
+    error, eth, llc, q, arp, v4, v6, frag, tcp, udp, icmp4, icmp6, sctp = _walk(
         data, np.ascontiguousarray(batch.offset, np.int64),
         np.ascontiguousarray(batch.caplen, np.int64),
         np.ascontiguousarray(batch.linktype, np.int32),
@@ -972,5 +996,12 @@ def decode_packets(batch, columns=None):
             "TypeCode": icmp6[D_TC], "Checksum": icmp6[D_CSUM],
             "SrcIP": lambda: _addr(data, icmp6[D_SRC], icmp6[D_ALEN], 0),
             "DstIP": lambda: _addr(data, icmp6[D_SRC], icmp6[D_ALEN], 1),
+        }, columns)
+    if sctp.shape[1]:
+        tables["SCTP"] = _table("SCTP", sctp, {
+            "SrcPort": sctp[S_SPORT], "DstPort": sctp[S_DPORT],
+            "VerificationTag": sctp[S_TAG], "Checksum": sctp[S_CSUM],
+            "SrcIP": lambda: _addr(data, sctp[S_SRC], sctp[S_ALEN], 0),
+            "DstIP": lambda: _addr(data, sctp[S_SRC], sctp[S_ALEN], 1),
         }, columns)
     return tables, error

@@ -94,6 +94,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("ncap", "empty_record"),  # a record of length 0 (sources/ncap.py)
     # A TCP header whose options the capture's snaplen cut: its fixed fields are kept.
     ("tcp", "options_truncated"),
+    ("sctp", "truncated"),
 )
 
 NONE = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ETH_ARP", "ETH_IPV4", "ETH_IPV6", "ETH_VLAN", "IPPROTO_ICMP", "IPPROTO_ICMPV6",
-    "IPPROTO_TCP", "IPPROTO_UDP", "IPV6_EXT", "LINKTYPE_NAMES", "LT",
+    "IPPROTO_SCTP", "IPPROTO_TCP", "IPPROTO_UDP", "IPV6_EXT", "LINKTYPE_NAMES", "LT",
 ]
 
 
@@ -48,6 +48,7 @@ IPPROTO_ICMP = 1
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 IPPROTO_ICMPV6 = 58
+IPPROTO_SCTP = 132
 IPPROTO_FRAGMENT = 44
 IPPROTO_AH = 51
 # IPv6 extension headers walked before the transport header (RFC 8200 and AH).

@@ -4,8 +4,9 @@
 Layers: Ethernet, BSD loopback, Linux SLL/SLL2, raw IP, 802.11 (with or without
 radiotap; data frames on through LLC/SNAP), 802.1Q/QinQ tags, LLC/SNAP, ARP, IPv4 with
 options, IPv6 with extension header chains (fragment headers give IPv6Fragment records),
-TCP with options, UDP, ICMPv4 and ICMPv6. An IP fragment (not an atomic one) stops at
-the IP layer: its transport is decoded from the reassembled datagram (reassembly/ip.py).
+TCP with options, UDP, ICMPv4, ICMPv6 and SCTP (its common header). An IP fragment (not
+an atomic one) stops at the IP layer: its transport is decoded from the reassembled
+datagram (reassembly/ip.py).
 
 `decode_packets(batch, columns)` returns one `RecordTable` per record type that occurred,
 rows in packet order, with only the columns `columns` asks for, and per packet one

@@ -102,7 +102,8 @@ for _bits in range(64):
 
 _RECORD_PROTOCOL = {"Ethernet": "ethernet", "Dot1Q": "dot1q", "LLC": "llc", "ARP": "arp",
                     "IPv4": "ipv4", "IPv6": "ipv6", "IPv6Fragment": "ipv6_fragment",
-                    "ICMPv4": "icmpv4", "ICMPv6": "icmpv6", "UDP": "udp", "TCP": "tcp"}
+                    "ICMPv4": "icmpv4", "ICMPv6": "icmpv6", "UDP": "udp", "TCP": "tcp",
+                    "SCTP": "sctp"}
 @dataclass
 class Histogram:
     bounds: tuple[float, ...] = PAYLOAD_BUCKETS
@@ -521,7 +522,7 @@ class MetricsState:
             for p in ip_pkts:
                 has_ip[p] = True
             upper = np.zeros(len(d.batch), np.bool_)
-            for name in ("TCP", "UDP", "ICMPv4", "ICMPv6", "IPv6Fragment"):
+            for name in ("TCP", "UDP", "ICMPv4", "ICMPv6", "SCTP", "IPv6Fragment"):
                 x = t.get(name)
                 if x is not None and x.pkt is not None:
                     upper[x.pkt] = True

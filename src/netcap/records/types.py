@@ -212,6 +212,18 @@ record(
 )
 
 record(
+    "SCTP",
+    "SCTP common header (its chunks are not decoded).",
+    f(1, "Timestamp", I64, TS),
+    f(2, "SrcPort", I32, "source port"),
+    f(3, "DstPort", I32, "destination port"),
+    f(4, "VerificationTag", U32, "verification tag"),
+    f(5, "Checksum", U32, "CRC32c checksum"),
+    f(6, "SrcIP", STR, "source address", render=IP),
+    f(7, "DstIP", STR, "destination address", render=IP),
+)
+
+record(
     "UDP",
     "UDP header.",
     f(1, "Timestamp", I64, TS),
