@@ -39,6 +39,13 @@ For every run it records, for the command's whole process tree:
     python bench/run_bench.py -r 5 --capture bulk      # bench/out/bulk.pcap (record_bulk.sh)
     python bench/run_bench.py --sizes 250000,1000000   # peak memory against the file size
     python bench/run_bench.py --commands export,suricata
+    python bench/run_bench.py --installed              # net from a wheel, not the dev venv
+
+`--installed` times `net` as a user installs it: the package built as a wheel and
+installed into a venv of its own (bench/out/installed, rebuilt when the sources change).
+The dev venv's editable install checks at every import whether a compiled module needs
+rebuilding (meson-python runs ninja), which a user's install never does: ~50 ms of every
+run here.
 
 Exits non-zero if a command fails. Never run from tests or CI: it takes minutes.
 """
@@ -47,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import hashlib
 import os
 import resource
 import shlex
@@ -371,6 +379,37 @@ def default_net() -> str | None:
     return str(venv) if venv.exists() else shutil.which("net")
 
 
+INSTALLED = OUT_DIR / "installed"
+
+
+def installed_net() -> str:
+    """`net` of the package built as a wheel from this checkout and installed into a venv
+    of its own (its dependencies from the package index, as a user gets them); built again
+    when anything under src/ or the build files changed."""
+    h = hashlib.sha256()
+    files = sorted(p for p in (ROOT / "src").rglob("*") if p.is_file()
+                   and "__pycache__" not in p.parts)
+    for p in [*files, ROOT / "meson.build", ROOT / "pyproject.toml"]:
+        h.update(str(p.relative_to(ROOT)).encode() + b"\0" + p.read_bytes())
+    stamp, net = INSTALLED / ".built", INSTALLED / "venv" / "bin" / "net"
+    if net.exists() and stamp.exists() and stamp.read_text() == h.hexdigest():
+        return str(net)
+    print("building and installing a wheel of this checkout (bench/out/installed) ...",
+          file=sys.stderr)
+    shutil.rmtree(INSTALLED, ignore_errors=True)
+    INSTALLED.mkdir(parents=True)
+    # The dev venv has the build backend and Cython (make run installed them).
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                    "--no-build-isolation", "-w", str(INSTALLED / "dist"), str(ROOT)],
+                   check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(INSTALLED / "venv")], check=True)
+    wheel = next((INSTALLED / "dist").glob("netcap-*.whl"))
+    subprocess.run([str(INSTALLED / "venv" / "bin" / "pip"), "install", "-q", str(wheel)],
+                   check=True)
+    stamp.write_text(h.hexdigest())
+    return str(net)
+
+
 def make_tools(names: list[str], net: str, net_args: str) -> list[Tool]:
     tools = []
     for name in names:
@@ -395,8 +434,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--commands", default=DEFAULT_COMMANDS,
                     help=f"comma-separated, of {','.join(COMMANDS)} (default {DEFAULT_COMMANDS})")
     ap.add_argument("--net", default=default_net(), help="net executable (default .venv/bin/net)")
+    ap.add_argument("--installed", action="store_true",
+                    help="net from a wheel of this checkout in a venv of its own, as a user "
+                         "installs it (built into bench/out/installed when missing or stale)")
     ap.add_argument("--net-args", default="", help="extra arguments for every net command")
     args = ap.parse_args(argv)
+    if args.installed:
+        args.net = installed_net()
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
     names = [c.strip() for c in args.commands.split(",") if c.strip()]
