@@ -402,6 +402,8 @@ def test_every_shape_and_error() -> None:
         (eth + b"\x00\x10" + b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + v4(17, udp), LT.ETHERNET),
         (v4(132, bytes.fromhex("0007 0007 00000001 3761a746") + bytes(8)), LT.RAW),  # SCTP
         (v6(132, bytes.fromhex("0007 0007 00000001")), LT.IPV6),  # SCTP, cut
+        (eth + b"\x00\x10" + b"\x43\x42\x03" + bytes(13), LT.ETHERNET),  # LLC: I/G set
+        (eth + b"\x00\x10" + b"\x42\x43\x04\x05" + bytes(12), LT.ETHERNET),  # C/R, I-format
     ]
     batch = PacketBatch.from_packets([f for f, _ in frames], list(range(len(frames))),
                                      [lt for _, lt in frames])
@@ -419,6 +421,8 @@ def test_every_shape_and_error() -> None:
     assert tables["SCTP"].to_dicts() == [{"Timestamp": 24, "SrcPort": 7, "DstPort": 7,
                                           "VerificationTag": 1, "Checksum": 0x3761A746,
                                           "SrcIP": "10.0.0.1", "DstIP": "10.0.0.2"}]
+    assert [(r.get("IG", False), r.get("CR", False), r["Control"])
+            for r in tables["LLC"].to_dicts()[-2:]] == [(True, False, 3), (False, True, 0x405)]
     frag = tables["IPv6Fragment"].to_dicts()
     assert [f.get("SrcPort") for f in frag] == [53, None]
 
