@@ -72,6 +72,10 @@ SKIP_NAME_PARTS = (
     "pcapngtg_",
 )
 
+# Captures listed in tests/data/corpus_files.tsv after the bench was fixed: left out, so
+# the bench file (and every figure measured on it) stays the same.
+LISTED_LATER = frozenset({"zeek_communityid_sctp.pcap", "sv_sctp-keywords.pcap"})
+
 Reader = str  # "auto" | "builtin" | "netcap"
 
 
@@ -316,7 +320,8 @@ def _ip_version(p: SourcePacket) -> int:
 def source_files(corpus: Path) -> list[Path]:
     # From the public corpus, the captures the tests use (tests/data/corpus_files.tsv), so
     # the bench file stays the same when the corpus gains captures.
-    listed: set[str] | None = set(_CORPUS.pinned()) if corpus == DEFAULT_CORPUS else None
+    listed: set[str] | None = (set(_CORPUS.pinned()) - LISTED_LATER
+                               if corpus == DEFAULT_CORPUS else None)
     return sorted(
         p
         for p in corpus.iterdir()
