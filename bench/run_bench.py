@@ -398,10 +398,13 @@ def installed_net() -> str:
           file=sys.stderr)
     shutil.rmtree(INSTALLED, ignore_errors=True)
     INSTALLED.mkdir(parents=True)
-    # The dev venv has the build backend and Cython (make run installed them).
+    # The dev venv has the build backend, Cython and ninja (make run installed them); its bin
+    # first on the PATH, else meson looks for ninja elsewhere (a pyenv shim that has none).
+    venv_bin = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
                     "--no-build-isolation", "-w", str(INSTALLED / "dist"), str(ROOT)],
-                   check=True)
+                   check=True, env=env)
     subprocess.run([sys.executable, "-m", "venv", str(INSTALLED / "venv")], check=True)
     wheel = next((INSTALLED / "dist").glob("netcap-*.whl"))
     subprocess.run([str(INSTALLED / "venv" / "bin" / "pip"), "install", "-q", str(wheel)],
