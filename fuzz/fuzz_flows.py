@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import struct
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from netcap.flows._table import Table, summarize
 from netcap.flows.extract import FlowBatch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from oracle_flows import Key, pack_apps  # noqa: E402  (tests/: the packing test_flows uses)
 
 _ADDRS = [bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]), bytes(15) + b"\1", bytes(15) + b"\2",
           b"", b"\1\2\3\4\5\6\7"]  # the last two: what no decoder gives, read as zeros
@@ -135,7 +139,7 @@ def TestOneInput(data: bytes) -> None:
                   _LIMITS[limits >> 7])
     now = [0, 2**63 - 2**40, -2**63 + 2**40, 1][limits & 3]
     batch = _Batch()
-    apps: list[tuple[tuple[bytes, int, bytes, int], str]] = []
+    apps: list[tuple[Key, str]] = []
     fed = ended = 0
     # the records unpacked from a view (no position ints: each one above 256 is a malloc)
     records = memoryview(data)[1 : 1 + (len(data) - 1) // 8 * 8]
@@ -149,7 +153,7 @@ def TestOneInput(data: bytes) -> None:
             if fb is not None:
                 fed += len(batch.ts)
                 batch = _Batch()
-                ended += _take(table._update(fb, apps))
+                ended += _take(table._update(fb, pack_apps(apps)))
                 apps = []
                 if len(table) > max_flows:
                     raise RuntimeError("more open flows than the limit")
@@ -161,8 +165,8 @@ def TestOneInput(data: bytes) -> None:
     fb = batch.summarized(table)
     fed += len(batch.ts)
     if fb is not None:
-        ended += _take(table._update(fb, apps))
-    table.recognise(apps)
+        ended += _take(table._update(fb, pack_apps(apps)))
+    table.recognise(pack_apps(apps))
     ended += _take(table._flush())
     if ended != fed or len(table):
         raise RuntimeError(f"{fed} packets in, {ended} in the connections that ended")

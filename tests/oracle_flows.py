@@ -13,6 +13,7 @@ import numpy.typing as npt
 from netcap.decode.batch import Decoded
 from netcap.decode.linktypes import LT
 from netcap.flows.extract import (
+    APP_ENTRY_BYTES,
     APP_PROTOCOLS,
     DATAGRAM_APPS,
     KEY_BYTES,
@@ -34,7 +35,31 @@ _UDP = 17
 
 I64 = npt.NDArray[np.int64]
 # (source address, port, destination address, port) of a direction, and a protocol
-Apps = Sequence[tuple[tuple[bytes, int, bytes, int], str]]
+Key = tuple[bytes, int, bytes, int]  # (source address, port, destination address, port)
+Apps = bytes | bytearray  # packed, APP_ENTRY_BYTES each
+
+
+def pack_apps(apps: Sequence[tuple[Key, str]]) -> bytes:
+    """Recognised connections packed as the stream stage packs them (flows.extract's
+    APP_ENTRY_BYTES): none for addresses of different lengths or longer than 16 bytes."""
+    out = bytearray()
+    for (src, sport, dst, dport), name in apps:
+        if len(src) == len(dst) <= 16 and name in APP_PROTOCOLS:
+            out += (bytes([APP_PROTOCOLS.index(name), len(src)]) + src.ljust(16, b"\0")
+                    + sport.to_bytes(2, "big") + dst.ljust(16, b"\0") + dport.to_bytes(2, "big"))
+    return bytes(out)
+
+
+def unpack_apps(apps: Apps) -> list[tuple[Key, str]]:
+    """pack_apps, backwards."""
+    out = []
+    for i in range(0, len(apps), APP_ENTRY_BYTES):
+        e = bytes(apps[i : i + APP_ENTRY_BYTES])
+        n = e[1]
+        out.append(((e[2 : 2 + n], int.from_bytes(e[18:20], "big"), e[20 : 20 + n],
+                     int.from_bytes(e[36:38], "big")), APP_PROTOCOLS[e[0]]))
+    return out
+
 _TCP = 6
 # LinkProto: gopacket's names for the link types, as the Go Netcap writes them.
 _LINK_NAMES = {LT.ETHERNET: "Ethernet", LT.NULL: "Null", LT.LOOP: "Loop", LT.RAW: "Raw",
@@ -128,7 +153,7 @@ class ConnectionTable:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def update(self, fb: FlowBatch, apps: Apps = ()) -> Ended | None:
+    def update(self, fb: FlowBatch, apps: Apps = b"") -> Ended | None:
         """Merge one batch's flow segments in turn (a segment that comes after its flow's
         connection ended by the rule ends it and starts a new one), and the protocols the
         stream analyzers recognised on its segments (`recognise`: after the merge, which
@@ -201,7 +226,7 @@ class ConnectionTable:
         (source address, port, destination address, port) of either direction: their
         ApplicationProto, unless one is set already (the first recognised holds). A
         connection no longer (or not) in the table is left alone."""
-        for (src, sport, dst, dport), name in apps:
+        for (src, sport, dst, dport), name in unpack_apps(apps):
             row = self._index.get(_key(src, sport, dst, dport, _TCP))
             if row is not None and self._rows.app[row] == 0:
                 self._rows.app[row] = APP_PROTOCOLS.index(name) + 1

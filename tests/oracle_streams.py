@@ -26,6 +26,7 @@ from netcap.reassembly.streams import (
     Segment,
     SegmentBatch,
 )
+from oracle_flows import pack_apps
 
 if TYPE_CHECKING:
     from netcap.analyzers.http import HttpConnection
@@ -477,7 +478,7 @@ class StreamStage:
         """The direction's analyzer recognised its protocol (once per direction)."""
         if not d.marked and d.kind is not None:
             d.marked = True
-            out.apps.append((key, d.kind))
+            out.apps += pack_apps([(key, d.kind)])
 
     def _http(self, key: Key, d: _Direction, chunks: list[Chunk], pkt: int,
               out: StreamOutput) -> None:

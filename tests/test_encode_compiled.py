@@ -97,7 +97,7 @@ def capture_tables(path: Path, seen: dict[str, int]) -> int:
     streams = StreamStage()
     flows = ConnectionTable()
     total = 0
-    apps: list[Any] = []
+    apps = bytearray()
 
     def check(name: str, table: RecordTable) -> None:
         nonlocal total

@@ -24,6 +24,7 @@ from netcap.flows.table import ConnectionTable, Ended
 from netcap.records.table import Ragged
 from netcap.sources.batch import PacketBatch
 from netcap.sources.capture import CaptureError, open_capture
+from oracle_flows import pack_apps
 
 FIELDS = list(FlowBatch.__dataclass_fields__)
 
@@ -71,7 +72,7 @@ class Both:
         assert len(self.new) == len(self.old) and self.new.clock == self.old.clock
         assert self.new.rtts == self.old.rtts
 
-    def batch(self, d: Any, apps: Any = ()) -> None:
+    def batch(self, d: Any, apps: bytes = b"") -> None:
         fb, ob = summarize(d, **self.timeouts), old.summarize(d, **self.timeouts)
         same_batch(fb, ob)
         if fb is not None and ob is not None:
@@ -80,7 +81,7 @@ class Both:
     def advance(self, now: int) -> None:
         self.check(self.new.advance(now), self.old.advance(now))
 
-    def flush(self, apps: Any = ()) -> None:
+    def flush(self, apps: bytes = b"") -> None:
         self.new.recognise(apps)
         self.old.recognise(apps)
         self.check(self.new.flush(), self.old.flush())
@@ -151,10 +152,10 @@ def test_compiled_flows_equal_the_old_on_made_up_batches(
             frames.append(_packet(v6, tcp, src, dst, sport, dport, flags, payload))
             ts.append(now)
         both.batch(decode_batch(PacketBatch.from_packets(frames, ts, LT.ETHERNET, first=first)),
-                   apps=data.draw(st.lists(st.tuples(st.tuples(
+                   apps=pack_apps(data.draw(st.lists(st.tuples(st.tuples(
                        st.sampled_from(ADDRS4 + ADDRS6), st.sampled_from(PORTS),
                        st.sampled_from(ADDRS4 + ADDRS6), st.sampled_from(PORTS)),
-                       st.sampled_from(["HTTP", "TLS", "SSH", "DNS"])), max_size=3)))
+                       st.sampled_from(["HTTP", "TLS", "SSH", "DNS"])), max_size=3))))
         first += len(frames)
         if data.draw(st.booleans()):
             both.advance(min(max(-2**63, now + data.draw(st.integers(-10**9, 5 * 10**9))),

@@ -38,7 +38,7 @@ from .decode.errors import describe
 from .decode.linktypes import LINKTYPE_NAMES
 from .decode.packets import Columns
 from .flows.extract import FlowBatch, summarize
-from .flows.table import ConnectionTable, Ended
+from .flows.table import Apps, ConnectionTable, Ended
 from .metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState, metric_columns
 from .procs import WorkerError, child_signals
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
@@ -186,9 +186,6 @@ def run_capture(opts: CaptureOptions, state: MetricsState | None = None,
     return stats
 
 
-Apps = list[tuple[tuple[bytes, int, bytes, int], str]]
-
-
 class Outlet(Protocol):
     """Where the stream side's results go: the records and metrics it makes, the
     protocols it recognised and the flows of reassembled datagrams (for the connection
@@ -315,7 +312,7 @@ class Sink:
     errors: Counter[str] = field(default_factory=Counter)  # defragmentation's, for stats
     # Protocols the stream analyzers recognised, for the next connection-table update
     # (the batch's own: its new connections are in the table only after it).
-    _apps: Apps = field(default_factory=list)
+    _apps: bytearray = field(default_factory=bytearray)
     # Flows of the datagrams reassembled from a batch's fragments, merged with the
     # batch's own flows in one update: as if their packets had been in the batch. Merged
     # after it, they came after its timeouts, which end flows by the batch's latest

@@ -30,6 +30,7 @@ cdef enum:
     TCP = 6
     ETHERNET = 1
     NAPPS = 6
+    APP_ENTRY = 38  # extract.APP_ENTRY_BYTES
 
 cdef uint64_t[5] MIX
 MIX[0] = 0x9E3779B97F4A7C15
@@ -37,9 +38,6 @@ MIX[1] = 0xC2B2AE3D27D4EB4F
 MIX[2] = 0x165667B19E3779F9
 MIX[3] = 0x27D4EB2F165667C5
 MIX[4] = 0xFF51AFD7ED558CCD
-
-# extract.APP_PROTOCOLS (repeated: extract imports this module)
-_APPS = ("DNS", "NTP", "DHCPv4", "HTTP", "TLS", "SSH")
 
 
 cdef inline uint64_t _mix(const uint64_t* part) noexcept nogil:
@@ -616,30 +614,30 @@ cdef class Table:
         return self._expire()
 
     def recognise(self, apps):
-        """See ConnectionTable.recognise."""
+        """See ConnectionTable.recognise (`apps`: extract.APP_ENTRY_BYTES each)."""
+        cdef const uint8_t[::1] p = apps
         cdef uint8_t k[40]
         cdef uint8_t a[18]
         cdef uint8_t b[18]
         cdef int64_t at
-        cdef const uint8_t* x
-        cdef Py_ssize_t ls, ld
-        for (src, sport, dst, dport), name in apps:
-            proto = _APPS.index(name) + 1
-            ls, ld = len(src), len(dst)
-            if ls > 16 or ld > 16:  # not an address: no key of the table
-                continue
+        cdef const uint8_t* e
+        cdef Py_ssize_t i, n, length
+        if p.shape[0] % APP_ENTRY:  # invariant (not input): the stream stage packs them
+            raise ValueError("recognised connections of a bad size")
+        n = p.shape[0] // APP_ENTRY
+        for i in range(n):
+            e = &p[i * APP_ENTRY]
+            length = e[1]
+            if e[0] >= NAPPS or length > 16:  # invariant (not input), as above
+                raise ValueError("recognised connection out of range")
             memset(a, 0, 18)
             memset(b, 0, 18)
-            x = src
-            memcpy(a + 16 - ls, x, ls)
-            x = dst
-            memcpy(b + 16 - ld, x, ld)
-            port = int(sport).to_bytes(2, "big")  # OverflowError: not a port
-            a[16], a[17] = port[0], port[1]
-            port = int(dport).to_bytes(2, "big")
-            b[16], b[17] = port[0], port[1]
+            memcpy(a + 16 - length, e + 2, length)  # addresses right-aligned
+            memcpy(a + 16, e + 18, 2)
+            memcpy(b + 16 - length, e + 20, length)
+            memcpy(b + 16, e + 36, 2)
             memset(k, 0, 40)
-            k[0] = 6 if ls == 16 else 4
+            k[0] = 6 if length == 16 else 4
             k[1] = TCP
             if memcmp(a, b, 18) <= 0:
                 memcpy(k + 2, a, 18)
@@ -649,7 +647,7 @@ cdef class Table:
                 memcpy(k + 20, a, 18)
             at = self._find(k, _key_hash(k))
             if at >= 0 and self.rows[at].app == 0:
-                self.rows[at].app = proto
+                self.rows[at].app = e[0] + 1
 
     def _advance(self, int64_t now):
         self.clock = max(self.clock, now)

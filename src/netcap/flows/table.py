@@ -22,7 +22,6 @@ it never goes back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -38,8 +37,8 @@ from .extract import APP_PROTOCOLS, LINGER_NS, TCP_TIMEOUT_NS, UDP_TIMEOUT_NS, F
 __all__ = ["ConnectionTable", "Ended"]
 
 I64 = npt.NDArray[np.int64]
-# (source address, port, destination address, port) of a direction, and a protocol
-Apps = Sequence[tuple[tuple[bytes, int, bytes, int], str]]
+# Recognised connections, packed (extract.APP_ENTRY_BYTES each)
+Apps = bytes | bytearray
 _TCP = 6
 # LinkProto: gopacket's names for the link types, as the Go Netcap writes them.
 _LINK_NAMES = {LT.ETHERNET: "Ethernet", LT.NULL: "Null", LT.LOOP: "Loop", LT.RAW: "Raw",
@@ -107,7 +106,7 @@ class ConnectionTable(_table.Table):
                  udp_timeout_ns: int = UDP_TIMEOUT_NS, linger_ns: int = LINGER_NS) -> None:
         super().__init__(max_flows, tcp_timeout_ns, udp_timeout_ns, linger_ns)
 
-    def update(self, fb: FlowBatch, apps: Apps = ()) -> Ended | None:
+    def update(self, fb: FlowBatch, apps: Apps = b"") -> Ended | None:
         """Merge one batch's flows, and the protocols the stream analyzers recognised on
         its segments (`recognise`: after the merge, which adds the rows, before anything
         can end); the connections that ended by its end."""
@@ -115,9 +114,10 @@ class ConnectionTable(_table.Table):
 
     def recognise(self, apps: Apps) -> None:
         """TCP connections whose protocol a stream analyzer recognised, by the key
-        (source address, port, destination address, port) of either direction: their
-        ApplicationProto, unless one is set already (the first recognised holds). A
-        connection no longer (or not) in the table is left alone."""
+        (source address, port, destination address, port) of either direction, packed
+        (`extract.APP_ENTRY_BYTES`): their ApplicationProto, unless one is set already
+        (the first recognised holds). A connection no longer (or not) in the table is
+        left alone."""
         super().recognise(apps)
 
     def advance(self, now: int) -> Ended | None:

@@ -29,9 +29,10 @@ key and a dict lookup. The analyzers are called through their Python APIs; see
 `streams.py` for the stage's rules (kinds, framing, limits, containment).
 """
 
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport Py_LT, PyObject_RichCompareBool
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
 from ..records._encode cimport _ip_text
@@ -58,6 +59,12 @@ cdef enum:
     K_OTHER = 5  # on another port and neither HTTP nor TLS: nothing to analyze
 
 KINDS = (None, "DNS", "TLS", "SSH", "HTTP", "other")
+# A kind's protocol as an index into flows.extract.APP_PROTOCOLS (-1: none), for
+# `StreamOutput.apps`, whose entries are flows.extract's APP_ENTRY_BYTES (repeated here).
+cdef int[6] _APP_OF_KIND
+_APP_OF_KIND[:] = [-1, 0, 4, 5, 3, -1]
+cdef enum:
+    APP_ENTRY = 38
 _ERROR_PROTOCOL = ("tcp", "dns", "tls", "ssh", "http", "tcp")
 
 # TCP port -> kind (the table is `streams.STREAM_PORTS`; `set_ports` fills this copy).
@@ -330,15 +337,16 @@ cdef class StreamOutput:
     cdef public list tls_handshakes  # ClientHello -> ServerHello, s
     # Connections whose protocol an analyzer recognised (a request or response head, a
     # hello, an SSH banner, a DNS message), by either direction's key: the connection
-    # table's ApplicationProto (flows/table.py).
-    cdef public list apps  # [(key, protocol)]
+    # table's ApplicationProto (flows/table.py). Packed, flows.extract.APP_ENTRY_BYTES
+    # each.
+    cdef public bytearray apps
 
     def __init__(self):
         self.records = {}
         self.errors = Counter()
         self.gap_bytes = self.overflows = 0
         self.tls_handshakes = []
-        self.apps = []
+        self.apps = bytearray()
 
     def add(self, str name, int64_t pkt, dict rec) -> None:
         _emit(self, name, pkt, rec, name in _TEXT_RECORDS)
@@ -485,6 +493,26 @@ cdef bytes _compact(const uint8_t* src, Py_ssize_t sl, const uint8_t* dst, Py_ss
     buf[n + 2] = <uint8_t>(dport >> 8)
     buf[n + 3] = <uint8_t>dport
     return PyBytes_FromStringAndSize(<char*>buf, n + 4)
+
+
+cdef int _add_app(bytearray apps, tuple key, int app) except -1:
+    """One entry of `StreamOutput.apps` (flows.extract.APP_ENTRY_BYTES): no Python object
+    per recognised connection."""
+    cdef bytes src = key[0], dst = key[2]
+    cdef int sport = key[1], dport = key[3]
+    cdef Py_ssize_t ls = len(src), ld = len(dst), n = PyByteArray_GET_SIZE(apps)
+    if app < 0 or ls > 16 or ld > 16 or ls != ld:  # no protocol, or not IP addresses
+        return 0
+    PyByteArray_Resize(apps, n + APP_ENTRY)
+    cdef uint8_t* e = <uint8_t*>PyByteArray_AS_STRING(apps) + n
+    memset(e, 0, APP_ENTRY)
+    e[0] = <uint8_t>app
+    e[1] = <uint8_t>ls
+    memcpy(e + 2, PyBytes_AS_STRING(src), ls)
+    e[18], e[19] = <uint8_t>(sport >> 8), <uint8_t>sport
+    memcpy(e + 20, PyBytes_AS_STRING(dst), ld)
+    e[36], e[37] = <uint8_t>(dport >> 8), <uint8_t>dport
+    return 0
 
 
 cdef bytes _key_of(bytes src, int sport, bytes dst, int dport):
@@ -951,7 +979,7 @@ cdef class StreamStage:
         """The direction's analyzer recognised its protocol (once per direction)."""
         if not d.marked and d.kind != K_NONE:
             d.marked = True
-            out.apps.append((d.key, KINDS[d.kind]))
+            _add_app(out.apps, d.key, _APP_OF_KIND[d.kind])
         return 0
 
     cdef int _http(self, _Direction d, list chunks, int64_t pkt, StreamOutput out) except -1:
