@@ -32,7 +32,7 @@ key and a dict lookup. The analyzers are called through their Python APIs; see
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport Py_LT, PyObject_RichCompareBool
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
 from ..records._encode cimport _ip_text
@@ -473,10 +473,15 @@ cdef class _Direction:
     cdef bint linked
 
 
-cdef bytes _compact(const uint8_t* src, Py_ssize_t sl, const uint8_t* dst, Py_ssize_t dl,
-                    int sport, int dport):
-    """The dict key of a direction: the source length, the addresses and the ports."""
-    cdef uint8_t buf[80]
+cdef enum:
+    COMPACT_MAX = 1 + 32 + 32 + 4  # a compact key's longest
+
+
+cdef Py_ssize_t _compact_into(uint8_t* buf, const uint8_t* src, Py_ssize_t sl,
+                              const uint8_t* dst, Py_ssize_t dl, int sport,
+                              int dport) except -1:
+    """The dict key of a direction, written to buf (COMPACT_MAX bytes): the source
+    length, the addresses and the ports. Returns its length."""
     cdef Py_ssize_t i, n = 0
     if sl > 32 or dl > 32 or sl < 0 or dl < 0:  # not an IP address: no compact key
         raise ValueError("address too long")
@@ -492,7 +497,20 @@ cdef bytes _compact(const uint8_t* src, Py_ssize_t sl, const uint8_t* dst, Py_ss
     buf[n + 1] = <uint8_t>sport
     buf[n + 2] = <uint8_t>(dport >> 8)
     buf[n + 3] = <uint8_t>dport
-    return PyBytes_FromStringAndSize(<char*>buf, n + 4)
+    return n + 4
+
+
+cdef bytes _compact(const uint8_t* src, Py_ssize_t sl, const uint8_t* dst, Py_ssize_t dl,
+                    int sport, int dport):
+    cdef uint8_t buf[COMPACT_MAX]
+    cdef Py_ssize_t n = _compact_into(buf, src, sl, dst, dl, sport, dport)
+    return PyBytes_FromStringAndSize(<char*>buf, n)
+
+
+cdef inline bint _is_key(_Direction d, const uint8_t* key, Py_ssize_t n) noexcept:
+    """d is still in the stage (a removed direction is unlinked) and has this key."""
+    return d is not None and d.linked and PyBytes_GET_SIZE(d.ckey) == n \
+        and memcmp(PyBytes_AS_STRING(d.ckey), key, n) == 0
 
 
 cdef int _add_app(bytearray apps, tuple key, int app) except -1:
@@ -693,9 +711,13 @@ cdef class StreamStage:
         cdef const uint8_t[::1] blob = segs.payload  # bytes, or a batch's uint8 buffer
         cdef const int64_t[::1] at = col(segs.at if segs.at is not None else segs.starts(),
                                          np.int64)
-        cdef Py_ssize_t n = sport.shape[0], i, s = 0, t = 0, sl, dl, k, a
+        cdef Py_ssize_t n = sport.shape[0], i, s = 0, t = 0, sl, dl, k, a, kl
         cdef bytes ckey
-        cdef _Direction d
+        cdef uint8_t kbuf[COMPACT_MAX]
+        # The directions of the last two segments: about half the segments of the bench
+        # capture belong to one of them (a request and its answer, a run of data), and
+        # need no key object and no dict lookup.
+        cdef _Direction d, last = None, before = None
         if slen.shape[0] != n or dlen.shape[0] != n or dport.shape[0] != n \
                 or seq.shape[0] != n or flags.shape[0] != n or size.shape[0] != n \
                 or hidden.shape[0] != n or ts.shape[0] != n or pkt.shape[0] != n \
@@ -706,9 +728,15 @@ cdef class StreamStage:
             if s + sl > src.shape[0] or t + dl > dst.shape[0] or k < 0 \
                     or (k > 0 and (a < 0 or a > blob.shape[0] - k)):
                 raise ValueError("segment columns out of range")  # invariant
-            ckey = _compact(&src[s] if sl else NULL, sl, &dst[t] if dl else NULL, dl,
-                            <int>sport[i], <int>dport[i])
-            d = <_Direction>self.dirs.get(ckey)
+            kl = _compact_into(kbuf, &src[s] if sl else NULL, sl, &dst[t] if dl else NULL,
+                               dl, <int>sport[i], <int>dport[i])
+            if _is_key(last, kbuf, kl):
+                d = last
+            elif _is_key(before, kbuf, kl):
+                d = before
+            else:
+                ckey = PyBytes_FromStringAndSize(<char*>kbuf, kl)
+                d = <_Direction>self.dirs.get(ckey)
             if d is None:
                 d = self._new(ckey, ckey[1 : 1 + sl], <int>sport[i],
                               ckey[1 + sl : 1 + sl + dl], <int>dport[i])
@@ -718,6 +746,8 @@ cdef class StreamStage:
             elif d is not self.newest:
                 self._unlink(d)
                 self._append(d)
+            if d is not last:
+                before, last = last, d
             s += sl
             t += dl
             if not d.done:
