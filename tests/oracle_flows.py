@@ -34,7 +34,6 @@ B = npt.NDArray[np.bool_]
 _UDP = 17
 
 I64 = npt.NDArray[np.int64]
-# (source address, port, destination address, port) of a direction, and a protocol
 Key = tuple[bytes, int, bytes, int]  # (source address, port, destination address, port)
 Apps = bytes | bytearray  # packed, APP_ENTRY_BYTES each
 

@@ -43,6 +43,7 @@ from collections import Counter
 
 import numpy as np
 from ..decode.errors import DecodeError, describe
+from ..flows.extract import APP_ENTRY_BYTES, APP_PROTOCOLS
 from ..records.table import RecordTable
 from ..records.types import RECORDS
 
@@ -59,12 +60,15 @@ cdef enum:
     K_OTHER = 5  # on another port and neither HTTP nor TLS: nothing to analyze
 
 KINDS = (None, "DNS", "TLS", "SSH", "HTTP", "other")
-# A kind's protocol as an index into flows.extract.APP_PROTOCOLS (-1: none), for
-# `StreamOutput.apps`, whose entries are flows.extract's APP_ENTRY_BYTES (repeated here).
-cdef int[6] _APP_OF_KIND
-_APP_OF_KIND[:] = [-1, 0, 4, 5, 3, -1]
+# `StreamOutput.apps` entries: flows.extract's APP_ENTRY_BYTES (a C constant here, checked
+# against it below), the protocol as its index in APP_PROTOCOLS (-1: a kind with none).
 cdef enum:
     APP_ENTRY = 38
+if APP_ENTRY != APP_ENTRY_BYTES:  # invariant: one layout
+    raise ImportError("StreamOutput.apps entries differ from flows.extract's")
+cdef int[6] _APP_OF_KIND
+for _k, _name in enumerate(KINDS):
+    _APP_OF_KIND[_k] = APP_PROTOCOLS.index(_name) if _name in APP_PROTOCOLS else -1
 _ERROR_PROTOCOL = ("tcp", "dns", "tls", "ssh", "http", "tcp")
 
 # TCP port -> kind (the table is `streams.STREAM_PORTS`; `set_ports` fills this copy).
