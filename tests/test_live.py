@@ -11,11 +11,13 @@ deleted even when a test fails.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -29,6 +31,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import PCAPS, free_port, net_cmd, prometheus
 from test_dashboards import exprs, query, substitute
+
+RECORDED = Path(__file__).parent / "data" / "recorded"
 
 pytestmark = pytest.mark.needs("ip", "tcpdump", "ping", "setpriv", "sysctl", root=True)
 
@@ -366,6 +370,41 @@ def test_snaplen_and_promisc(link: Link, promisc: bool) -> None:
     assert not _iff_promisc(link.host_if)
 
 
+def test_capture_keeps_the_kernels_nanoseconds(link: Link, tmp_path: Path) -> None:
+    """Each packet's timestamp is the kernel's, to the nanosecond: the Ethernet records of
+    `net capture -iface` carry exactly the timestamps tcpdump writes at nanosecond
+    precision on the same interface (both read the kernel's stamp of each packet)."""
+    pcap, out = tmp_path / "tcpdump.pcap", tmp_path / "out"
+    td = subprocess.Popen(["tcpdump", "-i", link.host_if, "-nn", "-U", "--time-stamp-precision",
+                           "nano", "-w", str(pcap), "udp"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    net = subprocess.Popen([*net_cmd(), "capture", "-iface", link.host_if, "-out", str(out),
+                            "-bpf", "udp"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_line(td, b"listening on")
+        _wait_line(net, b"capturing on")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            for i in range(5):
+                s.sendto(b"tick %d" % i, (PEER_IP, UDP_PORT))
+                s.recvfrom(100)
+        deadline = time.monotonic() + 15  # tcpdump writes a ring block's packets at its end
+        while _tcpdump_count(pcap, check=False) < 10 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        _stop_both(td, net, signal.SIGINT)
+    finally:
+        _kill_left(td, net)
+    lines = _run("tcpdump", "-r", str(pcap), "-nn", "-tt", "--time-stamp-precision",
+                 "nano").stdout.splitlines()
+    want = [int(line.split()[0].replace(".", "")) for line in lines]
+    r = subprocess.run([*net_cmd(), "dump", "-read", str(out / "Ethernet.ncap.gz"), "-json"],
+                       capture_output=True, text=True, timeout=60, check=True)
+    got = [json.loads(line)["Timestamp"] for line in r.stdout.splitlines()]
+    assert len(want) == 10
+    assert got == want
+    assert any(t % 1000 for t in got)  # not microseconds times 1000
+
+
 def _dump_count(path: Path) -> tuple[int, int]:
     """(records `net dump -json` prints, its exit status)."""
     r = subprocess.run([*net_cmd(), "dump", "-read", str(path), "-json"],
@@ -454,7 +493,9 @@ def test_interface_removed_while_capturing(tmp_path: Path) -> None:
         _run("ip", "link", "del", a, check=False)
     assert net.returncode == 2
     lines = err.decode().strip().splitlines()
-    assert lines[-1] == f"net capture: {a}: capture failed: The interface went down"
+    # libpcap's words (pcap-linux.c): "went down" as the link goes, "disappeared" after
+    assert lines[-1] in (f"net capture: {a}: capture failed: The interface {w}"
+                         for w in ("went down", "disappeared"))
     assert "Traceback" not in err.decode()
     count, rc = _dump_count(out / "ARP.ncap.gz")
     assert rc == 0 and count >= 1  # written out when the capture failed
@@ -536,6 +577,35 @@ def test_bpf_filters_capture_files(name: str, expr: str, tmp_path: Path) -> None
     finally:
         net.terminate()
         net.wait(10)
+
+
+def _cut(src: Path, dst: Path, snaplen: int) -> None:
+    """A copy of a little-endian classic pcap file with each packet cut to `snaplen`
+    captured bytes (its length on the wire kept), as `tcpdump -s` records it."""
+    raw = src.read_bytes()
+    out = bytearray(raw[:16] + struct.pack("<I", snaplen) + raw[20:24])
+    pos = 24
+    while pos < len(raw):
+        sec, frac, cap, wire = struct.unpack_from("<IIII", raw, pos)
+        keep = min(cap, snaplen)
+        out += struct.pack("<IIII", sec, frac, keep, wire) + raw[pos + 16 : pos + 16 + keep]
+        pos += 16 + cap
+    dst.write_bytes(out)
+
+
+def test_bpf_on_files_compares_lengths_on_the_wire(tmp_path: Path) -> None:
+    """`greater`, `less` and `len` compare a packet's length on the wire, as tcpdump's do,
+    also where the capture kept less of it (a header-only capture)."""
+    cut = tmp_path / "cut.pcap"
+    _cut(RECORDED / "tls.pcap", cut, 64)
+    expr = "greater 500"
+    want = _tcpdump_count(cut, expr)
+    assert want == _tcpdump_count(RECORDED / "tls.pcap", expr) > 0
+    out = tmp_path / "out"
+    r = subprocess.run([*net_cmd(), "capture", "-read", str(cut), "-out", str(out), "-bpf",
+                        expr, "-quiet"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert _dump_count(out / "Ethernet.ncap.gz")[0] == want
 
 
 @pytest.mark.corpus

@@ -27,7 +27,6 @@ __all__ = ["LiveOptions", "open_live", "run_live"]
 # How long one wait for packets lasts at most: the bound on how late a stop request,
 # a flush or the packet clock's advance on a quiet link is handled.
 _WAKEUP_SECONDS = 0.1
-_BATCH_PACKETS = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +68,7 @@ def run_live(src: LiveCapture, opts: LiveOptions, state: MetricsState | None,
     next_flush = time.monotonic() + opts.flush_seconds
     try:
         while not stop.is_set():
-            batch = src.read(_WAKEUP_SECONDS, _BATCH_PACKETS)
+            batch = src.read(_WAKEUP_SECONDS)
             if batch is not None:
                 _, encoded, got, delta, flows, segs, frags = process_batch(batch, copts, True)
                 sink.take(encoded, delta, flows, segs, frags)
