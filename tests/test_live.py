@@ -579,25 +579,43 @@ def test_bpf_filters_capture_files(name: str, expr: str, tmp_path: Path) -> None
         net.wait(10)
 
 
-def _cut(src: Path, dst: Path, snaplen: int) -> None:
-    """A copy of a little-endian classic pcap file with each packet cut to `snaplen`
-    captured bytes (its length on the wire kept), as `tcpdump -s` records it."""
+def _rewrite(src: Path, dst: Path, snaplen: int = 262144, strip: int = 0,
+             linktype: int | None = None) -> None:
+    """A copy of a little-endian classic pcap file with each packet's first `strip` bytes
+    taken off (an Ethernet header, to make a raw-IP file of `linktype` 101) and then cut
+    to `snaplen` captured bytes (its length on the wire kept), as `tcpdump -s` records."""
     raw = src.read_bytes()
-    out = bytearray(raw[:16] + struct.pack("<I", snaplen) + raw[20:24])
+    lt = struct.unpack_from("<I", raw, 20)[0] if linktype is None else linktype
+    out = bytearray(raw[:16] + struct.pack("<II", snaplen, lt))
     pos = 24
     while pos < len(raw):
         sec, frac, cap, wire = struct.unpack_from("<IIII", raw, pos)
-        keep = min(cap, snaplen)
-        out += struct.pack("<IIII", sec, frac, keep, wire) + raw[pos + 16 : pos + 16 + keep]
+        body = raw[pos + 16 + strip : pos + 16 + cap][:snaplen]
+        out += struct.pack("<IIII", sec, frac, len(body), wire - strip) + body
         pos += 16 + cap
     dst.write_bytes(out)
+
+
+@pytest.mark.parametrize("expr", ["tcp port 443 and tcp[13] & 2 != 0", "greater 500"])
+def test_bpf_on_raw_ip_files(expr: str, tmp_path: Path) -> None:
+    """A capture of raw IP packets (LINKTYPE_RAW, 101: libpcap compiles its filters for
+    DLT_RAW, 12) is filtered as tcpdump filters it."""
+    raw = tmp_path / "raw.pcap"
+    _rewrite(RECORDED / "tls.pcap", raw, strip=14, linktype=101)
+    want = _tcpdump_count(raw, expr)
+    assert 0 < want < _tcpdump_count(raw)
+    out = tmp_path / "out"
+    r = subprocess.run([*net_cmd(), "capture", "-read", str(raw), "-out", str(out), "-bpf",
+                        expr, "-quiet"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert _dump_count(out / "IPv4.ncap.gz")[0] == want
 
 
 def test_bpf_on_files_compares_lengths_on_the_wire(tmp_path: Path) -> None:
     """`greater`, `less` and `len` compare a packet's length on the wire, as tcpdump's do,
     also where the capture kept less of it (a header-only capture)."""
     cut = tmp_path / "cut.pcap"
-    _cut(RECORDED / "tls.pcap", cut, 64)
+    _rewrite(RECORDED / "tls.pcap", cut, snaplen=64)
     expr = "greater 500"
     want = _tcpdump_count(cut, expr)
     assert want == _tcpdump_count(RECORDED / "tls.pcap", expr) > 0

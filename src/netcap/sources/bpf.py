@@ -10,7 +10,7 @@ import numpy as np
 
 from ._pcap import Filter, PcapError
 from .batch import PacketBatch
-from .live import LiveError, check_bpf
+from .live import LiveError, check_bpf, dlt_of
 
 __all__ = ["bpf_filter", "check_bpf"]
 
@@ -21,7 +21,7 @@ def _filter(expr: str, linktype: int) -> Filter:
     f = _filters.get((expr, linktype))
     if f is None:
         try:
-            f = Filter(expr, linktype)
+            f = Filter(expr, dlt_of(linktype))
         except PcapError as e:
             raise LiveError(f"-bpf {expr!r} does not apply to link type {linktype}: {e}")\
                 from None

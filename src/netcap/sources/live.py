@@ -26,10 +26,17 @@ from ._base import CaptureError
 from ._pcap import Filter, Handle, PcapError
 from .batch import PacketBatch
 
-__all__ = ["Interface", "LiveCapture", "LiveError", "check_bpf", "list_interfaces"]
+__all__ = ["Interface", "LiveCapture", "LiveError", "check_bpf", "dlt_of", "list_interfaces"]
 
-# libpcap DLT_* values that differ from the LINKTYPE_* values in files (pcap/dlt.h).
+# libpcap DLT_* values that differ from the LINKTYPE_* values in files (pcap/dlt.h), and
+# back: libpcap compiles filters for a DLT (LINKTYPE_RAW, 101, is DLT_RAW, 12, on Linux).
 _DLT_TO_LINKTYPE = {12: 101, 14: 101}  # DLT_RAW (Linux, OpenBSD) -> LINKTYPE_RAW
+_LINKTYPE_TO_DLT = {100: 11, 101: 12, 102: 15, 103: 16}  # ATM_RFC1483, RAW, SLIP/PPP_BSDOS
+
+
+def dlt_of(linktype: int) -> int:
+    """libpcap's DLT_* for a file's LINKTYPE_*."""
+    return _LINKTYPE_TO_DLT.get(linktype, linktype)
 
 
 class LiveError(CaptureError):
@@ -123,10 +130,10 @@ def _open_error(iface: str, code: int, text: str) -> str:
 
 
 def check_bpf(expr: str, linktype: int = 1, snaplen: int = 262144) -> Filter:
-    """The filter of `expr` for `linktype`; LiveError if libpcap cannot compile it (a
-    capture-file -bpf is checked before any work starts)."""
+    """The filter of `expr` for `linktype` (LINKTYPE_*, as in files); LiveError if
+    libpcap cannot compile it (a capture-file -bpf is checked before any work starts)."""
     try:
-        return Filter(expr, linktype, snaplen)
+        return Filter(expr, dlt_of(linktype), snaplen)
     except PcapError as e:
         raise LiveError(f"bad -bpf expression {expr!r}: {e}") from None
 
