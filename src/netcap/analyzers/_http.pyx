@@ -12,7 +12,6 @@ the first SNIFF bytes are kept). Python objects are made only for what a record 
 """
 
 from collections import deque
-from urllib.parse import parse_qsl
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
@@ -424,6 +423,8 @@ cdef list _parameters(str url):
         return []
     # Bounded before parsing: parse_qsl's own limit raises instead of truncating.
     query = "&".join(query.split("&", MAX_ITEMS)[:MAX_ITEMS])
+    from urllib.parse import parse_qsl  # on first use: the stream stage cimports this
+    # module, and `net capture` has no other use for urllib
     cdef dict out = {}
     for key, val in parse_qsl(query, keep_blank_values=True, errors="replace"):
         entry = out.get(key)

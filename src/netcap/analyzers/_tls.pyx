@@ -24,7 +24,6 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 
 from netcap._buf cimport Reader, here, left, peek, reader, skip, sub, u8, u16
 
-import hashlib
 
 from netcap.decode.errors import DecodeError
 
@@ -503,18 +502,27 @@ cdef Py_ssize_t _CACHED = 4096
 cdef Py_ssize_t _LONGEST = 1024
 cdef dict _md5s = {}
 cdef dict _sha12s = {}
-_md5 = hashlib.md5
-_sha256 = hashlib.sha256
+
+
+cdef object _md5(bytes text):
+    import hashlib  # on first use: the stream stage cimports this module, and an export
+    # without JA3/JA4 should not load OpenSSL (~3 ms of every start)
+    return hashlib.md5(text, usedforsecurity=False)
+
+
+cdef object _sha256(bytes text):
+    import hashlib
+    return hashlib.sha256(text)
 
 
 cdef str _md5_hex(bytes text):
     if len(text) > _LONGEST:
-        return _md5(text, usedforsecurity=False).hexdigest()
+        return _md5(text).hexdigest()
     digest = _md5s.get(text)
     if digest is None:
         if len(_md5s) >= _CACHED:
             _md5s.clear()
-        digest = _md5s[text] = _md5(text, usedforsecurity=False).hexdigest()
+        digest = _md5s[text] = _md5(text).hexdigest()
     return digest
 
 

@@ -35,6 +35,9 @@ from cpython.object cimport Py_LT, PyObject_RichCompareBool
 from libc.string cimport memcmp, memcpy, memset
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
+from ..analyzers._http cimport HttpConnection
+from ..analyzers._ssh cimport SshReader
+from ..analyzers._tls cimport HelloReader
 from ..records._encode cimport _ip_text
 
 import heapq
@@ -452,7 +455,7 @@ cdef object _analyzers():
 
 cdef class _Http:
     """An HTTP connection shared by its two directions."""
-    cdef object conn  # the analyzers' HttpConnection
+    cdef HttpConnection conn  # the analyzers' (a Python subclass of the compiled class)
     cdef bint counted  # its violation was counted (once per connection)
 
     def __cinit__(self, conn):
@@ -466,7 +469,8 @@ cdef class _Direction:
     cdef bytes ckey, back_ckey  # the compact keys of this direction and the other
     cdef tuple key  # (src address, src port, dst address, dst port)
     cdef object pending  # DNS framing: bytes not yet used (a bytearray, made on use)
-    cdef object tls, ssh  # the analyzers' HelloReader, SshReader
+    cdef HelloReader tls  # typed: feed and the flags without a Python call
+    cdef SshReader ssh
     cdef _Http http  # shared by both directions of the connection
     cdef bint from_client  # which side this is (client: talks to the well-known port)
     cdef bint closed  # FIN or RST seen
@@ -1020,7 +1024,7 @@ cdef class StreamStage:
         cdef _Http h = d.http
         if h is None:  # set with the kind
             return 0
-        conn = h.conn
+        cdef HttpConnection conn = h.conn
         client = d.key if d.from_client else _rev(d.key)
         cdef Chunk c
         for x in chunks:
@@ -1051,14 +1055,14 @@ cdef class StreamStage:
             rec.update(SrcIP=client[0], SrcPort=client[1], DstIP=client[2],
                        DstPort=client[3])
             _emit(out, "HTTP", pkt, rec, True)
-        conn = h.conn
+        cdef HttpConnection conn = h.conn
         if not h.counted and conn.done and conn.violation is not None:
             out.errors[f"http/{conn.violation}"] += 1
             h.counted = True
         return 0
 
     cdef int _ssh(self, _Direction d, list chunks, int64_t pkt, StreamOutput out) except -1:
-        reader = d.ssh
+        cdef SshReader reader = d.ssh
         if reader is None:  # set with the kind
             return 0
         cdef Chunk c
@@ -1088,7 +1092,7 @@ cdef class StreamStage:
         return 0
 
     cdef int _tls(self, _Direction d, list chunks, int64_t pkt, StreamOutput out) except -1:
-        reader = d.tls
+        cdef HelloReader reader = d.tls
         if reader is None:  # set with the kind
             return 0
         cdef Chunk c
