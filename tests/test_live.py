@@ -553,11 +553,7 @@ def test_bpf_filters_capture_files(name: str, expr: str, tmp_path: Path) -> None
     path = PCAPS / name
     want = _tcpdump_count(path, expr)
     assert 0 < want < _tcpdump_count(path)
-    out = tmp_path / "out"
-    r = subprocess.run([*net_cmd(), "capture", "-read", str(path), "-out", str(out), "-bpf",
-                        expr, "-quiet"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    assert _dump_count(out / "Ethernet.ncap.gz")[0] == want
+    assert _captured(path, expr, tmp_path, "Ethernet") == want
     port = free_port()
     net = subprocess.Popen([*net_cmd(), "export", "-read", str(path), "-bpf", expr,
                             "-address", f"127.0.0.1:{port}", "-quiet"],
@@ -577,6 +573,15 @@ def test_bpf_filters_capture_files(name: str, expr: str, tmp_path: Path) -> None
     finally:
         net.terminate()
         net.wait(10)
+
+
+def _captured(path: Path, expr: str, tmp: Path, record: str) -> int:
+    """The `record` records `net capture -read path -bpf expr` writes."""
+    out = tmp / "out"
+    r = subprocess.run([*net_cmd(), "capture", "-read", str(path), "-out", str(out), "-bpf",
+                        expr, "-quiet"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return _dump_count(out / f"{record}.ncap.gz")[0]
 
 
 def _rewrite(src: Path, dst: Path, snaplen: int = 262144, strip: int = 0,
@@ -604,11 +609,7 @@ def test_bpf_on_raw_ip_files(expr: str, tmp_path: Path) -> None:
     _rewrite(RECORDED / "tls.pcap", raw, strip=14, linktype=101)
     want = _tcpdump_count(raw, expr)
     assert 0 < want < _tcpdump_count(raw)
-    out = tmp_path / "out"
-    r = subprocess.run([*net_cmd(), "capture", "-read", str(raw), "-out", str(out), "-bpf",
-                        expr, "-quiet"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    assert _dump_count(out / "IPv4.ncap.gz")[0] == want
+    assert _captured(raw, expr, tmp_path, "IPv4") == want
 
 
 def test_bpf_on_files_compares_lengths_on_the_wire(tmp_path: Path) -> None:
@@ -619,11 +620,7 @@ def test_bpf_on_files_compares_lengths_on_the_wire(tmp_path: Path) -> None:
     expr = "greater 500"
     want = _tcpdump_count(cut, expr)
     assert want == _tcpdump_count(RECORDED / "tls.pcap", expr) > 0
-    out = tmp_path / "out"
-    r = subprocess.run([*net_cmd(), "capture", "-read", str(cut), "-out", str(out), "-bpf",
-                        expr, "-quiet"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    assert _dump_count(out / "Ethernet.ncap.gz")[0] == want
+    assert _captured(cut, expr, tmp_path, "Ethernet") == want
 
 
 @pytest.mark.corpus
