@@ -24,7 +24,6 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 
 from netcap._buf cimport Reader, here, left, peek, reader, skip, sub, u8, u16
 
-
 from netcap.decode.errors import DecodeError
 
 __all__ = ["LEAN_CLIENT", "LEAN_SERVER", "HelloReader", "ja3", "ja3s", "ja4",

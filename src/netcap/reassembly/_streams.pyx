@@ -454,13 +454,13 @@ _an = None
 
 
 cdef object _analyzers():
-    """The stream analyzer modules, imported on first use (an export that meets no
-    stream does not pay for them) and then held."""
+    """What the stream stage takes from the analyzers' Python modules, imported on first
+    use (an export that meets no stream does not pay for them) and then held; the
+    compiled readers are cimported."""
     global _an
     if _an is None:
-        from ..analyzers import dns, http, ssh, tls
-        _an = (tls.HelloReader, ssh.SshReader, http.HttpConnection, tls.ja3, tls.ja3s,
-               tls.ja4, dns.parse_dns)
+        from ..analyzers import dns, http, tls
+        _an = (http.HttpConnection, tls.ja3, tls.ja3s, tls.ja4, dns.parse_dns)
     return _an
 
 
@@ -922,13 +922,13 @@ cdef class StreamStage:
         if d.kind == K_TLS:
             # Records only counted, no fingerprints: lean hellos (the fields the
             # metrics read; analyzers/tls.py)
-            d.tls = _analyzers()[0](lean=not (self.detail or self.ja3 or self.ja4))
+            d.tls = HelloReader(lean=not (self.detail or self.ja3 or self.ja4))
         elif d.kind == K_SSH:
-            d.ssh = _analyzers()[1](d.from_client)
+            d.ssh = SshReader(d.from_client)
         elif d.kind == K_HTTP:
             back = self._back(d)
             d.http = back.http if back is not None and back.http is not None \
-                else _Http(_analyzers()[2](self.detail))
+                else _Http(_analyzers()[0](self.detail))
         return 0
 
     cdef int _end(self, _Direction d, int64_t ts, bint has_ts, int64_t pkt,
@@ -1133,16 +1133,16 @@ cdef class StreamStage:
                     if d.ckey not in self.client_hello:
                         self.client_hello[d.ckey] = c.ts
                     if self.ja3:
-                        rec["Ja3"] = _analyzers()[3](rec)[1].encode()
+                        rec["Ja3"] = _analyzers()[1](rec)[1].encode()
                     if self.ja4:
-                        rec["Ja4"] = _analyzers()[5](rec).encode()
+                        rec["Ja4"] = _analyzers()[3](rec).encode()
                     _emit(out, "TLSClientHello", pkt, rec, False)
                 else:
                     start = self.client_hello.pop(d.back_ckey, None)
                     if start is not None and c.ts >= start:
                         out.tls_handshakes.append((c.ts - start) / 1e9)
                     if self.ja3:
-                        rec["Ja3s"] = _analyzers()[4](rec)[1].encode()
+                        rec["Ja3s"] = _analyzers()[2](rec)[1].encode()
                     _emit(out, "TLSServerHello", pkt, rec, False)
             if d.done:
                 return 0
@@ -1155,7 +1155,7 @@ cdef class StreamStage:
         if d.pending is None:
             d.pending = bytearray()
         pending = d.pending
-        parse_dns = _analyzers()[6]
+        parse_dns = _analyzers()[4]
         for x in _shipped(chunks):
             c = <Chunk>x
             if c.skip:  # a gap: the message it cuts is lost; start over after it

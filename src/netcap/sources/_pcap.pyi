@@ -1,8 +1,6 @@
 import numpy as np
 import numpy.typing as npt
 
-PAD: int
-
 class PcapError(Exception):
     code: int
     def __init__(self, message: str, code: int = -1) -> None: ...

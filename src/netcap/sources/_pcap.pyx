@@ -20,6 +20,8 @@ from posix.time cimport timeval
 
 import numpy as np
 
+from netcap.sources.batch import PAD
+
 
 cdef extern from "pcap/pcap.h" nogil:
     ctypedef struct pcap_t:
@@ -40,7 +42,7 @@ cdef extern from "pcap/pcap.h" nogil:
         bpf_insn* bf_insns
     ctypedef void (*pcap_handler)(uint8_t*, const pcap_pkthdr*, const uint8_t*) noexcept
 
-    int PCAP_ERRBUF_SIZE
+    enum: PCAP_ERRBUF_SIZE
     int PCAP_ERROR
     int PCAP_ERROR_NO_SUCH_DEVICE
     int PCAP_ERROR_PERM_DENIED
@@ -145,7 +147,7 @@ cdef class Handle:
 
     def __cinit__(self, str iface, int snaplen, bint promisc, int timeout_ms,
                   int buffer_bytes, int max_packets = 65536):
-        cdef char errbuf[256]  # PCAP_ERRBUF_SIZE
+        cdef char errbuf[PCAP_ERRBUF_SIZE]
         cdef bytes name = iface.encode()
         cdef int code
         memset(&self.acc, 0, sizeof(Acc))
@@ -269,9 +271,6 @@ cdef class Handle:
         return s.ps_recv, s.ps_drop, s.ps_ifdrop
 
 
-PAD = 128  # as sources.batch.PAD (a .pyx cannot import it back without a cycle)
-
-
 cdef object _bytes(const uint8_t* src, Py_ssize_t n):
     out = np.empty(n + PAD, np.uint8)
     cdef uint8_t[::1] o = out
@@ -289,7 +288,8 @@ cdef object _column(const int64_t* src, Py_ssize_t n):
 
 
 cdef class Filter:
-    """A tcpdump-syntax expression compiled for one link type (LINKTYPE_*)."""
+    """A tcpdump-syntax expression compiled for one link type, libpcap's DLT_* (a file's
+    LINKTYPE_* through `live.dlt_of`)."""
 
     cdef bpf_program prog
     cdef bint compiled
@@ -322,7 +322,7 @@ cdef class Filter:
         cdef bint every = linktype is None
         cdef const uint8_t* base = &data[0] if data.shape[0] else <const uint8_t*>""
         if caplen.shape[0] != n or wirelen.shape[0] != n or keep.shape[0] != n or (
-                linktype is not None and linktype.shape[0] != n):
+                not every and linktype.shape[0] != n):
             raise ValueError("columns of different lengths")
         for i in range(n):
             start, size = offset[i], caplen[i]
