@@ -11,6 +11,7 @@ blocks, and the header fields of an accepted head. Bodies are counted, not copie
 the first SNIFF bytes are kept). Python objects are made only for what a record holds.
 """
 
+cimport cython
 from collections import deque
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
@@ -486,6 +487,7 @@ def detect_content_type(data: bytes) -> str:
     return "text/plain; charset=utf-8"
 
 
+@cython.freelist(64)
 cdef class _Txn:
     pass
 
@@ -498,6 +500,7 @@ cdef _Txn _txn(dict rec, str method, int64_t start):
     return t
 
 
+@cython.freelist(64)
 cdef class _Head:
     pass
 
@@ -511,6 +514,7 @@ cdef _Head _head():
     return h
 
 
+@cython.freelist(128)
 cdef class _Dir:
 
     def __cinit__(self, bint client):

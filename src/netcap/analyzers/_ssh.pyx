@@ -53,6 +53,7 @@ objects are made only for what is kept (the banner line, the name-lists, the rec
 `_ssh.pxd` declares `SshReader` for the compiled stream stage to cimport.
 """
 
+cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeASCII
@@ -145,6 +146,7 @@ def hassh(const uint8_t[::1] payload not None, bint is_client):
     return hassh_of(parse_kexinit(payload), is_client)
 
 
+@cython.freelist(64)
 cdef class SshReader:
     """One direction of one TCP connection: bytes in, at most one SSH record out (see the
     module docstring). `is_client` says which side sent these bytes: it chooses the

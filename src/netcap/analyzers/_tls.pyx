@@ -17,6 +17,7 @@ Fingerprint text is written into a C buffer sized for its worst case; only the h
 (MD5, SHA-256) is a Python call (hashlib, OpenSSL).
 """
 
+cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -302,6 +303,7 @@ def parse_server_hello(bytes body not None, bint lean=False):
     return _server_hello(<const uint8_t*>PyBytes_AS_STRING(body), len(body), lean)
 
 
+@cython.freelist(256)
 cdef class HelloReader:
     """One direction of a stream: TLS records in, ClientHello / ServerHello records out
     (as (handshake type, record fields)). Reading goes on past a hello (a HelloRetryRequest

@@ -29,6 +29,7 @@ key and a dict lookup. The analyzers are called through their Python APIs; see
 `streams.py` for the stage's rules (kinds, framing, limits, containment).
 """
 
+cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport Py_LT, PyObject_RichCompareBool
@@ -144,6 +145,7 @@ cdef class Hidden:
         return f"Hidden(n={self.n})"
 
 
+@cython.freelist(64)
 cdef class Chunk:
     """In-order stream bytes. `skip`: bytes missing right before this chunk (a gap);
     `ts`: packet time of the segment that completed it."""
@@ -189,6 +191,7 @@ cdef inline object _tail(object data, Py_ssize_t k):
     return data[k:]
 
 
+@cython.freelist(256)
 cdef class Stream:
 
     def __init__(self, Py_ssize_t max_buffer=256 * 1024):
@@ -464,6 +467,7 @@ cdef object _analyzers():
     return _an
 
 
+@cython.freelist(128)
 cdef class _Http:
     """An HTTP connection shared by its two directions."""
     cdef HttpConnection conn  # the analyzers' (a Python subclass of the compiled class)
@@ -473,6 +477,7 @@ cdef class _Http:
         self.conn = conn
 
 
+@cython.freelist(256)
 cdef class _Direction:
     """One direction of a connection in the stage."""
     cdef int kind  # K_* (_streams.pyx)
