@@ -317,53 +317,69 @@ cdef tuple _USED_B = tuple(name.encode() for name in _USED)
 
 
 cdef Py_ssize_t _USED_LEN[8]
+cdef const uint8_t* _USED_P[8]  # their bytes (the tuple keeps them)
 for _k in range(8):
     _USED_LEN[_k] = len(_USED_B[_k])
+    _USED_P[_k] = <const uint8_t*>PyBytes_AS_STRING(<bytes>_USED_B[_k])
 
 
-cdef int _used(const Reader* r, Py_ssize_t start, Py_ssize_t stop) noexcept:
-    """Which `_USED` header the name r[start:stop] is (ASCII case-insensitive), or -1."""
-    cdef Py_ssize_t n = stop - start, i, k
-    cdef const uint8_t* name
+cdef inline bint _named(const Reader* r, Py_ssize_t start, int k) noexcept nogil:
+    """Whether r[start:] begins with `_USED[k]` (ASCII case-insensitive) and a ':'."""
+    cdef Py_ssize_t m = _USED_LEN[k], i
     cdef uint8_t c
-    for k in range(8):
-        if _USED_LEN[k] != n:
-            continue
-        name = <const uint8_t*>PyBytes_AS_STRING(<bytes>_USED_B[k])
-        for i in range(n):
-            c = peek(r, start + i)
-            if 65 <= c <= 90:
-                c += 32
-            if c != name[i]:
-                break
-        else:
-            return <int>k
-    return -1
+    for i in range(m):
+        c = peek(r, start + i)  # 0 past the end: in no name
+        if 65 <= c <= 90:
+            c += 32
+        if c != _USED_P[k][i]:
+            return False
+    return peek(r, start + m) == 58
+
+
+cdef int _used_at(const Reader* r, Py_ssize_t start) noexcept nogil:
+    """Which `_USED` header the field line at `start` names (the name up to its ':',
+    ASCII case-insensitive), or -1. The name's first letter picks the candidates, so
+    a line of another header is passed over after a byte or a few."""
+    cdef uint8_t c = peek(r, start) | 0x20  # lower case, for letters
+    cdef int k
+    if c == 99:  # 'c': content-type, content-encoding, content-length
+        return (3 if _named(r, start, 3) else 4 if _named(r, start, 4)
+                else 6 if _named(r, start, 6) else -1)
+    k = (0 if c == 104 else 1 if c == 117 else 2 if c == 114 else 5 if c == 115  # h u r s
+         else 7 if c == 116 else -1)  # t
+    return k if k >= 0 and _named(r, start, k) else -1
 
 
 cdef dict _used_headers(const Reader* r):
     """`_header_map(r)[1]` restricted to the `_USED` headers, for detail=False: only
-    they are decoded."""
+    they are decoded. Each field line (after a CRLF) is matched by `_used_at` at its
+    start; any other line is passed over to its CR, as `_field` would have read it (a
+    name holds no CR, nor do the ':' and blanks after it)."""
     cdef dict h = {}
-    cdef Py_ssize_t i = 0, name_end = 0, value = 0, value_end = 0, e
+    cdef Py_ssize_t i = 0, value, value_end, e
     cdef int k
     while True:
         i = _find(r, 13, i, r.size)
         if i < 0:
             return h
-        if peek(r, i + 1) == 10 and _field(r, i, &name_end, &value, &value_end):
-            k = _used(r, i + 2, name_end)
-            if k >= 0:
-                e = value_end
-                while e > value and (peek(r, e - 1) == 32 or peek(r, e - 1) == 9):
-                    e -= 1
-                key = _USED[k]
-                val = _s(r, value, e)
-                prev = h.get(key)
-                h[key] = val if prev is None else prev + ", " + val
-            i = value_end
-        else:
+        k = _used_at(r, i + 2) if peek(r, i + 1) == 10 else -1
+        if k < 0:
             i += 1
+            continue
+        value = i + 2 + _USED_LEN[k] + 1
+        while peek(r, value) == 32 or peek(r, value) == 9:
+            value += 1
+        value_end = _find(r, 13, value, r.size)
+        if value_end < 0:
+            value_end = r.size
+        e = value_end
+        while e > value and (peek(r, e - 1) == 32 or peek(r, e - 1) == 9):
+            e -= 1
+        key = _USED[k]
+        val = _s(r, value, e)
+        prev = h.get(key)
+        h[key] = val if prev is None else prev + ", " + val
+        i = value_end
 
 
 cdef list _cookies(list values):
