@@ -22,6 +22,13 @@ from libc.string cimport memchr
 
 from netcap._buf cimport Reader, here, left, peek, reader
 
+cdef extern from "Python.h":
+    # What Cython's dict literals are made with: room for `minused` keys. A
+    # transaction's record gets its keys over the request, the response and the stream
+    # stage: made with room for them, it is never resized.
+    dict _PyDict_NewPresized(Py_ssize_t minused)
+
+
 cdef extern from "llhttp.h":
     ctypedef struct llhttp_t:  # the fields read here
         void* data
@@ -64,6 +71,7 @@ cdef enum:  # the same, as C constants
     _MAX_LINE = 4096
     _MAX_QUEUE = 100
     _SNIFF = 512
+    _RECORD_ROOM = 40  # keys a transaction's record may end with (HTTP has 32 fields)
 
 # Direction states.
 cdef enum:
@@ -870,9 +878,14 @@ cdef class HttpConnection:
         else:
             entries, h, cookie = [], _used_headers(&raw), []
         version = _version(_p(d))
-        cdef dict rec = {"Timestamp": d.start_ts, "Proto": version, "Method": method,
-                         "URL": url, "StatusCode": 0, "ReqContentLength": 0,
-                         "ResContentLength": 0}
+        cdef dict rec = _PyDict_NewPresized(_RECORD_ROOM)
+        rec["Timestamp"] = d.start_ts
+        rec["Proto"] = version
+        rec["Method"] = method
+        rec["URL"] = url
+        rec["StatusCode"] = 0
+        rec["ReqContentLength"] = 0
+        rec["ResContentLength"] = 0
         _put(rec, "Host", h, "host")
         _put(rec, "UserAgent", h, "user-agent")
         _put(rec, "Referer", h, "referer")

@@ -27,6 +27,13 @@ from netcap._buf cimport Reader, here, left, peek, reader, skip, sub, u8, u16
 
 from netcap.decode.errors import DecodeError
 
+
+cdef extern from "Python.h":
+    # What Cython's dict literals are made with: room for `minused` keys. A hello's
+    # record gets keys after the parse (the message's, then the stream stage's
+    # addresses and time): made with room for them, it is never resized.
+    dict _PyDict_NewPresized(Py_ssize_t minused)
+
 __all__ = ["LEAN_CLIENT", "LEAN_SERVER", "HelloReader", "ja3", "ja3s", "ja4",
            "parse_client_hello", "parse_server_hello"]
 
@@ -53,6 +60,13 @@ cdef enum:
     NO_ERROR = 0
     TRUNCATED = 1
     BAD_LENGTH = 2
+
+
+# Keys a hello's record may end with, lean (the metrics' fields, the message's five, the
+# stream stage's six) and in full (every field, fingerprints too).
+cdef enum:
+    _LEAN_ROOM = 16
+    _FULL_ROOM = 40
 
 
 cdef object _error(int which):
@@ -110,13 +124,17 @@ cdef dict _client_hello(const uint8_t* data, Py_ssize_t n, bint lean):
     comp = sub(&r, u8(&r))
     if r.bad:
         raise _error(TRUNCATED)
-    if lean:
-        rec = {"HandshakeVersion": version}
-    else:
-        rec = {"HandshakeVersion": version, "Random": _rest(&rnd), "SessionIDLen": sid_len,
-               "SessionID": _rest(&sid), "CipherSuiteLen": size,
-               "CipherSuites": _u16s(&ciphers, size >> 1), "CompressMethods": _u8s(&comp),
-               "Extensions": kinds, "ExtensionLen": 0}
+    rec = _PyDict_NewPresized(_LEAN_ROOM if lean else _FULL_ROOM)
+    rec["HandshakeVersion"] = version
+    if not lean:
+        rec["Random"] = _rest(&rnd)
+        rec["SessionIDLen"] = sid_len
+        rec["SessionID"] = _rest(&sid)
+        rec["CipherSuiteLen"] = size
+        rec["CipherSuites"] = _u16s(&ciphers, size >> 1)
+        rec["CompressMethods"] = _u8s(&comp)
+        rec["Extensions"] = kinds
+        rec["ExtensionLen"] = 0
     if left(&r) == 0:
         return rec  # no extensions block (TLS 1.0 and older hellos)
     size = u16(&r)
@@ -206,11 +224,14 @@ cdef dict _server_hello(const uint8_t* data, Py_ssize_t n, bint lean):
     compression = u8(&r)
     if r.bad:
         raise _error(TRUNCATED)
-    if lean:
-        rec = {"Version": version}
-    else:
-        rec = {"Version": version, "Random": _rest(&rnd), "SessionID": _rest(&sid),
-               "CipherSuite": cipher, "CompressionMethod": compression, "Extensions": kinds}
+    rec = _PyDict_NewPresized(_LEAN_ROOM if lean else _FULL_ROOM)
+    rec["Version"] = version
+    if not lean:
+        rec["Random"] = _rest(&rnd)
+        rec["SessionID"] = _rest(&sid)
+        rec["CipherSuite"] = cipher
+        rec["CompressionMethod"] = compression
+        rec["Extensions"] = kinds
     if left(&r) == 0:
         return rec  # no extensions block
     exts = sub(&r, u16(&r))
