@@ -762,8 +762,12 @@ cdef class StreamStage:
                 ckey = PyBytes_FromStringAndSize(<char*>kbuf, kl)
                 d = <_Direction>self.dirs.get(ckey)
             if d is None:
-                d = self._new(ckey, ckey[1 : 1 + sl], <int>sport[i],
-                              ckey[1 + sl : 1 + sl + dl], <int>dport[i])
+                # the addresses from the key's buffer (slicing the key object went
+                # through a slice object: ~550 instructions each)
+                d = self._new(ckey, PyBytes_FromStringAndSize(<char*>kbuf + 1, sl),
+                              <int>sport[i],
+                              PyBytes_FromStringAndSize(<char*>kbuf + 1 + sl, dl),
+                              <int>dport[i])
                 self._insert(d)
                 while len(self.dirs) > self.max_streams:  # least recently used go
                     self._evict(ts[i], out)
