@@ -125,9 +125,22 @@ cdef tuple hassh_of(list lists, bint is_client):
         lists[0], lists[2], lists[3], lists[4], lists[5], lists[6], lists[7])
     parts = (kex, enc_cs, mac_cs, comp_cs) if is_client else (kex, enc_sc, mac_sc, comp_sc)
     text = ";".join(parts)
-    import hashlib  # here, not at import: the stream stage cimports this module, and an
-    # export that meets no SSH should not load OpenSSL (~3 ms of every start)
-    return text, hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+    return text, _md5()(text.encode(), usedforsecurity=False).hexdigest()
+
+
+cdef object _hash_md5 = None
+
+
+cdef object _md5():
+    """hashlib.md5, imported at first use, not at import (the stream stage cimports this
+    module, and an export that meets no SSH should not load OpenSSL: ~3 ms of every
+    start), then held: an `import` statement in a compiled function goes through the
+    import machinery at every call (~1,000 instructions)."""
+    global _hash_md5
+    if _hash_md5 is None:
+        from hashlib import md5
+        _hash_md5 = md5
+    return _hash_md5
 
 
 def parse_kexinit(const uint8_t[::1] payload not None):

@@ -526,15 +526,27 @@ cdef dict _md5s = {}
 cdef dict _sha12s = {}
 
 
+cdef object _hashlib = None
+
+
+cdef object _hashes():
+    """hashlib, imported at first use, not at import (the stream stage cimports this
+    module, and an export without JA3/JA4 should not load OpenSSL: ~3 ms of every
+    start), then held: an `import` statement in a compiled function goes through the
+    import machinery at every call (~1,000 instructions)."""
+    global _hashlib
+    if _hashlib is None:
+        import hashlib
+        _hashlib = hashlib
+    return _hashlib
+
+
 cdef object _md5(bytes text):
-    import hashlib  # on first use: the stream stage cimports this module, and an export
-    # without JA3/JA4 should not load OpenSSL (~3 ms of every start)
-    return hashlib.md5(text, usedforsecurity=False)
+    return _hashes().md5(text, usedforsecurity=False)
 
 
 cdef object _sha256(bytes text):
-    import hashlib
-    return hashlib.sha256(text)
+    return _hashes().sha256(text)
 
 
 cdef str _md5_hex(bytes text):
