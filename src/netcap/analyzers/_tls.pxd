@@ -18,6 +18,10 @@ cdef class HelloReader:
     cdef bint _started
     cdef Py_ssize_t _seen
 
+    cdef int _setup(self, Py_ssize_t limit, bint lean) except -1
     cpdef list feed(self, bytes data)
     cdef int _messages(self, Reader* rec, list out) except -1
     cdef void _stop(self, object violation) noexcept
+
+
+cdef HelloReader hello_reader(bint lean)

@@ -339,6 +339,9 @@ cdef class HelloReader:
     `DecodeError` is consumed: the reader's state is as after it."""
 
     def __init__(self, Py_ssize_t limit=64 * 1024, bint lean=False):
+        self._setup(limit, lean)
+
+    cdef int _setup(self, Py_ssize_t limit, bint lean) except -1:
         self.limit = limit
         self.lean = lean
         self._buf = bytearray()
@@ -349,6 +352,7 @@ cdef class HelloReader:
         self.done = False
         self.violation = None
         self._seen = 0
+        return 0
 
     cpdef list feed(self, bytes data):
         cdef list out = []
@@ -447,6 +451,14 @@ cdef class HelloReader:
     cdef void _stop(self, object violation) noexcept:
         self.done = True
         self.violation = violation
+
+
+cdef HelloReader hello_reader(bint lean):
+    """`HelloReader(lean=lean)` without a Python call (argument parsing, keywords): the
+    stream stage makes one per TLS direction."""
+    cdef HelloReader h = HelloReader.__new__(HelloReader)
+    h._setup(64 * 1024, lean)
+    return h
 
 
 # ---- fingerprints -------------------------------------------------------------------

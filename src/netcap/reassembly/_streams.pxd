@@ -30,6 +30,7 @@ cdef class Stream:
     cdef readonly bint finished
     cdef readonly int64_t last_ts  # packet time of the latest segment
 
+    cdef int _setup(self, Py_ssize_t max_buffer) except -1
     cpdef syn(self, int64_t seq)
     cdef int add(self, uint32_t seq, object data, int64_t ts, list out) except -1
     cdef int deliver(self, list out) except -1

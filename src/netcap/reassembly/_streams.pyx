@@ -38,7 +38,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
 from ..analyzers._http cimport HttpConnection
 from ..analyzers._ssh cimport SshReader
-from ..analyzers._tls cimport HelloReader
+from ..analyzers._tls cimport HelloReader, hello_reader
 from ..records._encode cimport _ip_text
 
 import heapq
@@ -168,6 +168,13 @@ cdef class Chunk:
         return f"Chunk(data={self.data!r}, skip={self.skip}, ts={self.ts})"
 
 
+cdef Stream _stream(Py_ssize_t max_buffer):
+    """`Stream(max_buffer)` without a Python call: one per direction."""
+    cdef Stream st = Stream.__new__(Stream)
+    st._setup(max_buffer)
+    return st
+
+
 cdef inline Chunk _chunk(object data, int64_t skip, int64_t ts):
     cdef Chunk c = Chunk.__new__(Chunk)
     c.data = data
@@ -195,6 +202,9 @@ cdef inline object _tail(object data, Py_ssize_t k):
 cdef class Stream:
 
     def __init__(self, Py_ssize_t max_buffer=256 * 1024):
+        self._setup(max_buffer)
+
+    cdef int _setup(self, Py_ssize_t max_buffer) except -1:
         self.max_buffer = max_buffer
         self.has_seq = False
         self.next = 0
@@ -208,6 +218,7 @@ cdef class Stream:
         self.overflows = 0
         self.finished = False
         self.last_ts = 0
+        return 0
 
     @property
     def next_seq(self):
@@ -845,7 +856,7 @@ cdef class StreamStage:
             self._insert(back)
         for x in (d, back):
             (<_Direction>x).done = True
-            (<_Direction>x).stream = Stream(self.max_buffer)
+            (<_Direction>x).stream = _stream(self.max_buffer)
             (<_Direction>x).http = (<_Direction>x).tls = (<_Direction>x).ssh = None
             (<_Direction>x).held = None
             (<_Direction>x).pending = None
@@ -914,7 +925,7 @@ cdef class StreamStage:
         d.ckey = ckey
         d.back_ckey = _key_of(dst, dport, src, sport)
         d.key = (src, sport, dst, dport)
-        d.stream = Stream(self.max_buffer)
+        d.stream = _stream(self.max_buffer)
         cdef int kind = _port_kind[dport & 0xFFFF]
         d.from_client = True
         if kind == K_NONE:
@@ -931,7 +942,7 @@ cdef class StreamStage:
         if d.kind == K_TLS:
             # Records only counted, no fingerprints: lean hellos (the fields the
             # metrics read; analyzers/tls.py)
-            d.tls = HelloReader(lean=not (self.detail or self.ja3 or self.ja4))
+            d.tls = hello_reader(not (self.detail or self.ja3 or self.ja4))
         elif d.kind == K_SSH:
             d.ssh = SshReader(d.from_client)
         elif d.kind == K_HTTP:
