@@ -621,10 +621,16 @@ def from_rows(rtype, rows, pkt, only=None):
     cdef set present = set()
     cdef bint repeated
     cdef object[::1] lists
-    for r in rs:
-        present.update(r)
-    if only is not None:
-        present &= only
+    if only is None:
+        for r in rs:
+            present.update(r)
+    else:  # only the columns asked for, each looked for until a row has it (the union
+        # of every row's keys was a fifth of a counting stream process's record tables)
+        for name in only:
+            for r in rs:
+                if name in r:
+                    present.add(name)
+                    break
     cols = {}
     for fl in rtype.fields:
         name = fl.name
