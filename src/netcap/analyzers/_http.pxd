@@ -63,6 +63,9 @@ cdef class HttpConnection:
     cpdef list close(self, int64_t ts)
     cpdef _request(self, _Dir d)
 
+    cdef bint counts(self, bint from_client, Py_ssize_t n) noexcept
+    cdef list skipped(self, bint from_client, int64_t nbytes, int64_t ts)
+    cdef list _missing(self, _Dir d, int64_t nbytes)
     cdef list _feed(self, _Dir d, object data, int64_t ts)
     cdef list _take(self)
     cdef int _bad(self, _Dir d) except -1

@@ -596,6 +596,16 @@ cdef class HttpConnection:
         cdef _Dir d = self._c if from_client else self._s
         if ts is not None:
             d.ts = ts
+        return self._missing(d, nbytes)
+
+    cdef list skipped(self, bint from_client, int64_t nbytes, int64_t ts):
+        """`gap(from_client, nbytes, ts)` without boxing the time: body bytes on the
+        wire, not shipped (or counted by the stream stage, see `counts`)."""
+        cdef _Dir d = self._c if from_client else self._s
+        d.ts = ts
+        return self._missing(d, nbytes)
+
+    cdef list _missing(self, _Dir d, int64_t nbytes):
         if self.done or nbytes <= 0:
             return self._take()
         if _in_body(d.state) and not d.buf and (d.state == _CLOSE
@@ -623,6 +633,16 @@ cdef class HttpConnection:
                     busy = True
             self._stop("truncated" if busy else None)
         return self._take()
+
+    cdef bint counts(self, bint from_client, Py_ssize_t n) noexcept:
+        """Whether the next n bytes from this side are body bytes that would only be
+        counted (a Content-Length or close-delimited body, or a chunk's data, that they
+        do not run past, none of it sniffed): then `gap` with their time does what
+        `client`/`server` would with them, and the stream stage passes their count
+        instead of a copy."""
+        cdef _Dir d = self._c if from_client else self._s
+        return (not self.done and not self._resume and _in_body(d.state) and not d.buf
+                and not d.sniff_open and (d.state == _CLOSE or <uint64_t>n <= d.remaining))
 
     # --- framing
 

@@ -121,6 +121,7 @@ def gather_payloads(data_, off_, size_) -> bytes:
 # ---------------------------------------------------------------------------- Stream
 
 
+@cython.freelist(64)
 cdef class Hidden:
     """Bytes that were on the wire but not shipped to the stage (HTTP body bytes no
     parser needs, see `streams.segments`): reassembled like data (ordered, trimmed by
@@ -143,6 +144,13 @@ cdef class Hidden:
 
     def __repr__(self):
         return f"Hidden(n={self.n})"
+
+
+cdef inline Hidden _hidden(Py_ssize_t n):
+    """`Hidden(n)` without a Python call."""
+    cdef Hidden h = Hidden.__new__(Hidden)
+    h.n = n
+    return h
 
 
 @cython.freelist(64)
@@ -194,7 +202,7 @@ cdef inline Py_ssize_t _len(object data) except -1:
 cdef inline object _tail(object data, Py_ssize_t k):
     """data without its first k bytes."""
     if type(data) is Hidden:
-        return Hidden((<Hidden>data).n - k)
+        return _hidden((<Hidden>data).n - k)
     return data[k:]
 
 
@@ -623,6 +631,18 @@ def _sniff(bytes first, bint final):
     return K_OTHER, None
 
 
+cdef inline bint _counted(_Direction d, int64_t seq, int64_t flags, Py_ssize_t k):
+    """Whether a segment's k payload bytes are HTTP body bytes its analyzer only counts,
+    delivered as they come (the next bytes of the stream, nothing held out of order):
+    then they go to it as their count (`Hidden`, as the body bytes a worker does not
+    ship), not as a copy. The bodies the workers ship are those that hold a CRLF; the
+    stage knows their framing."""
+    cdef Stream st = d.stream
+    return (d.http is not None and not flags & _SYN and st.has_seq
+            and <uint32_t>seq == st.next and not st.pending
+            and d.http.conn.counts(d.from_client, k))
+
+
 cdef list _shipped(list chunks):
     """Chunks for an analyzer that reads bytes (all but HTTP's): bytes not shipped
     (`Hidden`) are a gap to it, never data."""
@@ -792,9 +812,10 @@ cdef class StreamStage:
             if not d.done:
                 try:
                     self._segment(d, seq[i], flags[i],
-                                  Hidden(hidden[i]) if hidden[i] > 0
-                                  else PyBytes_FromStringAndSize(<const char*>&blob[a], k)
-                                  if k > 0 else b"",
+                                  _hidden(hidden[i]) if hidden[i] > 0
+                                  else b"" if k == 0
+                                  else _hidden(k) if _counted(d, seq[i], flags[i], k)
+                                  else PyBytes_FromStringAndSize(<const char*>&blob[a], k),
                                   ts[i], pkt[i], out)
                 except Exception:  # a bug met by this stream's bytes: see `_failed`
                     self._failed(d, out)
@@ -1062,7 +1083,7 @@ cdef class StreamStage:
             c = <Chunk>x
             recs = conn.gap(d.from_client, c.skip) if c.skip else []
             if type(c.data) is Hidden:  # body bytes not shipped: skipped as such
-                recs += conn.gap(d.from_client, (<Hidden>c.data).n, c.ts)
+                recs += conn.skipped(d.from_client, (<Hidden>c.data).n, c.ts)
             elif d.from_client:
                 recs += conn.client(c.data, c.ts)
             else:
