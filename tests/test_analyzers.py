@@ -227,3 +227,43 @@ def test_ntp_batch_read_equals_per_message_parse() -> None:
                 want.append({k: v for k, v in rec.items() if v})  # to_dicts omits defaults
             assert got and [{k: v for k, v in g.items() if k in parse_ntp(b"\0" * 48)}
                             for g in got] == want
+
+
+@pytest.mark.corpus
+def test_dhcp_message_labels_from_columns_equal_those_from_dicts() -> None:
+    """nc_dhcp_messages by message type: read from the decoded Options columns (the first
+    type-53 option of each record) as from the options listed as dicts (records read
+    from a file), on every corpus capture with DHCP, in batches of 3 (records with and
+    without the option, and batches without any)."""
+    from collections import Counter
+
+    import numpy as np
+
+    from corpus import corpus_files
+    from netcap.metrics.app import children
+    from netcap.metrics.state import _dhcp_labels
+    from netcap.records.table import Children, Ragged, RecordTable
+    from netcap.records.types import RECORDS
+    from netcap.sources.capture import CaptureError
+
+    compared = 0
+    for name in corpus_files():
+        if "dhcp" not in name or "dhcpv6" in name:
+            continue
+        with contextlib.suppress(CaptureError), open_capture(str(PCAPS / name),
+                                                             batch_packets=3) as src:
+            for batch in src:
+                t = decode_batch(batch).tables.get("DHCPv4")
+                if t is None:
+                    continue
+                opts = t.cols.get("Options")
+                listed = children(opts, t.n)
+                assert _dhcp_labels(opts, t.n) == _dhcp_labels(listed, t.n)
+                compared += t.n
+    assert compared >= 9
+    # Made up: the first of two type-53 options counts; records without one are "none".
+    kids = Children(np.array([0, 0, 0, 2]), RecordTable(
+        RECORDS["DHCPOption"], 4, {"Type": np.array([1, 53, 53, 12]),
+                                   "Data": Ragged.from_list([b"x", b"3", b"1", b"h"])}))
+    assert (_dhcp_labels(kids, 3) == _dhcp_labels(children(kids, 3), 3)
+            == Counter({"request": 1, "none": 2}))

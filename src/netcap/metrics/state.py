@@ -212,6 +212,32 @@ def _dhcp_type(data: Any) -> str:
         return name_of(DHCP_TYPES, int(text))
     return "other"
 
+def _dhcp_labels(options: Any, n: int) -> Counter[str]:
+    """The messages of n DHCP records by the label of their first message-type option
+    (53): "none" without one. A decoded Options column is read as columns (the first
+    type-53 row of each parent), not as a dict per option; records from a file are
+    listed already."""
+    if not isinstance(options, Children):
+        out: Counter[str] = Counter()
+        for opts in children(options, n):
+            kind = next((o.get("Data", "") for o in opts if o.get("Type") == 53), None)
+            out["none" if kind is None else _dhcp_type(kind)] += 1
+        return out
+    t = options.table
+    types = t.cols.get("Type")
+    rows = (np.flatnonzero(np.asarray(types) == 53) if types is not None
+            else np.zeros(0, np.int64))
+    parents, first = np.unique(np.asarray(options.parent)[rows], return_index=True)
+    data, picked = t.cols.get("Data"), rows[first]
+    kinds = (data.take(picked).tolist() if isinstance(data, Ragged)
+             else [""] * len(picked) if data is None
+             else [values(data, t.n)[i] for i in picked.tolist()])
+    out = Counter(_dhcp_type(kind) for kind in kinds)
+    if n > len(parents):
+        out["none"] += n - len(parents)
+    return out
+
+
 # The record columns the record metrics read (`_record_metrics`, `_layers`), per record
 # type: decoding for metrics alone builds only these. A test checks that counts from
 # such records equal those from complete records, so this cannot drift unnoticed.
@@ -643,10 +669,8 @@ class MetricsState:
                 label = _NTP_VERSIONS[version] if 0 <= version < 8 else "other"
                 self._count("nc_ntp_messages", (label, name_of(NTP_MODES, mode)), k)
         elif name == "DHCPv4":
-            for opts in children(cols.get("Options"), n):
-                kind = next((o.get("Data", "") for o in opts if o.get("Type") == 53), None)
-                label = "none" if kind is None else _dhcp_type(kind)
-                self._count("nc_dhcp_messages", (label,), 1)
+            for label, k in _dhcp_labels(cols.get("Options"), n).items():
+                self._count("nc_dhcp_messages", (label,), k)
         elif name in ("ICMPv4", "ICMPv6"):
             version, table = ("4", _ICMP4) if name == "ICMPv4" else ("6", _ICMP6)
             types = col("TypeCode") >> 8
