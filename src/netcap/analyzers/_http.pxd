@@ -55,8 +55,8 @@ cdef class HttpConnection:
     cdef public bint done
     cdef public object violation  # str or None
     cdef public bint recognised  # a message head was read: the connection speaks HTTP
-    cdef dict __dict__  # the stream stage marks a counted violation (`_counted`)
 
+    cdef int _setup(self, bint detail) except -1
     cpdef list client(self, object data, int64_t ts)
     cpdef list server(self, object data, int64_t ts)
     cpdef list gap(self, bint from_client, int64_t nbytes, object ts=*)
@@ -77,3 +77,6 @@ cdef class HttpConnection:
     cdef int _body_end(self, _Dir d) except -1
     cdef int _complete(self, _Dir d) except -1
     cdef int _stop(self, object violation) except -1
+
+
+cdef HttpConnection http_connection(bint detail)

@@ -568,6 +568,9 @@ cdef class HttpConnection:
     """One TCP connection's HTTP/1.x transactions (see `netcap.analyzers.http`)."""
 
     def __init__(self, detail: bool = True) -> None:
+        self._setup(detail)
+
+    cdef int _setup(self, bint detail) except -1:
         # detail=False: records for counting only (no header maps, cookies or query
         # parameters: a third of the work on header-heavy traffic).
         self.detail = detail
@@ -580,6 +583,7 @@ cdef class HttpConnection:
         self.done = False
         self.violation = None
         self.recognised = False
+        return 0
 
     # --- public API
 
@@ -1086,3 +1090,11 @@ cdef str _version(const llhttp_t* p):
     if p.http_major == 1 and p.http_minor == 0:
         return "HTTP/1.0"
     return f"HTTP/{p.http_major}.{p.http_minor}"
+
+
+cdef HttpConnection http_connection(bint detail):
+    """`HttpConnection(detail)` without a Python call: the stream stage makes one per
+    HTTP connection."""
+    cdef HttpConnection c = HttpConnection.__new__(HttpConnection)
+    c._setup(detail)
+    return c

@@ -73,5 +73,7 @@ __all__ = ["MAX_HEADER", "MAX_LINE", "MAX_QUEUE", "SNIFF", "HttpConnection",
 
 class HttpConnection(_CompiledConnection):
     """One TCP connection's HTTP/1.x transactions (see the module docstring); the work is
-    the compiled class's. A Python class so the stream stage may mark an instance
-    (`_counted`) and a test may replace a method of it (`_request`, to inject a bug)."""
+    the compiled class's. A Python class, so an instance takes attributes (the stream
+    stage's oracle marks one counted) and a subclass may override a method (a test
+    injects a bug through `StreamStage.http_class`). The compiled stage makes the
+    compiled class itself."""

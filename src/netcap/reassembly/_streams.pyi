@@ -82,6 +82,7 @@ class StreamStage:
     max_streams: int
     max_buffer: int
     max_total: int
+    http_class: type  # the HTTP analyzer: analyzers._http.HttpConnection or a subclass
     @property
     def _buffered(self) -> int: ...
     @property

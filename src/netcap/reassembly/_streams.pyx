@@ -36,7 +36,7 @@ from cpython.object cimport Py_LT, PyObject_RichCompareBool
 from libc.string cimport memcmp, memcpy, memset
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
-from ..analyzers._http cimport HttpConnection
+from ..analyzers._http cimport HttpConnection, http_connection
 from ..analyzers._ssh cimport SshReader
 from ..analyzers._tls cimport HelloReader, hello_reader
 from ..records._encode cimport _ip_text
@@ -481,15 +481,15 @@ cdef object _analyzers():
     compiled readers are cimported."""
     global _an
     if _an is None:
-        from ..analyzers import dns, http, tls
-        _an = (http.HttpConnection, tls.ja3, tls.ja3s, tls.ja4, dns.parse_dns)
+        from ..analyzers import dns, tls
+        _an = (tls.ja3, tls.ja3s, tls.ja4, dns.parse_dns)
     return _an
 
 
 @cython.freelist(128)
 cdef class _Http:
     """An HTTP connection shared by its two directions."""
-    cdef HttpConnection conn  # the analyzers' (a Python subclass of the compiled class)
+    cdef HttpConnection conn  # the compiled analyzer (or a subclass: `http_class`)
     cdef bint counted  # its violation was counted (once per connection)
 
     def __cinit__(self, conn):
@@ -673,6 +673,9 @@ cdef class StreamStage:
     cdef _Direction oldest, newest  # the least recently used list's ends
     cdef dict client_hello  # compact key -> time of its ClientHello
     cdef int64_t gap_bytes, overflows  # of the current update
+    # The HTTP analyzer: the compiled class, made without a Python call; another (a
+    # subclass of it) is called (tests inject a failing one)
+    cdef public object http_class
 
     def __init__(self, Py_ssize_t max_streams=10_000, Py_ssize_t max_buffer=256 * 1024,
                  bint detail=True, fingerprints=frozenset({"ja3", "ja4"}),
@@ -691,6 +694,7 @@ cdef class StreamStage:
         self.oldest = self.newest = None
         self.client_hello = {}  # compact key -> time
         self.gap_bytes = self.overflows = 0
+        self.http_class = HttpConnection
 
     def __len__(self):
         return len(self.dirs)
@@ -969,7 +973,8 @@ cdef class StreamStage:
         elif d.kind == K_HTTP:
             back = self._back(d)
             d.http = back.http if back is not None and back.http is not None \
-                else _Http(_analyzers()[0](self.detail))
+                else _Http(http_connection(self.detail) if self.http_class is HttpConnection
+                           else self.http_class(self.detail))
         return 0
 
     cdef int _end(self, _Direction d, int64_t ts, bint has_ts, int64_t pkt,
@@ -1174,16 +1179,16 @@ cdef class StreamStage:
                     if d.ckey not in self.client_hello:
                         self.client_hello[d.ckey] = c.ts
                     if self.ja3:
-                        rec["Ja3"] = _analyzers()[1](rec)[1].encode()
+                        rec["Ja3"] = _analyzers()[0](rec)[1].encode()
                     if self.ja4:
-                        rec["Ja4"] = _analyzers()[3](rec).encode()
+                        rec["Ja4"] = _analyzers()[2](rec).encode()
                     _emit(out, "TLSClientHello", pkt, rec, False)
                 else:
                     start = self.client_hello.pop(d.back_ckey, None)
                     if start is not None and c.ts >= start:
                         out.tls_handshakes.append((c.ts - start) / 1e9)
                     if self.ja3:
-                        rec["Ja3s"] = _analyzers()[2](rec)[1].encode()
+                        rec["Ja3s"] = _analyzers()[1](rec)[1].encode()
                     _emit(out, "TLSServerHello", pkt, rec, False)
             if d.done:
                 return 0
@@ -1196,7 +1201,7 @@ cdef class StreamStage:
         if d.pending is None:
             d.pending = bytearray()
         pending = d.pending
-        parse_dns = _analyzers()[4]
+        parse_dns = _analyzers()[3]
         for x in _shipped(chunks):
             c = <Chunk>x
             if c.skip:  # a gap: the message it cuts is lost; start over after it
