@@ -25,8 +25,10 @@ common case (the next bytes, in order, nothing waiting) is C arithmetic only.
 least-recently-used list through the directions themselves, bounded by `max_streams`),
 each reassembled and handed to the analyzer of its kind. Its loop runs over a
 `SegmentBatch`'s columns in C; a segment of a direction whose analyzer is done costs a
-key and a dict lookup. The analyzers are called through their Python APIs; see
-`streams.py` for the stage's rules (kinds, framing, limits, containment).
+key and a dict lookup. The compiled analyzers (TLS, SSH, HTTP) are cimported and called
+as C; in-order HTTP body bytes their analyzer only counts go to it as a count
+(`_counted`), not a copy. See `streams.py` for the stage's rules (kinds, framing,
+limits, containment).
 """
 
 cimport cython
