@@ -81,6 +81,12 @@ cdef inline bint _in_body(int st) noexcept nogil:
     return st == _LEN or st == _DATA or st == _CLOSE
 
 
+cdef inline bint _body_takes(_Dir d, uint64_t n) noexcept:
+    """Whether the next n bytes of d are body bytes only (a Content-Length or
+    close-delimited body, or a chunk's data, that they do not run past)."""
+    return _in_body(d.state) and not d.buf and (d.state == _CLOSE or n <= d.remaining)
+
+
 # llhttp's settings as httptools set them for a protocol object with on_url and
 # on_headers_complete only (what the Python analyzer gave it); shared by every parser.
 cdef llhttp_settings_t _SETTINGS
@@ -612,8 +618,7 @@ cdef class HttpConnection:
     cdef list _missing(self, _Dir d, int64_t nbytes):
         if self.done or nbytes <= 0:
             return self._take()
-        if _in_body(d.state) and not d.buf and (d.state == _CLOSE
-                                                or <uint64_t>nbytes <= d.remaining):
+        if _body_takes(d, <uint64_t>nbytes):
             # The framing survives: count the missing bytes as body, never as data.
             d.body_len += nbytes
             d.sniff_open = False
@@ -640,13 +645,12 @@ cdef class HttpConnection:
 
     cdef bint counts(self, bint from_client, Py_ssize_t n) noexcept:
         """Whether the next n bytes from this side are body bytes that would only be
-        counted (a Content-Length or close-delimited body, or a chunk's data, that they
-        do not run past, none of it sniffed): then `gap` with their time does what
+        counted (`_body_takes`, none of them sniffed): then `skipped` does what
         `client`/`server` would with them, and the stream stage passes their count
         instead of a copy."""
         cdef _Dir d = self._c if from_client else self._s
-        return (not self.done and not self._resume and _in_body(d.state) and not d.buf
-                and not d.sniff_open and (d.state == _CLOSE or <uint64_t>n <= d.remaining))
+        return (not self.done and not self._resume and not d.sniff_open
+                and _body_takes(d, <uint64_t>n))
 
     # --- framing
 

@@ -212,6 +212,7 @@ def _dhcp_type(data: Any) -> str:
         return name_of(DHCP_TYPES, int(text))
     return "other"
 
+
 def _dhcp_labels(options: Any, n: int) -> Counter[str]:
     """The messages of n DHCP records by the label of their first message-type option
     (53): "none" without one. A decoded Options column is read as columns (the first
@@ -229,9 +230,14 @@ def _dhcp_labels(options: Any, n: int) -> Counter[str]:
             else np.zeros(0, np.int64))
     parents, first = np.unique(np.asarray(options.parent)[rows], return_index=True)
     data, picked = t.cols.get("Data"), rows[first]
-    kinds = (data.take(picked).tolist() if isinstance(data, Ragged)
-             else [""] * len(picked) if data is None
-             else [values(data, t.n)[i] for i in picked.tolist()])
+    kinds: list[Any]
+    if isinstance(data, Ragged):
+        kinds = data.take(picked).tolist()
+    elif data is None:
+        kinds = [""] * len(picked)
+    else:
+        listed = values(data, t.n)  # once, not per record
+        kinds = [listed[i] for i in picked.tolist()]
     out = Counter(_dhcp_type(kind) for kind in kinds)
     if n > len(parents):
         out["none"] += n - len(parents)
