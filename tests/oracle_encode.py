@@ -540,13 +540,18 @@ def encode_delimited_sized(table: RecordTable) -> tuple[U8, I64]:
     return _assemble([(lmat, lbytes), *pieces], n).data, sizes
 
 
+def _utf8(v: Any) -> Any:
+    return v.encode() if isinstance(v, str) else v
+
+
 def from_rows(rtype: RecordType, rows: Sequence[dict[str, Any]], pkt: Iterable[int] | None,
               only: frozenset[str] | None = None) -> RecordTable:
     """The Python `RecordTable.from_rows` the compiled one replaced: columns from
     per-record dicts of raw values; with `only`, just those columns.
 
-    Values: ints/bools/floats for scalars, bytes for strings and bytes (raw address
-    bytes for rendered fields), a list of dicts for repeated messages.
+    Values: ints/bools/floats for scalars, bytes or str (stored as UTF-8) for strings
+    and bytes (raw address bytes for rendered fields), a list of dicts for repeated
+    messages.
     """
     n = len(rows)
     present = {k for r in rows for k in r}
@@ -570,7 +575,7 @@ def from_rows(rtype: RecordType, rows: Sequence[dict[str, Any]], pkt: Iterable[i
         elif fl.repeated:  # repeated scalars, strings or bytes: a list per row
             cols[fl.name] = object_column([list(r.get(fl.name) or ()) for r in rows])
         elif fl.kind in (Kind.STRING, Kind.BYTES):
-            cols[fl.name] = Ragged.from_list([r.get(fl.name, b"") for r in rows])
+            cols[fl.name] = Ragged.from_list([_utf8(r.get(fl.name, b"")) for r in rows])
         else:
             cols[fl.name] = np.asarray([r.get(fl.name, 0) for r in rows],
                                        dtype=scalar_dtype(fl.kind))

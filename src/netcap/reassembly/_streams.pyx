@@ -380,7 +380,7 @@ cdef class StreamOutput:
         self.apps = bytearray()
 
     def add(self, str name, int64_t pkt, dict rec) -> None:
-        _emit(self, name, pkt, rec, name in _TEXT_RECORDS)
+        _emit(self, name, pkt, rec)
 
     def canonical(self) -> StreamOutput:
         """Records in one order whatever the partitioning: by packet (end of input
@@ -403,28 +403,14 @@ cdef class StreamOutput:
         return out
 
 
-_TEXT_RECORDS = frozenset({"HTTP", "SSH"})
-
-
-cdef int _emit(StreamOutput out, str name, int64_t pkt, dict rec, bint text) except -1:
-    """A record into `out`. HTTP and SSH give text as str (bytes outside ASCII decoded
-    as Latin-1); record tables hold strings as bytes, so those become UTF-8 here."""
+cdef int _emit(StreamOutput out, str name, int64_t pkt, dict rec) except -1:
+    """A record into `out`. Text stays as the analyzers give it (HTTP and SSH: str,
+    bytes outside ASCII decoded as Latin-1): the record tables store it as UTF-8
+    (`from_rows`), with no copy made here."""
     rows = out.records.get(name)
     if rows is None:
         rows = out.records[name] = []
-    if text:
-        _raw(rec)
     (<list>rows).append((pkt, rec))
-    return 0
-
-
-cdef int _raw(dict rec) except -1:
-    for k, v in rec.items():  # values replaced, keys unchanged: safe while iterating
-        if isinstance(v, str):
-            rec[k] = (<str>v).encode()
-        elif isinstance(v, list) and v and isinstance(v[0], dict):
-            for item in <list>v:
-                _raw(<dict>item)
     return 0
 
 
@@ -1112,7 +1098,7 @@ cdef class StreamStage:
                            StreamOutput out) except -1:
         for rec in recs:
             _set_key(<dict>rec, client)
-            _emit(out, "HTTP", pkt, rec, True)
+            _emit(out, "HTTP", pkt, rec)
         cdef HttpConnection conn = h.conn
         if not h.counted and conn.done and conn.violation is not None:
             out.errors[f"http/{conn.violation}"] += 1
@@ -1147,7 +1133,7 @@ cdef class StreamStage:
                          StreamOutput out) except -1:
         (<dict>rec)["Timestamp"] = ts
         (<dict>rec)["Flow"] = _flow(d.key)
-        _emit(out, "SSH", pkt, rec, True)
+        _emit(out, "SSH", pkt, rec)
         return 0
 
     cdef int _tls(self, _Direction d, list chunks, int64_t pkt, StreamOutput out) except -1:
@@ -1184,14 +1170,14 @@ cdef class StreamStage:
                         rec["Ja3"] = _analyzers()[0](rec)[1].encode()
                     if self.ja4:
                         rec["Ja4"] = _analyzers()[2](rec).encode()
-                    _emit(out, "TLSClientHello", pkt, rec, False)
+                    _emit(out, "TLSClientHello", pkt, rec)
                 else:
                     start = self.client_hello.pop(d.back_ckey, None)
                     if start is not None and c.ts >= start:
                         out.tls_handshakes.append((c.ts - start) / 1e9)
                     if self.ja3:
                         rec["Ja3s"] = _analyzers()[1](rec)[1].encode()
-                    _emit(out, "TLSServerHello", pkt, rec, False)
+                    _emit(out, "TLSServerHello", pkt, rec)
             if d.done:
                 return 0
         return 0
@@ -1222,6 +1208,6 @@ cdef class StreamStage:
                     continue
                 (<dict>rec)["Timestamp"] = c.ts
                 _set_key(<dict>rec, key)
-                _emit(out, "DNS", pkt, rec, False)
+                _emit(out, "DNS", pkt, rec)
                 self._mark(d, out)
         return 0

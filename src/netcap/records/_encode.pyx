@@ -31,6 +31,7 @@ does not end where step 2 said is an internal error, raised).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
 
@@ -268,16 +269,14 @@ cdef _Col _repeated(object fl, object col, Py_ssize_t n):
     cdef _Col c = _Col()
     cdef uint64_t tag = _tag(fl.number, WIRE_LEN)
     cdef int tl = _vlen(tag)
-    cdef Py_ssize_t i, j, k = 0, m, total = 0, p = 0, cap, body
+    cdef Py_ssize_t i, j, k = 0, m, total = 0, p = 0, cap, body, items_total = 0
     cdef bint text = fl.kind is Kind.STRING or fl.kind is Kind.BYTES
+    cdef list rows = col.tolist() if isinstance(col, np.ndarray) else list(col)
     cdef list flat = []
     cdef bytes b
     cdef uint8_t* buf
-    if len(col) != n:
-        raise ValueError(f"{fl.name}: a column of {len(col)} rows in a table of {n}")
-    if not text and not fl.kind.is_varint:
-        if any(items is not None and len(items) for items in col):
-            raise NotImplementedError(f"repeated {fl.kind.value} field {fl.name}")
+    if len(rows) != n:
+        raise ValueError(f"{fl.name}: a column of {len(rows)} rows in a table of {n}")
     counts_a = np.zeros(n, np.int64)
     lens_a = np.zeros(n, np.int64)
     bodies_a = np.zeros(n, np.int64)
@@ -285,15 +284,32 @@ cdef _Col _repeated(object fl, object col, Py_ssize_t n):
     cdef int64_t[::1] lens = lens_a
     cdef int64_t[::1] bodies = bodies_a
     for i in range(n):
-        items = col[i]
-        if items is None or len(items) == 0:
+        items = rows[i]
+        if items is not None:
+            counts[i] = len(items)
+            items_total += counts[i]
+    if items_total and not text and not fl.kind.is_varint:
+        raise NotImplementedError(f"repeated {fl.kind.value} field {fl.name}")
+    # The items' values: bytes per string (a list), or varints written straight into
+    # an array (no Python int per item).
+    vals_a = np.empty(0 if text else items_total, np.uint64)
+    cdef uint64_t[::1] vals = vals_a
+    for i in range(n):
+        if not counts[i]:
             continue
-        counts[i] = len(items)
-        for x in items:
-            flat.append((x.encode() if isinstance(x, str) else bytes(x)) if text
-                        else _item_u64(x))
-    vals_a = None if text else np.array(flat, np.uint64)
-    cdef const uint64_t[::1] vals = vals_a if vals_a is not None else np.zeros(0, np.uint64)
+        items = rows[i]
+        if text:
+            for x in items:
+                flat.append(x.encode() if isinstance(x, str) else bytes(x))
+        else:
+            for x in items:
+                if k == items_total:  # an item list that grew while read: not ours
+                    raise RuntimeError(f"{fl.name}: items changed while encoded")
+                vals[k] = _item_u64(x)
+                k += 1
+    if len(flat) + k != items_total:
+        raise RuntimeError(f"{fl.name}: items changed while encoded")
+    k = 0
     for i in range(n):  # measure
         if not counts[i]:
             continue
@@ -693,11 +709,14 @@ cdef object _ints(list rs, object name, Py_ssize_t n):
 
 cdef object _ragged(list rs, object name, Py_ssize_t n):
     """The bytes of one field of every row as a Ragged (b"" where a row has none): one
-    copy into the column when every value is bytes."""
+    copy into the column when every value is bytes or str. A str is stored as UTF-8,
+    read in place (CPython keeps an ASCII str's characters as its UTF-8; another's UTF-8
+    is made once and cached in the str), so the analyzers' text needs no bytes copy."""
     cdef list vals = [None] * n
-    cdef Py_ssize_t i, total = 0, at = 0
+    cdef Py_ssize_t i, m, total = 0, at = 0
     cdef dict r
     cdef bint plain = True
+    cdef const char* p
     lens_a = np.empty(n, np.int64)
     cdef int64_t[::1] lens = lens_a
     for i in range(n):
@@ -706,16 +725,24 @@ cdef object _ragged(list rs, object name, Py_ssize_t n):
         vals[i] = v
         if type(v) is bytes:
             lens[i] = PyBytes_GET_SIZE(v)
+        elif type(v) is str:
+            PyUnicode_AsUTF8AndSize(v, &m)
+            lens[i] = m
         else:
             plain = False
-            lens[i] = len(v)
+            lens[i] = len(v.encode() if isinstance(v, str) else v)
         total += lens[i]
     if not plain:
-        return Ragged(np.frombuffer(b"".join(vals), dtype=np.uint8).copy(), lens_a)
+        return Ragged(np.frombuffer(b"".join([v.encode() if isinstance(v, str) else v
+                                              for v in vals]), dtype=np.uint8).copy(),
+                      lens_a)
     data_a = np.empty(total, np.uint8)
     cdef uint8_t[::1] data = data_a
     for i in range(n):  # the lengths are the values' own: they fill `data` exactly
         if lens[i]:
-            memcpy(&data[at], PyBytes_AS_STRING(vals[i]), lens[i])
+            v = vals[i]
+            p = (PyBytes_AS_STRING(v) if type(v) is bytes
+                 else PyUnicode_AsUTF8AndSize(v, &m))
+            memcpy(&data[at], p, lens[i])
             at += lens[i]
     return Ragged(data_a, lens_a)

@@ -211,8 +211,9 @@ class RecordTable:
         datagram analyzers' output); with `only`, just those columns. Compiled (its loops
         over rows are C): `_encode.from_rows`.
 
-        Values: ints/bools/floats for scalars, bytes for strings and bytes (raw address
-        bytes for rendered fields), a list of dicts for repeated messages.
+        Values: ints/bools/floats for scalars, bytes or str (stored as UTF-8) for strings
+        and bytes (raw address bytes for rendered fields), a list of dicts for repeated
+        messages.
         """
         from ._encode import from_rows  # local: _encode imports this module
 
