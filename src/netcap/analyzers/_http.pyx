@@ -18,7 +18,11 @@ from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
-from libc.string cimport memchr
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+from libc.stdint cimport uint32_t
+from libc.string cimport memchr, memcmp, memcpy
 
 from netcap._buf cimport Reader, here, left, peek, reader
 
@@ -238,7 +242,54 @@ cdef int64_t _chunk_size(const Reader* line) noexcept nogil:
 
 cdef inline str _s(const Reader* r, Py_ssize_t start, Py_ssize_t stop):
     cdef Reader w = _window(r, start, stop)
-    return here(&w)[:left(&w)].decode("latin-1")
+    return PyUnicode_DecodeLatin1(<const char*>here(&w), left(&w), NULL)
+
+
+# Header names and short values repeat across a capture's heads ("Host", "Content-Type",
+# "keep-alive", a server's name): each was a str made for its record and freed with it,
+# and a detailed HTTP record holds ~35 of them. They are kept here by their bytes, one
+# per slot of a fixed table (a new text takes its slot over), so the memory is bounded
+# whatever the traffic.
+cdef enum:
+    _SLOTS = 1024  # a power of two
+    _TEXT_MAX = 96  # longer texts are made each time
+
+
+cdef struct _Cached:
+    PyObject* s  # a reference the table holds, or NULL
+    Py_ssize_t n
+    uint8_t b[_TEXT_MAX]
+
+
+cdef _Cached _CACHE[_SLOTS]
+
+
+cdef str _cached(const uint8_t* p, Py_ssize_t n):
+    """p[:n] decoded as Latin-1, the same str as the last time these bytes came if
+    their slot still holds them."""
+    cdef uint32_t h = 2166136261  # FNV-1a
+    cdef Py_ssize_t i
+    cdef _Cached* c
+    if n > _TEXT_MAX:
+        return PyUnicode_DecodeLatin1(<const char*>p, n, NULL)
+    for i in range(n):
+        h = (h ^ p[i]) * 16777619
+    c = &_CACHE[h & (_SLOTS - 1)]
+    if c.s != NULL and c.n == n and memcmp(c.b, p, n) == 0:
+        return <str>c.s
+    text = PyUnicode_DecodeLatin1(<const char*>p, n, NULL)
+    Py_XDECREF(c.s)
+    Py_INCREF(text)
+    c.s = <PyObject*>text
+    c.n = n
+    memcpy(c.b, p, n)
+    return text
+
+
+cdef inline str _text(const Reader* r, Py_ssize_t start, Py_ssize_t stop):
+    """`_s`, through the cache."""
+    cdef Reader w = _window(r, start, stop)
+    return _cached(here(&w), left(&w))
 
 
 # The field lines of a head that llhttp accepted (it is strict: every field line follows
@@ -282,7 +333,7 @@ cdef str _lower(const Reader* r, Py_ssize_t start, Py_ssize_t stop, str name):
             upper = True
             c += 32
         low[i] = <char>c
-    return low[:n].decode("latin-1") if upper else name
+    return _cached(<const uint8_t*>low, n) if upper else name
 
 
 cdef tuple _header_map(const Reader* r):
@@ -299,12 +350,12 @@ cdef tuple _header_map(const Reader* r):
         if i < 0:
             return entries, h, cookie, set_cookie
         if peek(r, i + 1) == 10 and _field(r, i, &name_end, &value, &value_end):
-            key = _s(r, i + 2, name_end)
+            key = _text(r, i + 2, name_end)
             low = _lower(r, i + 2, name_end, key)
             e = value_end
             while e > value and (peek(r, e - 1) == 32 or peek(r, e - 1) == 9):
                 e -= 1
-            val = _s(r, value, e)
+            val = _text(r, value, e)
             if low == "cookie":
                 cookie.append(_s(r, value, value_end))
             elif low == "set-cookie":
@@ -390,7 +441,7 @@ cdef dict _used_headers(const Reader* r):
         while e > value and (peek(r, e - 1) == 32 or peek(r, e - 1) == 9):
             e -= 1
         key = _USED[k]
-        val = _s(r, value, e)
+        val = _text(r, value, e)
         prev = h.get(key)
         h[key] = val if prev is None else prev + ", " + val
         i = value_end

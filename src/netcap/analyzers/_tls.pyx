@@ -78,9 +78,28 @@ cdef inline bytes _rest(const Reader* r):
     return PyBytes_FromStringAndSize(<const char*>here(r), left(r))
 
 
+# One int object per 16-bit value, made when first seen and shared by every record
+# after: a ClientHello's lists hold ~36 values above Python's small-int cache (cipher
+# suites, extension types, groups, signature schemes), which were each an int object
+# made for the record and freed with it. 512 KiB, made at the first hello.
+cdef list _U16 = None
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline object _int16(uint16_t v):
+    global _U16
+    if _U16 is None:
+        _U16 = [None] * 65536
+    x = _U16[v]  # any uint16_t is an index of the 65,536
+    if x is None:
+        x = _U16[v] = <long>v
+    return x
+
+
 cdef list _u16s(Reader* r, Py_ssize_t count):
     cdef Py_ssize_t _i
-    return [u16(r) for _i in range(count)]
+    return [_int16(u16(r)) for _i in range(count)]
 
 
 cdef list _u8s(Reader* r):
@@ -125,7 +144,7 @@ cdef dict _client_hello(const uint8_t* data, Py_ssize_t n, bint lean):
     if r.bad:
         raise _error(TRUNCATED)
     rec = _PyDict_NewPresized(_LEAN_ROOM if lean else _FULL_ROOM)
-    rec["HandshakeVersion"] = version
+    rec["HandshakeVersion"] = _int16(version)
     if not lean:
         rec["Random"] = _rest(&rnd)
         rec["SessionIDLen"] = sid_len
@@ -150,7 +169,7 @@ cdef dict _client_hello(const uint8_t* data, Py_ssize_t n, bint lean):
         if exts.bad:
             raise _error(TRUNCATED)
         if not lean:
-            kinds.append(kind)
+            kinds.append(_int16(kind))
         if kind == GROUPS or kind == SIGALGS:
             length = u16(&val)
             vec = sub(&val, length)
@@ -225,11 +244,11 @@ cdef dict _server_hello(const uint8_t* data, Py_ssize_t n, bint lean):
     if r.bad:
         raise _error(TRUNCATED)
     rec = _PyDict_NewPresized(_LEAN_ROOM if lean else _FULL_ROOM)
-    rec["Version"] = version
+    rec["Version"] = _int16(version)
     if not lean:
         rec["Random"] = _rest(&rnd)
         rec["SessionID"] = _rest(&sid)
-        rec["CipherSuite"] = cipher
+        rec["CipherSuite"] = _int16(cipher)
         rec["CompressionMethod"] = compression
         rec["Extensions"] = kinds
     if left(&r) == 0:
@@ -244,7 +263,7 @@ cdef dict _server_hello(const uint8_t* data, Py_ssize_t n, bint lean):
         if exts.bad:
             raise _error(TRUNCATED)
         if not lean:
-            kinds.append(kind)
+            kinds.append(_int16(kind))
         if kind == RENEGOTIATION:
             rec["SecureRenegotiationSupported"] = True
             vec = sub(&val, u8(&val))
