@@ -12,6 +12,9 @@
   dtypes than the decoders use.
 - `RecordTable.from_rows` (compiled: record dicts to columns) against the Python one it
   replaced (also in tests/oracle_encode.py), on the same records and tables.
+- `encode_records` (record dicts encoded row by row, as `net capture` writes the stream
+  records) against the table made by `from_rows` and encoded, on the same records and
+  on made-up rows with values of other Python types than the analyzers give.
 - The address text against Python's `ipaddress` (RFC 5952, as Go prints it) and
   `bytes.hex(':')`, and the old lookup-table renderer.
 """
@@ -35,7 +38,12 @@ from netcap.flows.extract import summarize
 from netcap.flows.table import ConnectionTable, Ended
 from netcap.reassembly.streams import StreamStage, segments
 from netcap.records.derive import add_payload_columns
-from netcap.records.encode import encode_delimited, encode_delimited_sized, encode_rows
+from netcap.records.encode import (
+    encode_delimited,
+    encode_delimited_sized,
+    encode_records,
+    encode_rows,
+)
 from netcap.records.render import render_column
 from netcap.records.schema import Field, Kind, RecordType, Render
 from netcap.records.table import Children, Ragged, RecordTable, object_column
@@ -76,6 +84,14 @@ def from_rows(rt: RecordType, rows: list[dict[str, Any]], pkt: list[int] | None,
     return table
 
 
+def same_records(rt: RecordType, rows: list[dict[str, Any]]) -> bytes:
+    """encode_records == the rows made a table (`from_rows`) and encoded."""
+    got = encode_records(rt, rows)
+    assert type(got) is bytes
+    assert got == encode_delimited(RecordTable.from_rows(rt, rows, None)), rt.name
+    return got
+
+
 def same(table: RecordTable) -> int:
     """Compiled == old for one table (stream, sizes and rows); its bytes."""
     got, sizes = encode_delimited_sized(table)
@@ -112,6 +128,7 @@ def capture_tables(path: Path, seen: dict[str, int]) -> int:
             table = from_rows(RECORDS[name], [r for _, r in rows], pkts)
             from_rows(RECORDS[name], [r for _, r in rows], pkts, frozenset({"SrcIP", "x"}))
             check(name, table)
+            same_records(RECORDS[name], [r for _, r in rows])
 
     def ended(e: Ended | None) -> None:
         if e is not None:
@@ -238,6 +255,7 @@ def test_made_up_tables_encode_as_before(name: str, data: st.DataObject) -> None
     table = from_rows(rt, rows, list(range(len(rows))))
     from_rows(rt, rows, None, frozenset(fl.name for fl in rt.fields[::2]))
     same(table)
+    same_records(rt, rows)
     recast(table, data)
     same(table)
 
@@ -264,6 +282,32 @@ def test_repeated_columns_with_none_and_tuples() -> None:
     table = RecordTable(tls, 3, {"CipherSuites": object_column([None, (1, 2**64 - 1), []]),
                                  "ALPNs": object_column([["h2", b""], None, ("é",)])})
     same(table)
+
+
+def test_records_of_other_value_types() -> None:
+    """Values the analyzers do not give, converted as `from_rows` converts a column of
+    them (numpy's rules where it takes a column of mixed values): bools and floats in
+    integer fields, ints in bool and double fields, numpy scalars, str (UTF-8) and other
+    buffers in string fields, tuples as repeated fields, str in an address field."""
+    tls, http, ip = RECORDS["TLSClientHello"], RECORDS["HTTP"], RECORDS["IPv4"]
+    same_records(tls, [{"HandshakeVersion": True, "CipherSuites": (1, 2**64 - 1, -1),
+                        "ALPNs": ("h2", b"", bytearray(b"x")), "SNI": "é"},
+                       {"HandshakeVersion": 7.9, "Extensions": [], "SNI": bytearray(b"ab")},
+                       {"HandshakeVersion": np.int32(-3), "SNI": memoryview(b"cd")},
+                       {}])
+    same_records(http, [{"StatusCode": np.uint16(200), "URL": "/ü", "SrcIP": "1.2.3.4",
+                         "RequestHeader": ({"Key": "a", "Value": "b"}, {}),
+                         "DoneAfter": False, "FirstByteAfter": 2.5},
+                        {"RequestHeader": [], "ResponseHeader": None, "URL": b""}])
+    same_records(ip, [{"TTL": 1.0, "SrcIP": b"\x01\x02\x03\x04", "DstIP": b"\x01" * 16},
+                      {"SrcIP": b"\x01\x02\x03", "DstIP": b""}])
+    for rt, rows in ((tls, [[1]]), (tls, [{"SNI": 5}]),
+                     (http, [{"RequestHeader": [1]}]), (tls, [{"HandshakeVersion": None}]),
+                     (tls, [{"SNI": None}]), (tls, [{"HandshakeVersion": 2**64}])):
+        with pytest.raises((TypeError, ValueError, OverflowError)):
+            RecordTable.from_rows(rt, rows, None)
+        with pytest.raises((TypeError, ValueError, OverflowError)):
+            encode_records(rt, rows)
 
 
 def test_bad_columns_raise_not_crash() -> None:

@@ -52,11 +52,13 @@ from .reassembly.streams import (
 )
 from .records.derive import add_payload_columns
 from .records.table import RecordTable
+from .records.types import RECORDS
 from .sinks.ncap import (
     Encoded,
     EncodeOptions,
     NcapWriter,
     encode_batch,
+    encode_dicts,
     encode_table,
 )
 from .sources.batch import PacketBatch
@@ -285,13 +287,14 @@ class StreamSide:
             self.out.datagram_flows(flows)
 
     def _streamed(self, out: StreamOutput) -> None:
-        # Counting alone: only the columns the metrics read.
-        only = None if self.writes else STREAM_RECORD_COLUMNS
-        tables = {k: v for k, v in out.tables(only).items() if self.encode.wanted(k)}
-        if self.counts:
+        if self.counts:  # as tables, only the columns the metrics read
+            tables = {k: v for k, v in out.tables(STREAM_RECORD_COLUMNS).items()
+                      if self.encode.wanted(k)}
             self.out.streamed(tables, out)
-        if self.writes:
-            self.out.write({k: encode_table(t, self.encode) for k, t in tables.items()})
+        if self.writes:  # encoded from the records themselves, without tables
+            self.out.write({k: encode_dicts(RECORDS[k], [r for _, r in rows], self.encode)
+                            for k, rows in out.records.items()
+                            if rows and self.encode.wanted(k)})
 
 
 @dataclass

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ._encode import encode_delimited_sized, encode_rows, varint_matrix
+from ._encode import encode_delimited_sized, encode_records, encode_rows, varint_matrix
 from .table import RecordTable
 
-__all__ = ["encode_delimited", "encode_delimited_array", "encode_delimited_sized", "encode_rows",
-           "varint_matrix"]
+__all__ = ["encode_delimited", "encode_delimited_array", "encode_delimited_sized",
+           "encode_records", "encode_rows", "varint_matrix"]
 
 
 def encode_delimited(table: RecordTable) -> bytes:
