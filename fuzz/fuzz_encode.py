@@ -5,7 +5,8 @@ bytes, addresses of any length, repeated lists of up to 150 items, sub-messages 
 levels deep); every encoded message must equal the protobuf library's
 SerializeToString() of the same record (filled by tests/protobuf_oracle.py, the oracle
 tests/test_encode.py uses), and the delimited stream their concatenation with lengths,
-on every input. The address text is checked against Python's (ipaddress, bytes.hex), as
+on every input, also when the rows are encoded straight from their dicts
+(`encode_records`). The address text is checked against Python's (ipaddress, bytes.hex), as
 the protobuf messages get theirs from the same renderer. Anything else that comes out
 (an exception, a mismatch, a sanitizer report) is a bug."""
 
@@ -19,7 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from netcap.records._encode import encode_delimited_sized, encode_rows, render_column
+from netcap.records._encode import (
+    encode_delimited_sized,
+    encode_records,
+    encode_rows,
+    render_column,
+)
 from netcap.records.proto import message_class
 from netcap.records.schema import Kind, RecordType, Render
 from netcap.records.table import Ragged, RecordTable
@@ -150,6 +156,8 @@ def TestOneInput(data: bytes) -> None:
     delimited = [varint(len(m)) + m for m in want]
     if stream.tobytes() != b"".join(delimited) or sizes.tolist() != [len(m) for m in delimited]:
         raise AssertionError(f"{rt.name}: the delimited stream differs")
+    if encode_records(rt, rows) != stream.tobytes():
+        raise AssertionError(f"{rt.name}: the records encoded row by row differ")
 
 
 def seeds() -> list[bytes]:
