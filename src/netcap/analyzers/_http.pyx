@@ -362,8 +362,9 @@ cdef tuple _header_map(const Reader* r):
                 set_cookie.append(_s(r, value, value_end))
             entry = first.get(low)
             if entry is None:
-                first[low] = {"Key": key, "Value": val}
-                entries.append(first[low])
+                entry = {"Key": key, "Value": val}
+                first[low] = entry
+                entries.append(entry)
                 h[low] = val
             else:
                 val = entry["Value"] + ", " + val

@@ -20,6 +20,9 @@ complement); repeated scalars are packed (one tag and length, then every varint)
 repeated strings and bytes are one tag + length + bytes per element, empty ones too; a
 sub-message is written whenever present, even if empty (tag + 0).
 
+Records given as dicts (the stream analyzers') are written row by row by
+`encode_records`, to the same bytes, without columns made of them first (see there).
+
 Rendered fields hold raw address bytes; their text (Go's `net.IP.String()`,
 `net.HardwareAddr.String()`) is written by `_ip_text` / `_mac_text` in place: the same
 functions make `render_column` for everything else that shows addresses.

@@ -4,6 +4,8 @@ A table's rows become protobuf messages in one C pass per table, written straigh
 one buffer, byte-identical to the protobuf library's `SerializeToString()` (tested),
 which is how the Go Netcap writes too. How fields are written (proto3 defaults skipped,
 packed repeated scalars, sub-messages, addresses rendered as text) is described there.
+Records that come as dicts (the stream analyzers') are encoded row by row to the same
+bytes (`encode_records`), without a table made of them.
 """
 
 from __future__ import annotations
