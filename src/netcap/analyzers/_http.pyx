@@ -275,14 +275,15 @@ cdef str _cached(const uint8_t* p, Py_ssize_t n):
     for i in range(n):
         h = (h ^ p[i]) * 16777619
     c = &_CACHE[h & (_SLOTS - 1)]
-    if c.s != NULL and c.n == n and memcmp(c.b, p, n) == 0:
+    if c.s != NULL and c.n == n and (n == 0 or memcmp(c.b, p, n) == 0):
         return <str>c.s
     text = PyUnicode_DecodeLatin1(<const char*>p, n, NULL)
     Py_XDECREF(c.s)
     Py_INCREF(text)
     c.s = <PyObject*>text
     c.n = n
-    memcpy(c.b, p, n)
+    if n:  # p may be NULL for no bytes
+        memcpy(c.b, p, n)
     return text
 
 
