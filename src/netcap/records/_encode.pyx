@@ -272,6 +272,21 @@ cdef uint64_t _item_u64(object x) except? 0xFFFFFFFFFFFFFFFF:
         return <uint64_t>(int(x) & 0xFFFFFFFFFFFFFFFF)
 
 
+cdef bytes _item_bytes(object x):
+    """A repeated string or bytes field's item as its bytes (str as UTF-8)."""
+    return x.encode() if isinstance(x, str) else bytes(x)
+
+
+cdef object _as_bytes(object v):
+    """A string or bytes field's value as its bytes: bytes, str as UTF-8, any other
+    buffer through b"".join (as a Ragged column of them is made)."""
+    if type(v) is bytes:
+        return v
+    if type(v) is str:
+        return (<str>v).encode()
+    return b"".join([v.encode() if isinstance(v, str) else v])
+
+
 cdef _Col _repeated(object fl, object col, Py_ssize_t n):
     """A repeated scalar (packed: one tag, the length, every varint) or a repeated string
     or bytes field (tag + length + bytes per element, empty elements too), as RAW bytes
@@ -310,7 +325,7 @@ cdef _Col _repeated(object fl, object col, Py_ssize_t n):
         items = rows[i]
         if text:
             for x in items:
-                flat.append(x.encode() if isinstance(x, str) else bytes(x))
+                flat.append(_item_bytes(x))
         else:
             for x in items:
                 if k == items_total:  # an item list that grew while read: not ours
@@ -740,12 +755,12 @@ cdef object _ragged(list rs, object name, Py_ssize_t n):
             lens[i] = m
         else:
             plain = False
-            lens[i] = len(v.encode() if isinstance(v, str) else v)
+            vals[i] = v = _as_bytes(v)
+            lens[i] = len(v)
         total += lens[i]
-    if not plain:
-        return Ragged(np.frombuffer(b"".join([v.encode() if isinstance(v, str) else v
-                                              for v in vals]), dtype=np.uint8).copy(),
-                      lens_a)
+    if not plain:  # str values are still str here: each through _as_bytes
+        return Ragged(np.frombuffer(b"".join([_as_bytes(v) for v in vals]),
+                                    dtype=np.uint8).copy(), lens_a)
     data_a = np.empty(total, np.uint8)
     cdef uint8_t[::1] data = data_a
     for i in range(n):  # the lengths are the values' own: they fill `data` exactly
@@ -876,19 +891,10 @@ cdef int _framed(_Buf* b, uint64_t tag, Py_ssize_t start) except -1:
     return 0
 
 
-cdef object _as_bytes(object v):
-    """A string or bytes field's value as `from_rows` reads it: bytes, str as UTF-8, any
-    other buffer through b"".join."""
-    if type(v) is bytes:
-        return v
-    if type(v) is str:
-        return (<str>v).encode()
-    return b"".join([v.encode() if isinstance(v, str) else v])
-
-
 cdef int _text_field(_Buf* b, _Field f, object v) except -1:
     cdef const char* p
     cdef Py_ssize_t n, t
+    cdef int op
     if type(v) is str:
         p = PyUnicode_AsUTF8AndSize(v, &n)
     else:
@@ -901,12 +907,13 @@ cdef int _text_field(_Buf* b, _Field f, object v) except -1:
             _varint(b, <uint64_t>n)
             _bytes(b, <const uint8_t*>p, n)
         return 0
-    t = _text(IP if f.op == R_IP else MAC, <const uint8_t*>p, n, NULL)
+    op = IP if f.op == R_IP else MAC
+    t = _text(op, <const uint8_t*>p, n, NULL)
     if t:
         _varint(b, f.tag)
         _varint(b, <uint64_t>t)
         _room(b, t)
-        _text(IP if f.op == R_IP else MAC, <const uint8_t*>p, n, b.p + b.n)
+        _text(op, <const uint8_t*>p, n, b.p + b.n)
         b.n += t
     return 0
 
@@ -953,7 +960,7 @@ cdef int _repeated_field(_Buf* b, _Field f, object v) except -1:
         raise NotImplementedError(f"repeated {f.fl.kind.value} field {f.name}")
     if f.op == R_TEXTS:
         for x in items:
-            x = x.encode() if isinstance(x, str) else bytes(x)
+            x = _item_bytes(x)
             _varint(b, f.tag)
             _varint(b, <uint64_t>PyBytes_GET_SIZE(x))
             _bytes(b, <const uint8_t*>PyBytes_AS_STRING(x), PyBytes_GET_SIZE(x))
