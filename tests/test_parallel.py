@@ -148,10 +148,12 @@ def test_a_failing_stream_process_is_a_worker_error(tmp_path: Path,
                                    out=str(tmp_path / "o"), workers=2))
 
 
-def test_the_stream_process_reads_payloads_from_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mapped", [True, False])
+def test_the_stream_process_reads_payloads_from_the_file(tmp_path: Path, mapped: bool) -> None:
     """A relay worker sends where its segments' payloads are in the input file; the
-    stream process reads them there (one read per batch), the same bytes; a file cut
-    short meanwhile is a one-line error."""
+    stream process reads them there (in its mapping of the file, or, if the file cannot
+    be mapped, one read per batch), the same bytes; a file cut short meanwhile is a
+    one-line error."""
     from netcap.pipeline import _FilePayloads, in_file
     from netcap.reassembly.streams import SegmentBatch
     from netcap.sources.capture import CaptureError
@@ -172,10 +174,14 @@ def test_the_stream_process_reads_payloads_from_the_file(tmp_path: Path) -> None
     sent = in_file(in_place, 1000)
     assert sent is not None and sent.payload is None
     reader = _FilePayloads(str(path))
+    assert reader.mapped is not None
+    if not mapped:
+        reader.mapped = None  # as for a file that cannot be mapped
     try:
         got = reader.land(sent)
         assert got is not None and list(got.rows()) == want
-        assert len(reader.buf) == 9240 - 17  # the batch's span only
+        assert got.payload is not None and len(got.payload) == 9240 - 17  # the span only
+        assert len(reader.buf) == (0 if mapped else 9240 - 17)
         path.write_bytes(b"x" * 1000 + chunk[:5000])  # cut short under the reader
         again = SegmentBatch.from_rows(rows)
         again.payload, again.at = chunk, np.array([17, 300, 0, 9000], np.int64)

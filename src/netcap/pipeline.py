@@ -611,14 +611,23 @@ class _FilePayloads:
     of 258 MB: HTTP text bodies, TLS handshakes), and their receiver runs the stream
     stage, the serial step. They are in the file already, which the workers have just
     read (so it is in the page cache): a worker sends where each payload is
-    (`in_file`), and this process reads each batch's span of the file in one `pread`
-    into a buffer of its own, reused batch after batch. No copies in the workers, no
-    shared memory, and no pages of the file mapped here: a file cut short while it is
-    read is an error, not a SIGBUS."""
+    (`in_file`), and this process reads each batch's span of the file where it is, in
+    its own read-only mapping of the file (as the workers walk it): mapping the pages
+    costs about half of copying them out (`walk_chunk`), and the analyzers then read
+    the page cache's bytes once instead of twice. Each span is checked against the
+    file's size first: a file cut short while it is read is an error. The pages of a
+    batch are let go once the next one is read (the page cache keeps them), so the
+    mapping adds about a batch's span to this process's memory. A file that cannot be
+    mapped is read with `pread` into a buffer reused batch after batch."""
 
     def __init__(self, path: str) -> None:
         self.fd = os.open(path, os.O_RDONLY)
         self.buf = bytearray()
+        try:
+            self.mapped: mmap.mmap | None = mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # empty, or not mappable (a pipe, special file)
+            self.mapped = None
+        self.held = (0, 0)  # the pages of the last span read through the mapping
 
     def land(self, segs: SegmentBatch | None) -> SegmentBatch | None:
         if segs is None or segs.payload is not None or segs.at is None:
@@ -629,6 +638,14 @@ class _FilePayloads:
             return segs
         lo = int(segs.at[shipped].min())
         n = int((segs.at + segs.size)[shipped].max()) - lo
+        if self.mapped is not None and lo + n <= len(self.mapped):
+            if lo + n > os.fstat(self.fd).st_size:
+                raise CaptureError("the input file changed while it was read")
+            self._release()
+            self.held = (lo - lo % mmap.PAGESIZE, lo + n)
+            segs.payload, segs.at = (memoryview(self.mapped)[lo : lo + n],
+                                     np.where(shipped, segs.at - lo, 0))
+            return segs
         if len(self.buf) < n:
             self.buf = bytearray(n)
         view = memoryview(self.buf)[:n]
@@ -637,7 +654,15 @@ class _FilePayloads:
         segs.payload, segs.at = view, np.where(shipped, segs.at - lo, 0)
         return segs
 
+    def _release(self) -> None:
+        """Let the last span's pages go from this process (not from the page cache)."""
+        lo, hi = self.held
+        if self.mapped is not None and hi > lo:
+            self.mapped.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        self.held = (0, 0)
+
     def close(self) -> None:
+        self._release()
         os.close(self.fd)
 
 
