@@ -22,6 +22,7 @@ it never goes back.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -40,6 +41,8 @@ I64 = npt.NDArray[np.int64]
 # Recognised connections, packed (extract.APP_ENTRY_BYTES each)
 Apps = bytes | bytearray
 _TCP = 6
+# ApplicationProto as the metrics label it: 0 none, else APP_PROTOCOLS[x - 1].
+_APP_LABELS = ("other", *(p.lower() for p in APP_PROTOCOLS))
 # LinkProto: gopacket's names for the link types, as the Go Netcap writes them.
 _LINK_NAMES = {LT.ETHERNET: "Ethernet", LT.NULL: "Null", LT.LOOP: "Loop", LT.RAW: "Raw",
                LT.IPV4: "IPv4", LT.IPV6: "IPv6", LT.LINUX_SLL: "Linux SLL",
@@ -83,13 +86,17 @@ class Ended:
         """As Connection records (built only when asked for: writing files)."""
         return _records(self.rows)
 
-    def labels(self) -> tuple[list[str], list[str]]:
-        """Per connection, the transport and application protocol, as the metrics label
-        them (the same values as read back from the records' TransportProto and
-        ApplicationProto fields, lower case)."""
-        transport = ["tcp" if x == _TCP else "udp" for x in self.rows.key[:, 1].tolist()]
-        app = [APP_PROTOCOLS[x - 1].lower() if x else "other" for x in self.rows.app.tolist()]
-        return transport, app
+    def label_counts(self) -> Counter[tuple[str, str]]:
+        """Connections per (transport, application protocol), as the metrics label them
+        (the same values as read back from the records' TransportProto and
+        ApplicationProto fields, lower case). Counted as numbers, not a pair of str per
+        connection: the parent's share of the metrics (~87,000 connections per million
+        bench packets)."""
+        apps = len(_APP_LABELS)
+        pair = (self.rows.key[:, 1] == _TCP).astype(np.int64) * apps + self.rows.app
+        counts = np.bincount(pair, minlength=2 * apps)
+        return Counter({("tcp" if i >= apps else "udp", _APP_LABELS[i % apps]): int(counts[i])
+                        for i in np.flatnonzero(counts).tolist()})
 
     @property
     def duration_ns(self) -> I64:

@@ -483,7 +483,7 @@ class MetricsState:
             if ended is not None:
                 self._count("nc_connections_evicted", (), ended.evicted)
                 self._count("nc_audit_records", ("Connection",), len(ended))
-                self._connection_metrics(*ended.labels(), ended.duration_ns,
+                self._connection_metrics(ended.label_counts(), ended.duration_ns,
                                          ended.total_bytes)
 
     def add_stream_output(self, tables: dict[str, RecordTable], out: StreamOutput) -> None:
@@ -627,9 +627,9 @@ class MetricsState:
                 return [_closed(_text(v).lower(), allowed)
                         for v in values(cols.get(field), n)]
 
-            self._connection_metrics(text("TransportProto", _TRANSPORTS),
-                                     text("ApplicationProto", _APPLICATIONS),
-                                     col("Duration"), col("TotalSize"))
+            pairs = zip(text("TransportProto", _TRANSPORTS),
+                        text("ApplicationProto", _APPLICATIONS), strict=True)
+            self._connection_metrics(Counter(pairs), col("Duration"), col("TotalSize"))
         elif name == "DNS":
             self._dns_metrics(cols, n)
         elif name == "TLSClientHello":  # the highest version offered (as JA4's)
@@ -687,9 +687,11 @@ class MetricsState:
                 names.append((version, label))
             self._count_by("nc_icmp_messages", lut[types & 0xFF], names)
 
-    def _connection_metrics(self, transport: list[str], app: list[str], duration_ns: I64,
+    def _connection_metrics(self, pairs: Counter[tuple[str, str]], duration_ns: I64,
                             total_bytes: I64) -> None:
-        for labels, k in Counter(zip(transport, app, strict=True)).items():
+        """Connections per (transport, application protocol) label pair, and their
+        durations and sizes."""
+        for labels, k in pairs.items():
             self._count("nc_connections", labels, k)
         self._hist["nc_connection_duration_seconds"][()].add(duration_ns / 1e9)
         self._hist["nc_connection_bytes"][()].add(total_bytes)
