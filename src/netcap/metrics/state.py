@@ -573,7 +573,8 @@ class MetricsState:
                         from_file: bool = False) -> None:
         def col(field: str) -> I64:
             c = cols.get(field)
-            return np.zeros(n, np.int64) if c is None else np.asarray(c).astype(np.int64)
+            # (not a copy when it is int64 already: the results are only read)
+            return np.zeros(n, np.int64) if c is None else np.asarray(c, np.int64)
 
         if n == 0:
             return
@@ -610,8 +611,11 @@ class MetricsState:
             s_src, s_dst = _SERVICE_OF_PORT[sport], _SERVICE_OF_PORT[dport]
             service = np.where(s_dst > 0, s_dst, s_src)
             if name == "TCP":
-                bits = sum((col(f) != 0).astype(np.int64) << i
-                           for i, f in enumerate(("FIN", "SYN", "RST", "PSH", "ACK", "URG")))
+                bits = np.zeros(n, np.uint8)
+                for i, f in enumerate(("FIN", "SYN", "RST", "PSH", "ACK", "URG")):
+                    flag = cols.get(f)
+                    if flag is not None:
+                        bits |= (np.asarray(flag) != 0).view(np.uint8) << i
                 key = _FLAGS_INDEX[bits] * len(SERVICE_NAMES) + service
                 names = [(f, s) for f in _FLAG_NAMES for s in SERVICE_NAMES]
                 self._count_by("nc_tcp_segments", key, names, cols)
