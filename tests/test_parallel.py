@@ -189,3 +189,35 @@ def test_the_stream_process_reads_payloads_from_the_file(tmp_path: Path, mapped:
             reader.land(in_file(again, 1000))
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_a_file_cut_short_under_the_workers_is_an_input_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: bool) -> None:
+    """A relay worker walks the input in its mapping of the file: reading a page past
+    the end of a file cut short after it was mapped is a SIGBUS, which ends the worker.
+    The run ends with the input's one-line error, not an internal error (with and
+    without the stream process)."""
+    import os
+
+    import netcap.pipeline as pipeline
+    from netcap.sources.capture import CaptureError
+
+    _tiny_chunks(monkeypatch)
+    path = tmp_path / "input.pcap"
+    path.write_bytes((PCAPS / "zeek_wikipedia.pcap").read_bytes())
+    walk = pipeline.walk_chunk
+
+    def cut_then_walk(f: object, name: str, start: int, *rest: object) -> object:
+        if start > 8_000:  # a few chunks in, the file is emptied under the mapping
+            os.truncate(name, 0)
+        return walk(f, name, start, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "walk_chunk", cut_then_walk)
+    encode = EncodeOptions() if split else EncodeOptions(exclude=frozenset({"HTTP", "DNS",
+                                                                            "TLSClientHello",
+                                                                            "TLSServerHello",
+                                                                            "SSH"}))
+    with pytest.raises(CaptureError, match="input.pcap: the input file changed while it"):
+        run_capture(CaptureOptions(read=str(path), out=str(tmp_path / "out"), workers=2,
+                                   encode=encode))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import mmap
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import traceback
@@ -621,6 +622,7 @@ class _FilePayloads:
     mapped is read with `pread` into a buffer reused batch after batch."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self.fd = os.open(path, os.O_RDONLY)
         self.buf = bytearray()
         try:
@@ -640,7 +642,7 @@ class _FilePayloads:
         n = int((segs.at + segs.size)[shipped].max()) - lo
         if self.mapped is not None and lo + n <= len(self.mapped):
             if lo + n > os.fstat(self.fd).st_size:
-                raise CaptureError("the input file changed while it was read")
+                raise CaptureError(f"{self.path}: the input file changed while it was read")
             self._release()
             self.held = (lo - lo % mmap.PAGESIZE, lo + n)
             segs.payload, segs.at = (memoryview(self.mapped)[lo : lo + n],
@@ -650,7 +652,7 @@ class _FilePayloads:
             self.buf = bytearray(n)
         view = memoryview(self.buf)[:n]
         if os.preadv(self.fd, [view], lo) != n:
-            raise CaptureError("the input file changed while it was read")
+            raise CaptureError(f"{self.path}: the input file changed while it was read")
         segs.payload, segs.at = view, np.where(shipped, segs.at - lo, 0)
         return segs
 
@@ -915,6 +917,15 @@ def _sharded(outs: list[Connection], stats: RunStats, stop: threading.Event
         return
 
 
+def _cut_under(p: Any) -> bool:
+    """Whether a helper process died of SIGBUS: it read a page of its mapping of the
+    input (the workers walk it there, the stream process reads payloads there) past the
+    end of a file cut short after it was mapped. (A cut found before reading is an error
+    or a truncated tail, as in one process.)"""
+    p.join(timeout=1.0)  # its pipe closed as it died; the exit status comes just after
+    return bool(p.exitcode == -signal.SIGBUS)
+
+
 def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
                   stop: threading.Event) -> RunStats:
     # Open here first, so an unreadable input fails fast with its one-line error (reading
@@ -994,6 +1005,11 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
             if stats.interrupted:
                 control[1].send(None)  # end where it is; its end's steps still come
             sink.replay(side.end())
+    except WorkerError:
+        if any(_cut_under(p) for p in procs):
+            raise CaptureError(f"{opts.read}: the input file changed while it was read"
+                               ) from None
+        raise
     finally:
         # Ended or stopped: a worker still running (stopped mid-input) holds nothing
         # the files need; SIGKILL, since a blocked worker may never read a request.
