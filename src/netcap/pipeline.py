@@ -77,10 +77,9 @@ __all__ = ["CaptureOptions", "RunStats", "Sink", "WorkerError", "counted", "run_
 # Below this input size a single process is faster than starting workers.
 PARALLEL_MIN_BYTES = 16 << 20
 # Bytes read per chunk (a batch never spans chunks): bigger batches spread the per-batch
-# overhead over more packets; memory per process grows with it. Measured with the compiled
-# core (1M bench, `net export -exit`, CPU of all processes / peak RSS sum): 4 MiB 3.5 s /
-# 190 MB, 8 MiB 3.0 s / 239 MB, 16 MiB 3.0 s / 341 MB (the numpy decoder gained ~5% from
-# 16 MiB; the compiled one gains nothing).
+# overhead over more packets; memory per process grows with it. 1M bench, `net export
+# -exit`, wall / peak RSS sum: 8 MiB 1.08 s / 221 MB, 12 MiB -4% / 255 MB, 16 MiB 1.00 s /
+# 290 MB (docs/performance.md): 8 MiB keeps the peak below Suricata's.
 CHUNK_BYTES = 8 << 20
 _BATCH_PACKETS = 65536
 
