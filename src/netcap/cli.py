@@ -37,6 +37,20 @@ class _HelpFormatter(argparse.HelpFormatter):
     listed), and a boolean that is on by default as the way to turn it off
     (`-compress=false`), since `-compress` alone changes nothing."""
 
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:  # argparse's width, without its `import shutil` (~2 ms of
+            # every run: a parser makes a formatter for each argument it adds)
+            columns = os.environ.get("COLUMNS", "")
+            if not columns.isdigit() or int(columns) == 0:
+                try:
+                    columns = str(os.get_terminal_size(sys.__stdout__.fileno()).columns
+                                  if sys.__stdout__ is not None else 80)
+                except (ValueError, OSError):  # not a terminal
+                    columns = "80"
+            width = int(columns) - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
     def _format_action_invocation(self, action: argparse.Action) -> str:
         if not action.option_strings:
             return super()._format_action_invocation(action)

@@ -17,7 +17,6 @@ previous results.
 from __future__ import annotations
 
 import mmap
-import multiprocessing
 import os
 import signal
 import threading
@@ -27,7 +26,6 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -41,7 +39,7 @@ from .decode.packets import Columns
 from .flows.extract import FlowBatch, summarize
 from .flows.table import Apps, ConnectionTable, Ended
 from .metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState, metric_columns
-from .procs import WorkerError, child_signals
+from .procs import Helper, Pipe, WorkerError, child_signals, pipe, wait
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
 from .reassembly.streams import (
     FINGERPRINTS,
@@ -152,7 +150,7 @@ def _workers(opts: CaptureOptions) -> int:
                 return 1
         except OSError:
             return 1
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not hasattr(os, "fork"):
         return 1
     return max(1, n)
 
@@ -680,8 +678,8 @@ def in_file(segs: SegmentBatch | None, start: int) -> SegmentBatch | None:
 Shipped = tuple[SegmentBatch | None, list[Fragment] | None]
 
 
-def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connection,
-           side: Connection | None) -> None:
+def _relay(opts: CaptureOptions, prev: Pipe, nxt: Pipe, out: Pipe,
+           side: Pipe | None) -> None:
     """Take chunks in turn: receive (offset, parser, packets before, packet clock),
     walk and judge the timestamps, pass on. Each batch's results go to the parent, its
     segments and fragments to the stream process (`side`) if there is one."""
@@ -723,7 +721,7 @@ def _relay(opts: CaptureOptions, prev: Connection, nxt: Connection, out: Connect
         nxt.send(None)  # pass the end on, so every worker stops
 
 
-def _shard(opts: CaptureOptions, index: int, count: int, out: Connection) -> None:
+def _shard(opts: CaptureOptions, index: int, count: int, out: Pipe) -> None:
     """Batches index, index + count, ... of a stream every worker reads in full."""
     with open_capture(opts.read, batch_packets=_BATCH_PACKETS, chunk_bytes=CHUNK_BYTES,
                       clock=True) as src:
@@ -735,15 +733,15 @@ def _shard(opts: CaptureOptions, index: int, count: int, out: Connection) -> Non
 class _Flag:
     """A stop event the parent sets across processes: anything sent on the pipe."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Pipe) -> None:
         self.conn = conn
 
     def is_set(self) -> bool:
         return self.conn.poll()
 
 
-def _stream_process(opts: CaptureOptions, sink: Sink, feeds: list[Connection],
-                    control: Connection, out: Connection) -> None:
+def _stream_process(opts: CaptureOptions, sink: Sink, feeds: list[Pipe],
+                    control: Pipe, out: Pipe) -> None:
     """The stream side in a process of its own: the workers' segments and fragments in
     input order in, per batch the steps it made of them out to the parent (which replays
     them where `Sink.take` would have run them), then those of the end of the input.
@@ -770,8 +768,8 @@ def _stream_process(opts: CaptureOptions, sink: Sink, feeds: list[Connection],
     out.send((_END, recorder.cut()))
 
 
-def _worker(target: Callable[..., None], args: tuple[Any, ...], out: Connection,
-            index: int, close: list[Connection], parent: int) -> None:
+def _worker(target: Callable[..., None], args: tuple[Any, ...], out: Pipe,
+            index: int, close: list[Pipe], parent: int) -> None:
     """Run a worker body; report failures to the parent, never hang it."""
     child_signals(parent)
     for c in close:  # ends inherited by fork that belong to others
@@ -790,7 +788,7 @@ class _Ended(WorkerError):
     """A worker's pipe closed (it exited) with no message waiting."""
 
 
-def _receive(conn: Connection, worker: int) -> Any:
+def _receive(conn: Pipe, worker: int) -> Any:
     try:
         msg = conn.recv()
     except EOFError:
@@ -815,7 +813,7 @@ _STOP_POLL = 0.05
 class _Side:
     """The parent's end of the stream process: its messages, received as they come."""
 
-    def __init__(self, conn: Connection, index: int) -> None:
+    def __init__(self, conn: Pipe, index: int) -> None:
         self.conn = conn
         self.index = index
         self.held: deque[Any] = deque()
@@ -837,7 +835,7 @@ class _Side:
                 return cast(Steps, msg[1])
 
 
-def _relayed(outs: list[Connection], stats: RunStats, stop: threading.Event | _Flag,
+def _relayed(outs: list[Pipe], stats: RunStats, stop: threading.Event | _Flag,
              side: _Side | None = None) -> Iterator[Any]:
     """Results in input order (`Result`; in the stream process, the same tuple with the
     segments and fragments set). Every worker's pipe is drained as soon as it has data
@@ -892,7 +890,7 @@ def _relayed(outs: list[Connection], stats: RunStats, stop: threading.Event | _F
         c += 1
 
 
-def _sharded(outs: list[Connection], stats: RunStats, stop: threading.Event
+def _sharded(outs: list[Pipe], stats: RunStats, stop: threading.Event
              ) -> Iterator[Result]:
     count = len(outs)
     k = 0
@@ -916,7 +914,7 @@ def _sharded(outs: list[Connection], stats: RunStats, stop: threading.Event
         return
 
 
-def _cut_under(p: Any) -> bool:
+def _cut_under(p: Helper) -> bool:
     """Whether a helper process died of SIGBUS: it read a page of its mapping of the
     input (the workers walk it there, the stream process reads payloads there) past the
     end of a file cut short after it was mapped. (A cut found before reading is an error
@@ -935,22 +933,21 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
     # The stream side in a process of its own when the stream analyzers run: it is the
     # longest serial step (docs/performance.md); the connection table stays here.
     split = relay and bool(_stream_kinds(opts.encode))
-    ctx = multiprocessing.get_context("fork")
-    results = [ctx.Pipe(duplex=False) for _ in range(count)]  # (parent end, worker end)
-    ring = [ctx.Pipe(duplex=False) for _ in range(count)] if relay else []  # into worker i
-    feeds = [ctx.Pipe(duplex=False) for _ in range(count)] if split else []  # to the side
-    side_out = ctx.Pipe(duplex=False) if split else None
-    control = ctx.Pipe(duplex=False) if split else None  # parent -> stream process: stop
+    results = [pipe() for _ in range(count)]  # (parent end, worker end)
+    ring = [pipe() for _ in range(count)] if relay else []  # into worker i
+    feeds = [pipe() for _ in range(count)] if split else []  # to the side
+    side_out = pipe() if split else None
+    control = pipe() if split else None  # parent -> stream process: stop
     everything = [c for pair in results + ring + feeds for c in pair]
     if side_out is not None and control is not None:
         everything += [*side_out, *control]
-    procs: list[Any] = []
+    procs: list[Helper] = []
     stats = RunStats()
     side: _Side | None = None
     try:
         for i in range(count):
             out = results[i][1]
-            own: list[Connection] = [out]
+            own: list[Pipe] = [out]
             if relay:
                 prev, nxt = ring[i][0], ring[(i + 1) % count][1]
                 feed = feeds[i][1] if split else None
@@ -960,16 +957,14 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
             else:
                 target, args = _shard, (opts, i, count, out)
             close = [c for c in everything if all(c is not o for o in own)]
-            p = ctx.Process(target=_worker, args=(target, args, out, i, close, os.getpid()),
-                            daemon=True)
+            p = Helper(_worker, (target, args, out, i, close, os.getpid()))
             p.start()
             procs.append(p)
         if side_out is not None and control is not None:
             own = [f[0] for f in feeds] + [side_out[1], control[0]]
             close = [c for c in everything if all(c is not o for o in own)]
             args = (opts, sink, [f[0] for f in feeds], control[0], side_out[1])
-            p = ctx.Process(target=_worker, args=(_stream_process, args, side_out[1], count,
-                                                  close, os.getpid()), daemon=True)
+            p = Helper(_worker, (_stream_process, args, side_out[1], count, close, os.getpid()))
             p.start()
             procs.append(p)
             side = _Side(side_out[0], count)

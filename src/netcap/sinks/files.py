@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
 from typing import BinaryIO, Literal, TextIO, cast, overload
 
 __all__ = ["FILE_MODE", "check_dir", "check_file", "create_private"]
@@ -63,6 +62,8 @@ def check_file(path: str) -> None:
 
 
 def _probe(directory: str, name: str) -> None:
+    import tempfile  # here: it brings `shutil`, `random` and more, for this probe only
+
     try:
         with tempfile.TemporaryFile(dir=directory):
             pass
