@@ -44,7 +44,6 @@ from ..analyzers._tls cimport HelloReader, hello_reader
 from ..records._encode cimport _ip_text
 
 import heapq
-import ipaddress
 from collections import Counter
 
 import numpy as np
@@ -586,6 +585,7 @@ cdef str _address(bytes a):
     cdef const uint8_t* p = <const uint8_t*><char*>a
     cdef char buf[48]  # the longest IPv6 text is 39 bytes
     if n != 4 and (n != 16 or _mapped(p)):
+        import ipaddress  # here: rare, and ~1 ms of every run's start-up at the top
         return str(ipaddress.ip_address(a))
     return (<bytes>buf[:_ip_text(p, n, <uint8_t*>buf)]).decode("ascii")
 
