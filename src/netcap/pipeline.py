@@ -914,13 +914,14 @@ def _sharded(outs: list[Pipe], stats: RunStats, stop: threading.Event
         return
 
 
-def _cut_under(p: Helper) -> bool:
-    """Whether a helper process died of SIGBUS: it read a page of its mapping of the
-    input (the workers walk it there, the stream process reads payloads there) past the
-    end of a file cut short after it was mapped. (A cut found before reading is an error
-    or a truncated tail, as in one process.)"""
-    p.join(timeout=1.0)  # its pipe closed as it died; the exit status comes just after
-    return bool(p.exitcode == -signal.SIGBUS)
+def _end(procs: list[Helper]) -> None:
+    """End the helpers and take their exit status. Ended or stopped: a worker still
+    running (stopped mid-input) holds nothing the files need; SIGKILL, since a blocked
+    worker may never read a request."""
+    for p in procs:
+        p.kill()
+    for p in procs:
+        p.join()
 
 
 def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
@@ -1000,17 +1001,17 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
                 control[1].send(None)  # end where it is; its end's steps still come
             sink.replay(side.end())
     except WorkerError:
-        if any(_cut_under(p) for p in procs):
+        # A helper that died of SIGBUS read a page of its mapping of the input (the
+        # workers walk it there, the stream process reads payloads there) past the end
+        # of a file cut short after it was mapped; the others failed after it. (A cut
+        # found before reading is an error or a truncated tail, as in one process.)
+        _end(procs)  # a dying helper's exit status is its signal's, killed or not
+        if any(p.exitcode == -signal.SIGBUS for p in procs):
             raise CaptureError(f"{opts.read}: the input file changed while it was read"
                                ) from None
         raise
     finally:
-        # Ended or stopped: a worker still running (stopped mid-input) holds nothing
-        # the files need; SIGKILL, since a blocked worker may never read a request.
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-            p.join()
+        _end(procs)
         for pair in results:
             pair[0].close()
         for conn in (side_out[0] if side_out else None, control[1] if control else None):
