@@ -21,7 +21,6 @@ import select
 import signal
 import struct
 import sys
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -183,11 +182,6 @@ class Helper:
             with suppress(ProcessLookupError):  # ended meanwhile
                 os.kill(self.pid, signal.SIGKILL)
 
-    def join(self, timeout: float | None = None) -> None:
-        """Wait until it has ended (at most `timeout` seconds)."""
-        if timeout is None:
-            self._reap(0)
-            return
-        deadline = time.monotonic() + timeout
-        while not self._reap(os.WNOHANG) and time.monotonic() < deadline:
-            time.sleep(0.002)
+    def join(self) -> None:
+        """Wait until it has ended."""
+        self._reap(0)
