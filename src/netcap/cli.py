@@ -17,6 +17,7 @@ import gc
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any, NoReturn
 
 from . import __version__
@@ -42,13 +43,11 @@ class _HelpFormatter(argparse.HelpFormatter):
         if width is None:  # argparse's width, without its `import shutil` (~2 ms of
             # every run: a parser makes a formatter for each argument it adds)
             columns = os.environ.get("COLUMNS", "")
-            if not columns.isdigit() or int(columns) == 0:
-                try:
-                    columns = str(os.get_terminal_size(sys.__stdout__.fileno()).columns
-                                  if sys.__stdout__ is not None else 80)
-                except (ValueError, OSError):  # not a terminal
-                    columns = "80"
-            width = int(columns) - 2
+            width = int(columns) if columns.isdigit() else 0
+            if width == 0 and sys.__stdout__ is not None:
+                with suppress(ValueError, OSError):  # not a terminal
+                    width = os.get_terminal_size(sys.__stdout__.fileno()).columns
+            width = (width or 80) - 2
         super().__init__(prog, indent_increment, max_help_position, width)
 
     def _format_action_invocation(self, action: argparse.Action) -> str:

@@ -602,6 +602,12 @@ def _run_single(opts: CaptureOptions, sink: Sink, stop: threading.Event) -> RunS
 _BATCH, _CHUNK, _END, _FAIL = "batch", "chunk", "end", "fail"
 
 
+def _changed(path: str) -> CaptureError:
+    """The input was cut short while a parallel run read it (see `_FilePayloads`, and
+    `_run_parallel` for a helper that died of it)."""
+    return CaptureError(f"{path}: the input file changed while it was read")
+
+
 class _FilePayloads:
     """The stream process's reader of the segments' payloads from the input file.
 
@@ -639,17 +645,16 @@ class _FilePayloads:
         n = int((segs.at + segs.size)[shipped].max()) - lo
         if self.mapped is not None and lo + n <= len(self.mapped):
             if lo + n > os.fstat(self.fd).st_size:
-                raise CaptureError(f"{self.path}: the input file changed while it was read")
+                raise _changed(self.path)
             self._release()
             self.held = (lo - lo % mmap.PAGESIZE, lo + n)
-            segs.payload, segs.at = (memoryview(self.mapped)[lo : lo + n],
-                                     np.where(shipped, segs.at - lo, 0))
-            return segs
-        if len(self.buf) < n:
-            self.buf = bytearray(n)
-        view = memoryview(self.buf)[:n]
-        if os.preadv(self.fd, [view], lo) != n:
-            raise CaptureError(f"{self.path}: the input file changed while it was read")
+            view = memoryview(self.mapped)[lo : lo + n]
+        else:
+            if len(self.buf) < n:
+                self.buf = bytearray(n)
+            view = memoryview(self.buf)[:n]
+            if os.preadv(self.fd, [view], lo) != n:
+                raise _changed(self.path)
         segs.payload, segs.at = view, np.where(shipped, segs.at - lo, 0)
         return segs
 
@@ -1007,8 +1012,7 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
         # found before reading is an error or a truncated tail, as in one process.)
         _end(procs)  # a dying helper's exit status is its signal's, killed or not
         if any(p.exitcode == -signal.SIGBUS for p in procs):
-            raise CaptureError(f"{opts.read}: the input file changed while it was read"
-                               ) from None
+            raise _changed(opts.read) from None
         raise
     finally:
         _end(procs)
