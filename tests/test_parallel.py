@@ -214,11 +214,12 @@ def test_a_file_cut_short_under_the_workers_is_an_input_error(
             os.truncate(name, 0)
         return walk(f, name, start, *rest)  # type: ignore[arg-type]
 
+    child_signals = pipeline.child_signals
+
     def quiet_helper(parent: int) -> None:  # pytest's faulthandler would print the
         child_signals(parent)  # dying helpers' stacks: expected here
         faulthandler.disable()
 
-    child_signals = pipeline.child_signals
     monkeypatch.setattr(pipeline, "walk_chunk", cut_then_walk)
     monkeypatch.setattr(pipeline, "child_signals", quiet_helper)
     encode = EncodeOptions() if split else EncodeOptions(exclude=frozenset({"HTTP", "DNS",
