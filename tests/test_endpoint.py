@@ -285,6 +285,25 @@ def test_stop_does_not_wait_for_idle_clients() -> None:
             s.close()
 
 
+@pytest.mark.parametrize("when", ["never started", "just started", "serving"])
+def test_stop_ends_the_serving_loop(when: str) -> None:
+    """stop() wakes the serving loop through its pipe and returns once the loop has
+    ended, whether it had started, was starting or had served a scrape; the port is
+    closed after it."""
+    ex = Exporter(Exposition(MetricsState()), "127.0.0.1", 0)
+    if when != "never started":
+        ex.start()
+    if when == "serving":
+        assert request(ex.port, "GET", "/-/healthy")[0] == 200
+    stopper = threading.Thread(target=ex.stop)
+    stopper.start()
+    stopper.join(timeout=10)
+    assert not stopper.is_alive()
+    assert not ex._thread.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", ex.port), timeout=5).close()
+
+
 def test_a_trickling_client_is_cut_at_the_deadline(exporter: Exporter) -> None:
     """A byte every 0.2 s never trips the idle timeout (0.5 s), but the connection is
     shut down once it is `deadline` (2 s) old."""

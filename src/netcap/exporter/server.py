@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import selectors
 import socket
 import socketserver
 import threading
@@ -116,6 +117,12 @@ class _Server(socketserver.TCPServer):
         self._handler: Any = None  # wsgi.Handler, once a connection needed it
         self.base_environ: dict[str, str] = {}  # set with the handler (wsgi.base_environ)
         self._handler_lock = threading.Lock()
+        # serve()'s wakeup: stop() writes a byte, so the loop ends at once, not at its
+        # next poll (socketserver's serve_forever kept every -exit run waiting up to a
+        # poll interval for that).
+        self._wake_r, self._wake_w = os.pipe()  # closed by server_close (also if binding fails)
+        self._stopping = False
+        self._stopped = threading.Event()
         # The handler class given here is never used: _serve makes the handlers.
         super().__init__(sockaddr, socketserver.BaseRequestHandler)
         self._workers = [threading.Thread(target=self._work, daemon=True,
@@ -164,6 +171,34 @@ class _Server(socketserver.TCPServer):
         except queue.Full:
             self.refused += 1
             self._close(request)
+
+    def serve(self) -> None:
+        """Accept connections until stop(): socketserver's serve_forever, with the wakeup
+        pipe beside the listening socket. Polls often enough to enforce the deadline."""
+        try:
+            with selectors.PollSelector() as sel:
+                sel.register(self, selectors.EVENT_READ)
+                sel.register(self._wake_r, selectors.EVENT_READ)
+                while True:  # a stop() before this loop left its byte: no wait then
+                    ready = sel.select(min(0.25, self.deadline / 4))
+                    if self._stopping:
+                        break
+                    if any(key.fileobj is self for key, _ in ready):
+                        try:
+                            request, address = self.get_request()
+                        except OSError:  # gone before it was accepted
+                            pass
+                        else:
+                            self.process_request(request, address)
+                    self.service_actions()
+        finally:
+            self._stopped.set()
+
+    def stop(self) -> None:
+        """End serve() (running, or not started yet: then it returns at once)."""
+        self._stopping = True
+        os.write(self._wake_w, b"\0")
+        self._stopped.wait()
 
     def service_actions(self) -> None:
         """Called by the serving loop between polls: shut down connections past their
@@ -225,6 +260,8 @@ class _Server(socketserver.TCPServer):
         """Close the listening socket and every connection, waiting or being served
         (a full queue or a slow client must not delay the exit), and end the workers."""
         super().server_close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -275,10 +312,8 @@ class Exporter:
         self._server.set_app(self._app)
         self.port = self._server.server_port
         self.host = self._server.server_name
-        # A short poll interval: stop() waits for the serving loop to notice (100
-        # wakeups a second cost nothing measurable; 50 ms cost every -exit run 25 ms).
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,),
-                                        daemon=True, name="netcap-http")
+        self._thread = threading.Thread(target=self._server.serve, daemon=True,
+                                        name="netcap-http")
 
     @property
     def url(self) -> str:
@@ -311,7 +346,8 @@ class Exporter:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.stop()
         self._server.server_close()
 
     def _body(self, accept: str, gzipped: bool) -> tuple[bytes, str]:
