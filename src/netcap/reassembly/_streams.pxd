@@ -20,8 +20,8 @@ cdef class Stream:
     cdef bint has_seq
     cdef uint32_t next  # sequence number of the next byte to deliver (once has_seq)
     cdef int64_t base  # absolute offset of next (bytes delivered or skipped)
-    cdef dict pending  # absolute offset -> (data, ts)
-    cdef list starts  # heap of the keys of pending
+    cdef dict pending  # absolute offset -> (data, ts); None until one is held
+    cdef list starts  # heap of the keys of pending; None with it
     cdef readonly int64_t buffered  # bytes waiting out of order
     cdef readonly int64_t delivered  # bytes delivered
     cdef readonly int64_t gaps  # bytes skipped
