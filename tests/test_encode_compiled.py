@@ -332,6 +332,24 @@ def test_bad_columns_raise_not_crash() -> None:
             encode_delimited_sized(table)
     with pytest.raises(ValueError):
         render_column(short, Render.IP)
+    for bad in (short, Ragged(np.zeros(3, np.uint8), np.array([4, -1], np.int64)),
+                Ragged(np.zeros(0, np.uint8), np.array([1], np.int64))):
+        with pytest.raises(ValueError):
+            bad.tolist()
+
+
+@given(st.lists(st.binary(max_size=40), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_ragged_rows_are_the_slices(items: list[bytes]) -> None:
+    """Ragged.tolist (compiled: ragged_rows) gives each row's bytes, empty rows too, also
+    from a column whose bytes are a read-only or strided view."""
+    col = Ragged.from_list(items)
+    assert col.tolist() == items
+    joined = b"".join(items)
+    read_only = Ragged(np.frombuffer(joined, np.uint8), col.lens)
+    doubled = np.frombuffer(bytes(b for b in joined for _ in range(2)), np.uint8)
+    strided = Ragged(doubled[::2], col.lens)
+    assert read_only.tolist() == items and strided.tolist() == items
 
 
 # -- address text -------------------------------------------------------------------------

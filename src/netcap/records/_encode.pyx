@@ -627,6 +627,26 @@ def render_column(col, how):
     return Ragged(out_a, tlens_a)
 
 
+def ragged_rows(col):
+    """A Ragged column's rows as bytes objects (Ragged.tolist): one C loop, where the
+    Python one cost ~175 ns a row (the metrics list addresses and names per batch)."""
+    lens_a = np.ascontiguousarray(col.lens, dtype=np.int64)
+    data_a = np.ascontiguousarray(col.data, dtype=np.uint8)
+    cdef const int64_t[::1] lens = lens_a
+    cdef const uint8_t[::1] data = data_a
+    cdef Py_ssize_t n = lens.shape[0], i, pos = 0, avail = data.shape[0]
+    cdef const char* base = <const char*>&data[0] if avail else NULL
+    cdef int64_t ln
+    cdef list out = [None] * n
+    for i in range(n):
+        ln = lens[i]
+        if ln < 0 or ln > avail - pos:
+            raise ValueError("a ragged column's lengths exceed its bytes")
+        out[i] = PyBytes_FromStringAndSize(base + pos if ln else NULL, ln)
+        pos += ln
+    return out
+
+
 def varint_matrix(values):
     """Base-128 varints of uint64 values, transposed: a (w, n) matrix (byte k of every
     value in row k, zero past its last byte) plus the bytes used per value."""

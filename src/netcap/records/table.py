@@ -59,13 +59,9 @@ class Ragged:
         return self.data[s : s + int(self.lens[i])].tobytes()
 
     def tolist(self) -> list[bytes]:
-        raw = self.data.tobytes()
-        out: list[bytes] = []
-        pos = 0
-        for n in self.lens.tolist():
-            out.append(raw[pos : pos + n])
-            pos += n
-        return out
+        from ._encode import ragged_rows  # compiled; it imports this module
+
+        return ragged_rows(self)
 
     @staticmethod
     def from_list(items: Sequence[bytes]) -> Ragged:
