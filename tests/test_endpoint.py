@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import bcrypt
+import numpy as np
 import pytest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -39,9 +40,11 @@ from helpers import free_port, get, net_cmd, prometheus, wait_http
 from netcap.decode.batch import decode_batch
 from netcap.exporter.server import Exporter, parse_address
 from netcap.exporter.webconfig import load_web_config
+from netcap.metrics.app import Transactions, transaction_keys
 from netcap.metrics.collector import Exposition
 from netcap.metrics.families import FAMILIES, Kind
 from netcap.metrics.state import LabelConfig, MetricsState, Snapshot
+from netcap.records.table import Ragged
 from netcap.sources.capture import open_capture
 
 CAPTURE = Path(__file__).parent / "data" / "sample.pcap"  # the project's own recording
@@ -81,6 +84,47 @@ def request(port: int, method: str, path: str, host: str = "127.0.0.1"
 
 
 # -- what is counted and rendered ----------------------------------------------------
+
+
+def test_dns_transactions_pair_in_order() -> None:
+    """Transactions.pair, message by message: a response takes the request waiting under
+    its key; a repeated request restarts the clock; a response without a request, or
+    earlier than it, is an orphan; past the limit the oldest request leaves, and so does
+    one older than the timeout when a later request comes."""
+    t = Transactions(limit=2, timeout_ns=100)
+    lat, orphans = t.pair([False, False, True, True, True],
+                          ["a", "a", "a", "a", "b"], [10, 20, 50, 60, 70])
+    assert lat == [30 / 1e9] and orphans == [("a", 60), ("b", 70)] and not t.pending
+    lat, orphans = t.pair([False, True], ["c", "c"], [100, 90])
+    assert lat == [] and orphans == [("c", 90)]
+    t.pair([False, False, False], ["x", "y", "z"], [200, 201, 202])  # limit 2: x leaves
+    assert list(t.pending) == ["y", "z"]
+    t.pair([False], ["w"], [302])  # y (201) is 101 old: expired; z (202) is 100 old: kept
+    assert list(t.pending) == ["z", "w"]
+
+
+def test_dns_transaction_keys() -> None:
+    """A response's key is its request's (client and server sides swapped back); an
+    IPv4 and an IPv6 address never make the same key, nor do addresses and ports that
+    would run together; absent columns key as empty."""
+    req = Ragged.from_list([bytes([10, 0, 0, 1]), bytes(16), bytes([1, 2, 3, 4])])
+    srv = Ragged.from_list([bytes([10, 0, 0, 2]), bytes(12) + bytes([1, 2, 3, 4]),
+                            bytes([1, 2, 3, 4])])
+    ports, ids = np.array([1000, 53, 5]), np.array([7, 7, 7])
+    cols = {"SrcIP": req, "DstIP": srv, "SrcPort": ports, "DstPort": np.full(3, 53),
+            "ID": ids}
+    back = {"SrcIP": srv, "DstIP": req, "SrcPort": np.full(3, 53), "DstPort": ports,
+            "ID": ids}
+    keys = transaction_keys(np.zeros(3, np.bool_), cols, 3, "ID")
+    assert transaction_keys(np.ones(3, np.bool_), back, 3, "ID") == keys
+    assert len(set(keys)) == 3
+    v4 = Ragged.from_list([bytes([1, 2, 3, 4])])
+    v6 = Ragged.from_list([bytes([1, 2, 3, 4]) + bytes(12)])
+    one = {"SrcIP": v4, "DstIP": v4, "SrcPort": [1], "DstPort": [2], "ID": [3]}
+    assert (transaction_keys(np.zeros(1, np.bool_), one, 1, "ID")
+            != transaction_keys(np.zeros(1, np.bool_), {**one, "SrcIP": v6}, 1, "ID"))
+    empty = transaction_keys(np.zeros(2, np.bool_), {}, 2, "ID")
+    assert len(empty) == 2 and empty[0] == empty[1]
 
 
 def test_label_overflow_counts_each_folded_increment_once() -> None:

@@ -38,6 +38,7 @@ from .app import (
     Transactions,
     children,
     name_of,
+    transaction_keys,
     values,
 )
 from .families import FAMILIES, PAYLOAD_BUCKETS, Kind
@@ -701,13 +702,18 @@ class MetricsState:
         self._hist["nc_connection_bytes"][()].add(total_bytes)
 
     def _dns_metrics(self, cols: dict[str, Any], n: int) -> None:
-        qr = values(cols.get("QR"), n)
-        keys = Counter(zip(qr, values(cols.get("OpCode"), n), values(cols.get("ResponseCode"), n),
-                           strict=True))
-        for (is_resp, op, rc), k in keys.items():
-            self._count("nc_dns_messages", ("response" if is_resp else "query",
-                                            name_of(DNS_OPCODES, int(op or 0)),
-                                            name_of(DNS_RCODES, int(rc or 0))), k)
+        qr = np.zeros(n, np.bool_) if cols.get("QR") is None else np.asarray(cols["QR"], bool)
+        # The codes as 16-bit numbers: anything outside (a file's) is 0xFFFF, "other".
+        op, rc = (np.asarray(cols.get(f, np.zeros(n, np.int64)), np.int64)
+                  for f in ("OpCode", "ResponseCode"))
+        op = np.where((op >= 0) & (op < 0xFFFF), op, 0xFFFF)
+        rc = np.where((rc >= 0) & (rc < 0xFFFF), rc, 0xFFFF)
+        kinds, counts = np.unique((qr.astype(np.int64) << 32) | (op << 16) | rc,
+                                  return_counts=True)
+        for kind, k in zip(kinds.tolist(), counts.tolist(), strict=True):
+            self._count("nc_dns_messages", ("response" if kind >> 32 else "query",
+                                            name_of(DNS_OPCODES, (kind >> 16) & 0xFFFF),
+                                            name_of(DNS_RCODES, kind & 0xFFFF)), k)
         questions = cols.get("Questions")
         qtypes = (values(questions.table.cols.get("Type"), questions.table.n)
                   if isinstance(questions, Children)
@@ -715,21 +721,10 @@ class MetricsState:
         for qtype, k in Counter(qtypes).items():
             self._count("nc_dns_questions", (name_of(DNS_QTYPES, int(qtype or 0)),), k)
         # Response times: the key is (client, client port, server, server port, ID).
-        ts = values(cols.get("Timestamp"), n)
-        ids = values(cols.get("ID"), n)
-        src, dst = values(cols.get("SrcIP"), n), values(cols.get("DstIP"), n)
-        sport, dport = values(cols.get("SrcPort"), n), values(cols.get("DstPort"), n)
-        latencies: list[float] = []
-        for i in range(n):
-            if qr[i]:
-                key = (dst[i], dport[i], src[i], sport[i], ids[i])
-                seconds = self._dns.response(key, ts[i])
-                if seconds is not None:
-                    latencies.append(seconds)
-                elif self.partial:
-                    self._dns_orphans.append((key, ts[i]))
-            else:
-                self._dns.request((src[i], sport[i], dst[i], dport[i], ids[i]), ts[i])
+        latencies, orphans = self._dns.pair(qr.tolist(), transaction_keys(qr, cols, n, "ID"),
+                                            values(cols.get("Timestamp"), n))
+        if self.partial:  # the main state may hold their requests (see `merge`)
+            self._dns_orphans += orphans
         if latencies:
             self._hist["nc_dns_response_seconds"][()].add(np.asarray(latencies))
 
@@ -780,12 +775,13 @@ class MetricsState:
                     h.buckets = [a + b for a, b in zip(h.buckets, buckets, strict=True)]
                     h.count += count
                     h.sum += total
-            for key, ts in delta.get("dns_orphans", ()):
-                seconds = self._dns.response(key, ts)
-                if seconds is not None:
-                    self._hist["nc_dns_response_seconds"][()].add(np.asarray([seconds]))
-            for key, ts in delta.get("dns_pending", ()):
-                self._dns.request(key, ts)
+            # A part's responses without a request first, then its requests waiting.
+            orphans, waiting = delta.get("dns_orphans", []), delta.get("dns_pending", [])
+            latencies, _ = self._dns.pair([True] * len(orphans) + [False] * len(waiting),
+                                          [key for key, _ in orphans + waiting],
+                                          [ts for _, ts in orphans + waiting])
+            if latencies:
+                self._hist["nc_dns_response_seconds"][()].add(np.asarray(latencies))
             packets = int(delta["counters"].get("nc_packets", {}).get((), 0))
             if packets:
                 self._rate(packets)
