@@ -127,6 +127,27 @@ def test_dns_transaction_keys() -> None:
     assert len(empty) == 2 and empty[0] == empty[1]
 
 
+def test_tls_hello_versions() -> None:
+    """nc_tls_hellos: a ClientHello counts as the highest of its supported_versions
+    without GREASE (0x?A?A), else as its legacy version (no list, an empty one, or GREASE
+    only); a ServerHello as its supported_version, else its version; numbers not named
+    are "other"."""
+    state = MetricsState()
+    supported = np.empty(6, object)
+    supported[:] = [[0x0A0A, 0x0304, 0x0303], [], None, [0x2A2A, 0x1A1A],
+                    [0x0301, 0x0302], [0x0300, 0x7F1C]]
+    state.add_records("TLSClientHello", {
+        "SupportedVersions": supported,
+        "HandshakeVersion": np.array([0x0303, 0x0302, 0x0301, 0x0303, 0x0303, 0x0303])}, 6)
+    state.add_records("TLSServerHello", {"SupportedVersion": np.array([0x0304, 0, 0]),
+                                         "Version": np.array([0x0303, 0x0303, 0x0200])}, 3)
+    hellos = state.snapshot().counters["nc_tls_hellos"]
+    assert hellos == {("client", "tls1.3"): 1, ("client", "tls1.1"): 2,
+                      ("client", "tls1.0"): 1, ("client", "tls1.2"): 1,
+                      ("client", "other"): 1, ("server", "tls1.3"): 1,
+                      ("server", "tls1.2"): 1, ("server", "other"): 1}
+
+
 def test_label_overflow_counts_each_folded_increment_once() -> None:
     """Decoding workers count each batch in a state of their own and the main state
     merges it (pipeline.py): a value the worker already folded into `other` is not

@@ -14,6 +14,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -165,11 +166,19 @@ def _text(v: Any) -> str:
                                                                      str(v))
 
 
-def _offered(supported: Any, legacy: Any) -> int:
-    """A ClientHello's highest version: of supported_versions without GREASE values
-    (RFC 8701: 0x?A?A), else the legacy version field."""
-    versions = [v for v in supported or () if v & 0x0F0F != 0x0A0A]
-    return max(versions) if versions else int(legacy or 0)
+def _offered(supported: Any, legacy: I64, n: int) -> I64:
+    """Each ClientHello's highest version: of its supported_versions without GREASE
+    values (RFC 8701: 0x?A?A), else its legacy version field. The lists flattened once,
+    their maxima by np.maximum.reduceat (a Python max per hello cost ~0.7 us)."""
+    rows = [()] * n if supported is None else [r if r is not None else () for r in supported]
+    flat = np.fromiter(chain.from_iterable(rows), np.int64)
+    lens = np.fromiter(map(len, rows), np.int64, n)
+    best = np.full(n, -1, np.int64)  # -1: none but GREASE
+    listed = lens > 0
+    if flat.size:
+        plain = np.where((flat & 0x0F0F) == 0x0A0A, -1, flat)
+        best[listed] = np.maximum.reduceat(plain, (np.cumsum(lens) - lens)[listed])
+    return np.where(best >= 0, best, legacy)
 
 
 def _label_text(v: Any) -> str:
@@ -192,6 +201,15 @@ _TLS_VERSION = {0x0304: "tls1.3", 0x0303: "tls1.2", 0x0302: "tls1.1", 0x0301: "t
                 0x0300: "ssl3"}
 _TLS_VERSIONS = ("tls1.3", "tls1.2", "tls1.1", "tls1.0", "ssl3", "other")
 _TLS_VERSION_INDEX = {v: i for i, v in enumerate(_TLS_VERSIONS)}
+
+
+def _tls_version_index(versions: I64) -> I64:
+    """Each version number's index in _TLS_VERSIONS ("other" for one not named)."""
+    out = np.full(versions.shape, len(_TLS_VERSIONS) - 1, np.int64)
+    for code, label in _TLS_VERSION.items():
+        out[versions == code] = _TLS_VERSION_INDEX[label]
+    return out
+
 
 # Connections: what the connection table writes (flows/), lower case; a record read from
 # a file may hold any text there, which labels as "other".
@@ -638,17 +656,13 @@ class MetricsState:
         elif name == "DNS":
             self._dns_metrics(cols, n)
         elif name == "TLSClientHello":  # the highest version offered (as JA4's)
-            tls = np.fromiter((_TLS_VERSION_INDEX[_TLS_VERSION.get(_offered(s, h), "other")]
-                               for s, h in zip(values(cols.get("SupportedVersions"), n),
-                                               values(cols.get("HandshakeVersion"), n),
-                                               strict=True)), np.int64, n)
+            tls = _tls_version_index(_offered(cols.get("SupportedVersions"),
+                                              col("HandshakeVersion"), n))
             self._count_by("nc_tls_hellos", tls, [("client", v) for v in _TLS_VERSIONS],
                            cols)
         elif name == "TLSServerHello":  # the version chosen
-            chosen = [s or v for s, v in zip(values(cols.get("SupportedVersion"), n),
-                                            values(cols.get("Version"), n), strict=True)]
-            tls = np.fromiter((_TLS_VERSION_INDEX[_TLS_VERSION.get(int(v or 0), "other")]
-                               for v in chosen), np.int64, n)
+            chosen = col("SupportedVersion")
+            tls = _tls_version_index(np.where(chosen != 0, chosen, col("Version")))
             # A server's fingerprint is its JA3S; it sends no server name or JA4.
             self._count_by("nc_tls_hellos", tls, [("server", v) for v in _TLS_VERSIONS],
                            {"Ja3": cols.get("Ja3s")})
