@@ -148,6 +148,18 @@ def test_tls_hello_versions() -> None:
                       ("server", "tls1.2"): 1, ("server", "other"): 1}
 
 
+def test_http_request_labels() -> None:
+    """nc_http_requests: the method upper-cased (as sent otherwise; any not listed, or
+    not text, is "other"), the status code (none: no response; outside 100-599: other)."""
+    state = MetricsState()
+    methods = [b"GET", b"get", b"PROPFIND", b"\xff", b"", b"POST"]
+    state.add_records("HTTP", {"Method": Ragged.from_list(methods),
+                               "StatusCode": np.array([200, 404, 207, 0, 700, 200])}, 6)
+    assert state.snapshot().counters["nc_http_requests"] == {
+        ("GET", "200"): 1, ("GET", "404"): 1, ("other", "207"): 1, ("other", "none"): 1,
+        ("other", "other"): 1, ("POST", "200"): 1}
+
+
 def test_label_overflow_counts_each_folded_increment_once() -> None:
     """Decoding workers count each batch in a state of their own and the main state
     merges it (pipeline.py): a value the worker already folded into `other` is not

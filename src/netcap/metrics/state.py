@@ -667,12 +667,13 @@ class MetricsState:
             self._count_by("nc_tls_hellos", tls, [("server", v) for v in _TLS_VERSIONS],
                            {"Ja3": cols.get("Ja3s")})
         elif name == "HTTP":
-            methods = [_text(m).upper() for m in values(cols.get("Method"), n)]
+            methods = values(cols.get("Method"), n)
+            index = {m: _HTTP_METHOD_INDEX.get(_text(m).upper(), len(_HTTP_METHODS) - 1)
+                     for m in set(methods)}  # a few methods: each one's label found once
+            method = np.fromiter(map(index.__getitem__, methods), np.int64, n)
             codes = col("StatusCode")
             status = np.where((codes >= 100) & (codes <= 599), codes - 99, 0)
             status[codes == 0] = 501  # "none": no response seen
-            method = np.fromiter((_HTTP_METHOD_INDEX.get(m, len(_HTTP_METHODS) - 1)
-                                  for m in methods), np.int64, n)
             self._count_by("nc_http_requests", method * 502 + status, _HTTP_LABELS, cols)
             first = col("FirstByteAfter")
             answered = (codes > 0) & (first > 0)
