@@ -18,15 +18,15 @@ bytes are damaged as well.
 
 Every case is a real `net` run. Starting Python and importing netcap costs ~0.2 s, so this
 process imports netcap once and forks a child per case (a fork server): the child resets
-the signal handlers, limits its address space (RLIMIT_AS, --mem-limit), sends stdout and
-stderr to files and calls the `net` script's entry (netcap.cli.main after run()'s
-settings) with the case's arguments, then leaves with its status as `net` would. Captures
-run with `-workers 1`: more workers fork processes of their own, which a case's process
-group also holds (the parent kills the group). Exports run with `-exit` and serve on
-127.0.0.1:0 (a free port each). --subprocess execs the installed `net` instead, to
-confirm a finding the way a user meets it. A case still running after --timeout gets
-SIGABRT (faulthandler then prints where every thread is, which names the hang) and then
-SIGKILL.
+the signal handlers, limits the address space it adds (RLIMIT_AS: the server's plus
+--mem-limit), sends stdout and stderr to files and calls the `net` script's entry
+(netcap.cli.main after run()'s settings) with the case's arguments, then leaves with its
+status as `net` would. Captures run with `-workers 1`: more workers fork processes of
+their own, which a case's process group also holds (the parent kills the group).
+Exports run with `-exit` and serve on 127.0.0.1:0 (a free port each). --subprocess execs
+the installed `net` instead, to confirm a finding the way a user meets it. A case still
+running after --timeout gets SIGABRT (faulthandler then prints where every thread is,
+which names the hang) and then SIGKILL.
 
 Verdicts: ok (exit 0, 1 or 2 and no traceback); traceback (a Python traceback on stderr,
 or exit 3); exit (any other status); hang (past --timeout); memory (MemoryError, or peak
@@ -297,7 +297,7 @@ def units(kind: str, data: bytes) -> list[tuple[int, int]]:
     """Spans of whole structural units (records, blocks, frames), for minimizing."""
     if kind == "pcap":
         lay = pcap_records(data)
-        if lay:
+        if lay and lay[1]:  # (a header and no whole record: no units)
             ends = [*lay[1][1:], len(data)]
             return list(zip(lay[1], ends, strict=True))
     elif kind == "pcapng":
@@ -1221,7 +1221,12 @@ class Runner:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGPIPE, signal.SIG_IGN if self.net is None else signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, [])
-            resource.setrlimit(resource.RLIMIT_AS, (self.mem_limit, self.mem_limit))
+            # The case's own address space: a forked child starts with the fork server's
+            # (a test runner's grows with every thread that ran in it: glibc reserves
+            # 64 MiB of address space per malloc arena, up to 8 per core), an exec'd one
+            # with none.
+            limit = self.mem_limit + (_vm("VmSize") if self.net is None else 0)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             os.chdir(workdir)
             for fd, name, flags in ((0, os.devnull, os.O_RDONLY),
@@ -1743,7 +1748,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="cases at once (default 1)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds a case may run")
     p.add_argument("--mem-limit", type=float, default=1.0, help="GiB of address space a case"
-                   " may have (RLIMIT_AS; default 1)")
+                   " may add to the fork server's (RLIMIT_AS; default 1)")
     p.add_argument("--seed", type=int, default=0, help="master seed of the mutations")
     p.add_argument("--start", type=int, default=0, help="number of the first case")
     p.add_argument("--commands", default=",".join(COMMANDS), help="capture,export,dump")
