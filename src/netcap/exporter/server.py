@@ -195,7 +195,8 @@ class _Server(socketserver.TCPServer):
             self._stopped.set()
 
     def stop(self) -> None:
-        """End serve() (running, or not started yet: then it returns at once)."""
+        """End serve(): running, or its thread started and the loop not entered yet (the
+        byte left in the pipe ends it at once). Not for a serve() never started."""
         self._stopping = True
         os.write(self._wake_w, b"\0")
         self._stopped.wait()

@@ -181,6 +181,13 @@ def _offered(supported: Any, legacy: I64, n: int) -> I64:
     return np.where(best >= 0, best, legacy)
 
 
+def _ints(cols: dict[str, Any], field: str, n: int) -> I64:
+    """A record column as int64 (zeros when absent; not a copy when it is int64 already:
+    the results are only read)."""
+    c = cols.get(field)
+    return np.zeros(n, np.int64) if c is None else np.asarray(c, np.int64)
+
+
 def _label_text(v: Any) -> str:
     return _text(v)[:_MAX_LABEL_TEXT]
 
@@ -591,9 +598,7 @@ class MetricsState:
     def _record_metrics(self, name: str, cols: dict[str, Any], n: int,
                         from_file: bool = False) -> None:
         def col(field: str) -> I64:
-            c = cols.get(field)
-            # (not a copy when it is int64 already: the results are only read)
-            return np.zeros(n, np.int64) if c is None else np.asarray(c, np.int64)
+            return _ints(cols, field, n)
 
         if n == 0:
             return
@@ -717,12 +722,10 @@ class MetricsState:
         self._hist["nc_connection_bytes"][()].add(total_bytes)
 
     def _dns_metrics(self, cols: dict[str, Any], n: int) -> None:
-        qr = np.zeros(n, np.bool_) if cols.get("QR") is None else np.asarray(cols["QR"], bool)
+        qr = _ints(cols, "QR", n) != 0
         # The codes as 16-bit numbers: anything outside (a file's) is 0xFFFF, "other".
-        op, rc = (np.asarray(cols.get(f, np.zeros(n, np.int64)), np.int64)
-                  for f in ("OpCode", "ResponseCode"))
-        op = np.where((op >= 0) & (op < 0xFFFF), op, 0xFFFF)
-        rc = np.where((rc >= 0) & (rc < 0xFFFF), rc, 0xFFFF)
+        op, rc = (np.where((c >= 0) & (c < 0xFFFF), c, 0xFFFF)
+                  for c in (_ints(cols, "OpCode", n), _ints(cols, "ResponseCode", n)))
         kinds, counts = np.unique((qr.astype(np.int64) << 32) | (op << 16) | rc,
                                   return_counts=True)
         for kind, k in zip(kinds.tolist(), counts.tolist(), strict=True):
@@ -792,9 +795,9 @@ class MetricsState:
                     h.sum += total
             # A part's responses without a request first, then its requests waiting.
             orphans, waiting = delta.get("dns_orphans", []), delta.get("dns_pending", [])
+            both = orphans + waiting
             latencies, _ = self._dns.pair([True] * len(orphans) + [False] * len(waiting),
-                                          [key for key, _ in orphans + waiting],
-                                          [ts for _, ts in orphans + waiting])
+                                          [key for key, _ in both], [ts for _, ts in both])
             if latencies:
                 self._hist["nc_dns_response_seconds"][()].add(np.asarray(latencies))
             packets = int(delta["counters"].get("nc_packets", {}).get((), 0))
