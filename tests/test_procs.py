@@ -88,3 +88,22 @@ def test_exit_status_of_a_helper() -> None:
     slow.kill()  # ended already: nothing to do
     r.close()
     w.close()
+
+
+def test_a_pipe_holds_a_batch_of_results_without_a_reader() -> None:
+    """pipe() asks for a 1 MiB buffer (procs._PIPE_BYTES): a worker's ~64 KiB of results
+    per batch must not wait for the parent to read (Linux's default buffer is 64 KiB).
+    Where the system caps pipes lower, the pipe still works at the size it has."""
+    import fcntl
+
+    r, w = pipe()
+    limit = int(open("/proc/sys/fs/pipe-max-size").read())
+    size = fcntl.fcntl(w.fileno(), fcntl.F_GETPIPE_SZ)
+    assert size == min(1 << 20, max(limit, 1 << 16))
+    if size >= 1 << 20:
+        os.set_blocking(w.fileno(), False)
+        w.send(b"x" * (600 << 10))  # more than the default buffer, without a reader
+        os.set_blocking(w.fileno(), True)
+        assert r.recv() == b"x" * (600 << 10)
+    r.close()
+    w.close()

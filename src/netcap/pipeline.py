@@ -688,7 +688,9 @@ def _relay(opts: CaptureOptions, prev: Pipe, nxt: Pipe, out: Pipe,
     """Take chunks in turn: receive (offset, parser, packets before, packet clock),
     walk and judge the timestamps, pass on. Each batch's results go to the parent, its
     segments and fragments to the stream process (`side`) if there is one."""
-    scratch = bytearray(CHUNK_BYTES)
+    # Made when first needed (walk_chunk grows it): a mapped file is walked in place
+    # but for its last chunks, and zeroing 8 MiB up front cost 2,048 page faults.
+    scratch = bytearray()
     with open(opts.read, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         try:
