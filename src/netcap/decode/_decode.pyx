@@ -130,6 +130,16 @@ cdef int E_SCTP_TRUNC = code("sctp", "truncated")
 
 cdef enum:
     MAX_OPTIONS = 40  # a 40-byte option area holds at most 40 options
+    # How many packets ahead `_walk` prefetches a packet's first two cache lines (the
+    # link, IP and TCP headers of a common packet). A batch does not stay in the cache
+    # from the record walk to here (8 MiB chunks), and the first read of each packet
+    # waited on memory: half the time of a pass over a batch from memory went there.
+    PREFETCH = 8
+
+
+cdef extern from *:
+    # A hint, never a read: only given addresses inside the batch buffer.
+    void __builtin_prefetch(const void* addr) noexcept nogil
 
 # Matrix rows (columns of a table) per record type: the packet index and its time first
 # in each (`_Rows.add` fills them); offsets are into the batch buffer.
@@ -766,7 +776,14 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
     cdef int16_t[::1] error = error_a
     cdef _Pass o = _Pass(n)
     cdef Reader r
+    cdef Py_ssize_t size = data.shape[0], at
     for i in range(n):
+        if i + PREFETCH < n:  # the headers of a packet ahead, inside the buffer
+            at = offset[i + PREFETCH]
+            if 0 <= at < size:
+                __builtin_prefetch(&data[at])
+                if at + 64 < size:
+                    __builtin_prefetch(&data[at + 64])
         r = reader(payload_at(data, offset[i], caplen[i]), caplen[i])
         o.i, o.ts, o.base = i, ts[i], offset[i]
         error[i] = _link(o, &r, linktype[i])
