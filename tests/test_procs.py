@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,7 +98,7 @@ def test_a_pipe_holds_a_batch_of_results_without_a_reader() -> None:
     import fcntl
 
     r, w = pipe()
-    limit = int(open("/proc/sys/fs/pipe-max-size").read())
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
     size = fcntl.fcntl(w.fileno(), fcntl.F_GETPIPE_SZ)
     assert size == min(1 << 20, max(limit, 1 << 16))
     if size >= 1 << 20:

@@ -686,8 +686,9 @@ Shipped = tuple[SegmentBatch | None, list[Fragment] | None]
 def _relay(opts: CaptureOptions, prev: Pipe, nxt: Pipe, out: Pipe,
            side: Pipe | None, workers: int) -> None:
     """Take chunks in turn (one of `workers`): receive (offset, parser, packets before,
-    packet clock), walk and judge the timestamps, pass on. Each batch's results go to the parent, its
-    segments and fragments to the stream process (`side`) if there is one."""
+    packet clock), walk and judge the timestamps, pass on. Each batch's results go to
+    the parent, its segments and fragments to the stream process (`side`) if there is
+    one."""
     # Made when first needed (walk_chunk grows it): a mapped file is walked in place
     # but for its last chunks, and zeroing 8 MiB up front cost 2,048 page faults.
     scratch = bytearray()

@@ -14,6 +14,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from ..reassembly.streams import TCP_SEGMENT_COLUMNS
 from ..records.render import render_column
 from ..records.schema import Render
 from ..records.table import Children, Ragged, RecordTable
+from ._keys import bucket_counts, lookup, services, stuck, tcp_keys
 from .app import (
     DHCP_TYPES,
     DNS_OPCODES,
@@ -102,10 +104,71 @@ for _bits in range(64):
         3 if ack and not (fin or psh) else 0
     )
 
+_TCP_LABELS = [(f, s) for f in _FLAG_NAMES for s in SERVICE_NAMES]
+_IP_LABELS = {v: [(v, p) for p in IP_PROTOCOL_NAMES] for v in ("4", "6")}
+
+# Ethernet frames by EtherType: index 0-5 of _ETHERNET_LABELS, "other" for any type not
+# named (and for a value from a file outside 0-65535).
+_ETHERNET_LABELS = [("ipv4",), ("ipv6",), ("arp",), ("vlan",), ("llc",), ("other",)]
+_ETHERNET_OTHER = 5
+_ETHERNET_KEY = np.full(65536, _ETHERNET_OTHER, np.int64)
+_ETHERNET_KEY[[ETH_IPV4, ETH_IPV6, ETH_ARP, 0]] = 0, 1, 2, 4
+_ETHERNET_KEY[list(ETH_VLAN)] = 3
+
+
+def _ethernet_keys(ethertype: I64) -> I64:
+    return lookup(np.ascontiguousarray(ethertype), _ETHERNET_KEY, _ETHERNET_OTHER)
+
+
+def _icmp_keys(version: str, types: dict[int, str]) -> tuple[I64, list[Labels]]:
+    """ICMP messages by type (the high byte of TypeCode): a table of each type's label
+    index, and the labels ("other" first)."""
+    lut = np.zeros(256, np.int64)
+    names: list[Labels] = [(version, "other")]
+    for i, (code, label) in enumerate(types.items(), start=1):
+        lut[code] = i
+        names.append((version, label))
+    return lut, names
+
+
+_ICMP_KEYS = {"ICMPv4": _icmp_keys("4", _ICMP4), "ICMPv6": _icmp_keys("6", _ICMP6)}
+
+
+def _pkts(table: RecordTable) -> I64:
+    """A decoded table's packet index per row."""
+    if table.pkt is None:  # invariant (not input): decoded tables have them
+        raise TypeError("a decoded table without packet indexes")
+    return np.ascontiguousarray(table.pkt, np.int64)
+
+
+def _errors_of(d: Decoded) -> npt.NDArray[np.int16]:
+    return np.ascontiguousarray(d.error, np.int16)
+
+
+def _set(flag: Any) -> npt.NDArray[np.uint8] | None:
+    """A flag column as contiguous bytes, 0 where the flag is not set (a bool column
+    as it is)."""
+    if flag is None:
+        return None
+    a = np.asarray(flag)
+    return np.ascontiguousarray(a if a.dtype == np.bool_ else a != 0).view(np.uint8)
+
+
+def _row(col: I64) -> I64:
+    """A column as the compiled steps take it: contiguous (it is, when decoded)."""
+    return np.ascontiguousarray(col)
+
+
 _RECORD_PROTOCOL = {"Ethernet": "ethernet", "Dot1Q": "dot1q", "LLC": "llc", "ARP": "arp",
                     "IPv4": "ipv4", "IPv6": "ipv6", "IPv6Fragment": "ipv6_fragment",
                     "ICMPv4": "icmpv4", "ICMPv6": "icmpv6", "UDP": "udp", "TCP": "tcp",
                     "SCTP": "sctp"}
+@cache
+def _bounds(bounds: tuple[float, ...]) -> npt.NDArray[np.float64]:
+    """A histogram's bounds as the array `bucket_counts` takes (made once per family)."""
+    return np.asarray(bounds, np.float64)
+
+
 @dataclass
 class Histogram:
     bounds: tuple[float, ...] = PAYLOAD_BUCKETS
@@ -120,10 +183,10 @@ class Histogram:
     def add(self, values: npt.NDArray[Any]) -> None:
         if values.size == 0:
             return
-        edges = np.asarray(self.bounds, np.float64)
-        idx = np.searchsorted(edges, values, side="left")  # the first bound >= value
-        counts = np.bincount(idx, minlength=len(edges) + 1)
-        for i, c in enumerate(counts[: len(edges)].tolist()):
+        if values.dtype != np.int64 and values.dtype != np.float64:
+            values = np.asarray(values, np.float64)
+        counts = bucket_counts(np.ascontiguousarray(values.reshape(-1)), _bounds(self.bounds))
+        for i, c in enumerate(counts[: len(self.bounds)].tolist()):
             self.buckets[i] += c
         self.count += int(values.size)
         self.sum += float(values.sum())
@@ -569,29 +632,20 @@ class MetricsState:
         # Where decoding stopped without an error: no decoder for the next layer.
         eth = t.get("Ethernet")
         if eth is not None:
-            et = np.asarray(eth.cols.get("EthernetType", np.zeros(eth.n, np.int64)))
-            known = (et == 0) | (et == ETH_IPV4) | (et == ETH_IPV6) | (et == ETH_ARP)
-            for v in ETH_VLAN:
-                known |= et == v
-            self._count("nc_unknown_protocols", ("ethertype",), int((~known).sum()))
-        ip_pkts = [x.pkt for x in (t.get("IPv4"), t.get("IPv6")) if x is not None]
+            keys = _ethernet_keys(_ints(eth.cols, "EthernetType", eth.n))
+            self._count("nc_unknown_protocols", ("ethertype",),
+                        int(np.count_nonzero(keys == _ETHERNET_OTHER)))
+        ip_pkts = [_pkts(x) for x in (t.get("IPv4"), t.get("IPv6")) if x is not None]
         if ip_pkts:
-            has_ip = np.zeros(len(d.batch), np.bool_)
-            for p in ip_pkts:
-                has_ip[p] = True
-            upper = np.zeros(len(d.batch), np.bool_)
-            for name in ("TCP", "UDP", "ICMPv4", "ICMPv6", "SCTP", "IPv6Fragment"):
-                x = t.get(name)
-                if x is not None and x.pkt is not None:
-                    upper[x.pkt] = True
+            upper = [_pkts(x) for x in map(t.get, ("TCP", "UDP", "ICMPv4", "ICMPv6", "SCTP",
+                                                  "IPv6Fragment")) if x is not None]
             v4 = t.get("IPv4")
-            if v4 is not None and v4.pkt is not None:  # fragments: see reassembly/ip.py
-                zero = np.zeros(v4.n, np.int64)
-                frag = (np.asarray(v4.cols.get("FragOffset", zero)) > 0) | (
-                    (np.asarray(v4.cols.get("Flags", zero)) & 1) != 0)
-                upper[v4.pkt[frag]] = True
-            stuck = has_ip & ~upper & (d.error == 0)
-            self._count("nc_unknown_protocols", ("ip_protocol",), int(stuck.sum()))
+            if v4 is not None:  # fragments: see reassembly/ip.py
+                frag = (_ints(v4.cols, "FragOffset", v4.n) > 0) | (
+                    (_ints(v4.cols, "Flags", v4.n) & 1) != 0)
+                upper.append(np.ascontiguousarray(_pkts(v4)[frag]))
+            self._count("nc_unknown_protocols", ("ip_protocol",),
+                        stuck(len(d.batch), ip_pkts, upper, _errors_of(d)))
         unsupported = REASONS.index(("link", "unsupported_link_type"))
         self._count("nc_unknown_protocols", ("link_type",), int((d.error == unsupported).sum()))
 
@@ -603,15 +657,8 @@ class MetricsState:
         if n == 0:
             return
         if name == "Ethernet":
-            et = col("EthernetType")
-            key = np.full(n, 5, np.int64)  # other
-            key[et == ETH_IPV4], key[et == ETH_IPV6], key[et == ETH_ARP] = 0, 1, 2
-            for v in ETH_VLAN:
-                key[et == v] = 3
-            key[et == 0] = 4
-            self._count_by("nc_ethernet_frames", key,
-                           [("ipv4",), ("ipv6",), ("arp",), ("vlan",), ("llc",), ("other",)],
-                           cols)
+            self._count_by("nc_ethernet_frames", _ethernet_keys(col("EthernetType")),
+                           _ETHERNET_LABELS, cols)
         elif name == "Dot1Q":
             self._count("nc_vlan_tags", (), n)
         elif name == "ARP":
@@ -621,9 +668,9 @@ class MetricsState:
         elif name in ("IPv4", "IPv6"):
             version = "4" if name == "IPv4" else "6"
             proto = col("Protocol" if name == "IPv4" else "NextHeader") & 0xFF
-            self._count_by("nc_ip_packets", _IP_PROTOCOL_INDEX[proto],
-                           [(version, p) for p in IP_PROTOCOL_NAMES], cols)
-            length = col("Length") + (40 if name == "IPv6" else 0)
+            self._count_by("nc_ip_packets", _IP_PROTOCOL_INDEX.take(proto),
+                           _IP_LABELS[version], cols)
+            length = col("Length") + 40 if name == "IPv6" else col("Length")
             self._hist["nc_ip_packet_bytes"][(version,)].add(length)
             if name == "IPv4":
                 frag = ((col("Flags") & 1) != 0) | (col("FragOffset") > 0)
@@ -631,18 +678,11 @@ class MetricsState:
         elif name == "IPv6Fragment":
             self._count("nc_ip_fragments", ("6",), n)
         elif name in ("TCP", "UDP"):
-            sport, dport = col("SrcPort") & 0xFFFF, col("DstPort") & 0xFFFF
-            s_src, s_dst = _SERVICE_OF_PORT[sport], _SERVICE_OF_PORT[dport]
-            service = np.where(s_dst > 0, s_dst, s_src)
+            service = services(_row(col("SrcPort")), _row(col("DstPort")), _SERVICE_OF_PORT)
             if name == "TCP":
-                bits = np.zeros(n, np.uint8)
-                for i, f in enumerate(("FIN", "SYN", "RST", "PSH", "ACK", "URG")):
-                    flag = cols.get(f)
-                    if flag is not None:
-                        bits |= (np.asarray(flag) != 0).view(np.uint8) << i
-                key = _FLAGS_INDEX[bits] * len(SERVICE_NAMES) + service
-                names = [(f, s) for f in _FLAG_NAMES for s in SERVICE_NAMES]
-                self._count_by("nc_tcp_segments", key, names, cols)
+                flags = [_set(cols.get(f)) for f in ("FIN", "SYN", "RST", "PSH", "ACK", "URG")]
+                key = tcp_keys(flags, service, _FLAGS_INDEX, len(SERVICE_NAMES))
+                self._count_by("nc_tcp_segments", key, _TCP_LABELS, cols)
                 self._hist["nc_tcp_payload_bytes"][()].add(col("PayloadSize"))
                 self._entropy("tcp", cols, from_file)
             else:
@@ -703,14 +743,8 @@ class MetricsState:
             for label, k in _dhcp_labels(cols.get("Options"), n).items():
                 self._count("nc_dhcp_messages", (label,), k)
         elif name in ("ICMPv4", "ICMPv6"):
-            version, table = ("4", _ICMP4) if name == "ICMPv4" else ("6", _ICMP6)
-            types = col("TypeCode") >> 8
-            lut = np.zeros(256, np.int64)
-            names = [(version, "other")]
-            for i, (code, label) in enumerate(table.items(), start=1):
-                lut[code] = i
-                names.append((version, label))
-            self._count_by("nc_icmp_messages", lut[types & 0xFF], names)
+            lut, names = _ICMP_KEYS[name]
+            self._count_by("nc_icmp_messages", lut.take((col("TypeCode") >> 8) & 0xFF), names)
 
     def _connection_metrics(self, pairs: Counter[tuple[str, str]], duration_ns: I64,
                             total_bytes: I64) -> None:
