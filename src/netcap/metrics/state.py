@@ -105,6 +105,7 @@ for _bits in range(64):
     )
 
 _TCP_LABELS = [(f, s) for f in _FLAG_NAMES for s in SERVICE_NAMES]
+_UDP_LABELS = [(s,) for s in SERVICE_NAMES]
 _IP_LABELS = {v: [(v, p) for p in IP_PROTOCOL_NAMES] for v in ("4", "6")}
 
 # Ethernet frames by EtherType: index 0-5 of _ETHERNET_LABELS, "other" for any type not
@@ -686,8 +687,7 @@ class MetricsState:
                 self._hist["nc_tcp_payload_bytes"][()].add(col("PayloadSize"))
                 self._entropy("tcp", cols, from_file)
             else:
-                self._count_by("nc_udp_datagrams", service, [(s,) for s in SERVICE_NAMES],
-                               cols)
+                self._count_by("nc_udp_datagrams", service, _UDP_LABELS, cols)
                 self._hist["nc_udp_payload_bytes"][()].add(col("PayloadSize"))
                 self._entropy("udp", cols, from_file)
         elif name == "Connection":  # read from a file (from packets: add_connections)
