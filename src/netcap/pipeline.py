@@ -758,8 +758,10 @@ def _map_ahead(mapped: mmap.mmap, size: int, nxt: int, workers: int) -> None:
     starts at `nxt`, the workers after this one take one each: a chunk ends within a
     record of its `_chunk_bytes`), while the other workers hold the turn. Walking a
     chunk of unmapped pages took 0.9-1.6 ms, mapped 0.5 ms, and the walk is the step
-    each worker waits on the one before it for; mapping them here costs the same
-    (0.4 ms), outside that wait. A wrong guess only costs the faults as before."""
+    each worker waits on the one before it for; mapping them here costs ~0.4 ms,
+    outside that wait (it paid most when page faults were slow: docs/performance.md,
+    "Waiting on memory and on each other"). A wrong guess costs only the faults as
+    before, and leaves a few pages mapped at most."""
     at = nxt
     for _ in range(workers - 1):
         at += _chunk_bytes(size, at)
