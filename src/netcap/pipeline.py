@@ -740,33 +740,29 @@ _MADV_POPULATE_READ = 22  # Linux 5.14; not named in Python's mmap module before
 _can_populate = [True]  # cleared when the kernel does not know it
 
 
-def _populate(mapped: mmap.mmap, lo: int, n: int) -> None:
-    """Map pages lo..lo+n of a mapping of the input (`lo` page-aligned) in one call,
-    instead of a page fault per 16 pages as they are read: for less CPU where every
-    page is read (see `_map_ahead`). Not for the stream process's payload spans
-    (`_FilePayloads`): most of their pages are never read, and mapping them all took
-    more time than the faults (1M bench, `net export -exit`: +2%)."""
-    if _can_populate[0] and n > 0:
-        try:
-            mapped.madvise(_MADV_POPULATE_READ, lo, n)
-        except OSError:  # an older kernel (EINVAL); or the file shrank (EFAULT: reading
-            _can_populate[0] = False  # it then raises SIGBUS as before). Not again.
-
-
 def _map_ahead(mapped: mmap.mmap, size: int, nxt: int, workers: int) -> None:
     """Map the pages of where this worker's next chunk will likely be (the next chunk
     starts at `nxt`, the workers after this one take one each: a chunk ends within a
-    record of its `_chunk_bytes`), while the other workers hold the turn. Walking a
-    chunk of unmapped pages took 0.9-1.6 ms, mapped 0.5 ms, and the walk is the step
-    each worker waits on the one before it for; mapping them here costs ~0.4 ms,
-    outside that wait (it paid most when page faults were slow: docs/performance.md,
-    "Waiting on memory and on each other"). A wrong guess costs only the faults as
-    before, and leaves a few pages mapped at most."""
+    record of its `_chunk_bytes`), in one call (MADV_POPULATE_READ), while the other
+    workers hold the turn. Walking a chunk of unmapped pages took 0.9-1.6 ms, mapped
+    0.5 ms, and the walk is the step each worker waits on the one before it for;
+    mapping them here costs ~0.4 ms, outside that wait (it paid most when page faults
+    were slow: docs/performance.md, "Waiting on memory and on each other"). A wrong
+    guess costs only the faults as before, and leaves a few pages mapped at most. (Not
+    for the stream process's payload spans, `_FilePayloads`: most of their pages are
+    never read, and mapping them all took more time than the faults: +2%.)"""
+    if not _can_populate[0]:
+        return
     at = nxt
     for _ in range(workers - 1):
         at += _chunk_bytes(size, at)
     lo = max(0, at - (at % mmap.PAGESIZE) - mmap.PAGESIZE)
-    _populate(mapped, lo, min(size, at + _chunk_bytes(size, at) + PAD) - lo)
+    n = min(size, at + _chunk_bytes(size, at) + PAD) - lo
+    if n > 0:
+        try:
+            mapped.madvise(_MADV_POPULATE_READ, lo, n)
+        except OSError:  # an older kernel (EINVAL); or the file shrank (EFAULT: reading
+            _can_populate[0] = False  # it then raises SIGBUS as before). Not again.
 
 
 def _shard(opts: CaptureOptions, index: int, count: int, out: Pipe) -> None:

@@ -118,7 +118,7 @@ _ETHERNET_KEY[list(ETH_VLAN)] = 3
 
 
 def _ethernet_keys(ethertype: I64) -> I64:
-    return lookup(np.ascontiguousarray(ethertype), _ETHERNET_KEY, _ETHERNET_OTHER)
+    return lookup(ethertype, _ETHERNET_KEY, _ETHERNET_OTHER)
 
 
 def _icmp_keys(version: str, types: dict[int, str]) -> tuple[I64, list[Labels]]:
@@ -142,10 +142,6 @@ def _pkts(table: RecordTable) -> I64:
     return np.ascontiguousarray(table.pkt, np.int64)
 
 
-def _errors_of(d: Decoded) -> npt.NDArray[np.int16]:
-    return np.ascontiguousarray(d.error, np.int16)
-
-
 def _set(flag: Any) -> npt.NDArray[np.uint8] | None:
     """A flag column as contiguous bytes, 0 where the flag is not set (a bool column
     as it is)."""
@@ -155,15 +151,12 @@ def _set(flag: Any) -> npt.NDArray[np.uint8] | None:
     return np.ascontiguousarray(a if a.dtype == np.bool_ else a != 0).view(np.uint8)
 
 
-def _row(col: I64) -> I64:
-    """A column as the compiled steps take it: contiguous (it is, when decoded)."""
-    return np.ascontiguousarray(col)
-
-
 _RECORD_PROTOCOL = {"Ethernet": "ethernet", "Dot1Q": "dot1q", "LLC": "llc", "ARP": "arp",
                     "IPv4": "ipv4", "IPv6": "ipv6", "IPv6Fragment": "ipv6_fragment",
                     "ICMPv4": "icmpv4", "ICMPv6": "icmpv6", "UDP": "udp", "TCP": "tcp",
                     "SCTP": "sctp"}
+
+
 @cache
 def _bounds(bounds: tuple[float, ...]) -> npt.NDArray[np.float64]:
     """A histogram's bounds as the array `bucket_counts` takes (made once per family)."""
@@ -246,10 +239,11 @@ def _offered(supported: Any, legacy: I64, n: int) -> I64:
 
 
 def _ints(cols: dict[str, Any], field: str, n: int) -> I64:
-    """A record column as int64 (zeros when absent; not a copy when it is int64 already:
-    the results are only read)."""
+    """A record column as contiguous int64, as the compiled steps (`_keys`) take it:
+    zeros when absent; not a copy when it is so already (a decoded column is; the
+    results are only read)."""
     c = cols.get(field)
-    return np.zeros(n, np.int64) if c is None else np.asarray(c, np.int64)
+    return np.zeros(n, np.int64) if c is None else np.ascontiguousarray(c, np.int64)
 
 
 def _label_text(v: Any) -> str:
@@ -644,9 +638,10 @@ class MetricsState:
             if v4 is not None:  # fragments: see reassembly/ip.py
                 frag = (_ints(v4.cols, "FragOffset", v4.n) > 0) | (
                     (_ints(v4.cols, "Flags", v4.n) & 1) != 0)
-                upper.append(np.ascontiguousarray(_pkts(v4)[frag]))
+                upper.append(_pkts(v4)[frag])
             self._count("nc_unknown_protocols", ("ip_protocol",),
-                        stuck(len(d.batch), ip_pkts, upper, _errors_of(d)))
+                        stuck(len(d.batch), ip_pkts, upper,
+                              np.ascontiguousarray(d.error, np.int16)))
         unsupported = REASONS.index(("link", "unsupported_link_type"))
         self._count("nc_unknown_protocols", ("link_type",), int((d.error == unsupported).sum()))
 
@@ -679,7 +674,7 @@ class MetricsState:
         elif name == "IPv6Fragment":
             self._count("nc_ip_fragments", ("6",), n)
         elif name in ("TCP", "UDP"):
-            service = services(_row(col("SrcPort")), _row(col("DstPort")), _SERVICE_OF_PORT)
+            service = services(col("SrcPort"), col("DstPort"), _SERVICE_OF_PORT)
             if name == "TCP":
                 flags = [_set(cols.get(f)) for f in ("FIN", "SYN", "RST", "PSH", "ACK", "URG")]
                 key = tcp_keys(flags, service, _FLAGS_INDEX, len(SERVICE_NAMES))
