@@ -26,7 +26,7 @@ from libc.string cimport memset
 
 import numpy as np
 
-from netcap._buf cimport Reader, payload_at, peek, peek16, peek32, reader
+from netcap._buf cimport Reader, payload_at, peek, peek16, peek32, prefetch_head, reader
 
 from netcap.decode.errors import code
 from netcap.decode.linktypes import (
@@ -135,11 +135,6 @@ cdef enum:
     # from the record walk to here (8 MiB chunks), and the first read of each packet
     # waited on memory: half the time of a pass over a batch from memory went there.
     PREFETCH = 8
-
-
-cdef extern from *:
-    # A hint, never a read: only given addresses inside the batch buffer.
-    void __builtin_prefetch(const void* addr) noexcept nogil
 
 # Matrix rows (columns of a table) per record type: the packet index and its time first
 # in each (`_Rows.add` fills them); offsets are into the batch buffer.
@@ -776,14 +771,10 @@ def _walk(const uint8_t[::1] data, const int64_t[::1] offset, const int64_t[::1]
     cdef int16_t[::1] error = error_a
     cdef _Pass o = _Pass(n)
     cdef Reader r
-    cdef Py_ssize_t size = data.shape[0], at
+    cdef const uint8_t* base = &data[0] if data.shape[0] else NULL
     for i in range(n):
-        if i + PREFETCH < n:  # the headers of a packet ahead, inside the buffer
-            at = offset[i + PREFETCH]
-            if 0 <= at < size:
-                __builtin_prefetch(&data[at])
-                if at + 64 < size:
-                    __builtin_prefetch(&data[at + 64])
+        if i + PREFETCH < n:  # the headers of a packet ahead
+            prefetch_head(base, data.shape[0], offset[i + PREFETCH])
         r = reader(payload_at(data, offset[i], caplen[i]), caplen[i])
         o.i, o.ts, o.base = i, ts[i], offset[i]
         error[i] = _link(o, &r, linktype[i])

@@ -41,6 +41,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 from ..analyzers._http cimport HttpConnection, http_connection
 from ..analyzers._ssh cimport SshReader
 from ..analyzers._tls cimport HelloReader, hello_reader
+from netcap._buf cimport prefetch_head
 from ..records._encode cimport _ip_text
 
 import heapq
@@ -524,11 +525,6 @@ cdef enum:
     PREFETCH = 8
 
 
-cdef extern from *:
-    # A hint, never a read: only given addresses inside the payload buffer.
-    void __builtin_prefetch(const void* addr) noexcept nogil
-
-
 cdef Py_ssize_t _compact_into(uint8_t* buf, const uint8_t* src, Py_ssize_t sl,
                               const uint8_t* dst, Py_ssize_t dl, int sport,
                               int dport) except -1:
@@ -792,14 +788,10 @@ cdef class StreamStage:
                 or hidden.shape[0] != n or ts.shape[0] != n or pkt.shape[0] != n \
                 or at.shape[0] != n:
             raise ValueError("segment columns of different lengths")  # invariant
-        cdef Py_ssize_t ahead, blob_n = blob.shape[0]
+        cdef const uint8_t* blob_p = &blob[0] if blob.shape[0] else NULL
         for i in range(n):
-            if i + PREFETCH < n and size[i + PREFETCH] > 0:
-                ahead = at[i + PREFETCH]
-                if 0 <= ahead < blob_n:
-                    __builtin_prefetch(&blob[ahead])
-                    if ahead + 64 < blob_n:
-                        __builtin_prefetch(&blob[ahead + 64])
+            if i + PREFETCH < n and size[i + PREFETCH] > 0:  # a payload ahead
+                prefetch_head(blob_p, blob.shape[0], at[i + PREFETCH])
             sl, dl, k, a = slen[i], dlen[i], size[i], at[i]
             if s + sl > src.shape[0] or t + dl > dst.shape[0] or k < 0 \
                     or (k > 0 and (a < 0 or a > blob.shape[0] - k)):

@@ -19,16 +19,11 @@ tests/test_walk_compiled.py).
 
 from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
 
-from netcap._buf cimport Reader, reader, seek, u16, u32
+from netcap._buf cimport Reader, __builtin_prefetch, reader, seek, u16, u32
 
 import numpy as np
 
 from netcap.sources._base import Columns
-
-
-cdef extern from *:
-    # A hint, never a read: only given addresses inside the chunk.
-    void __builtin_prefetch(const void* addr) noexcept nogil
 
 
 cdef uint64_t NS = 1000000000
