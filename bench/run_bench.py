@@ -1,8 +1,9 @@
 """Time `net` against Suricata and tshark on the same capture, side by side.
 
-Reads the capture once to warm the page cache, then runs every command R times, interleaved
-(round 1: each command once, round 2: each again, ...), so a slow minute of a shared machine
-falls on all of them alike. The commands (`--commands`, default all but tcpdump):
+Reads the capture once to warm the page cache (dropped from it first: see warm_cache),
+then runs every command R times, interleaved (round 1: each command once, round 2: each
+again, ...), so a slow minute of a shared machine falls on all of them alike. The
+commands (`--commands`, default all but tcpdump):
 
     export    net export -read FILE -exit              everything on (the default)
     count     net export -read FILE -exit -exclude ... counting only: every analyzer's record
@@ -53,6 +54,7 @@ Exits non-zero if a command fails. Never run from tests or CI: it takes minutes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -183,8 +185,19 @@ def sized_capture(packets: int) -> Path:
 
 
 def warm_cache(path: Path) -> None:
+    """Put the file in the page cache as reading it from disk does: dropped first
+    (clean pages: the file is not changed), then read in order. Reading a file that is
+    cached already leaves its pages as they were made, and that state varied: pages
+    made by the writes of make_bench_pcap.py are 4 KiB folios, pages read ahead from
+    disk are large folios (2 MiB on this machine's ext4), which a mapping takes with
+    one page-table entry each. On the same file, `net` counting took 0.332 s from 4
+    KiB folios and 0.316 s from large ones (10 runs each, alternated; CPU 0.514 and
+    0.456 s), so a set's figures depended on the file's history. Every command reads
+    the file from the same cache."""
     buf = bytearray(1 << 20)
     with open(path, "rb", buffering=0) as f:
+        with contextlib.suppress(OSError, AttributeError):  # not on every system: as is
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         while f.readinto(buf):
             pass
 
