@@ -50,6 +50,33 @@ def test_a_plain_export_loads_no_server_tls_or_config_modules() -> None:
     assert sorted(m for m in NOT_AT_START if m in modules) == []
 
 
+# Loaded only for the job that needs them: the stream stage with its analyzers (a
+# stream analyzer's records wanted), the record encoder and file writer (-out).
+STREAM_STAGE = ("netcap.reassembly.streams", "netcap.reassembly._streams",
+                "netcap.analyzers._http", "netcap.analyzers._tls", "netcap.analyzers._ssh")
+WRITER = ("netcap.sinks.ncap",)
+# Every record type an analyzer or the connection table makes (bench/run_bench.py's count)
+ANALYZER_TYPES = "Connection,DNS,NTP,DHCPv4,TLSClientHello,TLSServerHello,HTTP,SSH"
+
+
+def test_counting_alone_loads_no_stream_stage_or_writer() -> None:
+    """HTTP and TLS traffic with every analyzer's records excluded: the packets are
+    decoded and counted; nothing reassembles streams or encodes records."""
+    for capture in ("http.pcap", "tls.pcap"):
+        modules = loaded("-read", str(DATA / capture), "-exclude", ANALYZER_TYPES)
+        assert "netcap.metrics.state" in modules
+        assert sorted(m for m in STREAM_STAGE + WRITER if m in modules) == []
+
+
+def test_the_stream_stage_and_writer_load_when_wanted(tmp_path: Path) -> None:
+    """The other side: a stream analyzer's records wanted load the stream stage, and
+    -out the writer (so the check above sees what it looks for)."""
+    modules = loaded("-read", str(DATA / "tls.pcap"), "-include", "TLSClientHello",
+                     "-out", str(tmp_path))
+    assert set(STREAM_STAGE + WRITER) <= modules
+    assert (tmp_path / "TLSClientHello.ncap.gz").exists()
+
+
 def test_a_capture_without_tcp_loads_no_numpy_ma() -> None:
     """numpy.ma (numpy 2's np.unique without return_* checks np.ma.is_masked, which
     imports it) stays unloaded where the metrics and records do the work. (A capture

@@ -273,7 +273,7 @@ def _capture(argv: Sequence[str]) -> int:
     include, exclude = _selection(p, a)
 
     from .pipeline import CaptureOptions, WorkerError, run_capture
-    from .sinks.ncap import EncodeOptions
+    from .sinks.options import EncodeOptions
     from .sources.capture import CaptureError
 
     encode = EncodeOptions(compress=a.compress, payload=a.payload, entropy=a.entropy,
@@ -545,7 +545,7 @@ def _export(argv: Sequence[str]) -> int:
     from .metrics.collector import Exposition
     from .metrics.state import MetricsState
     from .procs import WorkerError
-    from .sinks.ncap import EncodeOptions
+    from .sinks.options import EncodeOptions
 
     encode = EncodeOptions(entropy=a.entropy, include=include, exclude=exclude)
     live: Any = None

@@ -39,12 +39,13 @@ from .pipeline import (
 from .reassembly.ip import fragments
 from .records.derive import add_payload_columns
 from .records.messages import record_table
-from .sinks.ncap import EncodeOptions, NcapWriter, encode_batch
+from .sinks.options import EncodeOptions
 from .sources.capture import CaptureError, Truncation, open_capture
 from .sources.ncap import EMPTY, TOO_LARGE, NcapError, NcapReader, is_ncap
 
 if TYPE_CHECKING:
     from .sinks.backfill import Backfill  # made by the caller, only for -backfill
+    from .sinks.ncap import NcapWriter  # loaded only to write files (-out)
 
 __all__ = ["ExportOptions", "ExportResult", "expand_inputs", "run_export"]
 
@@ -195,7 +196,11 @@ def _stepped_capture(path: str, out: str | None, state: MetricsState, opts: Expo
     step = backfill.step_ns if backfill is not None else _REPLAY_SLICE_NS
     if pacer is not None:
         step = min(step, _REPLAY_SLICE_NS)
-    writer = NcapWriter(out, path, opts.encode) if out is not None else None
+    writer = None
+    if out is not None:
+        from .sinks.ncap import NcapWriter
+
+        writer = NcapWriter(out, path, opts.encode)
     # Records to write must be complete; for counting alone, the metric columns do.
     columns = None if writer is not None else counting_columns(state.config, opts.encode)
     try:
@@ -228,6 +233,8 @@ def _stepped_batches(path: str, state: MetricsState, opts: ExportOptions,
             decoded = decode_batch(batch, columns=columns,
                                    analyze=runs_analyzers(opts.encode))
             if writer is not None:  # before the metrics' entropy columns are added
+                from .sinks.ncap import encode_batch
+
                 writer.append(encode_batch(decoded, opts.encode))
             packets += len(batch)
             times = np.maximum.accumulate(np.maximum(batch.ts, clock))

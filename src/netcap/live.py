@@ -19,7 +19,8 @@ from .flows.table import ConnectionTable
 from .metrics.state import LabelConfig, MetricsState
 from .pipeline import CaptureOptions, RunStats, Sink, decode_columns, process_batch
 from .sinks.files import check_dir
-from .sinks.ncap import EncodeOptions, NcapWriter
+from .sinks.ncap import NcapWriter
+from .sinks.options import EncodeOptions
 from .sources.live import LiveCapture
 
 __all__ = ["LiveOptions", "open_live", "run_live"]

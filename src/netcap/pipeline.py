@@ -26,7 +26,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 import numpy as np
 
@@ -41,25 +41,11 @@ from .flows.table import Apps, ConnectionTable, Ended
 from .metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState, metric_columns
 from .procs import Helper, Pipe, WorkerError, child_signals, pipe, wait
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
-from .reassembly.streams import (
-    FINGERPRINTS,
-    KIND_RECORDS,
-    SegmentBatch,
-    StreamOutput,
-    StreamStage,
-    segments,
-)
+from .reassembly.kinds import FINGERPRINTS, KIND_RECORDS
 from .records.derive import add_payload_columns
 from .records.table import RecordTable
 from .records.types import RECORDS
-from .sinks.ncap import (
-    Encoded,
-    EncodeOptions,
-    NcapWriter,
-    encode_batch,
-    encode_dicts,
-    encode_table,
-)
+from .sinks.options import Encoded, EncodeOptions
 from .sources.batch import PAD, PacketBatch
 from .sources.capture import (
     CaptureError,
@@ -68,6 +54,11 @@ from .sources.capture import (
     walk_chunk,
     with_clock_errors,
 )
+
+if TYPE_CHECKING:  # loaded where used: a job without files or stream analyzers
+    # (counting alone) never loads the encoder, the writer or the stream stage
+    from .reassembly.streams import SegmentBatch, StreamOutput, StreamStage
+    from .sinks.ncap import NcapWriter
 
 __all__ = ["CaptureOptions", "RunStats", "Sink", "WorkerError", "counted", "run_capture",
            "runs_analyzers", "stream_segments"]
@@ -166,7 +157,11 @@ def run_capture(opts: CaptureOptions, state: MetricsState | None = None,
     as at the end of the input, so every file is complete up to its last record."""
     t0 = time.perf_counter()
     _keep_heap()
-    writer = NcapWriter(opts.out, opts.read, opts.encode) if opts.out is not None else None
+    writer = None
+    if opts.out is not None:
+        from .sinks.ncap import NcapWriter  # before any fork: the workers encode
+
+        writer = NcapWriter(opts.out, opts.read, opts.encode)
     sink = Sink(writer, state if opts.metrics else None, ConnectionTable(opts.max_flows),
                  opts.encode, decode_columns(opts))
     n = _workers(opts)
@@ -217,12 +212,17 @@ class StreamSide:
     # (as they did when the stage ran in processes of its own: files keep their order);
     # off for replay and backfill, where a step is a slice of packet time.
     lag: bool = True
-    streams: StreamStage = field(init=False)
+    # None when no stream analyzer's records are wanted (then no segments come)
+    streams: StreamStage | None = field(init=False, default=None)
     _held: StreamOutput | None = None  # the last stream output, applied one step behind
     defrag: Defragmenter = field(default_factory=Defragmenter)
 
     def __post_init__(self) -> None:
-        self.streams = StreamStage(detail=self.writes, fingerprints=self.fingerprints)
+        if _stream_kinds(self.encode):  # made before the workers fork (it loads the
+            # analyzers: a job without them never does)
+            from .reassembly.streams import StreamStage
+
+            self.streams = StreamStage(detail=self.writes, fingerprints=self.fingerprints)
 
     def take_segments(self, segs: SegmentBatch | None) -> None:
         if segs is not None:
@@ -242,12 +242,15 @@ class StreamSide:
         if self._held is not None:
             self._streamed(self._held)
             self._held = None
-        flushed = self.streams.flush()
-        self.out.recognised(flushed.apps)
-        self._streamed(flushed)
+        if self.streams is not None:
+            flushed = self.streams.flush()
+            self.out.recognised(flushed.apps)
+            self._streamed(flushed)
 
     def _stream(self, segs: SegmentBatch) -> None:
         """Segments into the stream stage (compiled: one call per batch)."""
+        if self.streams is None:  # invariant (not input): segments come only for it
+            raise TypeError("segments without a stream stage")
         out = self.streams.update(segs)
         self.out.recognised(out.apps)
         if not self.lag:
@@ -269,6 +272,8 @@ class StreamSide:
         upper = decode_datagrams(done, self.columns, runs_analyzers(self.encode))
         batch = upper.batch
         if self.writes:
+            from .sinks.ncap import encode_batch
+
             self.out.write(encode_batch(upper, self.encode))
         if self.counts:
             if self.encode.entropy:
@@ -290,6 +295,8 @@ class StreamSide:
                       if self.encode.wanted(k)}
             self.out.streamed(tables, out)
         if self.writes:  # encoded from the records themselves, without tables
+            from .sinks.ncap import encode_dicts
+
             self.out.write({k: encode_dicts(RECORDS[k], [r for _, r in rows], self.encode)
                             for k, rows in out.records.items()
                             if rows and self.encode.wanted(k)})
@@ -408,6 +415,8 @@ class Sink:
         if self.state is not None:
             self.state.add_connections(ended, self.flows)
         if ended is not None and self.writer is not None and self.encode.wanted("Connection"):
+            from .sinks.ncap import encode_table
+
             self.writer.append({"Connection": encode_table(ended.records, self.encode)})
 
     # -- Outlet: the stream side's results, here at once --------------------------------
@@ -518,7 +527,11 @@ def stream_segments(decoded: Decoded, encode: EncodeOptions, counting_only: bool
     (with `counting_only`, no records written: HTTP body bytes are not shipped; with
     `in_place`, their payloads are read from the batch's buffer: see `segments`)."""
     kinds = _stream_kinds(encode)
-    return segments(decoded, kinds, counting_only, in_place) if kinds else None
+    if not kinds:
+        return None
+    from .reassembly.streams import segments
+
+    return segments(decoded, kinds, counting_only, in_place)
 
 
 def _stream_kinds(encode: EncodeOptions) -> frozenset[str]:
@@ -550,7 +563,11 @@ def process_batch(batch: PacketBatch, opts: CaptureOptions, in_place: bool = Fal
     t1 = time.perf_counter()
     stats = RunStats()
     stats.add(decoded)
-    encoded = encode_batch(decoded, opts.encode) if opts.out is not None else {}
+    encoded: Encoded = {}
+    if opts.out is not None:
+        from .sinks.ncap import encode_batch
+
+        encoded = encode_batch(decoded, opts.encode)
     t2 = time.perf_counter()
     delta = None
     if opts.metrics:
@@ -680,7 +697,7 @@ def in_file(segs: SegmentBatch | None, start: int) -> SegmentBatch | None:
     return segs
 
 
-Shipped = tuple[SegmentBatch | None, list[Fragment] | None]
+Shipped: TypeAlias = "tuple[SegmentBatch | None, list[Fragment] | None]"
 
 
 def _relay(opts: CaptureOptions, prev: Pipe, nxt: Pipe, out: Pipe,
@@ -846,8 +863,8 @@ def _receive(conn: Pipe, worker: int) -> Any:
 
 # A batch's results in input order: (encoded, stats, metrics delta, flows, segments,
 # fragments, the stream process's steps for it or None).
-Result = tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None,
-               SegmentBatch | None, list[Fragment] | None, tuple[Steps, Steps] | None]
+Result: TypeAlias = ("tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch | None, "
+                     "SegmentBatch | None, list[Fragment] | None, tuple[Steps, Steps] | None]")
 
 
 # How often a parent waiting for its workers' results looks at the stop event.

@@ -27,7 +27,7 @@ from ..decode.errors import REASONS
 from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
 from ..flows.extract import APP_PROTOCOLS, FLOW_COLUMNS, TCP_COLUMNS
 from ..reassembly.ip import FRAGMENT_COLUMNS
-from ..reassembly.streams import TCP_SEGMENT_COLUMNS
+from ..reassembly.kinds import TCP_SEGMENT_COLUMNS
 from ..records.render import render_column
 from ..records.schema import Render
 from ..records.table import Children, Ragged, RecordTable
@@ -48,8 +48,7 @@ from .families import FAMILIES, PAYLOAD_BUCKETS, Kind
 
 if TYPE_CHECKING:
     from ..flows.table import ConnectionTable, Ended
-    from ..reassembly.ip import FRAGMENT_COLUMNS
-from ..reassembly.streams import StreamOutput
+    from ..reassembly.streams import StreamOutput
 
 __all__ = ["Histogram", "LabelConfig", "MetricsState", "Snapshot", "metric_columns"]
 

@@ -46,30 +46,16 @@ from ..decode.batch import Decoded
 from ..records.table import Ragged
 from ._segments import KIND_BITS, Picker
 from ._streams import StreamStage, gather_payloads
+from .kinds import ALL_KINDS, FINGERPRINTS, KIND_RECORDS, STREAM_PORTS, TCP_SEGMENT_COLUMNS
 from .output import StreamOutput, record_order
 
-__all__ = ["KIND_RECORDS", "STREAM_PORTS", "Segment", "SegmentBatch", "StreamOutput",
-           "StreamStage", "record_order", "segments"]
+# The constants of kinds.py are named here too, where most of their users look.
+__all__ = ["ALL_KINDS", "FINGERPRINTS", "KIND_RECORDS", "STREAM_PORTS", "TCP_SEGMENT_COLUMNS",
+           "Segment", "SegmentBatch", "StreamOutput", "StreamStage", "record_order", "segments"]
 
 I64 = npt.NDArray[np.int64]
 Buffer = bytes | bytearray | memoryview | npt.NDArray[np.uint8]
 
-# TCP port -> the stream analyzer for it. TLS is also recognized on any other port by
-# its first bytes (a handshake record: 0x16 0x03 0x00-0x04).
-_TLS_PORTS = (443, 465, 563, 636, 853, 989, 990, 992, 993, 994, 995, 4433, 5061, 5223, 5228,
-              8443, 10443)
-_HTTP_PORTS = (80, 81, 3128, 8000, 8008, 8080, 8081, 8888)
-_SSH_PORTS = (22, 2222)
-STREAM_PORTS: dict[int, str] = {53: "DNS", **{p: "TLS" for p in _TLS_PORTS},
-                                **{p: "HTTP" for p in _HTTP_PORTS},
-                                **{p: "SSH" for p in _SSH_PORTS}}
-# The record types of each stream analyzer (it runs when one of them is wanted).
-KIND_RECORDS: dict[str, tuple[str, ...]] = {
-    "DNS": ("DNS",), "TLS": ("TLSClientHello", "TLSServerHello"), "HTTP": ("HTTP",),
-    "SSH": ("SSH",)}
-TCP_SEGMENT_COLUMNS = frozenset({"SeqNum", "SYN", "FIN", "RST", "_poff", "PayloadSize"})
-ALL_KINDS = frozenset(KIND_RECORDS)
-FINGERPRINTS = frozenset({"ja3", "ja4"})
 
 # (src address, src port, dst address, dst port, seq, flags, payload, time, packet number);
 # flags: SYN 1, FIN 2, RST 4.

@@ -39,26 +39,10 @@ from ..records.schema import RecordType
 from ..records.table import Ragged, RecordTable
 from ..records.types import HEADER, RECORDS
 from .files import create_private
+from .options import Encoded, EncodeOptions
 
 __all__ = ["EncodeOptions", "Encoded", "NcapWriter", "encode_batch", "encode_dicts",
            "encode_table", "header_bytes"]
-
-# record type -> (file bytes for this batch, number of records)
-Encoded = dict[str, tuple[bytes, int]]
-
-
-@dataclass(frozen=True, slots=True)
-class EncodeOptions:
-    compress: bool = True
-    payload: bool = False
-    entropy: bool = False
-    include: frozenset[str] | None = None  # record types to write (None: all)
-    exclude: frozenset[str] = frozenset()
-    level: int = 1  # ISA-L level 0-3; 1 is zlib-6-like ratio at several times the speed
-
-    def wanted(self, name: str) -> bool:
-        return (self.include is None or name in self.include) and name not in self.exclude
-
 
 def _gzip(data: bytes | memoryview | npt.NDArray[np.uint8], level: int) -> bytes:
     c = isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
