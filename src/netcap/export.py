@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -55,8 +55,7 @@ _RECORD_CHUNK = 8192  # audit records counted per update
 _CHUNK_BYTES = 4 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class ExportOptions:
+class ExportOptions(NamedTuple):
     inputs: tuple[str, ...]
     out: str | None = None  # also write audit-record files here
     encode: EncodeOptions = EncodeOptions()

@@ -10,7 +10,6 @@ closed cleanly when `stop` is set (SIGINT/SIGTERM).
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ def run_live(src: LiveCapture, opts: LiveOptions, state: MetricsState | None,
              stop: threading.Event) -> RunStats:
     """Capture until `stop` is set; close `src`. Returns what was processed."""
     # Batches are encoded uncompressed; the writer compresses what it holds per flush.
-    raw = dataclasses.replace(opts.encode, compress=False)
+    raw = opts.encode._replace(compress=False)
     copts = CaptureOptions(read=opts.iface, out=opts.out, encode=raw, workers=1,
                            metrics=state is not None, labels=opts.labels,
                            max_flows=opts.max_flows)

@@ -26,7 +26,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias, cast
 
 import numpy as np
 
@@ -103,8 +103,7 @@ class RunStats:
         self.linktypes.update(other.linktypes)
 
 
-@dataclass(frozen=True, slots=True)
-class CaptureOptions:
+class CaptureOptions(NamedTuple):
     read: str
     out: str | None  # where to write audit-record files; None: write none
     encode: EncodeOptions = EncodeOptions()

@@ -8,8 +8,8 @@ of series stays bounded whatever the traffic. `docs/metrics.md` is generated fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 __all__ = ["ENTROPY_BUCKETS", "FAMILIES", "LATENCY_BUCKETS", "PAYLOAD_BUCKETS", "Family",
            "Kind"]
@@ -22,8 +22,7 @@ class Kind(Enum):
     INFO = "info"
 
 
-@dataclass(frozen=True, slots=True)
-class Family:
+class Family(NamedTuple):
     name: str  # without the _total suffix for counters (prometheus_client adds it)
     kind: Kind
     doc: str

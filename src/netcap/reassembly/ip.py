@@ -29,7 +29,6 @@ defragmenter's state and loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -73,8 +72,7 @@ class Fragment(NamedTuple):
     wire: int  # the fragment's frame length on the wire
 
 
-@dataclass(frozen=True, slots=True)
-class Datagram:
+class Datagram(NamedTuple):
     """A reassembled datagram as a raw IP packet (LINKTYPE_RAW)."""
 
     packet: bytes

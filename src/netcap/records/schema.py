@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 __all__ = ["Field", "Kind", "RecordType", "Render"]
 
@@ -52,8 +53,7 @@ class Render(Enum):
     MAC = "mac"  # any length -> lower-case hex pairs joined by ':' (net.HardwareAddr)
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
+class Field(NamedTuple):
     number: int
     name: str
     kind: Kind

@@ -4,7 +4,7 @@ files (counting, serving metrics) decides what it counts without loading them.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["EncodeOptions", "Encoded"]
 
@@ -12,8 +12,7 @@ __all__ = ["EncodeOptions", "Encoded"]
 Encoded = dict[str, tuple[bytes, int]]
 
 
-@dataclass(frozen=True, slots=True)
-class EncodeOptions:
+class EncodeOptions(NamedTuple):
     compress: bool = True
     payload: bool = False
     entropy: bool = False

@@ -45,8 +45,7 @@ class CaptureError(Exception):
     """Input is not a readable capture; str(e) is one clear line naming the file."""
 
 
-@dataclass(frozen=True, slots=True)
-class Truncation:
+class Truncation(NamedTuple):
     """Where and why reading stopped before the end of the input.
 
     offset is a byte offset in the (decompressed) stream: the start of the first

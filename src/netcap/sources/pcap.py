@@ -11,7 +11,7 @@ fields are ignored (as libpcap does), so timestamps are taken as UTC.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._base import U8, Buf, CaptureError, ParseResult
 from ._walk import walk_pcap
@@ -36,8 +36,7 @@ PCAP_MAGICS: dict[bytes, tuple[str, bool, bool]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class PcapHeader:
+class PcapHeader(NamedTuple):
     endian: str  # struct/numpy byte-order character, "<" or ">"
     nanos: bool
     modified: bool

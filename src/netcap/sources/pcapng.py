@@ -16,7 +16,7 @@ their section; no option beyond if_tsresol/if_tsoffset changes the output.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -60,8 +60,7 @@ class _Damaged(Exception):
     """A block is malformed; the message is the Truncation / CaptureError reason."""
 
 
-@dataclass(frozen=True, slots=True)
-class Interface:
+class Interface(NamedTuple):
     linktype: int
     snaplen: int
     tsresol: int = 6  # if_tsresol byte: high bit set = 2^-k, else 10^-k seconds
