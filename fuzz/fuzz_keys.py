@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from netcap.metrics._keys import bucket_counts, lookup, services, stuck, tcp_keys
+from netcap.metrics._keys import bucket_counts, lookup, services, small_buckets, stuck, tcp_keys
 from netcap.metrics.families import ENTROPY_BUCKETS, LATENCY_BUCKETS, PAYLOAD_BUCKETS
 from netcap.metrics.state import (
     _ETHERNET_KEY,
@@ -26,6 +26,8 @@ from netcap.metrics.state import (
 
 _BOUNDS = [np.asarray(b, np.float64) for b in (PAYLOAD_BUCKETS, ENTROPY_BUCKETS,
                                                LATENCY_BUCKETS)]
+_NO_TABLE = np.zeros(0, np.uint8)
+_TABLES = [small_buckets(b, 1 << 16) for b in _BOUNDS]  # as the metrics use them
 
 
 def _check(what: str, got: np.ndarray, want: np.ndarray) -> None:
@@ -44,7 +46,8 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
     edges = _BOUNDS[head % 3]
     for v in (values, floats):
         want = np.bincount(np.searchsorted(edges, v, side="left"), minlength=len(edges) + 1)
-        _check("bucket_counts", bucket_counts(v, edges), want)
+        _check("bucket_counts", bucket_counts(v, edges, _NO_TABLE), want)
+        _check("bucket_counts table", bucket_counts(v, edges, _TABLES[head % 3]), want)
     sport, dport = values, values[::-1].copy()
     s_src, s_dst = _SERVICE_OF_PORT[sport & 0xFFFF], _SERVICE_OF_PORT[dport & 0xFFFF]
     service = np.where(s_dst > 0, s_dst, s_src)

@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 from corpus import PCAPS
 from netcap.decode.batch import Decoded, decode_batch
 from netcap.decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
-from netcap.metrics._keys import bucket_counts, lookup, services, stuck, tcp_keys
+from netcap.metrics._keys import bucket_counts, lookup, services, small_buckets, stuck, tcp_keys
 from netcap.metrics.families import ENTROPY_BUCKETS, LATENCY_BUCKETS, PAYLOAD_BUCKETS
 from netcap.metrics.state import (
     _ETHERNET_KEY,
@@ -33,6 +33,7 @@ from netcap.metrics.state import (
 from netcap.sources.capture import open_capture
 
 I64 = npt.NDArray[np.int64]
+NO_TABLE = np.zeros(0, np.uint8)
 ints = hnp.arrays(np.int64, st.integers(0, 300),
                   elements=st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(-2, 70000)))
 floats = hnp.arrays(np.float64, st.integers(0, 300), elements=st.floats(width=64))
@@ -43,17 +44,23 @@ floats = hnp.arrays(np.float64, st.integers(0, 300), elements=st.floats(width=64
 def test_bucket_counts_is_searchsorted_left(i: I64, f: npt.NDArray[np.float64],
                                             bounds: tuple[float, ...]) -> None:
     edges = np.asarray(bounds, np.float64)
+    # Integers are looked up in the table where it covers them (any size of table).
+    tables = [NO_TABLE, small_buckets(edges, 1), small_buckets(edges, 70000)]
     for values in (i, f):
         want = np.bincount(np.searchsorted(edges, values, side="left"),
                            minlength=len(edges) + 1)
-        assert bucket_counts(values, edges).tolist() == want.tolist()
+        for table in tables:
+            assert bucket_counts(values, edges, table).tolist() == want.tolist()
 
 
 def test_bucket_counts_edges() -> None:
     edges = np.asarray(PAYLOAD_BUCKETS, np.float64)
     values = np.asarray([np.nan, np.inf, -np.inf, -0.0, 0.0, 64.0, 64.5, 65535.0, 65536.0])
     # NaN past every bound (numpy sorts it last), a value on a bound in that bound's bucket
-    assert bucket_counts(values, edges).tolist() == [3, 1, 1, 0, 0, 0, 0, 0, 0, 1, 3]
+    assert bucket_counts(values, edges, NO_TABLE).tolist() == [3, 1, 1, 0, 0, 0, 0, 0, 0, 1, 3]
+    table = small_buckets(edges, 1 << 16)
+    ints = np.asarray([-1, 0, 1, 64, 65, 1500, 1501, 65535, 65536, 2**63 - 1], np.int64)
+    assert bucket_counts(ints, edges, table).tolist() == [2, 2, 1, 0, 0, 0, 1, 1, 0, 1, 2]
 
 
 def test_histogram_add_takes_any_numbers() -> None:

@@ -4,8 +4,11 @@ import numpy as np
 import numpy.typing as npt
 
 def bucket_counts(
-    values: npt.NDArray[np.int64] | npt.NDArray[np.float64], bounds: npt.NDArray[np.float64]
+    values: npt.NDArray[np.int64] | npt.NDArray[np.float64],
+    bounds: npt.NDArray[np.float64],
+    small: npt.NDArray[np.uint8],
 ) -> npt.NDArray[np.int64]: ...
+def small_buckets(bounds: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.uint8]: ...
 def services(
     sport: npt.NDArray[np.int64], dport: npt.NDArray[np.int64], of_port: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]: ...

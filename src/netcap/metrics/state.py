@@ -31,7 +31,7 @@ from ..reassembly.kinds import TCP_SEGMENT_COLUMNS
 from ..records.render import render_column
 from ..records.schema import Render
 from ..records.table import Children, Ragged, RecordTable
-from ._keys import bucket_counts, lookup, services, stuck, tcp_keys
+from ._keys import bucket_counts, lookup, services, small_buckets, stuck, tcp_keys
 from .app import (
     DHCP_TYPES,
     DNS_OPCODES,
@@ -162,6 +162,16 @@ def _bounds(bounds: tuple[float, ...]) -> npt.NDArray[np.float64]:
     return np.asarray(bounds, np.float64)
 
 
+@cache
+def _small(bounds: tuple[float, ...]) -> npt.NDArray[np.uint8]:
+    """The bucket of every integer below 65,536 (sizes: one load each instead of a
+    compare per bound, 57 -> 15 us for 15,000 packet lengths), made once per bounds."""
+    return small_buckets(_bounds(bounds), 1 << 16)
+
+
+_NO_SMALL = np.zeros(0, np.uint8)  # float values: compared with the bounds
+
+
 @dataclass
 class Histogram:
     bounds: tuple[float, ...] = PAYLOAD_BUCKETS
@@ -178,7 +188,9 @@ class Histogram:
             return
         if values.dtype != np.int64 and values.dtype != np.float64:
             values = np.asarray(values, np.float64)
-        counts = bucket_counts(np.ascontiguousarray(values.reshape(-1)), _bounds(self.bounds))
+        small = _small(self.bounds) if values.dtype == np.int64 else _NO_SMALL
+        counts = bucket_counts(np.ascontiguousarray(values.reshape(-1)), _bounds(self.bounds),
+                               small)
         for i, c in enumerate(counts[: len(self.bounds)].tolist()):
             self.buckets[i] += c
         self.count += int(values.size)
@@ -440,8 +452,17 @@ class MetricsState:
             self._count_extra(fam, keys, names, extra, cols)
             return
         counts = np.bincount(keys, minlength=len(names))
-        for i in np.flatnonzero(counts).tolist():
-            self._add(fam, names[i], int(counts[i]))
+        nonzero = np.flatnonzero(counts)
+        if extra:  # opt-in labels without their columns: each series under the budget
+            for i in nonzero.tolist():
+                self._add(fam, names[i], int(counts[i]))
+            return
+        # No opt-in labels: the series are the family's fixed label sets, which `_add`
+        # would never fold, so they are added to directly (a call per series was a
+        # third of a batch's metrics).
+        series = self._counters[fam]
+        for i, c in zip(nonzero.tolist(), counts[nonzero].tolist(), strict=True):
+            series[names[i]] += c
 
     def _count_extra(self, fam: str, keys: I64, names: Sequence[Labels],
                      extra: tuple[str, ...], cols: dict[str, Any]) -> None:
