@@ -26,7 +26,7 @@ from ..decode.batch import Decoded
 from ..decode.errors import REASONS
 from ..decode.linktypes import ETH_ARP, ETH_IPV4, ETH_IPV6, ETH_VLAN
 from ..flows.extract import APP_PROTOCOLS, FLOW_COLUMNS, TCP_COLUMNS
-from ..reassembly.ip import FRAGMENT_COLUMNS
+from ..reassembly.ip import FRAGMENT_COLUMNS, ipv4_fragments
 from ..reassembly.kinds import TCP_SEGMENT_COLUMNS
 from ..records.render import render_column
 from ..records.schema import Render
@@ -656,8 +656,8 @@ class MetricsState:
                                                   "IPv6Fragment")) if x is not None]
             v4 = t.get("IPv4")
             if v4 is not None:  # fragments: see reassembly/ip.py
-                frag = (_ints(v4.cols, "FragOffset", v4.n) > 0) | (
-                    (_ints(v4.cols, "Flags", v4.n) & 1) != 0)
+                frag = ipv4_fragments(_ints(v4.cols, "Flags", v4.n),
+                                      _ints(v4.cols, "FragOffset", v4.n))
                 upper.append(_pkts(v4)[frag])
             self._count("nc_unknown_protocols", ("ip_protocol",),
                         stuck(len(d.batch), ip_pkts, upper,
@@ -689,7 +689,7 @@ class MetricsState:
             length = col("Length") + 40 if name == "IPv6" else col("Length")
             self._hist["nc_ip_packet_bytes"][(version,)].add(length)
             if name == "IPv4":
-                frag = ((col("Flags") & 1) != 0) | (col("FragOffset") > 0)
+                frag = ipv4_fragments(col("Flags"), col("FragOffset"))
                 self._count("nc_ip_fragments", ("4",), int(frag.sum()))
         elif name == "IPv6Fragment":
             self._count("nc_ip_fragments", ("6",), n)

@@ -43,7 +43,7 @@ from ..sources.batch import PacketBatch
 from . import _ip
 
 __all__ = ["FRAGMENT_COLUMNS", "Datagram", "Defragmenter", "Fragment", "decode_datagrams",
-           "fragments"]
+           "fragments", "ipv4_fragments"]
 
 # Columns the fragment pick reads (decoding for metrics alone must build them).
 FRAGMENT_COLUMNS: dict[str, frozenset[str]] = {
@@ -82,6 +82,15 @@ class Datagram(NamedTuple):
     fragments: int
 
 
+def ipv4_fragments(flags: npt.NDArray[np.int64], offset: npt.NDArray[np.int64]
+                   ) -> npt.NDArray[np.bool_]:
+    """Which IPv4 rows (their Flags and FragOffset) are fragments: More Fragments set or
+    an offset past 0. (An atomic fragment, offset 0 and none to come, is a whole
+    datagram.) The one rule for the pick below and for the metrics."""
+    frag: npt.NDArray[np.bool_] = ((flags & 1) != 0) | (offset > 0)
+    return frag
+
+
 def fragments(d: Decoded) -> list[Fragment] | None:
     """The IPv4 and IPv6 fragments of a decoded batch, in input order (atomic fragments,
     offset 0 with no more to come, are whole datagrams and are decoded as such). Rows
@@ -92,7 +101,7 @@ def fragments(d: Decoded) -> list[Fragment] | None:
     if v4 is not None and v4.pkt is not None and v4.n:
         flags = np.asarray(v4.cols["Flags"])
         off = np.asarray(v4.cols["FragOffset"])
-        rows = np.flatnonzero(((flags & 1) != 0) | (off > 0))
+        rows = np.flatnonzero(ipv4_fragments(flags, off))
         if rows.size:
             poff = np.asarray(v4.cols["_poff"])[rows]
             # Addresses straight from the header (for metrics alone, the table has no
