@@ -11,9 +11,11 @@ header and its payload:
     b2-b3: sequence number offset from the direction's initial one (near 2**32: wraps)
     b4: payload length, then that many bytes (fewer at the end of the input)
 
-A finding is a crash, a sanitizer report, an exception out of the stage, or an
+A finding is a crash, a sanitizer report, an exception out of the stage, an
 `internal_error` counted (the stage contains exceptions from a stream's bytes so a run
-goes on; here each one is a bug to see).
+goes on; here each one is a bug to see), or, in detail mode (files written), records the
+stage encoded as it made them (`StreamOutput.encoded`) that differ from their rows
+encoded after (`encode_records`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ import io
 import numpy as np
 
 from netcap.reassembly._streams import StreamStage
+from netcap.reassembly.kinds import KIND_RECORDS
 from netcap.reassembly.streams import SegmentBatch
+from netcap.records.encode import encode_records
 from netcap.records.table import Ragged
+from netcap.records.types import RECORDS
 
 PORTS = (80, 443, 22, 53, 8080, 993, 5000, 40000)
 CLIENTS = (b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", bytes(15) + b"\x01", b"\x0a\x00\x00\x03")
@@ -34,6 +39,7 @@ LIMITS = ({"max_streams": 3, "max_buffer": 64, "max_total": 200},
           {"max_streams": 8, "max_buffer": 1024, "max_total": 4096})
 MAX_SEGMENTS = 64
 _CLIENT_PORTS = tuple(40000 + conn for conn in range(4))  # made once, not per segment
+WRITTEN = frozenset(n for names in KIND_RECORDS.values() for n in names)
 
 
 class _Segments:
@@ -116,7 +122,9 @@ def TestOneInput(data: bytes) -> None:
         return
     segs = _Segments(data)
     n = len(segs)
-    stage = StreamStage(detail=bool(data[0] & 1), **LIMITS[(data[0] >> 1) & 1])
+    detail = bool(data[0] & 1)
+    stage = StreamStage(detail=detail, encode=WRITTEN if detail else None,
+                        **LIMITS[(data[0] >> 1) & 1])
     cuts = sorted({0, n, (data[0] >> 2) % (n + 1), (data[0] >> 5) % (n + 1)})
     outs = [stage.update(segs.batch(a, b, k % 2 == 1) if b > a else None)
             for k, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False))]
@@ -125,6 +133,10 @@ def TestOneInput(data: bytes) -> None:
         for reason in out.errors:
             if reason.endswith("internal_error"):
                 raise RuntimeError(f"stream stage: {reason}")
+        for name, rows in out.records.items() if detail else ():
+            if b"".join(out.encoded[name]) != encode_records(RECORDS[name],
+                                                            [r for _, r in rows]):
+                raise RuntimeError(f"{name} records encoded as made differ")
     if stage._buffered != 0 or len(stage) != 0:
         raise RuntimeError("the stage holds bytes after its flush")
 

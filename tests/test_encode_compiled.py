@@ -12,9 +12,11 @@
   dtypes than the decoders use.
 - `RecordTable.from_rows` (compiled: record dicts to columns) against the Python one it
   replaced (also in tests/oracle_encode.py), on the same records and tables.
-- `encode_records` (record dicts encoded row by row, as `net capture` writes the stream
-  records) against the table made by `from_rows` and encoded, on the same records and
-  on made-up rows with values of other Python types than the analyzers give.
+- `encode_records` (record dicts encoded row by row) against the table made by
+  `from_rows` and encoded, on the same records and on made-up rows with values of other
+  Python types than the analyzers give; and the stream stage's own encoding of each
+  record as it makes it (`StreamOutput.encoded`, what `net capture` writes) against
+  `encode_records` of its rows, also where the rows are put in order after.
 - The address text against Python's `ipaddress` (RFC 5952, as Go prints it) and
   `bytes.hex(':')`, and the old lookup-table renderer.
 """
@@ -110,7 +112,7 @@ def same(table: RecordTable) -> int:
 def capture_tables(path: Path, seen: dict[str, int]) -> int:
     """Every table `net capture` encodes from one capture (its stages run as the pipeline
     runs them, in batches of 256 packets), each checked; the bytes encoded."""
-    streams = StreamStage()
+    streams = StreamStage(encode=frozenset(RECORDS))  # every record encoded as made too
     flows = ConnectionTable()
     total = 0
     apps = bytearray()
@@ -128,7 +130,9 @@ def capture_tables(path: Path, seen: dict[str, int]) -> int:
             table = from_rows(RECORDS[name], [r for _, r in rows], pkts)
             from_rows(RECORDS[name], [r for _, r in rows], pkts, frozenset({"SrcIP", "x"}))
             check(name, table)
-            same_records(RECORDS[name], [r for _, r in rows])
+            want = same_records(RECORDS[name], [r for _, r in rows])
+            assert b"".join(out.encoded[name]) == want, name
+        assert out.encoded.keys() == out.records.keys()
 
     def ended(e: Ended | None) -> None:
         if e is not None:
@@ -170,6 +174,27 @@ def test_corpus_and_recorded_captures_encode_as_before() -> None:
                  "DHCPv4", "NTP", "HTTP", "TLSClientHello", "TLSServerHello", "SSH",
                  "Connection", "Dot1Q", "LLC", "IPv6Fragment"):
         assert seen.get(name, 0) > 0, (name, seen)
+
+
+def test_records_encoded_as_made_follow_their_rows_into_order() -> None:
+    """The stage encodes a record when it makes it; putting the rows in order (records
+    of one packet made out of time order) takes the messages along, and types not asked
+    for are not encoded."""
+    from netcap.reassembly.streams import StreamOutput
+
+    def ssh(ts: int, client: str) -> dict[str, Any]:
+        return {"Timestamp": ts, "Ident": f"SSH-2.0-{client}", "IsClient": True,
+                "Flow": f"10.0.0.1:{40000 + ts}->10.0.0.2:22"}
+
+    out = StreamOutput(frozenset({"SSH"}))
+    made = [(7, ssh(30, "c")), (5, ssh(20, "b")), (5, ssh(10, "a")), (9, ssh(40, "d"))]
+    for pkt, rec in made:
+        out.add("SSH", pkt, rec)
+    out.add("DNS", 6, {"Timestamp": 1, "ID": 3})
+    assert [len(m) for m in out.encoded["SSH"]] and "DNS" not in out.encoded
+    rows = out.canonical().records["SSH"]
+    assert [r["Ident"][-1] for _, r in rows] == ["a", "b", "c", "d"]
+    assert out.encoded["SSH"] == [same_records(RECORDS["SSH"], [r]) for _, r in rows]
 
 
 # -- made-up tables -----------------------------------------------------------------------

@@ -44,7 +44,6 @@ from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, f
 from .reassembly.kinds import FINGERPRINTS, KIND_RECORDS
 from .records.derive import add_payload_columns
 from .records.table import RecordTable
-from .records.types import RECORDS
 from .sinks.options import Encoded, EncodeOptions
 from .sources.batch import PAD, PacketBatch
 from .sources.capture import (
@@ -195,6 +194,11 @@ class Outlet(Protocol):
 
 
 
+# A stream output, the tables the metrics read of it and its records encoded (None: not
+# wanted)
+_Made: TypeAlias = "tuple[StreamOutput, dict[str, RecordTable] | None, Encoded | None]"
+
+
 @dataclass
 class StreamSide:
     """The stages that span batches over reassembled data, run in input order: IP
@@ -213,7 +217,7 @@ class StreamSide:
     lag: bool = True
     # None when no stream analyzer's records are wanted (then no segments come)
     streams: StreamStage | None = field(init=False, default=None)
-    _held: StreamOutput | None = None  # the last stream output, applied one step behind
+    _held: _Made | None = None  # what the last stream output made, delivered one step behind
     defrag: Defragmenter = field(default_factory=Defragmenter)
 
     def __post_init__(self) -> None:
@@ -221,7 +225,10 @@ class StreamSide:
             # analyzers: a job without them never does)
             from .reassembly.streams import StreamStage
 
-            self.streams = StreamStage(detail=self.writes, fingerprints=self.fingerprints)
+            written = frozenset(n for names in KIND_RECORDS.values() for n in names
+                                if self.encode.wanted(n)) if self.writes else None
+            self.streams = StreamStage(detail=self.writes, fingerprints=self.fingerprints,
+                                       encode=written)
 
     def take_segments(self, segs: SegmentBatch | None) -> None:
         if segs is not None:
@@ -239,12 +246,12 @@ class StreamSide:
         self.defrag.flush()
         self._datagrams([])
         if self._held is not None:
-            self._streamed(self._held)
+            self._deliver(self._held)
             self._held = None
         if self.streams is not None:
             flushed = self.streams.flush()
             self.out.recognised(flushed.apps)
-            self._streamed(flushed)
+            self._deliver(self._made(flushed))
 
     def _stream(self, segs: SegmentBatch) -> None:
         """Segments into the stream stage (compiled: one call per batch)."""
@@ -252,12 +259,13 @@ class StreamSide:
             raise TypeError("segments without a stream stage")
         out = self.streams.update(segs)
         self.out.recognised(out.apps)
+        made = self._made(out)
         if not self.lag:
-            self._streamed(out)
+            self._deliver(made)
             return
         if self._held is not None:
-            self._streamed(self._held)
-        self._held = out
+            self._deliver(self._held)
+        self._held = made
 
     def _datagrams(self, done: list[Datagram]) -> None:
         """Reassembled datagrams: decoded from the transport layer up (their link and
@@ -288,17 +296,28 @@ class StreamSide:
         if flows is not None:
             self.out.datagram_flows(flows)
 
-    def _streamed(self, out: StreamOutput) -> None:
+    def _made(self, out: StreamOutput) -> _Made:
+        """What a stream output gives the outlet: the tables the metrics read (made at
+        once, while its records are in the cache), and the file bytes of the records
+        the stage encoded as it made them."""
+        tables = None
         if self.counts:  # as tables, only the columns the metrics read
             tables = {k: v for k, v in out.tables(STREAM_RECORD_COLUMNS).items()
                       if self.encode.wanted(k)}
-            self.out.streamed(tables, out)
-        if self.writes:  # encoded from the records themselves, without tables
-            from .sinks.ncap import encode_dicts
+        encoded = None
+        if self.writes:
+            from .sinks.ncap import file_bytes
 
-            self.out.write({k: encode_dicts(RECORDS[k], [r for _, r in rows], self.encode)
-                            for k, rows in out.records.items()
-                            if rows and self.encode.wanted(k)})
+            encoded = {k: file_bytes(b"".join(parts), len(parts), self.encode)
+                       for k, parts in out.encoded.items() if parts}
+        return out, tables, encoded
+
+    def _deliver(self, made: _Made) -> None:
+        out, tables, encoded = made
+        if tables is not None:
+            self.out.streamed(tables, out)
+        if encoded is not None:
+            self.out.write(encoded)
 
 
 @dataclass

@@ -42,7 +42,7 @@ from ..analyzers._http cimport HttpConnection, http_connection
 from ..analyzers._ssh cimport SshReader
 from ..analyzers._tls cimport HelloReader, hello_reader
 from netcap._buf cimport prefetch_head
-from ..records._encode cimport _ip_text
+from ..records._encode cimport _ip_text, record_bytes
 
 import heapq
 from collections import Counter
@@ -373,9 +373,12 @@ cdef class Stream:
 
 cdef class StreamOutput:
     """What one update produced: records per type (rows with their packet number) and
-    counts for the metrics."""
+    counts for the metrics; and, for the types in `encode` (written to files), each
+    record encoded (`record_bytes`) as it was made, in the order of its rows."""
 
     cdef public dict records  # type -> [(packet number, record dict)]
+    cdef readonly frozenset encode  # types whose records are encoded as made (or None)
+    cdef public dict encoded  # type -> [record message], aligned with records[type]
     cdef public object errors  # Counter: "protocol/reason" -> count
     cdef public Py_ssize_t gap_bytes, overflows
     cdef public list tls_handshakes  # ClientHello -> ServerHello, s
@@ -385,8 +388,10 @@ cdef class StreamOutput:
     # each.
     cdef public bytearray apps
 
-    def __init__(self):
+    def __init__(self, frozenset encode=None):
         self.records = {}
+        self.encode = encode
+        self.encoded = {}
         self.errors = Counter()
         self.gap_bytes = self.overflows = 0
         self.tls_handshakes = []
@@ -402,8 +407,8 @@ cdef class StreamOutput:
         return self._in_order()
 
     cdef StreamOutput _in_order(self):
-        for rows in self.records.values():
-            _sort_rows(<list>rows)
+        for name, rows in self.records.items():
+            _sort_rows(<list>rows, self.encoded.get(name))
         return self
 
     def tables(self, only=None) -> dict:
@@ -424,6 +429,13 @@ cdef int _emit(StreamOutput out, str name, int64_t pkt, dict rec) except -1:
     if rows is None:
         rows = out.records[name] = []
     (<list>rows).append((pkt, rec))
+    if out.encode is not None and name in out.encode:
+        # Now, not when the update is over: by then its later payloads have pushed this
+        # record out of the cache, and encoding waited on memory at every value.
+        enc = out.encoded.get(name)
+        if enc is None:
+            enc = out.encoded[name] = []
+        (<list>enc).append(record_bytes(name, rec))
     return 0
 
 
@@ -441,10 +453,11 @@ cdef inline int64_t _pkt_order(tuple row) except? -1:
     return pkt if pkt >= 0 else 1 << 62
 
 
-cdef int _sort_rows(list rows) except -1:
+cdef int _sort_rows(list rows, list encoded) except -1:
     """`rows.sort(key=record_order)`, skipped when they are in order already (the
     stage makes them in packet order; ties are what may need it). The packet numbers
-    decide most pairs: a row's whole key is made only where they tie."""
+    decide most pairs: a row's whole key is made only where they tie. `encoded` (or
+    None): the rows' messages, put in the same order."""
     cdef Py_ssize_t i, n = len(rows)
     cdef int64_t a, b = _pkt_order(<tuple>rows[0]) if n else 0
     for i in range(1, n):
@@ -457,6 +470,8 @@ cdef int _sort_rows(list rows) except -1:
     cdef list keys = [record_order(<tuple>r) for r in rows]
     order = sorted(range(n), key=keys.__getitem__)  # stable, as list.sort
     rows[:] = [rows[<Py_ssize_t>j] for j in order]
+    if encoded is not None:
+        encoded[:] = [encoded[<Py_ssize_t>j] for j in order]
     return 0
 
 
@@ -667,13 +682,15 @@ cdef list _shipped(list chunks):
 cdef class StreamStage:
     """`detail`: records are written, so complete (HTTP header maps, cookies, query
     parameters); without, only what the metrics read. `fingerprints`: which of "ja3"
-    (JA3 and JA3S) and "ja4" to compute (for records, or opt-in labels)."""
+    (JA3 and JA3S) and "ja4" to compute (for records, or opt-in labels). `encode`: the
+    record types written to files, whose records each output carries encoded too."""
     cdef public Py_ssize_t max_streams
     cdef public Py_ssize_t max_buffer
     cdef public int64_t max_total
     cdef readonly int64_t _buffered  # out-of-order bytes held by all directions
     cdef readonly bint detail
     cdef readonly frozenset fingerprints
+    cdef readonly frozenset encode  # record types encoded as made (StreamOutput), or None
     cdef bint ja3, ja4
     cdef dict dirs  # compact key -> _Direction
     cdef _Direction oldest, newest  # the least recently used list's ends
@@ -685,7 +702,7 @@ cdef class StreamStage:
 
     def __init__(self, Py_ssize_t max_streams=10_000, Py_ssize_t max_buffer=256 * 1024,
                  bint detail=True, fingerprints=frozenset({"ja3", "ja4"}),
-                 int64_t max_total=64 << 20):
+                 int64_t max_total=64 << 20, encode=None):
         if not _ports_set:
             _set_ports()
         self.max_streams = max_streams
@@ -696,6 +713,7 @@ cdef class StreamStage:
         self.fingerprints = frozenset(fingerprints)
         self.ja3 = "ja3" in self.fingerprints
         self.ja4 = "ja4" in self.fingerprints
+        self.encode = frozenset(encode) if encode else None
         self.dirs = {}
         self.oldest = self.newest = None
         self.client_hello = {}  # compact key -> time
@@ -748,7 +766,7 @@ cdef class StreamStage:
 
     def update(self, segs) -> StreamOutput:
         """A batch's segments (a `SegmentBatch`, or `Segment` tuples in tests)."""
-        cdef StreamOutput out = StreamOutput()
+        cdef StreamOutput out = StreamOutput(self.encode)
         if segs is None:
             return out._in_order()
         if isinstance(segs, list):
@@ -927,7 +945,7 @@ cdef class StreamStage:
     def flush(self) -> StreamOutput:
         """End of input: what every direction holds is delivered, HTTP connections
         closed, SSH banners without a KEXINIT recorded."""
-        cdef StreamOutput out = StreamOutput()
+        cdef StreamOutput out = StreamOutput(self.encode)
         self.gap_bytes = self.overflows = 0
         cdef list order = []
         cdef _Direction d = self.oldest, y

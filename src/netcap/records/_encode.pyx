@@ -1019,20 +1019,41 @@ cdef int _message_fields(_Buf* b, tuple spec, dict r) except -1:
     return 0
 
 
+cdef inline int _record(_Buf* b, tuple spec, dict r) except -1:
+    """One record's message, length-prefixed, after the bytes in b."""
+    cdef Py_ssize_t start = b.n
+    _message_fields(b, spec, r)
+    _framed(b, 0, start)
+    return 0
+
+
 def encode_records(rtype, rows):
     """Records (dicts of raw values, as `from_rows` takes them) as a varint-length-delimited
     stream of their messages: the bytes `encode_delimited_sized(from_rows(rtype, rows,
     None))[0]` holds, as bytes."""
     cdef tuple spec = _spec(rtype)
     cdef _Buf b
-    cdef Py_ssize_t start
     b.p = NULL
     b.n = b.cap = 0
     try:
         for r in rows:
-            start = b.n
-            _message_fields(&b, spec, <dict?>r)
-            _framed(&b, 0, start)
+            _record(&b, spec, <dict?>r)
         return PyBytes_FromStringAndSize(<const char*>b.p, b.n) if b.n else b""
+    finally:
+        PyMem_Free(b.p)
+
+
+cdef bytes record_bytes(str name, dict r):
+    """One record of type `name` as `encode_records` writes it: the stream stage encodes
+    each record as it makes it, while the record is in the cache."""
+    spec = _SPECS.get(name)
+    if spec is None:
+        spec = _spec(RECORDS[name])
+    cdef _Buf b
+    b.p = NULL
+    b.n = b.cap = 0
+    try:
+        _record(&b, <tuple>spec, r)
+        return PyBytes_FromStringAndSize(<const char*>b.p, b.n)
     finally:
         PyMem_Free(b.p)

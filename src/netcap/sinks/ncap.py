@@ -25,7 +25,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -34,14 +34,13 @@ from isal import isal_zlib
 from .. import __version__
 from ..decode.batch import Decoded
 from ..records.derive import add_payload_columns
-from ..records.encode import encode_delimited, encode_delimited_array, encode_records
-from ..records.schema import RecordType
+from ..records.encode import encode_delimited, encode_delimited_array
 from ..records.table import Ragged, RecordTable
 from ..records.types import HEADER, RECORDS
 from .files import create_private
 from .options import Encoded, EncodeOptions
 
-__all__ = ["EncodeOptions", "Encoded", "NcapWriter", "encode_batch", "encode_dicts",
+__all__ = ["EncodeOptions", "Encoded", "NcapWriter", "encode_batch",
            "encode_table", "header_bytes"]
 
 def _gzip(data: bytes | memoryview | npt.NDArray[np.uint8], level: int) -> bytes:
@@ -64,14 +63,6 @@ def encode_batch(decoded: Decoded, opts: EncodeOptions) -> Encoded:
 def encode_table(table: RecordTable, opts: EncodeOptions) -> tuple[bytes, int]:
     """One record table as file bytes (one gzip member) and its record count."""
     return file_bytes(encode_delimited_array(table), table.n, opts)
-
-
-def encode_dicts(rtype: RecordType, rows: list[dict[str, Any]], opts: EncodeOptions
-                 ) -> tuple[bytes, int]:
-    """Records given as dicts (the stream analyzers') as file bytes and their count:
-    encoded row by row, the same bytes as `encode_table` of the table `from_rows` would
-    make of them, without making it."""
-    return file_bytes(encode_records(rtype, rows), len(rows), opts)
 
 
 def file_bytes(body: bytes | npt.NDArray[np.uint8], count: int, opts: EncodeOptions
