@@ -186,8 +186,8 @@ def test_records_encoded_as_made_follow_their_rows_into_order() -> None:
         return {"Timestamp": ts, "Ident": f"SSH-2.0-{client}", "IsClient": True,
                 "Flow": f"10.0.0.1:{40000 + ts}->10.0.0.2:22"}
 
-    out = StreamOutput(frozenset({"SSH"}))
     made = [(7, ssh(30, "c")), (5, ssh(20, "b")), (5, ssh(10, "a")), (9, ssh(40, "d"))]
+    out = StreamOutput(frozenset({"SSH"}))
     for pkt, rec in made:
         out.add("SSH", pkt, rec)
     out.add("DNS", 6, {"Timestamp": 1, "ID": 3})
@@ -195,6 +195,16 @@ def test_records_encoded_as_made_follow_their_rows_into_order() -> None:
     rows = out.canonical().records["SSH"]
     assert [r["Ident"][-1] for _, r in rows] == ["a", "b", "c", "d"]
     assert out.encoded["SSH"] == [same_records(RECORDS["SSH"], [r]) for _, r in rows]
+    # Written and not counted (`keep` off): a row keeps only what orders it; the
+    # messages and their order are the same.
+    lean = StreamOutput(frozenset({"SSH"}), keep=False)
+    for pkt, rec in made:
+        lean.add("SSH", pkt, rec)
+    lean.add("DNS", 6, {"Timestamp": 1, "ID": 3})
+    assert lean.canonical().encoded == out.encoded
+    assert [(p, set(r)) for p, r in lean.records["SSH"]] == [
+        (p, {"Timestamp", "Flow"}) for p, _ in rows]
+    assert lean.records["DNS"] == out.records["DNS"]  # not encoded: kept whole
 
 
 # -- made-up tables -----------------------------------------------------------------------

@@ -228,7 +228,7 @@ class StreamSide:
             written = frozenset(n for names in KIND_RECORDS.values() for n in names
                                 if self.encode.wanted(n)) if self.writes else None
             self.streams = StreamStage(detail=self.writes, fingerprints=self.fingerprints,
-                                       encode=written)
+                                       encode=written, keep=self.counts)
 
     def take_segments(self, segs: SegmentBatch | None) -> None:
         if segs is not None:

@@ -34,7 +34,8 @@ limits, containment).
 cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.object cimport Py_LT, PyObject_RichCompareBool
+from cpython.dict cimport PyDict_GetItemWithError
+from cpython.object cimport Py_LT, PyObject, PyObject_RichCompareBool
 from libc.string cimport memcmp, memcpy, memset
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
@@ -374,11 +375,14 @@ cdef class Stream:
 cdef class StreamOutput:
     """What one update produced: records per type (rows with their packet number) and
     counts for the metrics; and, for the types in `encode` (written to files), each
-    record encoded (`record_bytes`) as it was made, in the order of its rows."""
+    record encoded (`record_bytes`) as it was made, in the order of its rows. Without
+    `keep` (the records are written, not counted), the rows of those types hold only
+    the fields that order them (`record_order`)."""
 
     cdef public dict records  # type -> [(packet number, record dict)]
     cdef readonly frozenset encode  # types whose records are encoded as made (or None)
     cdef public dict encoded  # type -> [record message], aligned with records[type]
+    cdef readonly bint keep
     cdef public object errors  # Counter: "protocol/reason" -> count
     cdef public Py_ssize_t gap_bytes, overflows
     cdef public list tls_handshakes  # ClientHello -> ServerHello, s
@@ -388,10 +392,11 @@ cdef class StreamOutput:
     # each.
     cdef public bytearray apps
 
-    def __init__(self, frozenset encode=None):
+    def __init__(self, frozenset encode=None, bint keep=True):
         self.records = {}
         self.encode = encode
         self.encoded = {}
+        self.keep = keep
         self.errors = Counter()
         self.gap_bytes = self.overflows = 0
         self.tls_handshakes = []
@@ -428,7 +433,6 @@ cdef int _emit(StreamOutput out, str name, int64_t pkt, dict rec) except -1:
     rows = out.records.get(name)
     if rows is None:
         rows = out.records[name] = []
-    (<list>rows).append((pkt, rec))
     if out.encode is not None and name in out.encode:
         # Now, not when the update is over: by then its later payloads have pushed this
         # record out of the cache, and encoding waited on memory at every value.
@@ -436,7 +440,24 @@ cdef int _emit(StreamOutput out, str name, int64_t pkt, dict rec) except -1:
         if enc is None:
             enc = out.encoded[name] = []
         (<list>enc).append(record_bytes(name, rec))
+        if not out.keep:  # and freed now, while it is in the cache too
+            rec = _order_fields(rec)
+    (<list>rows).append((pkt, rec))
     return 0
+
+
+cdef tuple _ORDER_FIELDS = ("Timestamp", "Flow", "SrcIP", "SrcPort", "DstIP", "DstPort")
+
+
+cdef dict _order_fields(dict rec):
+    """The fields of a record that `record_order` reads (those it has)."""
+    cdef dict out = {}
+    cdef PyObject* v
+    for k in _ORDER_FIELDS:
+        v = PyDict_GetItemWithError(rec, k)
+        if v != NULL:
+            out[k] = <object>v
+    return out
 
 
 cpdef tuple record_order(tuple row):
@@ -683,7 +704,8 @@ cdef class StreamStage:
     """`detail`: records are written, so complete (HTTP header maps, cookies, query
     parameters); without, only what the metrics read. `fingerprints`: which of "ja3"
     (JA3 and JA3S) and "ja4" to compute (for records, or opt-in labels). `encode`: the
-    record types written to files, whose records each output carries encoded too."""
+    record types written to files, whose records each output carries encoded too;
+    `keep`: and whole (their tables are counted), see `StreamOutput`."""
     cdef public Py_ssize_t max_streams
     cdef public Py_ssize_t max_buffer
     cdef public int64_t max_total
@@ -691,6 +713,7 @@ cdef class StreamStage:
     cdef readonly bint detail
     cdef readonly frozenset fingerprints
     cdef readonly frozenset encode  # record types encoded as made (StreamOutput), or None
+    cdef readonly bint keep  # outputs keep those records whole (StreamOutput)
     cdef bint ja3, ja4
     cdef dict dirs  # compact key -> _Direction
     cdef _Direction oldest, newest  # the least recently used list's ends
@@ -702,7 +725,7 @@ cdef class StreamStage:
 
     def __init__(self, Py_ssize_t max_streams=10_000, Py_ssize_t max_buffer=256 * 1024,
                  bint detail=True, fingerprints=frozenset({"ja3", "ja4"}),
-                 int64_t max_total=64 << 20, encode=None):
+                 int64_t max_total=64 << 20, encode=None, bint keep=True):
         if not _ports_set:
             _set_ports()
         self.max_streams = max_streams
@@ -714,6 +737,7 @@ cdef class StreamStage:
         self.ja3 = "ja3" in self.fingerprints
         self.ja4 = "ja4" in self.fingerprints
         self.encode = frozenset(encode) if encode else None
+        self.keep = keep
         self.dirs = {}
         self.oldest = self.newest = None
         self.client_hello = {}  # compact key -> time
@@ -766,7 +790,7 @@ cdef class StreamStage:
 
     def update(self, segs) -> StreamOutput:
         """A batch's segments (a `SegmentBatch`, or `Segment` tuples in tests)."""
-        cdef StreamOutput out = StreamOutput(self.encode)
+        cdef StreamOutput out = StreamOutput(self.encode, self.keep)
         if segs is None:
             return out._in_order()
         if isinstance(segs, list):
@@ -945,7 +969,7 @@ cdef class StreamStage:
     def flush(self) -> StreamOutput:
         """End of input: what every direction holds is delivered, HTTP connections
         closed, SSH banners without a KEXINIT recorded."""
-        cdef StreamOutput out = StreamOutput(self.encode)
+        cdef StreamOutput out = StreamOutput(self.encode, self.keep)
         self.gap_bytes = self.overflows = 0
         cdef list order = []
         cdef _Direction d = self.oldest, y
