@@ -206,7 +206,7 @@ class StreamSide:
     datagrams). What they make goes to `out`."""
 
     out: Outlet
-    writes: bool  # records are written (files): complete records, encoded here
+    writes: bool  # records are written (files): complete, encoded by the stage as made
     counts: bool  # metrics are counted
     encode: EncodeOptions
     columns: Columns
@@ -227,6 +227,7 @@ class StreamSide:
 
             written = frozenset(n for names in KIND_RECORDS.values() for n in names
                                 if self.encode.wanted(n)) if self.writes else None
+            # Records kept whole only for the metrics' tables (`_made`).
             self.streams = StreamStage(detail=self.writes, fingerprints=self.fingerprints,
                                        encode=written, keep=self.counts)
 
