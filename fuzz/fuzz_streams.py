@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from netcap.reassembly._streams import StreamStage
-from netcap.reassembly.kinds import KIND_RECORDS
+from netcap.reassembly.kinds import STREAM_RECORDS
 from netcap.reassembly.streams import SegmentBatch
 from netcap.records.encode import encode_records
 from netcap.records.table import Ragged
@@ -41,7 +41,6 @@ LIMITS = ({"max_streams": 3, "max_buffer": 64, "max_total": 200},
           {"max_streams": 8, "max_buffer": 1024, "max_total": 4096})
 MAX_SEGMENTS = 64
 _CLIENT_PORTS = tuple(40000 + conn for conn in range(4))  # made once, not per segment
-WRITTEN = frozenset(n for names in KIND_RECORDS.values() for n in names)
 
 
 class _Segments:
@@ -122,7 +121,7 @@ class _Segments:
 def _run(data: bytes, segs: _Segments, detail: bool, keep: bool = True) -> list[Any]:
     """The stage's outputs for the input's segments, cut into updates as byte 0 says."""
     n = len(segs)
-    stage = StreamStage(detail=detail, encode=WRITTEN if detail else None, keep=keep,
+    stage = StreamStage(detail=detail, encode=STREAM_RECORDS if detail else None, keep=keep,
                         **LIMITS[(data[0] >> 1) & 1])
     cuts = sorted({0, n, (data[0] >> 2) % (n + 1), (data[0] >> 5) % (n + 1)})
     outs = [stage.update(segs.batch(a, b, k % 2 == 1) if b > a else None)

@@ -41,7 +41,7 @@ from .flows.table import Apps, ConnectionTable, Ended
 from .metrics.state import STREAM_RECORD_COLUMNS, LabelConfig, MetricsState, metric_columns
 from .procs import Helper, Pipe, WorkerError, child_signals, pipe, wait
 from .reassembly.ip import Datagram, Defragmenter, Fragment, decode_datagrams, fragments
-from .reassembly.kinds import FINGERPRINTS, KIND_RECORDS
+from .reassembly.kinds import FINGERPRINTS, KIND_RECORDS, STREAM_RECORDS
 from .records.derive import add_payload_columns
 from .records.table import RecordTable
 from .sinks.options import Encoded, EncodeOptions
@@ -225,7 +225,7 @@ class StreamSide:
             # analyzers: a job without them never does)
             from .reassembly.streams import StreamStage
 
-            written = frozenset(n for names in KIND_RECORDS.values() for n in names
+            written = frozenset(n for n in STREAM_RECORDS
                                 if self.encode.wanted(n)) if self.writes else None
             # Records kept whole only for the metrics' tables (`_made`).
             self.streams = StreamStage(detail=self.writes, fingerprints=self.fingerprints,

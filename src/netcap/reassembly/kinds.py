@@ -5,7 +5,8 @@ records read from files) decides so without loading it."""
 
 from __future__ import annotations
 
-__all__ = ["ALL_KINDS", "FINGERPRINTS", "KIND_RECORDS", "STREAM_PORTS", "TCP_SEGMENT_COLUMNS"]
+__all__ = ["ALL_KINDS", "FINGERPRINTS", "KIND_RECORDS", "STREAM_PORTS", "STREAM_RECORDS",
+           "TCP_SEGMENT_COLUMNS"]
 
 # TCP port -> the stream analyzer for it. TLS is also recognized on any other port by
 # its first bytes (a handshake record: 0x16 0x03 0x00-0x04).
@@ -20,6 +21,7 @@ STREAM_PORTS: dict[int, str] = {53: "DNS", **{p: "TLS" for p in _TLS_PORTS},
 KIND_RECORDS: dict[str, tuple[str, ...]] = {
     "DNS": ("DNS",), "TLS": ("TLSClientHello", "TLSServerHello"), "HTTP": ("HTTP",),
     "SSH": ("SSH",)}
+STREAM_RECORDS = frozenset(n for names in KIND_RECORDS.values() for n in names)
 TCP_SEGMENT_COLUMNS = frozenset({"SeqNum", "SYN", "FIN", "RST", "_poff", "PayloadSize"})
 ALL_KINDS = frozenset(KIND_RECORDS)
 FINGERPRINTS = frozenset({"ja3", "ja4"})

@@ -46,12 +46,20 @@ from ..decode.batch import Decoded
 from ..records.table import Ragged
 from ._segments import KIND_BITS, Picker
 from ._streams import StreamStage, gather_payloads
-from .kinds import ALL_KINDS, FINGERPRINTS, KIND_RECORDS, STREAM_PORTS, TCP_SEGMENT_COLUMNS
+from .kinds import (
+    ALL_KINDS,
+    FINGERPRINTS,
+    KIND_RECORDS,
+    STREAM_PORTS,
+    STREAM_RECORDS,
+    TCP_SEGMENT_COLUMNS,
+)
 from .output import StreamOutput, record_order
 
 # The constants of kinds.py are named here too, where most of their users look.
-__all__ = ["ALL_KINDS", "FINGERPRINTS", "KIND_RECORDS", "STREAM_PORTS", "TCP_SEGMENT_COLUMNS",
-           "Segment", "SegmentBatch", "StreamOutput", "StreamStage", "record_order", "segments"]
+__all__ = ["ALL_KINDS", "FINGERPRINTS", "KIND_RECORDS", "STREAM_PORTS", "STREAM_RECORDS",
+           "TCP_SEGMENT_COLUMNS", "Segment", "SegmentBatch", "StreamOutput", "StreamStage",
+           "record_order", "segments"]
 
 I64 = npt.NDArray[np.int64]
 Buffer = bytes | bytearray | memoryview | npt.NDArray[np.uint8]

@@ -1046,14 +1046,12 @@ def encode_records(rtype, rows):
 cdef bytes record_bytes(str name, dict r):
     """One record of type `name` as `encode_records` writes it: the stream stage encodes
     each record as it makes it, while the record is in the cache."""
-    spec = _SPECS.get(name)
-    if spec is None:
-        spec = _spec(RECORDS[name])
+    cdef tuple spec = _spec(RECORDS[name])
     cdef _Buf b
     b.p = NULL
     b.n = b.cap = 0
     try:
-        _record(&b, <tuple>spec, r)
+        _record(&b, spec, r)
         return PyBytes_FromStringAndSize(<const char*>b.p, b.n)
     finally:
         PyMem_Free(b.p)
