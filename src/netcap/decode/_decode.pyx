@@ -235,12 +235,27 @@ cdef Py_ssize_t tlv_options(const Reader* r, Py_ssize_t p, Py_ssize_t e, Opt* ou
 
 # ------------------------------------------------------------------------------ tables
 
+cdef struct Row:
+    # One row of a `_Rows` matrix while a layer fills it, held in locals: the row's value
+    # in column 0, and the distance from one column to the next. (Written through the
+    # matrix's own `p` and `cap`, every store made the compiler load both again, and the
+    # reader's fields too: an int64 store may alias any of them. Layers read their
+    # header's fields before they write the row, for the same reason.)
+    int64_t* at
+    Py_ssize_t stride
+
+
+cdef inline void put(Row w, int k, int64_t v) noexcept nogil:
+    w.at[k * w.stride] = v
+
+
 @cython.final
 cdef class _Rows:
     """The rows of one record type: an int64 matrix, one matrix row per column (so a
     column is a contiguous view), that doubles when full (link chains make any number
-    of rows per packet). Written through a pointer: `add` makes the row, and the column
-    indexes are the type's enum, so every write is inside the matrix."""
+    of rows per packet). Written through a pointer: `add` makes the row, `row` gives
+    where it is, and the column indexes are the type's enum, so every write is inside
+    the matrix."""
 
     cdef object a  # the numpy matrix (columns, capacity)
     cdef int64_t* p  # its data: column k of row j at p[k * cap + j]
@@ -257,20 +272,27 @@ cdef class _Rows:
         self.cap = m.shape[1]
         return 0
 
+    cdef int _grow(self) except -1:
+        grown = np.empty((self.a.shape[0], 2 * self.cap), np.int64)
+        grown[:, :self.cap] = self.a
+        return self._room(grown)
+
     cdef inline Py_ssize_t add(self, Py_ssize_t pkt, int64_t ts) except -1:
         """A new row for packet `pkt` at time `ts`: its index."""
         cdef Py_ssize_t j = self.n
         if j == self.cap:
-            grown = np.empty((self.a.shape[0], 2 * j), np.int64)
-            grown[:, :j] = self.a
-            self._room(grown)
-        self.p[j] = pkt
-        self.p[self.cap + j] = ts
+            self._grow()
+        cdef int64_t* p = self.p
+        p[j] = pkt
+        p[self.cap + j] = ts
         self.n = j + 1
         return j
 
-    cdef inline void put(self, int k, Py_ssize_t j, int64_t v) noexcept:
-        self.p[k * self.cap + j] = v
+    cdef inline Row row(self, Py_ssize_t j) noexcept:
+        cdef Row w
+        w.at = self.p + j
+        w.stride = self.cap
+        return w
 
     cdef object used(self):
         """The rows filled. The columns made of them keep the whole matrix alive (as
@@ -288,9 +310,10 @@ cdef class _Pass:
     cdef Py_ssize_t i  # the packet's index in the batch
     cdef int64_t ts  # its time
     cdef int64_t base  # where it starts in the batch buffer
-    # Its IP layer, which a TCP or UDP header gives ports: its table and row, and the
-    # first of the atomic IPv6 fragment headers after it (rows frag0.. of `frag`).
-    cdef _Rows ip
+    # Its IP layer, which a TCP or UDP header gives ports: its table (v6 if ip6, else
+    # v4) and row, and the first of the atomic IPv6 fragment headers after it (rows
+    # frag0.. of `frag`).
+    cdef bint ip6
     cdef Py_ssize_t ip_row, frag0
 
     def __cinit__(self, Py_ssize_t n):
@@ -368,12 +391,12 @@ cdef int _ethernet(_Pass o, const Reader* pk) except -1:
     if n < 14:
         return E_ETH_TRUNC
     cdef uint32_t et = b16(pk, 12)
-    cdef _Rows t = o.eth
-    cdef Py_ssize_t j = t.add(o.i, o.ts)
-    t.put(E_TYPE, j, et if et >= ETH_MIN_TYPE else 0)
-    t.put(E_PAYLOAD, j, n - 14)
-    t.put(E_POFF, j, o.base + 14)
-    t.put(E_BASE, j, o.base)
+    cdef int64_t base = o.base
+    cdef Row w = o.eth.row(o.eth.add(o.i, o.ts))
+    put(w, E_TYPE, et if et >= ETH_MIN_TYPE else 0)
+    put(w, E_PAYLOAD, n - 14)
+    put(w, E_POFF, base + 14)
+    put(w, E_BASE, base)
     return _l2(o, pk, et < ETH_MIN_TYPE, 14, et, n)
 
 
@@ -382,10 +405,10 @@ cdef int _l2(_Pass o, const Reader* pk, bint llc, Py_ssize_t off, uint32_t et,
     """What follows a link header: an LLC header in pk[off:end] if `llc`, else the
     payload of EtherType `et` at off (802.1Q tags, ARP, IP; any other: nothing, not an
     error). One step per header, in a loop (see the module docstring)."""
-    cdef Py_ssize_t n = pk.size, size, j
+    cdef Py_ssize_t n = pk.size, size
     cdef int tags = 0
     cdef uint32_t dsap, ssap, control, tci
-    cdef _Rows t
+    cdef Row w
     while True:
         if llc:
             if end - off < 3:
@@ -397,13 +420,12 @@ cdef int _l2(_Pass o, const Reader* pk, bint llc, Py_ssize_t off, uint32_t et,
                     return E_LLC_TRUNC
                 control = (control << 8) | b8(pk, off + 3)
                 size = 4
-            t = o.llc
-            j = t.add(o.i, o.ts)
-            t.put(L_DSAP, j, dsap & 0xFE)
-            t.put(L_IG, j, dsap & 1)
-            t.put(L_SSAP, j, ssap & 0xFE)
-            t.put(L_CR, j, ssap & 1)
-            t.put(L_CONTROL, j, control)
+            w = o.llc.row(o.llc.add(o.i, o.ts))
+            put(w, L_DSAP, dsap & 0xFE)
+            put(w, L_IG, dsap & 1)
+            put(w, L_SSAP, ssap & 0xFE)
+            put(w, L_CR, ssap & 1)
+            put(w, L_CONTROL, control)
             # SNAP (AA AA 03 + OUI + EtherType) carries an EtherType on 802.2 links.
             if dsap == 0xAA and ssap == 0xAA and control == 0x03 and end - off >= size + 5:
                 et = b16(pk, off + size + 3)
@@ -424,12 +446,11 @@ cdef int _l2(_Pass o, const Reader* pk, bint llc, Py_ssize_t off, uint32_t et,
         if n - off < 4:
             return E_DOT1Q_TRUNC
         tci, et = b16(pk, off), b16(pk, off + 2)
-        t = o.q
-        j = t.add(o.i, o.ts)
-        t.put(Q_PRIO, j, tci >> 13)
-        t.put(Q_DROP, j, (tci & 0x1000) != 0)
-        t.put(Q_VID, j, tci & 0x0FFF)
-        t.put(Q_TYPE, j, et)
+        w = o.q.row(o.q.add(o.i, o.ts))
+        put(w, Q_PRIO, tci >> 13)
+        put(w, Q_DROP, (tci & 0x1000) != 0)
+        put(w, Q_VID, tci & 0x0FFF)
+        put(w, Q_TYPE, et)
         off += 4
         if et < ETH_MIN_TYPE:
             llc, end = True, n
@@ -444,14 +465,15 @@ cdef int _arp(_Pass o, const Reader* pk, Py_ssize_t off) except -1:
     cdef Py_ssize_t hlen = b8(pk, off + 4), plen = b8(pk, off + 5)
     if n - off < 8 + 2 * (hlen + plen):
         return E_ARP_TRUNC
-    cdef _Rows t = o.arp
-    cdef Py_ssize_t j = t.add(o.i, o.ts)
-    t.put(R_HTYPE, j, b16(pk, off))
-    t.put(R_PTYPE, j, b16(pk, off + 2))
-    t.put(R_HLEN, j, hlen)
-    t.put(R_PLEN, j, plen)
-    t.put(R_OP, j, b16(pk, off + 6))
-    t.put(R_ADDR, j, o.base + off + 8)
+    cdef uint32_t htype = b16(pk, off), ptype = b16(pk, off + 2), op = b16(pk, off + 6)
+    cdef int64_t base = o.base
+    cdef Row w = o.arp.row(o.arp.add(o.i, o.ts))
+    put(w, R_HTYPE, htype)
+    put(w, R_PTYPE, ptype)
+    put(w, R_HLEN, hlen)
+    put(w, R_PLEN, plen)
+    put(w, R_OP, op)
+    put(w, R_ADDR, base + off + 8)
     return 0
 
 
@@ -476,34 +498,34 @@ cdef int _ipv4(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end) except
         return E_IPV4_TRUNC
     cdef Opt opts[MAX_OPTIONS]
     cdef Py_ssize_t eol
-    if tlv_options(pk, off + 20, off + hl, opts, &eol) < 0:
+    if hl > 20 and tlv_options(pk, off + 20, off + hl, opts, &eol) < 0:
         return E_IPV4_OPTION
-    cdef uint32_t ff = b16(pk, off + 6)
+    cdef uint32_t tos = b8(pk, off + 1), ident = b16(pk, off + 4), ff = b16(pk, off + 6)
+    cdef uint32_t ttl = b8(pk, off + 8), proto = b8(pk, off + 9), csum = b16(pk, off + 10)
     cdef Py_ssize_t pend = off + (length if length < avail else avail)
-    cdef _Rows t = o.v4
-    cdef Py_ssize_t j = t.add(o.i, o.ts)
     cdef int64_t base = o.base
-    t.put(A_IHL, j, ihl)
-    t.put(A_TOS, j, b8(pk, off + 1))
-    t.put(A_LEN, j, length)
-    t.put(A_ID, j, b16(pk, off + 4))
-    t.put(A_FLAGS, j, ff >> 13)
-    t.put(A_FRAG, j, ff & 0x1FFF)
-    t.put(A_TTL, j, b8(pk, off + 8))
-    t.put(A_PROTO, j, b8(pk, off + 9))
-    t.put(A_CSUM, j, b16(pk, off + 10))
-    t.put(A_PAYLOAD, j, pend - off - hl)
-    t.put(A_SPORT, j, 0)
-    t.put(A_DPORT, j, 0)
-    t.put(A_POFF, j, base + off + hl)
-    t.put(A_L3, j, base + off)
-    t.put(A_OPT0, j, base + off + 20)
-    t.put(A_OPT1, j, base + off + hl)
+    cdef Py_ssize_t j = o.v4.add(o.i, o.ts)
+    cdef Row w = o.v4.row(j)
+    put(w, A_IHL, ihl)
+    put(w, A_TOS, tos)
+    put(w, A_LEN, length)
+    put(w, A_ID, ident)
+    put(w, A_FLAGS, ff >> 13)
+    put(w, A_FRAG, ff & 0x1FFF)
+    put(w, A_TTL, ttl)
+    put(w, A_PROTO, proto)
+    put(w, A_CSUM, csum)
+    put(w, A_PAYLOAD, pend - off - hl)
+    put(w, A_SPORT, 0)
+    put(w, A_DPORT, 0)
+    put(w, A_POFF, base + off + hl)
+    put(w, A_L3, base + off)
+    put(w, A_OPT0, base + off + 20)
+    put(w, A_OPT1, base + off + hl)
     if ff & 0x3FFF:  # a fragment: reassembly/ip.py decodes its transport
         return 0
-    o.ip, o.ip_row, o.frag0 = t, j, o.frag.n
-    return _transport(o, pk, off + hl, pend, length > avail, b8(pk, off + 9),
-                      base + off + 12, 4)
+    o.ip6, o.ip_row, o.frag0 = False, j, o.frag.n
+    return _transport(o, pk, off + hl, pend, length > avail, proto, base + off + 12, 4)
 
 
 cdef int _ipv6(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end) except -1:
@@ -516,25 +538,24 @@ cdef int _ipv6(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end) except
         return E_IPV6_TRUNC
     cdef uint32_t word = b32(pk, off)
     cdef Py_ssize_t plen = b16(pk, off + 4)
-    cdef uint32_t nh = b8(pk, off + 6)
+    cdef uint32_t nh = b8(pk, off + 6), hop = b8(pk, off + 7)
     cdef Py_ssize_t pend = end if plen == 0 or off + 40 + plen > end else off + 40 + plen
     cdef int64_t base = o.base
-    cdef _Rows t = o.v6
-    cdef Py_ssize_t j = t.add(o.i, o.ts)
-    t.put(B_TC, j, (word >> 20) & 0xFF)
-    t.put(B_FLOW, j, word & 0xFFFFF)
-    t.put(B_LEN, j, plen)
-    t.put(B_NH, j, nh)
-    t.put(B_HOP, j, b8(pk, off + 7))
-    t.put(B_PAYLOAD, j, pend - off - 40)
-    t.put(B_SPORT, j, 0)
-    t.put(B_DPORT, j, 0)
-    t.put(B_POFF, j, base + off + 40)
-    t.put(B_L3, j, base + off)
-    o.ip, o.ip_row, o.frag0 = t, j, o.frag.n
+    cdef Py_ssize_t j = o.v6.add(o.i, o.ts)
+    cdef Row w = o.v6.row(j)
+    put(w, B_TC, (word >> 20) & 0xFF)
+    put(w, B_FLOW, word & 0xFFFFF)
+    put(w, B_LEN, plen)
+    put(w, B_NH, nh)
+    put(w, B_HOP, hop)
+    put(w, B_PAYLOAD, pend - off - 40)
+    put(w, B_SPORT, 0)
+    put(w, B_DPORT, 0)
+    put(w, B_POFF, base + off + 40)
+    put(w, B_L3, base + off)
+    o.ip6, o.ip_row, o.frag0 = True, j, o.frag.n
     cdef Py_ssize_t p = off + 40, size
-    cdef uint32_t fo
-    cdef _Rows g = o.frag
+    cdef uint32_t fo, fnh, res1, ident
     cdef int _i
     for _i in range(IPV6_MAX_EXT):
         if not EXT[nh]:
@@ -542,19 +563,19 @@ cdef int _ipv6(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end) except
         if nh == IPPROTO_FRAGMENT:
             if pend - p < 8:
                 return E_IPV6_EXT_TRUNC
-            fo = b16(pk, p + 2)
-            j = g.add(o.i, o.ts)
-            g.put(G_NH, j, b8(pk, p))
-            g.put(G_RES1, j, b8(pk, p + 1))
-            g.put(G_OFF, j, fo >> 3)
-            g.put(G_RES2, j, (fo >> 1) & 0x3)
-            g.put(G_MORE, j, fo & 1)
-            g.put(G_ID, j, b32(pk, p + 4))
-            g.put(G_SPORT, j, 0)
-            g.put(G_DPORT, j, 0)
-            g.put(G_L3, j, base + off)
-            g.put(G_POFF, j, base + p + 8)
-            nh = b8(pk, p)
+            fnh, res1, fo, ident = b8(pk, p), b8(pk, p + 1), b16(pk, p + 2), b32(pk, p + 4)
+            w = o.frag.row(o.frag.add(o.i, o.ts))
+            put(w, G_NH, fnh)
+            put(w, G_RES1, res1)
+            put(w, G_OFF, fo >> 3)
+            put(w, G_RES2, (fo >> 1) & 0x3)
+            put(w, G_MORE, fo & 1)
+            put(w, G_ID, ident)
+            put(w, G_SPORT, 0)
+            put(w, G_DPORT, 0)
+            put(w, G_L3, base + off)
+            put(w, G_POFF, base + p + 8)
+            nh = fnh
             p += 8
             if fo >> 3 or fo & 1:  # a fragment (not an atomic one): reassembly/ip.py
                 return 0
@@ -577,8 +598,8 @@ cdef int _transport(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end, b
     """The transport header at pk[off:end]; `cut`: the IP header says the packet goes
     on past `end` (the capture's snaplen cut it). `src`, `alen`: the source address
     (the destination follows it) in the batch buffer, and its length."""
-    cdef _Rows t
-    cdef Py_ssize_t j
+    cdef Row w
+    cdef uint32_t tc, csum, ident, seq
     if proto == IPPROTO_TCP:
         return _tcp(o, pk, off, end, cut, src, alen)
     if proto == IPPROTO_UDP:
@@ -588,38 +609,42 @@ cdef int _transport(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end, b
     if proto == IPPROTO_ICMP:
         if end - off < 8:
             return E_ICMP4_TRUNC
-        t = o.icmp4
-        j = t.add(o.i, o.ts)
-        t.put(C_TC, j, b16(pk, off))
-        t.put(C_CSUM, j, b16(pk, off + 2))
-        t.put(C_ID, j, b16(pk, off + 4))
-        t.put(C_SEQ, j, b16(pk, off + 6))
-        t.put(C_SRC, j, src)
-        t.put(C_ALEN, j, alen)
+        tc, csum, ident, seq = b16(pk, off), b16(pk, off + 2), b16(pk, off + 4), b16(pk, off + 6)
+        w = o.icmp4.row(o.icmp4.add(o.i, o.ts))
+        put(w, C_TC, tc)
+        put(w, C_CSUM, csum)
+        put(w, C_ID, ident)
+        put(w, C_SEQ, seq)
+        put(w, C_SRC, src)
+        put(w, C_ALEN, alen)
     elif proto == IPPROTO_ICMPV6:
         if end - off < 4:
             return E_ICMP6_TRUNC
-        t = o.icmp6
-        j = t.add(o.i, o.ts)
-        t.put(D_TC, j, b16(pk, off))
-        t.put(D_CSUM, j, b16(pk, off + 2))
-        t.put(D_SRC, j, src)
-        t.put(D_ALEN, j, alen)
+        tc, csum = b16(pk, off), b16(pk, off + 2)
+        w = o.icmp6.row(o.icmp6.add(o.i, o.ts))
+        put(w, D_TC, tc)
+        put(w, D_CSUM, csum)
+        put(w, D_SRC, src)
+        put(w, D_ALEN, alen)
     return 0
 
 
 cdef int _set_ports(_Pass o, uint32_t sport, uint32_t dport) except -1:
     """The transport's ports on its IP layer's row and its atomic fragment headers'."""
     cdef Py_ssize_t j
-    if o.ip is o.v4:
-        o.v4.put(A_SPORT, o.ip_row, sport)
-        o.v4.put(A_DPORT, o.ip_row, dport)
+    cdef Row w
+    if o.ip6:
+        w = o.v6.row(o.ip_row)
+        put(w, B_SPORT, sport)
+        put(w, B_DPORT, dport)
     else:
-        o.v6.put(B_SPORT, o.ip_row, sport)
-        o.v6.put(B_DPORT, o.ip_row, dport)
+        w = o.v4.row(o.ip_row)
+        put(w, A_SPORT, sport)
+        put(w, A_DPORT, dport)
     for j in range(o.frag0, o.frag.n):
-        o.frag.put(G_SPORT, j, sport)
-        o.frag.put(G_DPORT, j, dport)
+        w = o.frag.row(j)
+        put(w, G_SPORT, sport)
+        put(w, G_DPORT, dport)
     return 0
 
 
@@ -641,27 +666,29 @@ cdef int _tcp(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end, bint cu
         # 20 bytes are whole, so the record keeps them, as tshark shows them, with no
         # options and no payload; the cut is counted (`tcp/options_truncated`).
         hl = end - off
-    elif tlv_options(pk, off + 20, off + hl, opts, &eol) < 0:
+    elif hl > 20 and tlv_options(pk, off + 20, off + hl, opts, &eol) < 0:
         return E_TCP_OPTION
     cdef uint32_t sport = b16(pk, off), dport = b16(pk, off + 2)
+    cdef uint32_t seq = b32(pk, off + 4), ack = b32(pk, off + 8)
+    cdef uint32_t flags = b8(pk, off + 13) | (b8(pk, off + 12) & 0x01) << 8
+    cdef uint32_t win = b16(pk, off + 14), csum = b16(pk, off + 16), urg = b16(pk, off + 18)
     cdef int64_t at = o.base + off
-    cdef _Rows t = o.tcp
-    cdef Py_ssize_t j = t.add(o.i, o.ts)
-    t.put(T_SPORT, j, sport)
-    t.put(T_DPORT, j, dport)
-    t.put(T_SEQ, j, b32(pk, off + 4))
-    t.put(T_ACK, j, b32(pk, off + 8))
-    t.put(T_DOFF, j, doff)
-    t.put(T_FLAGS, j, b8(pk, off + 13) | (b8(pk, off + 12) & 0x01) << 8)
-    t.put(T_WIN, j, b16(pk, off + 14))
-    t.put(T_CSUM, j, b16(pk, off + 16))
-    t.put(T_URG, j, b16(pk, off + 18))
-    t.put(T_PAYLOAD, j, end - off - hl)
-    t.put(T_POFF, j, at + hl)
-    t.put(T_SRC, j, src)
-    t.put(T_ALEN, j, alen)
-    t.put(T_OPT0, j, at + 20 if not options_cut else at + hl)
-    t.put(T_OPT1, j, at + hl)
+    cdef Row w = o.tcp.row(o.tcp.add(o.i, o.ts))
+    put(w, T_SPORT, sport)
+    put(w, T_DPORT, dport)
+    put(w, T_SEQ, seq)
+    put(w, T_ACK, ack)
+    put(w, T_DOFF, doff)
+    put(w, T_FLAGS, flags)
+    put(w, T_WIN, win)
+    put(w, T_CSUM, csum)
+    put(w, T_URG, urg)
+    put(w, T_PAYLOAD, end - off - hl)
+    put(w, T_POFF, at + hl)
+    put(w, T_SRC, src)
+    put(w, T_ALEN, alen)
+    put(w, T_OPT0, at + 20 if not options_cut else at + hl)
+    put(w, T_OPT1, at + hl)
     _set_ports(o, sport, dport)
     if options_cut:
         return E_TCP_OPTIONS_CUT
@@ -677,17 +704,17 @@ cdef int _udp(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end, int64_t
         return E_UDP_LENGTH
     # 0: jumbogram, use the rest
     cdef Py_ssize_t pend = end if length == 0 or off + length > end else off + length
-    cdef uint32_t sport = b16(pk, off), dport = b16(pk, off + 2)
-    cdef _Rows t = o.udp
-    cdef Py_ssize_t j = t.add(o.i, o.ts)
-    t.put(U_SPORT, j, sport)
-    t.put(U_DPORT, j, dport)
-    t.put(U_LEN, j, length)
-    t.put(U_CSUM, j, b16(pk, off + 6))
-    t.put(U_PAYLOAD, j, pend - off - 8)
-    t.put(U_POFF, j, o.base + off + 8)
-    t.put(U_SRC, j, src)
-    t.put(U_ALEN, j, alen)
+    cdef uint32_t sport = b16(pk, off), dport = b16(pk, off + 2), csum = b16(pk, off + 6)
+    cdef int64_t base = o.base
+    cdef Row w = o.udp.row(o.udp.add(o.i, o.ts))
+    put(w, U_SPORT, sport)
+    put(w, U_DPORT, dport)
+    put(w, U_LEN, length)
+    put(w, U_CSUM, csum)
+    put(w, U_PAYLOAD, pend - off - 8)
+    put(w, U_POFF, base + off + 8)
+    put(w, U_SRC, src)
+    put(w, U_ALEN, alen)
     _set_ports(o, sport, dport)
     return 0
 
@@ -697,14 +724,15 @@ cdef int _sctp(_Pass o, const Reader* pk, Py_ssize_t off, Py_ssize_t end, int64_
     # The 12-byte common header; the chunks after it are not decoded.
     if end - off < 12:
         return E_SCTP_TRUNC
-    cdef _Rows t = o.sctp
-    cdef Py_ssize_t j = t.add(o.i, o.ts)
-    t.put(S_SPORT, j, b16(pk, off))
-    t.put(S_DPORT, j, b16(pk, off + 2))
-    t.put(S_TAG, j, b32(pk, off + 4))
-    t.put(S_CSUM, j, b32(pk, off + 8))
-    t.put(S_SRC, j, src)
-    t.put(S_ALEN, j, alen)
+    cdef uint32_t sport = b16(pk, off), dport = b16(pk, off + 2)
+    cdef uint32_t tag = b32(pk, off + 4), csum = b32(pk, off + 8)
+    cdef Row w = o.sctp.row(o.sctp.add(o.i, o.ts))
+    put(w, S_SPORT, sport)
+    put(w, S_DPORT, dport)
+    put(w, S_TAG, tag)
+    put(w, S_CSUM, csum)
+    put(w, S_SRC, src)
+    put(w, S_ALEN, alen)
     return 0
 
 
@@ -935,7 +963,7 @@ def decode_packets(batch, columns=None):
         }, columns)
     if v4.shape[1]:
         cols = {
-            "Version": np.full(v4.shape[1], 4, np.int64), "IHL": v4[A_IHL],
+            "Version": lambda: np.full(v4.shape[1], 4, np.int64), "IHL": v4[A_IHL],
             "TOS": v4[A_TOS], "Length": v4[A_LEN], "Id": v4[A_ID], "Flags": v4[A_FLAGS],
             "FragOffset": v4[A_FRAG], "TTL": v4[A_TTL], "Protocol": v4[A_PROTO],
             "Checksum": v4[A_CSUM], "SrcIP": lambda: _fixed(data, v4[A_L3] + 12, 4),
@@ -948,7 +976,7 @@ def decode_packets(batch, columns=None):
         tables["IPv4"] = _table("IPv4", v4, cols, columns)
     if v6.shape[1]:
         tables["IPv6"] = _table("IPv6", v6, {
-            "Version": np.full(v6.shape[1], 6, np.int64), "TrafficClass": v6[B_TC],
+            "Version": lambda: np.full(v6.shape[1], 6, np.int64), "TrafficClass": v6[B_TC],
             "FlowLabel": v6[B_FLOW], "Length": v6[B_LEN], "NextHeader": v6[B_NH],
             "HopLimit": v6[B_HOP], "SrcIP": lambda: _fixed(data, v6[B_L3] + 8, 16),
             "DstIP": lambda: _fixed(data, v6[B_L3] + 24, 16),
@@ -970,9 +998,11 @@ def decode_packets(batch, columns=None):
         cols = {
             "SrcPort": tcp[T_SPORT], "DstPort": tcp[T_DPORT], "SeqNum": tcp[T_SEQ],
             "AckNum": tcp[T_ACK], "DataOffset": tcp[T_DOFF],
-            "FIN": _flag(fl, 0), "SYN": _flag(fl, 1), "RST": _flag(fl, 2),
-            "PSH": _flag(fl, 3), "ACK": _flag(fl, 4), "URG": _flag(fl, 5),
-            "ECE": _flag(fl, 6), "CWR": _flag(fl, 7), "NS": _flag(fl, 8),
+            "FIN": lambda: _flag(fl, 0), "SYN": lambda: _flag(fl, 1),
+            "RST": lambda: _flag(fl, 2), "PSH": lambda: _flag(fl, 3),
+            "ACK": lambda: _flag(fl, 4), "URG": lambda: _flag(fl, 5),
+            "ECE": lambda: _flag(fl, 6), "CWR": lambda: _flag(fl, 7),
+            "NS": lambda: _flag(fl, 8),
             "Window": tcp[T_WIN], "Checksum": tcp[T_CSUM], "Urgent": tcp[T_URG],
         }
         if _wants(columns, "TCP", "Options", "Padding"):
