@@ -229,3 +229,71 @@ def test_a_file_cut_short_under_the_workers_is_an_input_error(
     with pytest.raises(CaptureError, match="input.pcap: the input file changed while it"):
         run_capture(CaptureOptions(read=str(path), out=str(tmp_path / "out"), workers=2,
                                    encode=encode))
+
+
+def _chunk_msgs(chunk: int, end: bool = False) -> list[tuple[object, ...]]:
+    """A relay worker's messages for one chunk of one batch: its results, then its end."""
+    from netcap.pipeline import _BATCH, _CHUNK
+
+    return [(_BATCH, chunk, {}, f"stats {chunk}", None, None, None), (_CHUNK, chunk, None, end)]
+
+
+def test_chunks_taken_by_any_worker_come_back_in_input_order() -> None:
+    """Whichever worker took a chunk (the shared turn), the results come out in chunk
+    order; a worker's `_DONE` and then its pipe's end are not errors."""
+    import threading
+
+    from netcap.pipeline import _DONE, RunStats, _relayed
+    from netcap.procs import pipe
+
+    pipes = [pipe(), pipe()]
+    taken = {0: [0, 3, 4], 1: [1, 2, 5]}  # worker 1 ran ahead, then worker 0 did
+    for w, chunks in taken.items():
+        for c in chunks:
+            for msg in _chunk_msgs(c, end=c == 5):
+                pipes[w][1].send(msg)
+        pipes[w][1].send((_DONE,))
+        pipes[w][1].close()
+    got = [r[1] for r in _relayed([p[0] for p in pipes], RunStats(), threading.Event())]
+    assert got == [f"stats {c}" for c in range(6)]
+
+
+def test_a_worker_far_ahead_is_left_to_wait() -> None:
+    """While the chunk due has not come, a worker's pipe is read for at most _AHEAD
+    whole chunks: the rest stays in its pipe (the worker then waits on it), so one
+    worker falling behind does not make the parent hold the other's whole output."""
+    import fcntl
+    import struct
+    import termios
+    import threading
+
+    from netcap.pipeline import _AHEAD, RunStats, _relayed
+    from netcap.procs import pipe
+
+    slow, fast = pipe(), pipe()
+    for c in range(1, 2 * _AHEAD + 2):
+        for msg in _chunk_msgs(c):
+            fast[1].send(msg)
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    stats = RunStats()
+    assert list(_relayed([slow[0], fast[0]], stats, stop)) == []  # chunk 0 never came
+    assert stats.interrupted
+    left = struct.unpack("i", fcntl.ioctl(fast[0].fd, termios.FIONREAD, b"\0" * 4))[0]
+    assert left > 0  # chunks past _AHEAD are still in the pipe
+
+
+def test_a_worker_gone_without_done_is_an_error_not_a_wait() -> None:
+    """A worker whose pipe ends before its `_DONE` died (a signal), maybe holding the
+    turn the others wait for: the parent raises at once instead of waiting for them."""
+    import threading
+
+    from netcap.pipeline import RunStats, WorkerError, _relayed
+    from netcap.procs import pipe
+
+    dead, alive = pipe(), pipe()
+    for msg in _chunk_msgs(1):
+        alive[1].send(msg)  # the live worker waits for a turn the dead one held
+    dead[1].close()
+    with pytest.raises(WorkerError, match="worker 0 exited without a result"):
+        list(_relayed([dead[0], alive[0]], RunStats(), threading.Event()))

@@ -10,8 +10,8 @@ stream segments (of an uncompressed file, without their payloads: where they are
 the file, which the stream process reads itself, `_FilePayloads`);
 the parent appends them in input order, so the files hold the same records as a
 single-process run (only the gzip member boundaries differ). Memory stays bounded: a
-worker holds one chunk and blocks on its result pipe until the parent has taken its
-previous results.
+worker holds one chunk, and blocks on its result pipe when the parent holds `_AHEAD`
+chunks of its results that are not due yet.
 """
 
 from __future__ import annotations
@@ -626,16 +626,21 @@ def _run_single(opts: CaptureOptions, sink: Sink, stop: threading.Event) -> RunS
 # -- parallel ---------------------------------------------------------------------------
 #
 # Two ways to share the work, both delivering results in input order:
-# - uncompressed files: chunks of about CHUNK_BYTES go round the workers in turn. The
-#   worker holding chunk c reads it, walks its records (the only sequential step,
-#   cheap), hands the next chunk's file offset and the parser state (pcapng sections
-#   and interfaces) to the next worker, and only then decodes and encodes. So the
-#   file is read and walked once in all, and the walk of one chunk overlaps the
-#   decoding of the others;
+# - uncompressed files: chunks of about CHUNK_BYTES, taken in turn by whichever worker
+#   is free (the turn: one shared pipe that only the holder of a one-byte lock reads).
+#   The worker holding the turn for chunk c reads it, walks its records (the only
+#   sequential step, cheap), puts the next chunk's file offset and the parser state
+#   (pcapng sections and interfaces) back for the next taker, and only then decodes
+#   and encodes. So the file is read and walked once in all, the walk of one chunk
+#   overlaps the decoding of the others, and a worker slowed by another process on
+#   its CPU (the parent's merging runs beside one of them) takes fewer chunks instead
+#   of holding the other up (a fixed ring did: "Where the cores go idle" in
+#   docs/performance.md). Results carry their chunk's number, by which the parent and
+#   the stream process put them back in input order;
 # - gzip input (no random access): every worker decompresses and walks the whole
 #   stream and takes its own share of the batches (`CaptureReader.shard`).
 
-_BATCH, _CHUNK, _END, _FAIL = "batch", "chunk", "end", "fail"
+_BATCH, _CHUNK, _END, _FAIL, _DONE = "batch", "chunk", "end", "fail", "done"
 
 
 def _changed(path: str) -> CaptureError:
@@ -719,12 +724,13 @@ def in_file(segs: SegmentBatch | None, start: int) -> SegmentBatch | None:
 Shipped: TypeAlias = "tuple[SegmentBatch | None, list[Fragment] | None]"
 
 
-def _relay(opts: CaptureOptions, prev: Pipe, nxt: Pipe, out: Pipe,
-           side: Pipe | None, workers: int) -> None:
-    """Take chunks in turn (one of `workers`): receive (offset, parser, packets before,
-    packet clock), walk and judge the timestamps, pass on. Each batch's results go to
+def _relay(opts: CaptureOptions, turns: tuple[Pipe, Pipe], lock: tuple[Pipe, Pipe],
+           out: Pipe, side: Pipe | None, workers: int) -> None:
+    """Take chunks when free (one of `workers`): take the lock, receive the turn (chunk
+    number, offset, parser, packets before, packet clock), walk and judge the
+    timestamps, let the lock go and put the next turn back. Each batch's results go to
     the parent, its segments and fragments to the stream process (`side`) if there is
-    one."""
+    one, all with the chunk's number; `_DONE` when the input has ended."""
     # Made when first needed (walk_chunk grows it): a mapped file is walked in place
     # but for its last chunks, and zeroing 8 MiB up front cost 2,048 page faults.
     scratch = bytearray()
@@ -734,15 +740,23 @@ def _relay(opts: CaptureOptions, prev: Pipe, nxt: Pipe, out: Pipe,
             mapped: mmap.mmap | None = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):  # not mappable (a pipe, special file): read it
             mapped = None
-        while (token := prev.recv()) is not None:
-            start, parser, first, clock = token
+        while True:
+            lock[0].take()  # only the lock's holder reads the turns: one reader a message
+            token = turns[0].recv()
+            if token is None:  # the input has ended: leave the end for the others
+                lock[1].give()
+                turns[1].send(None)
+                break
+            chunk, start, parser, first, clock = token
             want = _chunk_bytes(size, start)
             walk, scratch = walk_chunk(f, opts.read, start, parser, want, scratch, mapped)
             count = len(walk.cols) if walk.cols is not None else 0
             errors = clock.check(walk.cols.ts) if walk.cols is not None else None
-            # If the next worker has already finished, the input ended: nothing to pass.
-            with suppress(BrokenPipeError, OSError):
-                nxt.send(None if walk.end else (walk.next, parser, first + count, clock))
+            # The lock goes before the turn is written: a large turn (pcapng interfaces)
+            # may fill the pipe, and its next reader must hold the lock to drain it.
+            lock[1].give()
+            turns[1].send(None if walk.end
+                          else (chunk + 1, walk.next, parser, first + count, clock))
             if walk.cols is not None:
                 for lo in range(0, count, _BATCH_PACKETS):
                     hi = min(count, lo + _BATCH_PACKETS)
@@ -751,19 +765,20 @@ def _relay(opts: CaptureOptions, prev: Pipe, nxt: Pipe, out: Pipe,
                                                                                  True)
                     shipped = in_file(segs, start), frags
                     if side is not None:
-                        side.send((_BATCH, shipped))
-                    out.send((_BATCH, encoded, stats, delta, flows,
+                        side.send((_BATCH, chunk, shipped))
+                    out.send((_BATCH, chunk, encoded, stats, delta, flows,
                               None if side is not None else shipped))
             for c in (out, side) if side is not None else (out,):
-                c.send((_CHUNK, walk.stop, walk.end))
+                c.send((_CHUNK, chunk, walk.stop, walk.end))
             if mapped is not None and walk.next > start:  # done with these pages: keep
                 # the RSS at one chunk (the page cache keeps them)
                 lo = start - start % mmap.PAGESIZE
                 mapped.madvise(mmap.MADV_DONTNEED, lo, walk.next - lo)
                 if not walk.end:
                     _map_ahead(mapped, size, walk.next, workers)
-    with suppress(BrokenPipeError, OSError):
-        nxt.send(None)  # pass the end on, so every worker stops
+    for c in (out, side) if side is not None else (out,):
+        with suppress(BrokenPipeError):  # the reader stopped at the last chunk: fine
+            c.send((_DONE,))
 
 
 def _chunk_bytes(size: int, start: int) -> int:
@@ -778,10 +793,11 @@ _can_populate = [True]  # cleared when the kernel does not know it
 
 def _map_ahead(mapped: mmap.mmap, size: int, nxt: int, workers: int) -> None:
     """Map the pages of where this worker's next chunk will likely be (the next chunk
-    starts at `nxt`, the workers after this one take one each: a chunk ends within a
-    record of its `_chunk_bytes`), in one call (MADV_POPULATE_READ), while the other
-    workers hold the turn. Walking a chunk of unmapped pages took 0.9-1.6 ms, mapped
-    0.5 ms, and the walk is the step each worker waits on the one before it for;
+    starts at `nxt`, and the other workers, when all run at one pace, take one each
+    before this one takes another: a chunk ends within a record of its `_chunk_bytes`),
+    in one call (MADV_POPULATE_READ), while the others hold the turn. Walking a chunk
+    of unmapped pages took 0.9-1.6 ms, mapped 0.5 ms, and the walk is the step each
+    worker waits on the one before it for;
     mapping them here costs ~0.4 ms, outside that wait (it paid most when page faults
     were slow: docs/performance.md, "Waiting on memory and on each other"). A wrong
     guess costs only the faults as before, and leaves a few pages mapped at most. (Not
@@ -888,6 +904,9 @@ Result: TypeAlias = ("tuple[Encoded, RunStats, dict[str, Any] | None, FlowBatch 
 
 # How often a parent waiting for its workers' results looks at the stop event.
 _STOP_POLL = 0.05
+# How many whole chunks `_relayed` holds from one worker before it lets that worker's
+# pipe fill (a worker far ahead of the chunk due, see there).
+_AHEAD = 4
 
 
 class _Side:
@@ -918,25 +937,33 @@ class _Side:
 def _relayed(outs: list[Pipe], stats: RunStats, stop: threading.Event | _Flag,
              side: _Side | None = None) -> Iterator[Any]:
     """Results in input order (`Result`; in the stream process, the same tuple with the
-    segments and fragments set). Every worker's pipe is drained as soon as it has data
-    and kept until its turn: a worker blocked on a full pipe would stall the relay. A
-    worker runs at most about one chunk ahead (it waits for its next turn), so this
-    holds a few chunks' results at most. With a stream process (`side`), its pipe is
-    drained the same way, and each batch waits for its steps."""
+    segments and fragments set). Chunk c's messages come from whichever worker took it
+    (they carry its number); each worker's come in the order it took its chunks, so
+    chunk c is at the head of one worker's queue once its first message is in. Every
+    worker's pipe is drained as soon as it has data and kept until its chunk is due,
+    but for a worker `_AHEAD` chunks ahead of the one due: its pipe then fills and it
+    waits (it sends outside the turn's lock, so the others go on), which bounds what is
+    held here however far one worker falls behind. With a stream process (`side`), its pipe is
+    drained the same way, and each batch waits for its steps. A worker whose pipe ends
+    before it said the input had ended (`_DONE`) died, maybe holding the turn: an
+    error, not a wait."""
     count = len(outs)
     held: list[deque[Any]] = [deque() for _ in range(count)]
     open_ = list(outs)  # pipes of workers still running
+    done = [False] * count
+    chunks = [0] * count  # whole chunks held per worker
     c = 0
     while True:
-        w = c % count
-        due = held[w] and (side is None or held[w][0][0] != _BATCH or side.held)
+        w = next((i for i in range(count) if held[i] and held[i][0][1] == c), -1)
+        due = w >= 0 and (side is None or held[w][0][0] != _BATCH or side.held)
         if not due:
-            if not held[w] and outs[w] not in open_:
-                raise WorkerError(f"worker {w} exited without a result")
+            if w < 0 and not open_:
+                raise WorkerError(f"no worker sent chunk {c}")
             if stop.is_set():  # the batch in hand is not waited for
                 stats.interrupted = True
                 return
-            ready = wait([*open_, side.conn] if side is not None and side.open else open_,
+            drained = [o for i, o in enumerate(outs) if o in open_ and chunks[i] < _AHEAD]
+            ready = wait([*drained, side.conn] if side is not None and side.open else drained,
                          _STOP_POLL)
             for conn in ready:  # whatever is ready, not only the one due
                 if side is not None and conn is side.conn:
@@ -945,27 +972,35 @@ def _relayed(outs: list[Pipe], stats: RunStats, stop: threading.Event | _Flag,
                 i = next(k for k, o in enumerate(outs) if o is conn)
                 try:
                     msg = _receive(outs[i], i)
-                except _Ended:  # fine if it owes nothing more (a failure it reported
-                    # is raised: its message says what went wrong)
+                except _Ended:  # fine after its `_DONE` (a failure it reported is
+                    # raised: its message says what went wrong)
+                    if not done[i]:
+                        raise
                     open_.remove(outs[i])
+                    continue
+                if msg[0] == _DONE:
+                    done[i] = True
                     continue
                 if msg[0] == _BATCH:
                     shipped = msg[-1]
                     msg = (*msg[:-1], *(shipped if shipped is not None else (None, None)))
+                else:
+                    chunks[i] += 1
                 held[i].append(msg)
             continue
         msg = held[w].popleft()
         if msg[0] == _BATCH:
             steps = None
             if side is not None:
-                done = side.held.popleft()
-                if done[0] != _BATCH:  # invariant (not input)
+                made = side.held.popleft()
+                if made[0] != _BATCH:  # invariant (not input)
                     raise WorkerError("the stream process ended before the input")
-                steps = (done[1], done[2])
-            yield (*msg[1:], steps)
+                steps = (made[1], made[2])
+            yield (*msg[2:], steps)
             continue
-        stats.truncation = msg[1]
-        if msg[2]:  # that chunk was the last
+        chunks[w] -= 1
+        stats.truncation = msg[2]
+        if msg[3]:  # that chunk was the last
             return
         c += 1
 
@@ -1015,11 +1050,13 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
     # longest serial step (docs/performance.md); the connection table stays here.
     split = relay and bool(_stream_kinds(opts.encode))
     results = [pipe() for _ in range(count)]  # (parent end, worker end)
-    ring = [pipe() for _ in range(count)] if relay else []  # into worker i
+    # The turn and its lock, shared by the workers (see `_relay`).
+    turns, lock = (pipe(), pipe()) if relay else (None, None)
     feeds = [pipe() for _ in range(count)] if split else []  # to the side
     side_out = pipe() if split else None
     control = pipe() if split else None  # parent -> stream process: stop
-    everything = [c for pair in results + ring + feeds for c in pair]
+    shared = [*turns, *lock] if turns is not None and lock is not None else []
+    everything = [c for pair in results + feeds for c in pair] + shared
     if side_out is not None and control is not None:
         everything += [*side_out, *control]
     procs: list[Helper] = []
@@ -1029,12 +1066,11 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
         for i in range(count):
             out = results[i][1]
             own: list[Pipe] = [out]
-            if relay:
-                prev, nxt = ring[i][0], ring[(i + 1) % count][1]
+            if turns is not None and lock is not None:
                 feed = feeds[i][1] if split else None
-                own += [prev, nxt] + ([feed] if feed is not None else [])
+                own += shared + ([feed] if feed is not None else [])
                 target: Callable[..., None] = _relay
-                args: tuple[Any, ...] = (opts, prev, nxt, out, feed, count)
+                args: tuple[Any, ...] = (opts, turns, lock, out, feed, count)
             else:
                 target, args = _shard, (opts, i, count, out)
             close = [c for c in everything if all(c is not o for o in own)]
@@ -1055,15 +1091,15 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
             for pair in feeds:
                 pair[0].close()
                 pair[1].close()
-        if relay:
+        if turns is not None and lock is not None:
             if seed is None:  # invariant (not input)
                 raise TypeError("seed is not set")
-            ring[0][1].send((seed[0], seed[1], 0, PacketClock()))  # chunk 0 to worker 0
+            turns[1].send((0, seed[0], seed[1], 0, PacketClock()))  # chunk 0
+            lock[1].give()
         for pair in results:
             pair[1].close()
-        for pair in ring:
-            pair[0].close()
-            pair[1].close()
+        for end in shared:
+            end.close()
         outs = [pair[0] for pair in results]
         results_in_order = (_relayed(outs, stats, stop, side) if relay
                             else _sharded(outs, stats, stop))

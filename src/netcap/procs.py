@@ -100,6 +100,16 @@ class Pipe:
         self._read(memoryview(data))
         return pickle.loads(data)
 
+    def take(self) -> None:
+        """Read one byte: a lock held as the byte in its pipe (`give` puts it back).
+        Blocks until it is there; EOFError if every writing end is closed."""
+        if not os.read(self.fd, 1):
+            raise EOFError
+
+    def give(self) -> None:
+        """Write one byte (see `take`)."""
+        os.write(self.fd, b"\0")
+
     def poll(self, timeout: float = 0.0) -> bool:
         """Whether a message (or the end) can be read without waiting, within `timeout`
         seconds."""
