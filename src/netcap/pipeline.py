@@ -725,9 +725,9 @@ Shipped: TypeAlias = "tuple[SegmentBatch | None, list[Fragment] | None]"
 
 
 def _relay(opts: CaptureOptions, turns: tuple[Pipe, Pipe], lock: tuple[Pipe, Pipe],
-           out: Pipe, side: Pipe | None, workers: int) -> None:
-    """Take chunks when free (one of `workers`): take the lock, receive the turn (chunk
-    number, offset, parser, packets before, packet clock), walk and judge the
+           out: Pipe, side: Pipe | None) -> None:
+    """Take chunks when free: take the lock, receive the turn (chunk number, offset,
+    parser, packets before, packet clock), map and walk the chunk and judge the
     timestamps, let the lock go and put the next turn back. Each batch's results go to
     the parent, its segments and fragments to the stream process (`side`) if there is
     one, all with the chunk's number; `_DONE` when the input has ended."""
@@ -749,6 +749,8 @@ def _relay(opts: CaptureOptions, turns: tuple[Pipe, Pipe], lock: tuple[Pipe, Pip
                 break
             chunk, start, parser, first, clock = token
             want = _chunk_bytes(size, start)
+            if mapped is not None:
+                _map_chunk(mapped, size, start, want)
             walk, scratch = walk_chunk(f, opts.read, start, parser, want, scratch, mapped)
             count = len(walk.cols) if walk.cols is not None else 0
             errors = clock.check(walk.cols.ts) if walk.cols is not None else None
@@ -774,8 +776,6 @@ def _relay(opts: CaptureOptions, turns: tuple[Pipe, Pipe], lock: tuple[Pipe, Pip
                 # the RSS at one chunk (the page cache keeps them)
                 lo = start - start % mmap.PAGESIZE
                 mapped.madvise(mmap.MADV_DONTNEED, lo, walk.next - lo)
-                if not walk.end:
-                    _map_ahead(mapped, size, walk.next, workers)
     for c in (out, side) if side is not None else (out,):
         with suppress(BrokenPipeError):  # the reader stopped at the last chunk: fine
             c.send((_DONE,))
@@ -791,30 +791,26 @@ _MADV_POPULATE_READ = 22  # Linux 5.14; not named in Python's mmap module before
 _can_populate = [True]  # cleared when the kernel does not know it
 
 
-def _map_ahead(mapped: mmap.mmap, size: int, nxt: int, workers: int) -> None:
-    """Map the pages of where this worker's next chunk will likely be (the next chunk
-    starts at `nxt`, and the other workers, when all run at one pace, take one each
-    before this one takes another: a chunk ends within a record of its `_chunk_bytes`),
-    in one call (MADV_POPULATE_READ), while the others hold the turn. Walking a chunk
-    of unmapped pages took 0.9-1.6 ms, mapped 0.5 ms, and the walk is the step each
-    worker waits on the one before it for;
-    mapping them here costs ~0.4 ms, outside that wait (it paid most when page faults
-    were slow: docs/performance.md, "Waiting on memory and on each other"). A wrong
-    guess costs only the faults as before, and leaves a few pages mapped at most. (Not
-    for the stream process's payload spans, `_FilePayloads`: most of their pages are
-    never read, and mapping them all took more time than the faults: +2%.)"""
+def _map_chunk(mapped: mmap.mmap, size: int, start: int, want: int) -> None:
+    """Map the pages of the chunk about to be walked in one call (MADV_POPULATE_READ)
+    instead of a page fault per page as the walk reaches them: walking a chunk of
+    unmapped pages took 0.9-1.6 ms, mapping them this way ~0.4 ms (docs/performance.md,
+    "Waiting on memory and on each other"; pages the page cache holds as large folios
+    take ~0.03 ms either way). The walk is the step the other workers wait for. (Mapped
+    here, not ahead of the turn: the turn goes to whichever worker is free, and pages
+    mapped for a chunk another worker took were mapped twice. Not for the stream
+    process's payload spans, `_FilePayloads`: most of their pages are never read, and
+    mapping them all took more time than the faults: +2%.)"""
     if not _can_populate[0]:
         return
-    at = nxt
-    for _ in range(workers - 1):
-        at += _chunk_bytes(size, at)
-    lo = max(0, at - (at % mmap.PAGESIZE) - mmap.PAGESIZE)
-    n = min(size, at + _chunk_bytes(size, at) + PAD) - lo
-    if n > 0:
-        try:
-            mapped.madvise(_MADV_POPULATE_READ, lo, n)
-        except OSError:  # an older kernel (EINVAL); or the file shrank (EFAULT: reading
-            _can_populate[0] = False  # it then raises SIGBUS as before). Not again.
+    lo = start - start % mmap.PAGESIZE
+    n = min(size, start + want + PAD) - lo
+    if n <= 0:
+        return
+    try:
+        mapped.madvise(_MADV_POPULATE_READ, lo, n)
+    except OSError:  # an older kernel (EINVAL); or the file shrank (EFAULT: reading
+        _can_populate[0] = False  # it then raises SIGBUS as before). Not again.
 
 
 def _shard(opts: CaptureOptions, index: int, count: int, out: Pipe) -> None:
@@ -1070,7 +1066,7 @@ def _run_parallel(opts: CaptureOptions, sink: Sink, count: int,
                 feed = feeds[i][1] if split else None
                 own += shared + ([feed] if feed is not None else [])
                 target: Callable[..., None] = _relay
-                args: tuple[Any, ...] = (opts, turns, lock, out, feed, count)
+                args: tuple[Any, ...] = (opts, turns, lock, out, feed)
             else:
                 target, args = _shard, (opts, i, count, out)
             close = [c for c in everything if all(c is not o for o in own)]
