@@ -939,10 +939,10 @@ def _relayed(outs: list[Pipe], stats: RunStats, stop: threading.Event | _Flag,
     worker's pipe is drained as soon as it has data and kept until its chunk is due,
     but for a worker `_AHEAD` chunks ahead of the one due: its pipe then fills and it
     waits (it sends outside the turn's lock, so the others go on), which bounds what is
-    held here however far one worker falls behind. With a stream process (`side`), its pipe is
-    drained the same way, and each batch waits for its steps. A worker whose pipe ends
-    before it said the input had ended (`_DONE`) died, maybe holding the turn: an
-    error, not a wait."""
+    held here however far one worker falls behind. With a stream process (`side`), its
+    pipe is drained the same way, and each batch waits for its steps. A worker whose
+    pipe ends before it said the input had ended (`_DONE`) died, maybe holding the
+    turn: an error, not a wait."""
     count = len(outs)
     held: list[deque[Any]] = [deque() for _ in range(count)]
     open_ = list(outs)  # pipes of workers still running
